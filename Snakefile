@@ -1,0 +1,40 @@
+# xlser: cross-lingual speech emotion recognition, humans vs. self-supervised models.
+# `snakemake --cores 2` runs the embedded demo; `--configfile config/paper.yaml` the study.
+# Named targets (each runs only what it needs): data figure1 table1 table2 table3 table4 stats report
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/layerwise.smk"
+include: "workflow/rules/peft.smk"
+include: "workflow/rules/sed.smk"
+include: "workflow/rules/human.smk"
+include: "workflow/rules/report.smk"
+
+
+localrules:
+    all,
+    data,
+    figure1,
+    table1,
+    table2,
+    table3,
+    table4,
+    stats,
+    report,
+
+
+rule all:
+    input:
+        rules.figure1.input,
+        rules.table1.input,
+        rules.table2.input,
+        rules.table3.input,
+        rules.table4.input,
+        rules.stats.input,
+        rules.report.input,
+    default_target: True

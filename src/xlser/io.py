@@ -1,0 +1,97 @@
+"""Atomic output and contract-checked CSV input.
+
+Snakemake takes any existing output file as done, so every writer here writes to a
+temporary sibling and renames it into place only once it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_csv(df: pd.DataFrame, path: str | Path, **kwargs: Any) -> None:
+    """Write a CSV atomically (no index)."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, **kwargs)
+
+
+def write_text(text: str, path: str | Path) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    """Write JSON atomically, pretty-printed so results diff well."""
+    write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n", path)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_csv(
+    path: str | Path,
+    required: Sequence[str],
+    *,
+    dtype: dict[str, Any] | None = None,
+    nonempty: bool = True,
+    keep_default_na: bool = True,
+) -> pd.DataFrame:
+    """Read a CSV and check that it holds the columns of its contract.
+
+    Errors name the file and, for missing values, the first offending line (header = line 1).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        df = pd.read_csv(path, dtype=dtype, keep_default_na=keep_default_na)
+    except pd.errors.EmptyDataError:
+        raise InputError(path, f"file is empty; expected a header with columns {list(required)}") from None
+    except pd.errors.ParserError as exc:
+        raise InputError(path, f"not a valid CSV file ({exc})") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(path, f"missing column(s) {missing}; expected at least {list(required)}", line=1)
+    if nonempty and df.empty:
+        raise InputError(path, "holds a header but no rows")
+    return df
+
+
+def check_no_missing(df: pd.DataFrame, columns: Sequence[str], path: str | Path) -> None:
+    """Raise on the first empty cell among `columns`, naming its CSV line (header = line 1)."""
+    for col in columns:
+        bad = df.index[df[col].isna()]
+        if len(bad):
+            raise InputError(path, f"empty value in column '{col}'", line=int(bad[0]) + 2)

@@ -1,0 +1,30 @@
+"""Glue for workflow scripts: logging to the rule's log file and thread limits."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+
+def setup(snakemake: Any) -> logging.Logger:
+    """Send stdout/stderr and `logging` to the rule's log, cap torch/BLAS threads to `threads:`.
+
+    Called first in every script, so a failing job's log holds the traceback.
+    """
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    if log_path:
+        fh = open(log_path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the job
+        sys.stderr = sys.stdout = fh
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
+    threads = max(1, int(getattr(snakemake, "threads", 1) or 1))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    return logging.getLogger(f"xlser.{snakemake.rule}")

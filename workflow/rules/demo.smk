@@ -1,0 +1,63 @@
+# The embedded demo: synthetic corpora (eSpeak NG) in the real corpora's layouts, tiny
+# models of the real Hugging Face classes, simulated listeners in webMUSHRA's format.
+
+
+rule demo_corpus:
+    output:
+        directory("resources/demo/corpora/{corpus}"),
+    params:
+        spec=lambda wc: DEMO["corpora"][wc.corpus],
+        corpus=lambda wc: config["corpora"][wc.corpus],
+        emotions=EMOTIONS,
+        sample_rate=DEMO.get("sample_rate", 22050),
+        seed=DEMO.get("seed", 0),
+    log:
+        "logs/demo/corpus_{corpus}.log",
+    benchmark:
+        "benchmarks/demo/corpus_{corpus}.tsv"
+    threads: 2
+    conda:
+        ENV["data"]
+    script:
+        "../scripts/demo_corpus.py"
+
+
+rule demo_model:
+    output:
+        directory("resources/demo/models/{model}"),
+    params:
+        spec=lambda wc: DEMO["models"][wc.model],
+    log:
+        "logs/demo/model_{model}.log",
+    benchmark:
+        "benchmarks/demo/model_{model}.tsv"
+    conda:
+        ENV["gpu"]
+    script:
+        "../scripts/demo_model.py"
+
+
+if "listeners" in DEMO:
+
+    rule demo_listeners:
+        input:
+            manifests=expand("results/corpora/{corpus}/manifest.csv", corpus=LISTENING_CORPORA),
+            listening=expand("results/splits/{corpus}.listening.csv", corpus=LISTENING_CORPORA),
+            sed_subset="results/sed/subset.csv" if SED.get("corpus") else [],
+        output:
+            listeners=HUMAN["listeners"],
+            lss=f"{HUMAN['webmushra'][0]}/lss.csv",
+            segments=HUMAN["responses"][0] if HUMAN.get("responses") else [],
+            stimuli=HUMAN["stimuli"],
+        params:
+            spec=DEMO["listeners"],
+            corpora={c: config["corpora"][c] for c in LISTENING_CORPORA},
+            emotions=EMOTIONS,
+        log:
+            "logs/demo/listeners.log",
+        benchmark:
+            "benchmarks/demo/listeners.tsv"
+        conda:
+            ENV["stats"]
+        script:
+            "../scripts/demo_listeners.py"

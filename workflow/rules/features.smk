@@ -1,0 +1,26 @@
+# Features: one forward pass per utterance and model yields every layer, pooled.
+
+
+rule extract_features:
+    input:
+        manifest="results/corpora/{corpus}/manifest.csv",
+        model=model_input,
+    output:
+        "results/features/{model}/{corpus}.npz",
+    params:
+        source=lambda wc: model_source(wc.model),
+        device=config["device"],
+        max_batch_seconds=config["features"]["max_batch_seconds"],
+    log:
+        "logs/features/{model}/{corpus}.log",
+    benchmark:
+        "benchmarks/features/{model}/{corpus}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=120,
+    conda:
+        ENV["gpu"]
+    script:
+        "../scripts/extract_features.py"

@@ -1,0 +1,55 @@
+# Layer-wise analysis (the study's Figure 1): a probe per layer and fold, all layers at once.
+
+
+rule probe_layers:
+    input:
+        train_features=lambda wc: features(wc.model, wc.train),
+        test_features=lambda wc: features(wc.model, wc.test),
+        train_manifest=lambda wc: manifest(wc.train),
+        test_manifest=lambda wc: manifest(wc.test),
+        train_splits=lambda wc: splits(wc.train),
+        test_splits=lambda wc: splits(wc.test),
+    output:
+        scores="results/layerwise/{model}/{train}__{test}.csv",
+        predictions="results/layerwise/{model}/{train}__{test}.predictions.csv",
+    params:
+        probe=config["probe"],
+        setting=lambda wc: setting_of(wc.model, wc.train, wc.test),
+        emotions=EMOTIONS,
+        device=config["device"],
+    log:
+        "logs/layerwise/{model}/{train}__{test}.log",
+    benchmark:
+        "benchmarks/layerwise/{model}/{train}__{test}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        ENV["gpu"]
+    script:
+        "../scripts/probe_layers.py"
+
+
+rule layerwise_summary:
+    input:
+        layerwise_outputs(),
+    output:
+        table=report("results/tables/layerwise.csv", caption="../report/layerwise.rst", category="Layer-wise"),
+        best="results/layerwise/best_layers.csv",
+        png=report(
+            "results/figures/figure1_layerwise.png", caption="../report/figure1.rst", category="Layer-wise"
+        ),
+        pdf="results/figures/figure1_layerwise.pdf",
+    log:
+        "logs/layerwise/summary.log",
+    benchmark:
+        "benchmarks/layerwise/summary.tsv"
+    conda:
+        ENV["stats"]
+    script:
+        "../scripts/layerwise_summary.py"
+
+
+rule figure1:
+    input:
+        rules.layerwise_summary.output,

@@ -1,0 +1,73 @@
+# Parameter-efficient fine-tuning (the study's Table I). The GPU stage.
+
+
+def _stage_corpora(wc):
+    """Corpora whose data a fine-tuning job reads: train, test, and the model-language
+    corpus for two_stage (its first stage)."""
+    names = [wc.train, wc.test]
+    if wc.strategy == "two_stage":
+        names.append(source_corpus(config, wc.model))
+    return sorted(set(names))
+
+
+rule finetune:
+    input:
+        best_layers="results/layerwise/best_layers.csv",
+        model=model_input,
+        manifests=lambda wc: [manifest(c) for c in _stage_corpora(wc)],
+        splits=lambda wc: [splits(c) for c in _stage_corpora(wc)],
+    output:
+        metrics="results/peft/{model}/{train}__{test}/{strategy}/fold{fold}/metrics.json",
+        predictions="results/peft/{model}/{train}__{test}/{strategy}/fold{fold}/predictions.csv",
+        adapter="results/peft/{model}/{train}__{test}/{strategy}/fold{fold}/adapter.safetensors",
+    params:
+        source=lambda wc: model_source(wc.model),
+        setting=lambda wc: setting_of(wc.model, wc.train, wc.test),
+        stage_corpus=lambda wc: source_corpus(config, wc.model),
+        peft=PEFT,
+        head=config["probe"].get("head", "linear"),
+        emotions=EMOTIONS,
+        device=config["device"],
+        # not an output: Snakemake would delete it before a re-run, and resuming needs it
+        checkpoint_dir="results/checkpoints/peft/{model}/{train}__{test}/{strategy}/fold{fold}",
+    log:
+        "logs/peft/{model}/{train}__{test}/{strategy}/fold{fold}.log",
+    benchmark:
+        "benchmarks/peft/{model}/{train}__{test}/{strategy}/fold{fold}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=24000,
+        runtime=720,
+    conda:
+        ENV["gpu"]
+    script:
+        "../scripts/finetune.py"
+
+
+rule table1_peft:
+    input:
+        metrics=peft_metrics(),
+        study=workflow.source_path("../../src/xlser/data/study_table1.csv"),
+    output:
+        **{
+            ext: report(
+                f"results/tables/table1_peft.{ext}",
+                caption="../report/table1.rst",
+                category="PEFT",
+            )
+            for ext in ("csv", "md", "tex")
+        },
+    log:
+        "logs/peft/table1.log",
+    benchmark:
+        "benchmarks/peft/table1.tsv"
+    conda:
+        ENV["stats"]
+    script:
+        "../scripts/table1.py"
+
+
+rule table1:
+    input:
+        rules.table1_peft.output,

@@ -1,0 +1,91 @@
+# Speech emotion diarization (the study's Table IV): frame-level emotions on ZED, EDER.
+
+
+rule sed_subset:
+    input:
+        manifest=lambda wc: manifest(SED["corpus"]),
+    output:
+        "results/sed/subset.csv",
+    params:
+        per_emotion=SED.get("per_emotion", 8),
+        emotions=SED.get("emotions", ["angry", "happy", "sad"]),
+        seed=config["splits"].get("seed", 0),
+    log:
+        "logs/sed/subset.log",
+    benchmark:
+        "benchmarks/sed/subset.tsv"
+    conda:
+        ENV["sed"]
+    script:
+        "../scripts/sed_subset.py"
+
+
+def _sed_model_input(wc):
+    return demo_model_dir(SED["models"][wc.sed_model]["source"])
+
+
+def _sed_train_manifests(wc):
+    spec = SED["models"][wc.sed_model]
+    return [manifest(c) for c in spec.get("train_corpora", [])] if spec["backend"] == "probe" else []
+
+
+rule diarize:
+    input:
+        subset="results/sed/subset.csv",
+        manifest=lambda wc: manifest(SED["corpus"]),
+        model=_sed_model_input,
+        train_manifests=_sed_train_manifests,
+    output:
+        "results/sed/{sed_model}/frames.json",
+    params:
+        spec=lambda wc: SED["models"][wc.sed_model],
+        window=SED.get("window", 0.02),
+        stride=SED.get("stride", 0.02),
+        emotions=EMOTIONS,
+        sed_emotions=SED.get("emotions", ["angry", "happy", "sad"]),
+        probe=config["probe"],
+        device=config["device"],
+        seed=config["splits"].get("seed", 0),
+    log:
+        "logs/sed/{sed_model}.log",
+    benchmark:
+        "benchmarks/sed/{sed_model}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=120,
+    conda:
+        ENV["sed"]
+    script:
+        "../scripts/diarize.py"
+
+
+rule table4_eder:
+    input:
+        frames=expand("results/sed/{sed_model}/frames.json", sed_model=SED_MODELS),
+        subset="results/sed/subset.csv",
+        responses="results/human/responses.csv",
+    output:
+        csv=report("results/tables/table4_eder.csv", caption="../report/table4.rst", category="SED"),
+        md="results/tables/table4_eder.md",
+        tex="results/tables/table4_eder.tex",
+        figure=report("results/figures/sed_timeline.png", caption="../report/sed_timeline.rst", category="SED"),
+    params:
+        window=SED.get("window", 0.02),
+        stride=SED.get("stride", 0.02),
+        sed_emotions=SED.get("emotions", ["angry", "happy", "sad"]),
+        corpus=SED.get("corpus"),
+    log:
+        "logs/sed/table4.log",
+    benchmark:
+        "benchmarks/sed/table4.tsv"
+    conda:
+        ENV["sed"]
+    script:
+        "../scripts/table4.py"
+
+
+rule table4:
+    input:
+        rules.table4_eder.output,
