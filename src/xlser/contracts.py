@@ -45,8 +45,11 @@ def validate_table(df: pd.DataFrame, name: str, path: str | Path | None = None) 
         if col not in df.columns:
             continue
         kind = spec.get("type")
+        nullable = isinstance(kind, list) and "null" in kind
+        if isinstance(kind, list):
+            kind = next(k for k in kind if k != "null")
         values = df[col]
-        if col in schema["required"]:
+        if col in schema["required"] and not nullable:
             _first_bad(values.isna(), path, f"empty value in required column '{col}'")
         present = values.notna()
         if kind in _NUMERIC:
