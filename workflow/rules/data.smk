@@ -44,8 +44,7 @@ rule make_splits:
     input:
         "results/corpora/{corpus}/manifest.csv",
     output:
-        splits="results/splits/{corpus}.csv",
-        listening="results/splits/{corpus}.listening.csv",
+        "results/splits/{corpus}.csv",
     params:
         splits=config["splits"],
         split_by=lambda wc: config["corpora"][wc.corpus].get("split_by", "random"),
@@ -60,7 +59,27 @@ rule make_splits:
         "../scripts/make_splits.py"
 
 
+rule listening_subset:
+    input:
+        "results/corpora/{corpus}/manifest.csv",
+    output:
+        "results/splits/{corpus}.listening.csv",
+    params:
+        per_emotion=config["splits"].get("listening_per_emotion", 12),
+        seed=config["splits"].get("seed", 0),
+        emotions=EMOTIONS,
+    log:
+        "logs/data/listening_{corpus}.log",
+    benchmark:
+        "benchmarks/data/listening_{corpus}.tsv"
+    conda:
+        ENV["data"]
+    script:
+        "../scripts/listening_subset.py"
+
+
 rule data:
     input:
-        expand("results/splits/{corpus}.csv", corpus=LISTENING_CORPORA),
+        expand("results/splits/{corpus}.csv", corpus=SER_CORPORA),
+        expand("results/splits/{corpus}.listening.csv", corpus=LISTENING_CORPORA),
         expand("results/corpora/{corpus}/manifest.csv", corpus=CORPORA),
