@@ -1,0 +1,1 @@
+"""The embedded demo: synthetic corpora (eSpeak NG), tiny models, simulated listeners."""

@@ -1,0 +1,257 @@
+"""Writers of the demo corpora, each in the on-disk layout of the real corpus it stands for,
+so the demo runs through the same adapters as real data (see xlser.corpora).
+
+All writers take a `Synth` (voice, emotion, sentence index -> audio) and write 22.05 kHz files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from .espeak import ESpeak
+from .prosody import emotion_prosody, jitter, speaker_shift
+from .sentences import sentences_for
+
+log = logging.getLogger(__name__)
+
+FEMALE, MALE = ["f1", "f2", "f3", "f4", "f5"], ["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
+ESD_FOLDERS = {"neutral": "Neutral", "angry": "Angry", "happy": "Happy", "sad": "Sad", "surprise": "Surprise"}
+ESD_CN_WORDS = {"neutral": "中立", "angry": "生气", "happy": "快乐", "sad": "伤心", "surprise": "惊喜"}
+PAVOQUE_STYLES = {"neutral": "Neutral", "happy": "Poppy", "sad": "Obadiah", "angry": "Spike", "poker": "Poker"}
+IEMOCAP_LABELS = {"neutral": "neu", "happy": "hap", "angry": "ang", "sad": "sad"}
+#: labels outside the study's set, voiced like a close emotion (exercise the adapters' filters)
+EXTRA_LIKE = {"surprise": "happy", "poker": "neutral", "exc": "happy", "fru": "angry", "xxx": "neutral"}
+
+
+@dataclass
+class Speaker:
+    name: str
+    voice: str
+    shift: dict[str, float]
+    gender: str
+
+
+class Synth:
+    """Synthesises one corpus's utterances: language-specific emotion prosody, per-speaker
+    shift, per-utterance jitter, a little background noise; seeded per corpus."""
+
+    def __init__(self, voice: str, lang: str, seed: int, corpus: str, sample_rate: int) -> None:
+        self.engine = ESpeak.get()
+        self.base_voice, self.lang = voice.split("+", 1)[0], lang
+        self.sentences = sentences_for(voice)
+        self.rng = np.random.default_rng([seed, zlib.crc32(corpus.encode())])
+        self.sample_rate = sample_rate
+
+    def speakers(self, n: int, prefix: Callable[[int, str], str]) -> list[Speaker]:
+        out = []
+        for i in range(n):
+            gender = "F" if i % 2 == 0 else "M"
+            variant = (FEMALE if gender == "F" else MALE)[(i // 2) % (5 if gender == "F" else 7)]
+            out.append(Speaker(prefix(i, gender), f"{self.base_voice}+{variant}", speaker_shift(self.rng), gender))
+        return out
+
+    def say(self, speaker: Speaker, emotion: str, sentence: int) -> np.ndarray:
+        emo = EXTRA_LIKE.get(emotion, emotion)
+        prosody = jitter(emotion_prosody(emo, self.lang), speaker.shift, self.rng)
+        wav = self.engine.synth(self.sentences[sentence % len(self.sentences)], speaker.voice, prosody)
+        if self.engine.sample_rate != self.sample_rate:
+            from ..audio import resample
+
+            wav = resample(wav, self.engine.sample_rate, self.sample_rate)
+        wav = wav + self.rng.normal(0, 0.003, size=wav.shape).astype(np.float32)
+        return np.clip(wav, -1, 1).astype(np.float32)
+
+    def text(self, sentence: int) -> str:
+        return self.sentences[sentence % len(self.sentences)]
+
+
+def _write(path: Path, wav: np.ndarray, sr: int, subtype: str = "PCM_16") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), wav, sr, subtype=subtype)
+
+
+def _plan(speakers: list[Speaker], emotions: list[str], per: int, extra: dict[str, int]) -> list[tuple[Speaker, str, int]]:
+    """(speaker, emotion, sentence index) for every utterance, extra labels included."""
+    items = []
+    for spk in speakers:
+        for emo in emotions:
+            items += [(spk, emo, k) for k in range(per)]
+        for lab, n in extra.items():
+            items += [(spk, lab, k) for k in range(n)]
+    return items
+
+
+def write_esd(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str]) -> int:
+    """`<root>/<spk>/<Emotion>/<spk>_<6 digits>.wav`, `<root>/<spk>/<spk>.txt` (id, text, emotion)."""
+    speakers = s.speakers(spec["speakers"], lambda i, g: f"{i + 1:04d}")
+    order = ["neutral", "angry", "happy", "sad", "surprise"]  # ESD numbers utterances in this order
+    n = 0
+    for spk in tqdm(speakers, desc=f"ESD {root.name}", mininterval=2.0):
+        lines, idx = [], 0
+        for emo in order:
+            count = spec["per_speaker_emotion"] if emo in emotions else (2 if emo == "surprise" else 0)
+            for k in range(count):
+                idx += 1
+                uid = f"{spk.name}_{idx:06d}"
+                _write(root / spk.name / ESD_FOLDERS[emo] / f"{uid}.wav", s.say(spk, emo, k), s.sample_rate)
+                lines.append(f"{uid}\t{s.text(k)}\t{ESD_CN_WORDS[emo]}")
+                n += 1
+        (root / spk.name / f"{spk.name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return n
+
+
+def write_pavoque(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str]) -> int:
+    """`<root>/Recordings/<Style>/<prompt>.flac` (one speaker; 24-bit FLAC like the original)."""
+    spk = s.speakers(1, lambda i, g: "pavoque")[0]
+    spk.voice = f"{s.base_voice}+m3"
+    n = 0
+    plan = [(e, k) for e in emotions for k in range(spec["per_speaker_emotion"])] + [("poker", k) for k in range(3)]
+    for emo, k in tqdm(plan, desc=f"PAVOQUE {root.name}", mininterval=2.0):
+        _write(root / "Recordings" / PAVOQUE_STYLES[emo] / f"prompt_{k:04d}.flac", s.say(spk, emo, k), s.sample_rate,
+               "PCM_24")
+        n += 1
+    return n
+
+
+def write_iemocap(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str]) -> int:
+    """`Session<n>/sentences/wav/<dialog>/<utt>.wav` + `Session<n>/dialog/EmoEvaluation/<dialog>.txt`.
+
+    Per session: two speakers (F, M), two improvised dialogs and one scripted one; a few
+    utterances carry labels the study did not use (exc, fru, xxx).
+    """
+    per = spec["per_speaker_emotion"]
+    n = 0
+    for sess in tqdm(range(1, spec["sessions"] + 1), desc=f"IEMOCAP {root.name}", mininterval=2.0):
+        speakers = s.speakers(2, lambda i, g: f"Ses{sess:02d}{g}")
+        lead = "F" if sess % 2 else "M"
+        dialogs = {f"Ses{sess:02d}{lead}_impro01": [], f"Ses{sess:02d}{lead}_impro02": [],
+                   f"Ses{sess:02d}{lead}_script01_1": []}
+        names = list(dialogs)
+        for spk in speakers:
+            items = [(e, k) for e in emotions for k in range(per)]
+            for j, (emo, k) in enumerate(items):
+                dialogs[names[j % 2]].append((spk, IEMOCAP_LABELS[emo], emo, k))
+            for lab in ("exc", "fru", "xxx"):
+                dialogs[names[0]].append((spk, lab, lab, per))
+            for emo in ("neutral", "sad"):
+                dialogs[names[2]].append((spk, IEMOCAP_LABELS[emo], emo, per + 1))
+        for dialog, utts in dialogs.items():
+            counters = {"F": 0, "M": 0}
+            lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"]
+            t = 0.0
+            for spk, label, emo, k in utts:
+                uid = f"{dialog}_{spk.gender}{counters[spk.gender]:03d}"
+                counters[spk.gender] += 1
+                wav = s.say(spk, emo, k)
+                _write(root / f"Session{sess}" / "sentences" / "wav" / dialog / f"{uid}.wav", wav, s.sample_rate)
+                dur = len(wav) / s.sample_rate
+                vad = {"neu": (3.0, 2.5, 2.5), "hap": (4.0, 3.5, 3.0), "ang": (1.5, 4.0, 4.0),
+                       "sad": (2.0, 1.5, 2.0)}.get(label, (2.5, 3.0, 3.0))
+                lines.append(f"[{t:.4f} - {t + dur:.4f}]\t{uid}\t{label}\t[{vad[0]:.4f}, {vad[1]:.4f}, {vad[2]:.4f}]\n")
+                lines.append("C-E1:\tNeutral;\t()\nC-E2:\tNeutral;\t()\nC-E4:\tNeutral;\t()\n")
+                lines.append("A-E1:\tval 3; act 2; dom  2;\t()\nA-E2:\tval 3; act 3; dom  3;\t()\n\n")
+                t += dur + 0.5
+                n += 1
+            ev = root / f"Session{sess}" / "dialog" / "EmoEvaluation" / f"{dialog}.txt"
+            ev.parent.mkdir(parents=True, exist_ok=True)
+            ev.write_text("".join(lines), encoding="utf-8")
+    return n
+
+
+def write_csv_corpus(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str], corpus: dict[str, Any]) -> int:
+    """`<root>/<table>` with `path, emotion, speaker, text, utt_id`, labels in the corpus's own
+    vocabulary (the keys of its `label_map`)."""
+    own = {v: k for k, v in corpus.get("label_map", {}).items()}
+    speakers = s.speakers(spec["speakers"], lambda i, g: f"TJ{i + 1:02d}")
+    rows = ["path,emotion,speaker,text,utt_id"]
+    plan = _plan(speakers, emotions, spec["per_speaker_emotion"], {})
+    for j, (spk, emo, k) in enumerate(tqdm(plan, desc=f"csv {root.name}", mininterval=2.0)):
+        uid = f"{spk.name}_{j:04d}"
+        _write(root / "wav" / f"{uid}.wav", s.say(spk, emo, k), s.sample_rate)
+        rows.append(f"wav/{uid}.wav,{own.get(emo, emo)},{spk.name},{s.text(k)},{uid}")
+    (root / corpus.get("table", "labels.csv")).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return len(plan)
+
+
+def write_zed(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str]) -> int:
+    """`<root>/ZED.json` (utt -> {wav, duration, emotion: [{emo, start, end}], transcription}) and
+    the audio: neutral - emotional - neutral, the emotional segment's bounds known exactly."""
+    speakers = s.speakers(spec["speakers"], lambda i, g: f"zed{i + 1:02d}")
+    sed_emotions = [e for e in spec.get("emotions", ["angry", "happy", "sad"]) if e in emotions]
+    data: dict[str, Any] = {}
+    gap = np.zeros(int(0.15 * s.sample_rate), np.float32)
+    j = 0
+    for emo in sed_emotions:
+        for k in tqdm(range(spec["per_emotion"]), desc=f"ZED {emo}", mininterval=2.0):
+            spk = speakers[k % len(speakers)]
+            parts = [s.say(spk, "neutral", j), s.say(spk, emo, j + 1), s.say(spk, "neutral", j + 2)]
+            start = (len(parts[0]) + len(gap)) / s.sample_rate
+            end = start + len(parts[1]) / s.sample_rate
+            wav = np.concatenate([parts[0], gap, parts[1], gap, parts[2]])
+            uid = f"{spk.name}_{emo}_{k:03d}"
+            _write(root / "audio" / f"{uid}.wav", wav, s.sample_rate)
+            data[uid] = {"wav": f"datafolder/audio/{uid}.wav", "duration": round(len(wav) / s.sample_rate, 4),
+                         "emotion": [{"emo": emo, "start": round(start, 4), "end": round(end, 4)}],
+                         "transcription": " ".join(s.text(j + i) for i in range(3))}
+            j += 3
+    (root / "ZED.json").write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    return len(data)
+
+
+def build_demo_corpus(out_dir: str | Path, name: str, spec: dict[str, Any], corpus: dict[str, Any],
+                      emotions: list[str], sample_rate: int = 22050, seed: int = 0) -> int:
+    """Write one demo corpus into `out_dir` (via a temporary sibling renamed at the end).
+
+    Synthesis runs in a fresh process: eSpeak NG's output depends on what it synthesised
+    before in the same process, so this is what makes a corpus a function of its seed.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return pool.apply(_build, (out_dir, name, spec, corpus, emotions, sample_rate, seed))
+
+
+def _build(out_dir: str | Path, name: str, spec: dict[str, Any], corpus: dict[str, Any],
+           emotions: list[str], sample_rate: int, seed: int) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    out = Path(out_dir)
+    tmp = out.with_name(f".{out.name}.part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    s = Synth(spec["voice"], corpus["lang"], seed, name, sample_rate)
+    fmt = corpus["format"]
+    try:
+        if fmt == "esd":
+            n = write_esd(tmp, s, spec, emotions)
+        elif fmt == "pavoque":
+            n = write_pavoque(tmp, s, spec, emotions)
+        elif fmt == "iemocap":
+            n = write_iemocap(tmp, s, spec, emotions)
+        elif fmt == "csv":
+            n = write_csv_corpus(tmp, s, spec, emotions, corpus)
+        elif fmt == "zed":
+            n = write_zed(tmp, s, spec, emotions)
+        else:
+            raise ValueError(f"demo corpus {name}: no writer for format '{fmt}'")
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("%s: wrote %d utterances (%s layout) to %s", name, n, fmt, out)
+    return n
+
+
+def iter_layout_files(root: Path) -> Iterator[Path]:
+    yield from sorted(p for p in Path(root).rglob("*") if p.is_file())
