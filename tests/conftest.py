@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# No test may reach a model hub: this machine (and CI) has no network, and a test that
+# depends on one is not a test of this project.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 COPY = ("Snakefile", "workflow", "config", "src", "envs", "profiles", "tests")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache")
 
