@@ -53,6 +53,8 @@ if "listeners" in DEMO:
             spec=DEMO["listeners"],
             corpora={c: config["corpora"][c] for c in LISTENING_CORPORA},
             emotions=EMOTIONS,
+            sed_corpus=SED.get("corpus"),
+            listener_column=HUMAN.get("listener_column", "email"),
         log:
             "logs/demo/listeners.log",
         benchmark:

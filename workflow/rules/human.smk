@@ -15,6 +15,7 @@ rule ingest_listening_test:
         emotions=EMOTIONS,
         lenient=HUMAN.get("lenient", False),
         simulated="listeners" in DEMO,
+        listener_column=HUMAN.get("listener_column", "email"),
     log:
         "logs/human/ingest.log",
     benchmark:

@@ -1,2 +1,14 @@
-"""Placeholder: implemented by its issue."""
-raise NotImplementedError("ingest_listening_test")
+"""Listening-test answers (webMUSHRA lss.csv + long CSVs) -> results/human/responses.csv."""
+
+from xlser.smk import setup
+
+log = setup(snakemake)  # noqa: F821
+
+from xlser.human.ingest import ingest, manifests_by_corpus  # noqa: E402
+from xlser.io import write_csv  # noqa: E402
+
+inp, par = snakemake.input, snakemake.params  # noqa: F821
+manifests = manifests_by_corpus(list(inp.manifests) + ([inp.sed_manifest] if inp.get("sed_manifest") else []))
+responses, drops = ingest(list(inp.lss), list(inp.responses), inp.listeners, inp.stimuli, manifests, par.emotions,
+                          listener_column=par.listener_column, lenient=par.lenient, simulated=par.simulated)
+write_csv(responses, snakemake.output[0])  # noqa: F821

@@ -1,2 +1,11 @@
-"""Placeholder: implemented by its issue."""
-raise NotImplementedError("table3")
+"""Table III: row-normalised confusion matrices of listener groups and matching models + heatmaps."""
+
+from xlser.smk import setup
+
+log = setup(snakemake)  # noqa: F821
+
+from xlser.human.tables import write_table3  # noqa: E402
+
+inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+write_table3(inp.responses, list(inp.predictions), par.emotions, par.corpora, par.models, par.experiments,
+             out.csv.removesuffix(".csv"), out.png, out.pdf)

@@ -1,2 +1,10 @@
-"""Placeholder: implemented by its issue."""
-raise NotImplementedError("welch_tests")
+"""Welch's t-tests on per-listener precision/recall/F1 (groups on a corpus; a group across corpora)."""
+
+from xlser.smk import setup
+
+log = setup(snakemake)  # noqa: F821
+
+from xlser.human.welch import write_welch  # noqa: E402
+
+out = snakemake.output  # noqa: F821
+write_welch(snakemake.input[0], snakemake.params.corpora, snakemake.params.emotions, out.csv, out.md)  # noqa: F821

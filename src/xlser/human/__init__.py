@@ -1,0 +1,1 @@
+"""Listening tests: ingestion (webMUSHRA, long CSVs), demo listeners, Tables II/III, Welch's t-tests."""

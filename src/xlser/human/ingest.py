@@ -1,0 +1,208 @@
+"""Listening-test answers (webMUSHRA `lss.csv`, plain long CSVs) -> `results/human/responses.csv`.
+
+webMUSHRA (service/write.php) writes one `results/<testId>/lss.csv` per test for
+`likert_single_stimulus` pages: `session_test_id`, one column per finish-page questionnaire
+item (named after the item's `name`, e.g. `email`, `age`, `gender` in its default config),
+`trial_id`, `stimuli_rating` (the chosen label, written padded with spaces, e.g. `" angry "`),
+`stimuli` (the stimulus key of the page config) and `rating_time` (ms). The file is appended
+to, one header only. Unanswered trials hold `NA` (or nothing): they are not answers, so they
+are dropped and counted, never an error.
+
+Every answer is checked; a bad one raises `InputError` naming file and 1-based line, or,
+with `lenient=True`, is dropped, counted per reason and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..contracts import validate_table
+from ..errors import InputError
+from ..io import read_csv
+from ..manifest import read_manifest
+
+log = logging.getLogger(__name__)
+
+LSS_COLUMNS = ["session_test_id", "trial_id", "stimuli_rating", "stimuli", "rating_time"]
+LONG_COLUMNS = ["listener", "group", "corpus", "utt_id", "pred", "seg_start", "seg_end"]
+RESPONSE_COLUMNS = ["listener", "group", "corpus", "utt_id", "true", "pred", "seg_start", "seg_end", "simulated"]
+UNANSWERED = {"", "na", "nan", "null", "none"}
+
+
+@dataclass
+class _Checker:
+    """Raises on bad input, or (lenient) counts the drop and goes on."""
+
+    lenient: bool
+    drops: Counter = field(default_factory=Counter)
+
+    def bad(self, path: Path, line: int, message: str, reason: str) -> None:
+        if not self.lenient:
+            raise InputError(path, message, line=line)
+        self.drops[reason] += 1
+        log.warning("dropped %s line %d: %s", path, line, message)
+
+
+def read_stimuli(path: str | Path) -> dict[str, tuple[str, str]]:
+    """Stimulus key (as in the test config) -> (corpus, utt_id)."""
+    path = Path(path)
+    df = read_csv(path, ["stimulus", "corpus", "utt_id"], dtype=str, keep_default_na=False)
+    out: dict[str, tuple[str, str]] = {}
+    for i, row in enumerate(df.itertuples(index=False), start=2):
+        key = str(row.stimulus).strip()
+        if not key or not str(row.corpus).strip() or not str(row.utt_id).strip():
+            raise InputError(path, "empty stimulus, corpus or utt_id", line=i)
+        if key in out:
+            raise InputError(path, f"stimulus {key!r} listed twice", line=i)
+        out[key] = (str(row.corpus).strip(), str(row.utt_id).strip())
+    return out
+
+
+def read_listeners(path: str | Path) -> pd.DataFrame:
+    """Listener metadata (`listener, group, gender, background`), indexed by listener id."""
+    path = Path(path)
+    df = read_csv(path, ["listener", "group"], dtype=str, keep_default_na=False)
+    for col in ("listener", "group"):
+        df[col] = df[col].str.strip()
+        empty = df.index[df[col] == ""]
+        if len(empty):
+            raise InputError(path, f"empty value in column '{col}'", line=int(empty[0]) + 2)
+    dup = df.index[df["listener"].duplicated()]
+    if len(dup):
+        raise InputError(path, f"listener {df['listener'][dup[0]]!r} listed twice", line=int(dup[0]) + 2)
+    return df.set_index("listener")
+
+
+def load_truth(manifests: Mapping[str, str | Path]) -> dict[tuple[str, str], tuple[str, float]]:
+    """(corpus, utt_id) -> (emotion, duration_s); the corpus is the manifest's folder name."""
+    truth: dict[tuple[str, str], tuple[str, float]] = {}
+    for corpus, path in manifests.items():
+        df = read_manifest(path)
+        for utt, emo, dur in zip(df["utt_id"], df["emotion"], df["duration_s"], strict=True):
+            truth[(corpus, str(utt))] = (str(emo), float(dur))
+    return truth
+
+
+def manifests_by_corpus(paths: Sequence[str | Path]) -> dict[str, Path]:
+    """`results/corpora/{corpus}/manifest.csv` -> {corpus: path}."""
+    return {Path(p).parent.name: Path(p) for p in paths}
+
+
+def _label(raw: object) -> str:
+    return str(raw).strip().lower() if raw is not None and not (isinstance(raw, float) and np.isnan(raw)) else ""
+
+
+def read_lss(path: str | Path, listener_column: str) -> pd.DataFrame:
+    """One webMUSHRA lss.csv as rows `listener, stimulus, pred, line` (unanswered kept as pred '')."""
+    path = Path(path)
+    df = read_csv(path, LSS_COLUMNS + [listener_column], dtype=str, keep_default_na=False)
+    return pd.DataFrame({
+        "listener": df[listener_column].str.strip(),
+        "stimulus": df["stimuli"].str.strip(),
+        "pred": [_label(v) for v in df["stimuli_rating"]],
+        "line": np.arange(len(df)) + 2,
+    })
+
+
+def ingest(
+    lss: Sequence[str | Path],
+    long: Sequence[str | Path],
+    listeners: str | Path,
+    stimuli: str | Path,
+    manifests: Mapping[str, str | Path],
+    emotions: Sequence[str],
+    *,
+    listener_column: str = "email",
+    lenient: bool = False,
+    simulated: bool = False,
+) -> tuple[pd.DataFrame, Counter]:
+    """All answers as one `responses` table, plus the count of dropped rows per reason."""
+    labels = [e.lower() for e in emotions]
+    meta = read_listeners(listeners)
+    stim = read_stimuli(stimuli)
+    truth = load_truth(manifests)
+    chk = _Checker(lenient)
+    rows: list[dict] = []
+    seen: dict[tuple[str, str, str], tuple[Path, int]] = {}
+
+    def add(path: Path, line: int, listener: str, corpus: str, utt: str, pred: str,
+            start: float | None, end: float | None, group: str | None = None) -> None:
+        if listener not in meta.index:
+            return chk.bad(path, line, f"listener {listener!r} is not in the listener metadata {listeners}",
+                           "unknown listener")
+        meta_group = str(meta.at[listener, "group"])
+        if group is not None and group != meta_group:
+            return chk.bad(path, line, f"group {group!r} of listener {listener!r} differs from the metadata "
+                           f"({meta_group!r})", "group mismatch")
+        if (corpus, utt) not in truth:
+            return chk.bad(path, line, f"utterance {corpus}/{utt} is not in the manifest of corpus {corpus!r}",
+                           "unknown utterance")
+        if pred not in labels:
+            return chk.bad(path, line, f"answer {pred!r} is not one of {labels}", "answer outside label set")
+        true, dur = truth[(corpus, utt)]
+        if (start is None) != (end is None):
+            return chk.bad(path, line, "seg_start and seg_end must both be given or both be empty", "bad segment")
+        if start is not None and end is not None:
+            if start < 0 or start > end:
+                return chk.bad(path, line, f"segment [{start}, {end}] must satisfy 0 <= seg_start <= seg_end",
+                               "bad segment")
+            if end > dur + 1e-3:
+                return chk.bad(path, line, f"segment end {end} s is past the utterance's duration {dur:.3f} s",
+                               "bad segment")
+        key = (listener, corpus, utt)
+        if key in seen:
+            first = seen[key]
+            return chk.bad(path, line, f"listener {listener!r} answered {corpus}/{utt} twice "
+                           f"(first at {first[0]}, line {first[1]})", "duplicate answer")
+        seen[key] = (path, line)
+        rows.append({"listener": listener, "group": meta_group, "corpus": corpus, "utt_id": utt,
+                     "true": true, "pred": pred, "seg_start": start, "seg_end": end, "simulated": simulated})
+
+    unanswered = 0
+    for p in lss:
+        p = Path(p)
+        for r in read_lss(p, listener_column).itertuples(index=False):
+            if r.pred in UNANSWERED:
+                unanswered += 1
+                continue
+            if r.stimulus not in stim:
+                chk.bad(p, r.line, f"stimulus {r.stimulus!r} is not in the stimulus table {stimuli}",
+                        "unknown stimulus")
+                continue
+            corpus, utt = stim[r.stimulus]
+            add(p, r.line, r.listener, corpus, utt, r.pred, None, None)
+    for p in long:
+        p = Path(p)
+        df = read_csv(p, LONG_COLUMNS, dtype=str, keep_default_na=False)
+        for i, r in enumerate(df.itertuples(index=False), start=2):
+            try:
+                start = float(r.seg_start) if str(r.seg_start).strip() else None
+                end = float(r.seg_end) if str(r.seg_end).strip() else None
+            except ValueError:
+                chk.bad(p, i, f"seg_start/seg_end must be numbers in seconds, got {r.seg_start!r}/{r.seg_end!r}",
+                        "bad segment")
+                continue
+            pred = _label(r.pred)
+            if pred in UNANSWERED:
+                unanswered += 1
+                continue
+            add(p, i, str(r.listener).strip(), str(r.corpus).strip(), str(r.utt_id).strip(), pred,
+                start, end, group=str(r.group).strip() or None)
+    if unanswered:
+        log.info("skipped %d unanswered trials (NA)", unanswered)
+    if chk.drops:
+        log.warning("dropped %d rows (lenient): %s", sum(chk.drops.values()), dict(chk.drops))
+    out = pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
+    if out.empty:
+        raise InputError(lss[0] if lss else (long[0] if long else None), "no valid listening-test answers")
+    out["seg_start"] = out["seg_start"].astype(float)
+    out["seg_end"] = out["seg_end"].astype(float)
+    log.info("%d answers of %d listeners", len(out), out["listener"].nunique())
+    return validate_table(out, "responses"), chk.drops

@@ -1,0 +1,146 @@
+"""Simulated demo listeners, written in the formats real listening tests produce.
+
+Nothing here is human data: every output says so (listener background `simulated`, the
+`simulated` column of responses.csv, table captions). Answers are drawn per listener from
+the study's Table III human matrices (group CN: panels a/e/k on CN/DE/EN corpora; group DE:
+g/c/m), each row perturbed per listener by a Dirichlet around it, so listeners differ the
+way real ones do and Welch's tests have variance to work with.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io import read_csv, write_csv
+from .tables import study_table2, study_table3
+
+log = logging.getLogger(__name__)
+
+# Per-group segment-answer noise (the study's Table IV: DE listeners' EDER below CN's).
+SEGMENT_NOISE = {"CN": {"p_correct": 0.85, "jitter": 0.25}, "DE": {"p_correct": 0.9, "jitter": 0.18}}
+DEFAULT_SEGMENT_NOISE = {"p_correct": 0.85, "jitter": 0.25}
+
+
+def derived_matrix(group: str, target_ua: float, emotions: Sequence[str]) -> np.ndarray:
+    """A confusion matrix for a language the study gives no matrix for (the TJ dialect).
+
+    Diagonal = `target_ua` in every row (so UA = target_ua, e.g. Table II's TJ: CN 67.5 %,
+    DE 29.2 %); the off-diagonal mass 1 - target_ua is spread like the group's own confusions
+    averaged over the study's human matrices of that group (diagonal removed, rows renormalised),
+    so a group keeps its typical confusions (e.g. happy -> neutral).
+    """
+    ref = study_table3()
+    ref = ref[(ref["who"] == "human") & (ref["group"] == group)]
+    k = len(emotions)
+    if ref.empty:
+        off = np.ones((k, k)) - np.eye(k)
+    else:
+        mats = [g.set_index("true").reindex(list(emotions))[list(emotions)].to_numpy(float)
+                for _, g in ref.groupby("panel")]
+        off = np.nanmean(mats, axis=0) * (1 - np.eye(k)) + 1e-3 * (1 - np.eye(k))
+    off = off / off.sum(axis=1, keepdims=True)
+    return target_ua * np.eye(k) + (1 - target_ua) * off
+
+
+def human_matrix(group: str, lang: str, emotions: Sequence[str]) -> np.ndarray:
+    """Row-stochastic matrix for `group` listening to `lang`: the study's, else derived from Table II."""
+    ref = study_table3()
+    ref = ref[(ref["who"] == "human") & (ref["group"] == group) & (ref["corpus_lang"] == lang)]
+    if not ref.empty:
+        m = ref.set_index("true").reindex(list(emotions))[list(emotions)].to_numpy(float)
+        return m / m.sum(axis=1, keepdims=True)  # the published rows are rounded
+    t2 = study_table2()
+    if group in t2.index and lang in t2.columns:
+        target = float(t2.at[group, lang]) / 100
+    else:
+        own = study_table3()
+        own = own[(own["who"] == "human") & (own["group"] == group)]
+        target = float(np.mean([own[e][own["true"] == e].mean() for e in emotions])) if not own.empty else 0.5
+    return derived_matrix(group, target, emotions)
+
+
+def listener_table(groups: Sequence[str], per_group: int) -> pd.DataFrame:
+    """Listener ids like `CN01`, their group (= L1), alternating gender, background `simulated`."""
+    rows = [{"listener": f"{g}{i + 1:02d}", "group": g, "gender": "f" if i % 2 == 0 else "m",
+             "background": "simulated"} for g in groups for i in range(per_group)]
+    return pd.DataFrame(rows)
+
+
+def simulate_listeners(
+    listening: Mapping[str, str | Path],
+    corpora: Mapping[str, Mapping],
+    emotions: Sequence[str],
+    spec: Mapping,
+    out_listeners: str | Path,
+    out_lss: str | Path,
+    out_stimuli: str | Path,
+    *,
+    sed_subset: str | Path | None = None,
+    sed_corpus: str | None = None,
+    out_segments: str | Path | None = None,
+    listener_column: str = "email",
+) -> dict[str, int]:
+    """Write listener metadata, one webMUSHRA lss.csv (all corpora), the stimulus table and
+    (if an SED subset is given) segment answers as a plain long CSV. Returns row counts."""
+    rng = np.random.default_rng(int(spec.get("seed", 0)))
+    groups = list(spec.get("groups", ["CN", "DE"]))
+    kappa = float(spec.get("concentration", 40.0))
+    listeners = listener_table(groups, int(spec.get("per_group", 6)))
+    emo = list(emotions)
+
+    stimuli = []
+    for corpus, path in listening.items():
+        df = read_csv(path, ["utt_id", "emotion"], dtype=str)
+        for utt, e in zip(df["utt_id"], df["emotion"], strict=True):
+            stimuli.append({"stimulus": f"{corpus}__{utt}", "corpus": corpus, "utt_id": utt, "emotion": e})
+    stim = pd.DataFrame(stimuli)
+    test_id = Path(out_lss).parent.name
+    lss_rows = []
+    for lis in listeners.itertuples():
+        mats = {}
+        for corpus in listening:
+            base = human_matrix(lis.group, corpora[corpus]["lang"], emo)
+            mats[corpus] = np.stack([rng.dirichlet(kappa * row + 0.05) for row in base])
+        age = int(rng.integers(20, 40))
+        for s in stim.iloc[rng.permutation(len(stim))].itertuples():
+            row = mats[s.corpus][emo.index(s.emotion)]
+            answer = emo[int(rng.choice(len(emo), p=row))]
+            lss_rows.append({"session_test_id": test_id, listener_column: lis.listener, "age": age,
+                             "gender": lis.gender, "trial_id": f"ser_{s.corpus}",
+                             "stimuli_rating": f" {answer} ",  # webMUSHRA pads the rating with spaces
+                             "stimuli": s.stimulus, "rating_time": int(rng.gamma(4.0, 900.0))})
+    write_csv(listeners, out_listeners)
+    write_csv(stim[["stimulus", "corpus", "utt_id"]], out_stimuli)
+    write_csv(pd.DataFrame(lss_rows), out_lss)
+    counts = {"listeners": len(listeners), "stimuli": len(stim), "answers": len(lss_rows)}
+
+    if out_segments is not None:
+        if sed_subset is None or sed_corpus is None:
+            raise ValueError("segment answers need the SED subset and the SED corpus name")
+        sub = read_csv(sed_subset, ["utt_id", "emotion", "seg_start", "seg_end", "duration_s"], dtype={"utt_id": str})
+        seg_rows = []
+        for lis in listeners.itertuples():
+            noise = SEGMENT_NOISE.get(lis.group, DEFAULT_SEGMENT_NOISE)
+            skill = rng.normal(1.0, 0.15)  # listener-level boundary precision
+            for r in sub.itertuples():
+                length = max(float(r.seg_end) - float(r.seg_start), 0.1)
+                sd = max(noise["jitter"] * length * skill, 0.01)
+                start = float(np.clip(r.seg_start + rng.normal(0, sd), 0, r.duration_s))
+                end = float(np.clip(r.seg_end + rng.normal(0, sd), 0, r.duration_s))
+                if end - start < 0.05:
+                    start, end = float(r.seg_start), float(r.seg_end)
+                pred = r.emotion if rng.random() < noise["p_correct"] else \
+                    str(rng.choice([e for e in emo if e != r.emotion]))
+                seg_rows.append({"listener": lis.listener, "group": lis.group, "corpus": sed_corpus,
+                                 "utt_id": r.utt_id, "pred": pred, "seg_start": round(start, 3),
+                                 "seg_end": round(end, 3)})
+        write_csv(pd.DataFrame(seg_rows, columns=["listener", "group", "corpus", "utt_id", "pred", "seg_start",
+                                                  "seg_end"]), out_segments)
+        counts["segments"] = len(seg_rows)
+    log.info("simulated listeners: %s", counts)
+    return counts

@@ -1,0 +1,247 @@
+"""The study's Table II (human UA per listener group x corpus language) and Table III
+(row-normalised confusion matrices of humans and of the matching models, plus a heatmap figure)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..contracts import read_table
+from ..errors import InputError
+from ..io import atomic_path
+from ..metrics import confusion, ua
+from ..tables import write_table
+
+log = logging.getLogger(__name__)
+
+LANG_ORDER = ["CN", "DE", "EN", "TJ"]
+SIMULATED_NOTE = " SIMULATED listeners (demo): these numbers say nothing about humans."
+
+
+def study_table3() -> pd.DataFrame:
+    """The study's Table III matrices as data (`panel, who, group, corpus_lang, setting, true, <emotions>`)."""
+    return pd.read_csv(files("xlser") / "data" / "study_table3.csv", dtype={"panel": str})
+
+
+def study_table2() -> pd.DataFrame:
+    """The study's Table II (UA % per listener group x corpus language)."""
+    return pd.read_csv(files("xlser") / "data" / "study_table2.csv").set_index("group")
+
+
+def utterance_answers(responses: pd.DataFrame, corpora: Mapping[str, Mapping]) -> pd.DataFrame:
+    """Utterance-level answers on listening corpora (segment answers belong to the SED stage)."""
+    df = responses[responses["seg_start"].isna() & responses["corpus"].isin(list(corpora))].copy()
+    df["lang"] = df["corpus"].map(lambda c: corpora[c]["lang"])
+    return df
+
+
+def _lang_key(lang: str) -> tuple[int, str]:
+    return (LANG_ORDER.index(lang) if lang in LANG_ORDER else len(LANG_ORDER), lang)
+
+
+def listener_ua(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Sequence[str]) -> pd.DataFrame:
+    """UA of every listener on every corpus language (answers of that language's corpora pooled)."""
+    df = utterance_answers(responses, corpora)
+    rows = [{"listener": lis, "group": grp, "lang": lang, "n_answers": len(g),
+             "ua": ua(g["true"].tolist(), g["pred"].tolist(), emotions)}
+            for (lis, grp, lang), g in df.groupby(["listener", "group", "lang"], sort=True)]
+    return pd.DataFrame(rows, columns=["listener", "group", "lang", "n_answers", "ua"])
+
+
+def table2(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Sequence[str],
+           confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(formatted Table II, raw long numbers): mean UA over listeners, sample std, t-based CI."""
+    per = listener_ua(responses, corpora, emotions)
+    if per.empty:
+        raise InputError(None, "no utterance-level answers on the listening corpora")
+    study = study_table2()
+    raw = []
+    for (grp, lang), g in per.groupby(["group", "lang"]):
+        x = g["ua"].to_numpy(float)
+        n = len(x)
+        mean = float(x.mean())
+        sd = float(x.std(ddof=1)) if n > 1 else float("nan")
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
+        ref = study.at[grp, lang] if grp in study.index and lang in study.columns else float("nan")
+        raw.append({"group": grp, "lang": lang, "n_listeners": n, "ua_mean": 100 * mean, "ua_std": 100 * sd,
+                    "ci_low": 100 * (mean - half), "ci_high": 100 * (mean + half), "study_ua": ref})
+    raw_df = pd.DataFrame(raw)
+    langs = sorted(raw_df["lang"].unique(), key=_lang_key)
+    table = pd.DataFrame(index=pd.Index(sorted(raw_df["group"].unique(), key=_lang_key), name="listeners"),
+                         columns=langs, dtype=object)
+    for r in raw_df.itertuples():
+        cell = f"{r.ua_mean:.1f} ± {r.ua_std:.1f}" if r.n_listeners > 1 else f"{r.ua_mean:.1f}"
+        table.at[r.group, r.lang] = cell
+    table = table.fillna("–").reset_index()
+    return table, raw_df
+
+
+def write_table2(responses_path: str | Path, corpora: Mapping[str, Mapping], emotions: Sequence[str],
+                 stem: str | Path) -> pd.DataFrame:
+    """Read responses, write `<stem>.csv/.md/.tex` (CSV = raw numbers with n and CI)."""
+    responses = read_table(responses_path, "responses")
+    table, raw = table2(responses, corpora, emotions)
+    simulated = bool(responses["simulated"].fillna(False).any()) if "simulated" in responses else False
+    caption = ("Human UA (%) per listener group (rows) and corpus language (columns): mean ± std over "
+               "listeners; 95 % t-based CIs in the CSV." + (SIMULATED_NOTE if simulated else ""))
+    write_table(table, stem, caption=caption, label="tab:human_ua", csv_df=raw.assign(simulated=simulated))
+    return raw
+
+
+# ---------------------------------------------------------------- Table III
+
+
+def _long_matrix(cm: pd.DataFrame, meta: dict, n: pd.Series) -> list[dict]:
+    return [{**meta, "true": t, "n": int(n.get(t, 0)), **{p: float(cm.at[t, p]) for p in cm.columns}}
+            for t in cm.index]
+
+
+def model_panels(group: str, corpus: str, lang: str, models: Mapping[str, Mapping],
+                 experiments: Sequence[Mapping], corpora: Mapping[str, Mapping]) -> list[dict]:
+    """The model experiments that match listener group `group` on `corpus` (language `lang`).
+
+    Model = the one whose `lang` is the group's language; L == G -> mono; otherwise cross
+    (trained on a G corpus, tested on `corpus`) and trans (trained and tested on `corpus`).
+    """
+    out = []
+    for name, spec in models.items():
+        if spec.get("lang") != group:
+            continue
+        for e in experiments:
+            if e["model"] != name or e["test"] != corpus:
+                continue
+            train_lang = corpora.get(e["train"], {}).get("lang")
+            if lang == group and e["setting"] == "mono" or \
+               lang != group and e["setting"] == "cross" and train_lang == group or \
+               lang != group and e["setting"] == "trans" and e["train"] == corpus:
+                out.append(dict(e))
+    order = {"mono": 0, "cross": 0, "trans": 1}
+    return sorted(out, key=lambda e: (order.get(e["setting"], 2), e["model"], e["train"]))
+
+
+def read_predictions(paths: Sequence[str | Path]) -> dict[tuple[str, str, str], pd.DataFrame]:
+    """(model, train, test) -> the pooled test predictions of all folds."""
+    out = {}
+    for p in paths:
+        df = read_table(p, "predictions")
+        for key, g in df.groupby(["model", "train", "test"]):
+            out[tuple(map(str, key))] = g
+    return out
+
+
+def table3(responses: pd.DataFrame, predictions: Mapping[tuple[str, str, str], pd.DataFrame],
+           emotions: Sequence[str], corpora: Mapping[str, Mapping], models: Mapping[str, Mapping],
+           experiments: Sequence[Mapping]) -> pd.DataFrame:
+    """Long table of row-normalised matrices: ours (humans, matching models) and the study's."""
+    df = utterance_answers(responses, corpora)
+    study = study_table3()
+    rows: list[dict] = []
+    for (grp, corpus), g in sorted(df.groupby(["group", "corpus"]), key=lambda kv: (_lang_key(kv[0][0]),
+                                                                                    _lang_key(corpora[kv[0][1]]["lang"]))):
+        lang = corpora[corpus]["lang"]
+        cm = confusion(g["true"], g["pred"], emotions)
+        meta = {"source": "ours", "who": "human", "group": grp, "corpus": corpus, "lang": lang, "setting": "human",
+                "model": "", "train": "", "test": corpus, "n_listeners": g["listener"].nunique(),
+                "ua": ua(g["true"].tolist(), g["pred"].tolist(), emotions)}
+        rows += _long_matrix(cm, meta, g["true"].value_counts())
+        panels = [("human", None)]
+        for e in model_panels(grp, corpus, lang, models, experiments, corpora):
+            key = (e["model"], e["train"], e["test"])
+            if key not in predictions:
+                log.warning("no predictions for %s", key)
+                continue
+            pr = predictions[key]
+            cm = confusion(pr["true"], pr["pred"], emotions)
+            meta = {"source": "ours", "who": "model", "group": grp, "corpus": corpus, "lang": lang,
+                    "setting": e["setting"], "model": e["model"], "train": e["train"], "test": e["test"],
+                    "n_listeners": 0, "ua": ua(pr["true"].tolist(), pr["pred"].tolist(), emotions)}
+            rows += _long_matrix(cm, meta, pr["true"].value_counts())
+            panels.append((e["setting"], e))
+        for setting, _ in panels:
+            ref = study[(study["group"] == grp) & (study["corpus_lang"] == lang) & (study["setting"] == setting)]
+            if ref.empty or not set(emotions) <= set(ref.columns):
+                continue
+            panel = str(ref["panel"].iloc[0])
+            ref = ref.set_index("true").reindex(list(emotions))[list(emotions)]
+            meta = {"source": f"study ({panel})",
+                    "who": "human" if setting == "human" else "model", "group": grp, "corpus": corpus,
+                    "lang": lang, "setting": setting, "model": "", "train": "", "test": corpus,
+                    "n_listeners": 0, "ua": float(np.nanmean(np.diag(ref.to_numpy(float))))}
+            rows += _long_matrix(ref, meta, pd.Series(dtype=int))
+    cols = ["source", "who", "group", "corpus", "lang", "setting", "model", "train", "test", "n_listeners",
+            "ua", "true", "n", *emotions]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def plot_table3(long: pd.DataFrame, emotions: Sequence[str], png: str | Path, pdf: str | Path,
+                simulated: bool = False) -> None:
+    """Annotated heatmaps laid out like the study's Table III: rows corpora, columns per group
+    human | model mono-or-cross | model trans."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    ours = long[long["source"] == "ours"]
+    corpora = sorted(ours["corpus"].unique(), key=lambda c: (_lang_key(ours.loc[ours["corpus"] == c, "lang"].iloc[0]), c))
+    groups = sorted(ours["group"].unique(), key=_lang_key)
+    slots = ["human", "mono/cross", "trans"]
+    ncols = len(groups) * len(slots)
+    fig, axes = plt.subplots(len(corpora), ncols, figsize=(2.3 * ncols, 2.3 * len(corpora)), squeeze=False)
+    short = [e[:3] for e in emotions]
+    for i, corpus in enumerate(corpora):
+        for j, grp in enumerate(groups):
+            for k, slot in enumerate(slots):
+                ax = axes[i, j * len(slots) + k]
+                sel = ours[(ours["corpus"] == corpus) & (ours["group"] == grp)]
+                sel = sel[sel["setting"].isin(["mono", "cross"])] if slot == "mono/cross" else sel[sel["setting"] == slot]
+                if sel.empty:
+                    ax.axis("off")
+                    continue
+                first = sel.iloc[0]
+                sel = sel[(sel["model"] == first["model"]) & (sel["train"] == first["train"])]
+                mat = sel.set_index("true").reindex(list(emotions))[list(emotions)].to_numpy(float)
+                sns.heatmap(mat, ax=ax, vmin=0, vmax=1, cmap="Blues", annot=True, fmt=".2f", cbar=False,
+                            xticklabels=short, yticklabels=short, annot_kws={"size": 7}, square=True)
+                who = f"human {grp}" if slot == "human" else f"{first['model']} {first['setting']}"
+                ax.set_title(f"{who} on {corpus}\nUA {100 * first['ua']:.1f}%", fontsize=8)
+                ax.tick_params(labelsize=7)
+                if k == 0 and j == 0:
+                    ax.set_ylabel("true")
+                if i == len(corpora) - 1:
+                    ax.set_xlabel("predicted")
+    title = "Row-normalised confusion matrices (cf. study's Table III)"
+    fig.suptitle(title + (" — SIMULATED listeners" if simulated else ""), fontsize=10)
+    fig.tight_layout()
+    for out in (png, pdf):
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format=Path(out).suffix[1:], dpi=150)
+    plt.close(fig)
+
+
+def write_table3(responses_path: str | Path, prediction_paths: Sequence[str | Path], emotions: Sequence[str],
+                 corpora: Mapping[str, Mapping], models: Mapping[str, Mapping], experiments: Sequence[Mapping],
+                 stem: str | Path, png: str | Path, pdf: str | Path) -> pd.DataFrame:
+    """Read inputs, write the long CSV, a compact MD/TEX view and the heatmap figure."""
+    responses = read_table(responses_path, "responses")
+    simulated = bool(responses["simulated"].fillna(False).any()) if "simulated" in responses else False
+    long = table3(responses, read_predictions(prediction_paths), emotions, corpora, models, experiments)
+    view = long.copy()
+    view["panel"] = [f"{r.source}: {'human ' + r.group if r.who == 'human' else (r.model or 'model ' + r.group) + ' ' + r.setting}"
+                     for r in view.itertuples()]
+    view = view[["panel", "corpus", "true", *emotions]].copy()
+    for e in emotions:
+        view[e] = view[e].map(lambda v: f"{v:.2f}")
+    caption = ("Row-normalised confusion matrices (rows true, columns predicted) of listener groups and the "
+               "matching models (mono/cross/trans), next to the study's Table III where it exists."
+               + (SIMULATED_NOTE if simulated else ""))
+    write_table(view, stem, caption=caption, label="tab:confusions", csv_df=long.assign(simulated=simulated))
+    plot_table3(long, emotions, png, pdf, simulated)
+    return long
