@@ -1,0 +1,137 @@
+"""Tables II and III: hand-computed UA/confusions, the study's matrix reproduced exactly, model matching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from xlser.human.simulate import derived_matrix, human_matrix
+from xlser.human.tables import model_panels, study_table3, table2, table3, write_table2, write_table3
+
+EMO = ["angry", "happy", "neutral", "sad"]
+CORPORA = {"X-CN": {"lang": "CN"}, "X-DE": {"lang": "DE"}, "X-EN": {"lang": "EN"}, "X-TJ": {"lang": "TJ"}}
+
+
+def _resp(listener, group, corpus, pairs, simulated=False):
+    return [{"listener": listener, "group": group, "corpus": corpus, "utt_id": f"{corpus}-{i}", "true": t,
+             "pred": p, "seg_start": np.nan, "seg_end": np.nan, "simulated": simulated}
+            for i, (t, p) in enumerate(pairs)]
+
+
+def hand_responses() -> pd.DataFrame:
+    # L1 (CN) on X-CN: angry 2/2, happy 1/2, neutral 0/1, sad 1/1 -> UA = (1 + .5 + 0 + 1)/4 = .625
+    l1 = [("angry", "angry"), ("angry", "angry"), ("happy", "happy"), ("happy", "neutral"),
+          ("neutral", "sad"), ("sad", "sad")]
+    # L2 (CN) on X-CN: all right -> UA 1.0
+    l2 = [(t, t) for t, _ in l1]
+    # L3 (DE) on X-CN: angry 1/2, happy 2/2, neutral 1/1, sad 0/1 -> UA = (.5+1+1+0)/4 = .625
+    l3 = [("angry", "happy"), ("angry", "angry"), ("happy", "happy"), ("happy", "happy"),
+          ("neutral", "neutral"), ("sad", "neutral")]
+    rows = _resp("L1", "CN", "X-CN", l1) + _resp("L2", "CN", "X-CN", l2) + _resp("L3", "DE", "X-CN", l3)
+    # a segment answer must not count towards Table II
+    rows.append({**rows[0], "utt_id": "seg", "corpus": "X-CN", "pred": "sad", "seg_start": 0.1, "seg_end": 0.5})
+    return pd.DataFrame(rows)
+
+
+def test_table2_by_hand():
+    table, raw = table2(hand_responses(), CORPORA, EMO)
+    cn = raw[(raw["group"] == "CN") & (raw["lang"] == "CN")].iloc[0]
+    assert cn["n_listeners"] == 2
+    assert cn["ua_mean"] == pytest.approx(100 * (0.625 + 1.0) / 2)
+    sd = np.std([0.625, 1.0], ddof=1)
+    assert cn["ua_std"] == pytest.approx(100 * sd)
+    half = stats.t.ppf(0.975, 1) * sd / np.sqrt(2)
+    assert cn["ci_low"] == pytest.approx(100 * (0.8125 - half)) and cn["ci_high"] == pytest.approx(100 * (0.8125 + half))
+    assert cn["study_ua"] == 79.5
+    de = raw[(raw["group"] == "DE")].iloc[0]
+    assert de["ua_mean"] == pytest.approx(62.5) and de["n_listeners"] == 1
+    assert table.set_index("listeners").at["CN", "CN"] == "81.2 ± 26.5"
+
+
+def test_table3_confusion_by_hand():
+    long = table3(hand_responses(), {}, EMO, CORPORA, {}, [])
+    ours = long[(long["source"] == "ours") & (long["group"] == "CN")].set_index("true")
+    # CN pooled over L1 and L2: angry 4/4; happy 3 happy + 1 neutral; neutral 1 neutral + 1 sad; sad 2/2
+    expect = np.array([[1, 0, 0, 0], [0, .75, .25, 0], [0, 0, .5, .5], [0, 0, 0, 1]])
+    np.testing.assert_allclose(ours.loc[EMO, EMO].to_numpy(float), expect)
+    assert ours["n"].to_dict() == {"angry": 4, "happy": 4, "neutral": 2, "sad": 2}
+    # the study's panel (a) is printed next to ours
+    study = long[(long["source"] == "study (a)")].set_index("true")
+    assert study.at["happy", "neutral"] == pytest.approx(0.18)
+
+
+def test_study_matrix_reproduced_exactly():
+    """100 answers per true class following panel (k) (CN listeners on EN) give (k) and its UA back."""
+    ref = study_table3()
+    k = ref[ref["panel"] == "k"].set_index("true").loc[EMO, EMO]
+    k = k.div(k.sum(axis=1), axis=0)  # published rows are rounded; (k) sums to 1 already
+    rows = []
+    for t in EMO:
+        counts = np.rint(k.loc[t].to_numpy() * 100).astype(int)
+        assert counts.sum() == 100
+        preds = np.repeat(EMO, counts)
+        for j, p in enumerate(preds):
+            rows.append({"listener": f"L{j % 5}", "group": "CN", "corpus": "X-EN", "utt_id": f"{t}{j}", "true": t,
+                         "pred": p, "seg_start": np.nan, "seg_end": np.nan, "simulated": False})
+    df = pd.DataFrame(rows)
+    long = table3(df, {}, EMO, CORPORA, {}, [])
+    ours = long[long["source"] == "ours"].set_index("true").loc[EMO, EMO].to_numpy(float)
+    np.testing.assert_allclose(ours, k.to_numpy(float), atol=1e-12)
+    diag_ua = np.mean(np.diag(k.to_numpy(float)))
+    assert long[long["source"] == "ours"]["ua"].iloc[0] == pytest.approx(diag_ua)
+    assert diag_ua == pytest.approx((0.54 + 0.61 + 0.58 + 0.81) / 4)
+
+
+def test_model_matching():
+    models = {"M-CN": {"lang": "CN"}, "M-DE": {"lang": "DE"}}
+    exps = [{"model": "M-CN", "train": "X-CN", "test": "X-CN", "setting": "mono"},
+            {"model": "M-CN", "train": "X-CN", "test": "X-DE", "setting": "cross"},
+            {"model": "M-CN", "train": "X-DE", "test": "X-DE", "setting": "trans"},
+            {"model": "M-CN", "train": "X-EN", "test": "X-DE", "setting": "cross"},
+            {"model": "M-DE", "train": "X-DE", "test": "X-DE", "setting": "mono"}]
+    assert [e["setting"] for e in model_panels("CN", "X-CN", "CN", models, exps, CORPORA)] == ["mono"]
+    got = model_panels("CN", "X-DE", "DE", models, exps, CORPORA)
+    assert [(e["setting"], e["train"]) for e in got] == [("cross", "X-CN"), ("trans", "X-DE")]
+    assert [e["model"] for e in model_panels("DE", "X-DE", "DE", models, exps, CORPORA)] == ["M-DE"]
+    assert model_panels("DE", "X-TJ", "TJ", models, exps, CORPORA) == []
+
+
+def test_derived_tj_matrix_hits_table2():
+    for group, target in (("CN", 0.675), ("DE", 0.292)):
+        m = human_matrix(group, "TJ", EMO)
+        np.testing.assert_allclose(m.sum(axis=1), 1)
+        assert np.mean(np.diag(m)) == pytest.approx(target)
+        assert (m >= 0).all()
+    # off-diagonals keep the group's typical confusion (CN: happy -> neutral over happy -> sad)
+    m = derived_matrix("CN", 0.5, EMO)
+    assert m[1, 2] > m[1, 3]
+    np.testing.assert_allclose(human_matrix("DE", "DE", EMO)[0], [0.97, 0.03, 0, 0])
+
+
+def test_writers_with_models(tmp_path: Path):
+    resp = hand_responses()
+    resp["simulated"] = True
+    rpath = tmp_path / "responses.csv"
+    resp.to_csv(rpath, index=False)
+    pred = tmp_path / "M-CN" / "X-CN__X-CN.predictions.csv"
+    pred.parent.mkdir()
+    pd.DataFrame({"model": "M-CN", "setting": "mono", "train": "X-CN", "test": "X-CN", "fold": [0, 0, 1, 1],
+                  "layer": 2, "utt_id": ["a", "b", "c", "d"], "true": ["angry", "happy", "angry", "sad"],
+                  "pred": ["angry", "angry", "angry", "sad"]}).to_csv(pred, index=False)
+    raw = write_table2(rpath, CORPORA, EMO, tmp_path / "t2")
+    assert len(raw) == 2 and "SIMULATED" in (tmp_path / "t2.md").read_text()
+    assert "\\toprule" in (tmp_path / "t2.tex").read_text()
+    long = write_table3(rpath, [pred], EMO, CORPORA, {"M-CN": {"lang": "CN"}},
+                        [{"model": "M-CN", "train": "X-CN", "test": "X-CN", "setting": "mono"}],
+                        tmp_path / "t3", tmp_path / "t3.png", tmp_path / "t3.pdf")
+    model = long[(long["who"] == "model") & (long["source"] == "ours")].set_index("true")
+    # folds pooled: angry 2/2 right, happy -> angry, sad right, neutral absent (row of zeros)
+    assert model.at["happy", "angry"] == 1.0 and model.at["angry", "angry"] == 1.0
+    assert model.loc["neutral", EMO].sum() == 0
+    assert model["ua"].iloc[0] == pytest.approx((1 + 0 + 1) / 3)
+    assert (long["source"] == "study (b)").sum() == 4
+    assert (tmp_path / "t3.png").stat().st_size > 10_000 and (tmp_path / "t3.pdf").stat().st_size > 1000
