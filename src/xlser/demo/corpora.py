@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -215,12 +216,15 @@ def build_demo_corpus(out_dir: str | Path, name: str, spec: dict[str, Any], corp
                       emotions: list[str], sample_rate: int = 22050, seed: int = 0) -> int:
     """Write one demo corpus into `out_dir` (via a temporary sibling renamed at the end).
 
-    Synthesis runs in a fresh process: eSpeak NG's output depends on what it synthesised
+    Synthesis runs in a fresh interpreter: eSpeak NG's output depends on what it synthesised
     before in the same process, so this is what makes a corpus a function of its seed.
+    (A subprocess, not multiprocessing: spawn would re-run a Snakemake script's __main__.)
     """
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        return pool.apply(_build, (out_dir, name, spec, corpus, emotions, sample_rate, seed))
+    args = json.dumps([str(out_dir), name, spec, corpus, list(emotions), int(sample_rate), int(seed)])
+    proc = subprocess.run([sys.executable, "-m", "xlser.demo.corpora", args], stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"synthesis of demo corpus {name} failed (exit {proc.returncode}); see the log above")
+    return int(proc.stdout.strip().splitlines()[-1])
 
 
 def _build(out_dir: str | Path, name: str, spec: dict[str, Any], corpus: dict[str, Any],
@@ -255,3 +259,7 @@ def _build(out_dir: str | Path, name: str, spec: dict[str, Any], corpus: dict[st
 
 def iter_layout_files(root: Path) -> Iterator[Path]:
     yield from sorted(p for p in Path(root).rglob("*") if p.is_file())
+
+
+if __name__ == "__main__":
+    print(_build(*json.loads(sys.argv[1])))
