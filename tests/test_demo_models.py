@@ -23,7 +23,7 @@ def test_demo_model_round_trip(tmp_path, kind, cls):
     with torch.inference_mode():
         out = model(x.input_values, attention_mask=x.attention_mask, output_hidden_states=True)
     assert len(out.hidden_states) == SPEC["num_hidden_layers"] + 1
-    assert out.hidden_states[-1].shape == (1, 49, 32)  # 20 ms frames, as the real checkpoints
+    assert out.hidden_states[-1].shape == (1, 48, 32)  # 20 ms frames, as the real checkpoints
     again = build_demo_model(tmp_path / "again", {**SPEC, "type": kind})
     assert (again / "model.safetensors").read_bytes() == (path / "model.safetensors").read_bytes()  # seeded
 

@@ -107,4 +107,10 @@ def read_table(path: str | Path, name: str) -> pd.DataFrame:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise InputError(path, f"file is empty; expected the '{name}' contract's columns") from None
+    props = load_schema(name).get("properties", {})
+    for col in df.columns:  # extra columns (p_<emotion>, val_ua, ...): numeric where they are
+        if col not in props:
+            num = pd.to_numeric(df[col], errors="coerce")
+            if num.notna().sum() == df[col].notna().sum():
+                df[col] = num
     return validate_table(df, name, path)

@@ -5,10 +5,16 @@ written with `save_pretrained` next to a feature-extractor config, then loaded e
 with `from_pretrained`, exactly as a hub checkpoint is. The CNN keeps the real total stride
 (320 samples = 20 ms frames at 16 kHz) with fewer, narrower layers. They use the layer-norm
 CNN variant, whose feature extractor takes an attention mask, so padded batches are exact.
+
+A fully random tiny model pools emotion away (a linear probe on its features reaches about
+0.4 UA on DEMO-CN, chance 0.25), so the first CNN layer starts as a bank of 25 ms windowed
+cosine filters, log-spaced from 70 Hz to 5 kHz: the features then carry pitch and spectral
+shape, as a trained model's lower layers do (about 0.5 UA). Everything else stays random.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
@@ -33,7 +39,8 @@ def tiny_config(spec: dict[str, Any]) -> Any:
         num_attention_heads=int(spec.get("num_attention_heads", 4)),
         intermediate_size=int(spec.get("intermediate_size", 96)),
         conv_dim=(conv, conv, conv, conv),
-        conv_kernel=(10, 8, 4, 4),
+        conv_kernel=(400, 8, 4, 4),
+        conv_bias=False,
         conv_stride=(5, 4, 4, 4),  # 320 samples per frame, as the real models
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=4,
@@ -45,6 +52,14 @@ def tiny_config(spec: dict[str, Any]) -> Any:
     )
 
 
+def filterbank(n: int, kernel: int, sample_rate: int = 16000, fmin: float = 70.0, fmax: float = 5000.0) -> torch.Tensor:
+    """`n` Hann-windowed cosines at log-spaced frequencies: (n, 1, kernel) conv weights."""
+    t = (torch.arange(kernel, dtype=torch.float64) - kernel / 2) / sample_rate
+    freqs = torch.logspace(math.log10(fmin), math.log10(fmax), n, dtype=torch.float64)
+    bank = torch.cos(2 * math.pi * freqs[:, None] * t[None, :]) * torch.hann_window(kernel, dtype=torch.float64)
+    return (3.0 * bank / math.sqrt(kernel)).float()[:, None, :]
+
+
 def build_demo_model(out_dir: str | Path, spec: dict[str, Any]) -> Path:
     """Write a tiny random-init model + feature extractor to `out_dir` (atomically)."""
     out = Path(out_dir)
@@ -54,6 +69,9 @@ def build_demo_model(out_dir: str | Path, spec: dict[str, Any]) -> Path:
     cfg = tiny_config(spec)
     _, model_cls = CLASSES[spec.get("type", "wav2vec2")]
     model = model_cls(cfg).eval()
+    conv0 = model.feature_extractor.conv_layers[0].conv
+    with torch.no_grad():
+        conv0.weight.copy_(filterbank(conv0.out_channels, conv0.kernel_size[0]))
     try:
         model.save_pretrained(tmp)
         Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
