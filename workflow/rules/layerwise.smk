@@ -40,6 +40,8 @@ rule layerwise_summary:
             "results/figures/figure1_layerwise.png", caption="../report/figure1.rst", category="Layer-wise"
         ),
         pdf="results/figures/figure1_layerwise.pdf",
+    params:
+        langs={c: v["lang"] for c, v in config["corpora"].items()},
     log:
         "logs/layerwise/summary.log",
     benchmark:

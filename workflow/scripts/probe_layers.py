@@ -1,2 +1,24 @@
-"""Placeholder: implemented by its issue."""
-raise NotImplementedError("probe_layers")
+from xlser.smk import setup
+
+log = setup(snakemake)  # noqa: F821
+
+from xlser.contracts import read_table, validate_table  # noqa: E402
+from xlser.device import resolve_device  # noqa: E402
+from xlser.features import load_features  # noqa: E402
+from xlser.io import write_csv  # noqa: E402
+from xlser.manifest import read_manifest  # noqa: E402
+from xlser.probe import ProbeConfig, probe_experiment  # noqa: E402
+
+sm = snakemake  # noqa: F821
+tr_ids, tr_X, _ = load_features(sm.input.train_features)
+te_ids, te_X, _ = load_features(sm.input.test_features)
+info = {"model": sm.wildcards.model, "setting": sm.params.setting, "train": sm.wildcards.train,
+        "test": sm.wildcards.test}
+scores, preds = probe_experiment(
+    (tr_ids, tr_X), (te_ids, te_X),
+    read_manifest(sm.input.train_manifest), read_manifest(sm.input.test_manifest),
+    read_table(sm.input.train_splits, "splits"), read_table(sm.input.test_splits, "splits"),
+    sm.params.emotions, ProbeConfig.from_config(dict(sm.params.probe)), info, resolve_device(sm.params.device),
+)
+write_csv(validate_table(scores, "layerwise"), sm.output.scores)
+write_csv(validate_table(preds, "predictions"), sm.output.predictions)
