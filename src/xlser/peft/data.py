@@ -1,0 +1,137 @@
+"""Fine-tuning data: one corpus partition of one fold, read lazily as 16 kHz waveforms.
+
+Batches are length-bucketed (sorted by duration, filled up to a padded-seconds budget) so
+little compute is spent on padding; the collator pads and, when the checkpoint's feature
+extractor wants one, returns the attention mask.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..audio import load_audio
+from ..batching import length_buckets
+from ..contracts import read_table
+from ..errors import InputError
+from ..manifest import read_manifest
+
+log = logging.getLogger(__name__)
+
+_MANIFEST = re.compile(r"(?:^|/)corpora/(?P<corpus>[^/]+)/manifest\.csv$")
+_SPLITS = re.compile(r"(?:^|/)splits/(?P<corpus>[^/]+)\.csv$")
+
+
+def corpus_files(manifests: Sequence[str], splits: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """corpus -> (manifest, splits), matched by the paths `.../corpora/{c}/manifest.csv`, `.../splits/{c}.csv`."""
+    found: dict[str, dict[str, str]] = {}
+    for kind, pattern, paths in (("manifest", _MANIFEST, manifests), ("splits", _SPLITS, splits)):
+        for p in paths:
+            m = pattern.search(str(p).replace("\\", "/"))
+            if not m:
+                raise InputError(p, f"cannot tell the corpus of this {kind}: expected a path like "
+                                    + ("results/corpora/{corpus}/manifest.csv" if kind == "manifest"
+                                       else "results/splits/{corpus}.csv"))
+            found.setdefault(m["corpus"], {})[kind] = str(p)
+    out = {}
+    for corpus, d in found.items():
+        if set(d) != {"manifest", "splits"}:
+            raise InputError(d.get("manifest") or d.get("splits"), f"corpus {corpus} needs both a manifest and a splits file")
+        out[corpus] = (d["manifest"], d["splits"])
+    return out
+
+
+@dataclass
+class Partition:
+    """Utterances of one partition: path, duration, label index; `lang` of the corpus."""
+
+    name: str
+    table: pd.DataFrame
+    lang: str = ""
+    cache: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def load_partition(manifest_path: str, splits_path: str, fold: int, partition: str,
+                   emotions: Sequence[str], sample_rate: int = 16000) -> Partition:
+    """Rows of `partition` in `fold` (or, for a corpus with fewer folds, fold mod n), labelled."""
+    man = read_manifest(manifest_path)
+    spl = read_table(splits_path, "splits")
+    folds = sorted(spl["fold"].astype(int).unique())
+    if not folds:
+        raise InputError(splits_path, "no rows: expected utt_id, fold, partition per utterance and fold", line=2)
+    use = fold if fold in folds else folds[fold % len(folds)]
+    if use != fold:
+        log.warning("%s has no fold %d; using its fold %d", splits_path, fold, use)
+    ids = spl.loc[(spl["fold"].astype(int) == use) & (spl["partition"] == partition), "utt_id"].astype(str)
+    table = man.set_index(man["utt_id"].astype(str)).reindex(ids)
+    unknown = table["path"].isna()
+    if unknown.any():
+        bad = ids[unknown.to_numpy()].iloc[0]
+        line = int(spl.index[spl["utt_id"].astype(str) == bad][0]) + 2
+        raise InputError(splits_path, f"utt_id '{bad}' is not in {manifest_path}", line=line)
+    table = table.reset_index(drop=True)
+    keep = table["emotion"].isin(list(emotions))
+    if (~keep).any():
+        log.warning("%s: %d %s utterances with emotions outside %s skipped", manifest_path, int((~keep).sum()),
+                    partition, list(emotions))
+    table = table[keep].reset_index(drop=True)
+    if table.empty:
+        raise InputError(splits_path, f"fold {use} has no '{partition}' utterances with emotions {list(emotions)}")
+    sr = pd.to_numeric(table["sample_rate"], errors="coerce")
+    if (sr != sample_rate).any():
+        log.warning("%s: some audio is not %d Hz; it is resampled on loading", manifest_path, sample_rate)
+    table["label"] = table["emotion"].map({e: i for i, e in enumerate(emotions)}).astype(int)
+    table["duration_s"] = pd.to_numeric(table["duration_s"]).astype(float)
+    lang = str(table["lang"].iloc[0]) if "lang" in table else ""
+    name = Path(manifest_path).parent.name
+    return Partition(name=f"{name}:{partition}", table=table[["utt_id", "path", "duration_s", "emotion", "label"]
+                     + [c for c in ("seg_start", "seg_end") if c in table]], lang=lang)
+
+
+def batches(part: Partition, batch_size: int, max_seconds: float, seed: int | None = None) -> list[list[int]]:
+    """Length-bucketed batches of row indices; shuffled batch order when `seed` is given."""
+    return length_buckets(part.table["duration_s"].tolist(), max_seconds, max_items=batch_size, shuffle_seed=seed)
+
+
+class Collator:
+    """Rows -> padded, normalised model inputs (feature extractor), sample lengths, labels."""
+
+    def __init__(self, feature_extractor: Any, sample_rate: int = 16000, cache: bool = True):
+        self.fe = feature_extractor
+        self.sr = int(getattr(feature_extractor, "sampling_rate", sample_rate) or sample_rate)
+        self.with_mask = bool(getattr(feature_extractor, "return_attention_mask", True))
+        self.cache = cache
+
+    def wav(self, part: Partition, i: int) -> np.ndarray:
+        row = part.table.iloc[i]
+        key = str(row["path"])
+        if key in part.cache:
+            return part.cache[key]
+        wav, _ = load_audio(key, self.sr)
+        if "seg_start" in row and pd.notna(row.get("seg_start")) and pd.notna(row.get("seg_end")):
+            wav = wav[int(float(row["seg_start"]) * self.sr):int(float(row["seg_end"]) * self.sr)]
+        if self.cache:
+            part.cache[key] = wav
+        return wav
+
+    def __call__(self, part: Partition, idx: Sequence[int]) -> dict[str, torch.Tensor | None]:
+        wavs = [self.wav(part, i) for i in idx]
+        inputs = self.fe(wavs, sampling_rate=self.sr, padding=True, return_attention_mask=self.with_mask,
+                         return_tensors="pt")
+        return {
+            "input_values": inputs["input_values"].float(),
+            "attention_mask": inputs["attention_mask"] if self.with_mask else None,
+            "lengths": torch.tensor([len(w) for w in wavs], dtype=torch.long),
+            "labels": torch.tensor(part.table["label"].to_numpy()[list(idx)], dtype=torch.long),
+        }

@@ -1,0 +1,188 @@
+"""The fine-tuned model: an encoder cut at layer k, PEFT modules around its layers, a pooled head.
+
+Adapters and gates are small modules attached to the Hugging Face layer objects with
+forward hooks, so the same code serves wav2vec2 (post-LN and stable-LN), HuBERT and WavLM
+layers without copying transformers' layer code. LoRA comes from `peft`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..heads import make_head
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("frozen", "lora", "lora+ba+wg", "two_stage")
+LORA_TARGETS = ("attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.out_proj",
+                "feed_forward.intermediate_dense", "feed_forward.output_dense")
+
+
+def _layers(encoder: nn.Module) -> nn.ModuleList:
+    try:
+        return encoder.encoder.layers
+    except AttributeError:
+        raise TypeError(f"{type(encoder).__name__} has no encoder.layers: not a wav2vec2/HuBERT/WavLM model") from None
+
+
+def cut_encoder(encoder: nn.Module, k: int) -> nn.Module:
+    """Drop the transformer layers above k, in place, so the output is hidden state k.
+
+    Hidden state k (layer-wise indexing: 0 = transformer input) is the raw output of layer k.
+    The stable-layer-norm variants apply the encoder's LayerNorm after the last layer, to
+    `last_hidden_state` only (transformers 5 records hidden_states[L] before it), so it is
+    removed. The post-LN variants apply it before layer 1, which hidden state 0 includes.
+    """
+    layers = _layers(encoder)
+    n = len(layers)
+    if not 0 <= k <= n:
+        raise ValueError(f"cannot cut at layer {k}: the encoder has {n} transformer layers")
+    enc = encoder.encoder
+    stable = bool(getattr(encoder.config, "do_stable_layer_norm", False))
+    if stable:
+        enc.layer_norm = nn.Identity()
+    enc.layers = nn.ModuleList(list(layers)[:k])
+    encoder.config.num_hidden_layers = k
+    return encoder
+
+
+class BottleneckAdapter(nn.Module):
+    """Linear(d -> d/r) -> ReLU -> Linear(d/r -> d), added to the feed-forward output f."""
+
+    def __init__(self, dim: int, reduction: int = 16):
+        super().__init__()
+        hidden = max(1, dim // reduction)
+        self.down = nn.Linear(dim, hidden)
+        self.up = nn.Linear(hidden, dim)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return f + self.up(torch.relu(self.down(f)))
+
+
+class InputGate(nn.Module):
+    """h <- sigmoid(g) * h at a layer's input (g of size d, initialised to ones as in the study)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.g = nn.Parameter(torch.ones(dim))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.g).to(h.dtype) * h
+
+
+def _gate_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    if args:
+        return (module.input_gate(args[0]), *args[1:]), kwargs
+    kwargs = dict(kwargs, hidden_states=module.input_gate(kwargs["hidden_states"]))
+    return args, kwargs
+
+
+def _adapter_hook(adapter: BottleneckAdapter):
+    def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        return adapter(output)
+    return hook
+
+
+def add_adapters_and_gates(encoder: nn.Module, reduction: int = 16) -> None:
+    """Attach a bottleneck adapter (on the feed-forward output, inside the residual) and an
+    input gate to every kept layer."""
+    dim = encoder.config.hidden_size
+    for layer in _layers(encoder):
+        adapter = BottleneckAdapter(dim, reduction)
+        layer.add_module("bottleneck_adapter", adapter)
+        layer.feed_forward.register_forward_hook(_adapter_hook(adapter))
+        layer.add_module("input_gate", InputGate(dim))
+        layer.register_forward_pre_hook(_gate_hook, with_kwargs=True)
+
+
+def add_lora(encoder: nn.Module, r: int = 8, alpha: float = 16, dropout: float = 0.1) -> nn.Module:
+    """LoRA (peft) on the attention projections and feed-forward denses of every kept layer."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    if len(_layers(encoder)) == 0:
+        return encoder
+    if any(type(m).__name__ == "WavLMAttention" for m in encoder.modules()):
+        log.warning("WavLM attention passes its projection weights to F.multi_head_attention_forward "
+                    "directly, so LoRA on attention.{q,k,v,out}_proj has no effect there; LoRA on the "
+                    "feed-forward layers does")
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(LORA_TARGETS), bias="none")
+    return inject_adapter_in_model(cfg, encoder)
+
+
+def _is_peft_param(name: str) -> bool:
+    return "lora_" in name or ".bottleneck_adapter." in name or ".input_gate." in name
+
+
+class PeftSER(nn.Module):
+    """Cut encoder (+ PEFT modules) -> mean over valid frames -> head.
+
+    The encoder's own stochastic parts (dropout, LayerDrop, SpecAugment masking) stay in
+    eval mode even while training: its weights are frozen, and LayerDrop would skip the very
+    layers the cut keeps. LoRA dropout is the only dropout in the encoder that trains.
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, n_classes: int):
+        super().__init__()
+        self.n_classes = n_classes
+        self.encoder = encoder
+        self.head = head
+        for name, p in self.encoder.named_parameters():
+            p.requires_grad_(_is_peft_param(name))
+
+    def train(self, mode: bool = True) -> PeftSER:
+        super().train(mode)
+        self.encoder.eval()
+        if mode:
+            for name, m in self.encoder.named_modules():
+                if "lora_dropout" in name:
+                    m.train()
+        return self
+
+    def pooled(self, input_values: torch.Tensor, lengths: torch.Tensor,
+               attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean of the last hidden state over each utterance's valid frames."""
+        kwargs: dict[str, Any] = {} if attention_mask is None else {"attention_mask": attention_mask}
+        hidden = self.encoder(input_values, **kwargs).last_hidden_state
+        frames = self.encoder._get_feat_extract_output_lengths(lengths).to(torch.long).clamp(1, hidden.shape[1])
+        mask = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < frames[:, None]).to(hidden.dtype)
+        return (hidden * mask[..., None]).sum(1) / frames[:, None].to(hidden.dtype)
+
+    def forward(self, input_values: torch.Tensor, lengths: torch.Tensor,
+                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.pooled(input_values, lengths, attention_mask).float())
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Only the trained weights (LoRA, adapters, gates, head): what gets saved."""
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {n: t.detach().clone() for n, t in self.state_dict().items() if n in names}
+
+    def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        missing = {n for n, p in self.named_parameters() if p.requires_grad} - set(state)
+        if missing:
+            raise KeyError(f"checkpoint lacks trained weights: {sorted(missing)[:5]}")
+        self.load_state_dict(state, strict=False)
+
+
+def build_model(encoder: nn.Module, layer: int, strategy: str, n_classes: int, head: str = "linear",
+                lora: dict | None = None, adapter: dict | None = None) -> PeftSER:
+    """The model of one strategy: cut at `layer`, PEFT modules added, fresh head."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown PEFT strategy '{strategy}': expected one of {STRATEGIES}")
+    cut_encoder(encoder, layer)
+    if strategy != "frozen":
+        lora = lora or {}
+        add_lora(encoder, r=int(lora.get("r", 8)), alpha=float(lora.get("alpha", 16)),
+                 dropout=float(lora.get("dropout", 0.1)))
+    if strategy in ("lora+ba+wg", "two_stage"):
+        add_adapters_and_gates(encoder, int((adapter or {}).get("reduction", 16)))
+    return PeftSER(encoder, make_head(head, encoder.config.hidden_size, n_classes), n_classes)
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), total
