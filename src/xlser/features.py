@@ -8,7 +8,10 @@ features. Valid frame counts come from the model's own CNN arithmetic
 Checkpoints whose feature extractor says `return_attention_mask=False` (the wav2vec2-base
 family with a group-norm CNN, e.g. the study's three W2V2 models) must not get a mask, and
 zero padding would then shift the group-norm statistics; those run one utterance per
-forward pass (as the study did). Others are batched by length under a seconds budget.
+forward pass (as the study did). data2vec-audio is run the same way even though it takes a
+mask: its positional embedding is a STACK of convolutions, so padded frames (zeroed only
+before the first one) leak into valid frames near the end (measured: up to ~5% of a pooled
+value). Others are batched by length under a seconds budget.
 """
 
 from __future__ import annotations
@@ -40,8 +43,17 @@ def masked_mean(hidden: torch.Tensor, frame_lengths: torch.Tensor) -> torch.Tens
     return summed / frame_lengths.clamp(min=1).to(hidden.dtype)[:, None, None]
 
 
+#: model types whose output at valid frames depends on padding even with an attention mask
+PAD_SENSITIVE = {"data2vec-audio"}
+
+
 def uses_attention_mask(feature_extractor: Any) -> bool:
     return bool(getattr(feature_extractor, "return_attention_mask", True))
+
+
+def can_batch(model: torch.nn.Module, feature_extractor: Any) -> bool:
+    """Whether padded batches give every utterance exactly its unpadded features."""
+    return uses_attention_mask(feature_extractor) and model.config.model_type not in PAD_SENSITIVE
 
 
 @torch.inference_mode()
@@ -70,9 +82,14 @@ def extract_features(manifest: pd.DataFrame, source: str, device: str = "auto",
     model = load_encoder(source, dev)
     fe = load_feature_extractor(source)
     sr = int(fe.sampling_rate)
-    batched = uses_attention_mask(fe)
-    if not batched:
+    batched = can_batch(model, fe)
+    if not uses_attention_mask(fe):
         log.info("%s: feature extractor takes no attention mask (group-norm CNN): one utterance per pass", source)
+    elif not batched:
+        log.info("%s: %s is not padding-invariant: one utterance per pass", source, model.config.model_type)
+    else:
+        log.info("%s: batched by length with attention masks (<= %.0f padded s per batch)", source,
+                 max_batch_seconds)
     durations = manifest["duration_s"].to_numpy(dtype=float)
     batches = length_buckets(durations, max_batch_seconds, max_items=None if batched else 1)
     n_layers = model.config.num_hidden_layers + 1

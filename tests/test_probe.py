@@ -1,0 +1,80 @@
+"""Batched layer probes: same result as one layer alone; a planted signal finds its layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from xlser.heads import make_head
+from xlser.probe import BatchedHead, ProbeConfig, probe_experiment, train_probes
+
+EMO = ["angry", "happy", "neutral", "sad"]
+
+
+def planted(n=320, layers=6, dim=16, k=3, seed=0, strength=1.5):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    X = rng.normal(size=(n, layers, dim)).astype(np.float32)
+    X[:, k, :4] += strength * np.eye(4)[y]  # only layer k separates the classes
+    return X, y
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_batched_head_initialises_like_make_head(head):
+    bh = BatchedHead(head, 16, 4, seeds=[5, 6])
+    torch.manual_seed(6)
+    ref = make_head(head, 16, 4)
+    x = torch.randn(3, 16)
+    out = bh(torch.stack([x, x], dim=1))[:, 1]
+    torch.testing.assert_close(out, ref(x))
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_batched_equals_one_layer_alone(head):
+    X, y = planted()
+    cfg = ProbeConfig(head=head, lr=1e-3, max_epochs=40, patience=5, seed=3)
+    allr = train_probes(X[:240], y[:240], X[240:], y[240:], 4, cfg)
+    for k in (0, 3):
+        one = train_probes(X[:240, k:k + 1], y[:240], X[240:, k:k + 1], y[240:], 4, cfg, layer_ids=[k])
+        assert allr.val_ua[k] == pytest.approx(one.val_ua[0], abs=1e-6)
+        assert allr.epochs[k] == one.epochs[0] and allr.best_epoch[k] == one.best_epoch[0]
+        np.testing.assert_allclose(allr.predict_proba(X[240:])[:, k], one.predict_proba(X[240:, k:k + 1])[:, 0],
+                                   atol=1e-5)
+
+
+def test_early_stopping_is_per_layer():
+    X, y = planted()
+    res = train_probes(X[:240], y[:240], X[240:], y[240:], 4, ProbeConfig(lr=1e-2, max_epochs=200, patience=3))
+    assert len(set(res.epochs.tolist())) > 1  # layers stop at different epochs
+    assert (res.epochs < 200).all() and (res.best_epoch <= res.epochs).all()
+
+
+def experiment_inputs(X, y, folds=2):
+    ids = np.array([f"u{i}" for i in range(len(y))])
+    man = pd.DataFrame({"utt_id": ids, "emotion": [EMO[i] for i in y]})
+    rows = []
+    for f in range(folds):
+        part = np.array(["train"] * len(y), dtype=object)
+        rng = np.random.default_rng(f)
+        perm = rng.permutation(len(y))
+        part[perm[:40]], part[perm[40:80]] = "val", "test"
+        rows.append(pd.DataFrame({"utt_id": ids, "fold": f, "partition": part}))
+    splits = pd.concat(rows, ignore_index=True)
+    return (ids, X), man, splits
+
+
+def test_planted_signal_gives_best_layer_k():
+    X, y = planted(k=4, strength=3.0)
+    feats, man, splits = experiment_inputs(X, y)
+    info = {"model": "M", "setting": "mono", "train": "A", "test": "A"}
+    scores, preds = probe_experiment(feats, feats, man, man, splits, splits, EMO,
+                                     ProbeConfig(lr=1e-3, max_epochs=60, patience=10), info)
+    means = scores.groupby("layer")[["ua", "val_ua"]].mean()
+    assert means["val_ua"].idxmax() == 4 and means["ua"].idxmax() == 4
+    assert means.loc[4, "ua"] > 0.8 and means.drop(4)["ua"].max() < 0.45
+    assert set(preds["layer"]) == {4} and len(preds) == 2 * 40
+    assert {"p_angry", "p_sad"} <= set(preds.columns)
+    assert np.allclose(preds[[f"p_{e}" for e in EMO]].sum(axis=1), 1, atol=1e-4)
+    assert scores.shape[0] == 2 * 6 and set(scores.columns) >= {"ua", "wa", "macro_f1", "epochs", "val_ua"}
