@@ -8,6 +8,13 @@ import sys
 from typing import Any
 
 
+def export_pythonpath(src: str) -> None:
+    """Put the xlser sources on PYTHONPATH for every job's interpreter (also inside conda
+    envs and on cluster nodes, which re-read the Snakefile)."""
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != src]
+    os.environ["PYTHONPATH"] = os.pathsep.join([src, *parts])
+
+
 def setup(snakemake: Any) -> logging.Logger:
     """Send stdout/stderr and `logging` to the rule's log, cap torch/BLAS threads to `threads:`.
 

@@ -1,4 +1,4 @@
-# Shared by every rule file: config validation, the experiment grid, wildcard constraints
+# Shared by all rule files - config validation, the experiment grid, wildcard constraints
 # and the input functions that wire the embedded demo in only where the config uses it.
 import os
 import re
@@ -13,9 +13,11 @@ min_version("9.0")
 # (also inside conda envs and on SLURM nodes, which re-read this file).
 _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 from xlser.experiments import experiments, listening_corpora, ser_corpora, source_corpus  # noqa: E402
+from xlser.smk import export_pythonpath  # noqa: E402
+
+export_pythonpath(_SRC)
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -131,3 +133,22 @@ def peft_metrics():
 
 def table(stem):
     return [f"results/tables/{stem}.{ext}" for ext in ("csv", "md", "tex")]
+
+
+# ---- fine-tuning and SED inputs
+
+def _stage_corpora(wc):
+    """Corpora whose data a fine-tuning job reads: train, test, and the model-language
+    corpus for two_stage (its first stage)."""
+    names = [wc.train, wc.test]
+    if wc.strategy == "two_stage":
+        names.append(source_corpus(config, wc.model))
+    return sorted(set(names))
+
+def _sed_model_input(wc):
+    return demo_model_dir(SED["models"][wc.sed_model]["source"])
+
+
+def _sed_train_manifests(wc):
+    spec = SED["models"][wc.sed_model]
+    return [manifest(c) for c in spec.get("train_corpora", [])] if spec["backend"] == "probe" else []

@@ -1,13 +1,6 @@
 # Parameter-efficient fine-tuning (the study's Table I). The GPU stage.
 
 
-def _stage_corpora(wc):
-    """Corpora whose data a fine-tuning job reads: train, test, and the model-language
-    corpus for two_stage (its first stage)."""
-    names = [wc.train, wc.test]
-    if wc.strategy == "two_stage":
-        names.append(source_corpus(config, wc.model))
-    return sorted(set(names))
 
 
 rule finetune:

@@ -20,13 +20,6 @@ rule sed_subset:
         "../scripts/sed_subset.py"
 
 
-def _sed_model_input(wc):
-    return demo_model_dir(SED["models"][wc.sed_model]["source"])
-
-
-def _sed_train_manifests(wc):
-    spec = SED["models"][wc.sed_model]
-    return [manifest(c) for c in spec.get("train_corpora", [])] if spec["backend"] == "probe" else []
 
 
 rule diarize:
