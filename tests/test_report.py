@@ -133,7 +133,7 @@ def test_demo_static_report(demo_run: Path) -> None:
     parsed = _parse(text)
     assert len(parsed.tables) >= 6 and len(parsed.imgs) >= 3
     assert "DEMO" in text and "SIMULATED" in text
-    table1 = pd.read_csv(demo_run / "results/tables/table1.csv")
+    table1 = pd.read_csv(demo_run / "results/tables/table1_peft.csv")
     assert any(len(t) == len(table1) + 1 for t in parsed.tables)
 
 
