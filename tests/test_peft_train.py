@@ -24,6 +24,7 @@ from xlser.peft.train import best_layer, run_finetune
 EMOTIONS = ["angry", "happy", "neutral", "sad"]
 PITCH = {"angry": 300.0, "happy": 450.0, "neutral": 150.0, "sad": 100.0}
 ROOT = Path(__file__).resolve().parents[1]
+torch.set_num_threads(1)  # tiny models: more threads only contend (and the kill test needs a slow-enough child)
 
 
 def tiny_model(path: Path, stable: bool = True) -> Path:
@@ -139,7 +140,8 @@ def test_same_seed_same_numbers_and_early_stopping(job, tmp_path):
 
 
 _CHILD = """
-import json, sys
+import json, sys, torch
+torch.set_num_threads(1)
 from xlser.peft.train import run_finetune
 run_finetune(**json.loads(sys.argv[1]))
 """
@@ -149,7 +151,7 @@ def test_kill_and_resume_ends_like_an_uninterrupted_run(job, tmp_path):
     peft = dict(PEFT, max_epochs=8)
     ref = run_finetune(**kwargs(job, tmp_path / "ref", peft=peft))
     args = kwargs(job, tmp_path / "run", peft=peft)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS=str(torch.get_num_threads()))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(args)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     progress = tmp_path / "run" / "ckpt" / "progress.json"

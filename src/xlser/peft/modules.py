@@ -105,12 +105,39 @@ def add_lora(encoder: nn.Module, r: int = 8, alpha: float = 16, dropout: float =
 
     if len(_layers(encoder)) == 0:
         return encoder
-    if any(type(m).__name__ == "WavLMAttention" for m in encoder.modules()):
-        log.warning("WavLM attention passes its projection weights to F.multi_head_attention_forward "
-                    "directly, so LoRA on attention.{q,k,v,out}_proj has no effect there; LoRA on the "
-                    "feed-forward layers does")
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(LORA_TARGETS), bias="none")
-    return inject_adapter_in_model(cfg, encoder)
+    encoder = inject_adapter_in_model(cfg, encoder)
+    for m in encoder.modules():
+        if type(m).__name__ == "WavLMAttention":
+            _lora_into_weights(m)
+    return encoder
+
+
+class _LoraDelta(nn.Module):
+    """Weight parametrisation W -> W + scaling * B @ A read from a peft LoRA layer."""
+
+    def __init__(self, lora_layer: nn.Module):
+        super().__init__()
+        self._layer = [lora_layer]  # a plain reference: not a submodule (no cycle, no duplicate weights)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        layer = self._layer[0]
+        delta = torch.zeros_like(weight)
+        for name in layer.active_adapters:
+            delta = delta + (layer.lora_B[name].weight @ layer.lora_A[name].weight) * layer.scaling[name]
+        return weight + delta.to(weight.dtype)
+
+
+def _lora_into_weights(attention: nn.Module) -> None:
+    """WavLM's attention hands its projection *weights* to F.multi_head_attention_forward and never
+    calls the projections, so peft's LoRA forward would be bypassed; parametrising the base
+    weights puts the same low-rank update where it is read (LoRA dropout does not apply there)."""
+    from torch.nn.utils import parametrize
+
+    for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+        layer = getattr(attention, name)
+        if hasattr(layer, "lora_A"):
+            parametrize.register_parametrization(layer.get_base_layer(), "weight", _LoraDelta(layer))
 
 
 def _is_peft_param(name: str) -> bool:
