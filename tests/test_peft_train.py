@@ -187,3 +187,39 @@ def test_bad_inputs_name_file_and_line(job, tmp_path):
     spl.write_text("utt_id,fold,partition\nCA_angry_train0,0,train\nghost,0,train\n")
     with pytest.raises(InputError, match=r"CA\.csv, line 3: utt_id 'ghost'"):
         load_partition(job["manifests"][0], str(spl), 0, "train", EMOTIONS)
+
+
+def _metrics(dirpath: Path, **kw) -> str:
+    m = {"model": "W2V2-CN", "setting": "cross", "train": "DEMO-CN", "test": "DEMO-DE", "strategy": "lora",
+         "fold": 0, "layer": 3, "ua": 0.5, "wa": 0.5, "macro_f1": 0.4, "epochs": 5, "train_lang": "CN",
+         "test_lang": "DE"}
+    m.update(kw)
+    p = dirpath / f"{m['model']}_{m['train']}_{m['test']}_{m['strategy']}_{m['fold']}.json"
+    p.write_text(json.dumps(m))
+    return str(p)
+
+
+def test_table1_means_stds_and_the_studys_numbers(tmp_path):
+    from xlser.peft.table1 import table1
+
+    paths = [_metrics(tmp_path, fold=0, ua=0.60), _metrics(tmp_path, fold=1, ua=0.70),
+             _metrics(tmp_path, strategy="frozen", ua=0.55),
+             _metrics(tmp_path, train="X", test="X", setting="mono", train_lang="CN", test_lang="CN",
+                      strategy="frozen", ua=0.9),
+             _metrics(tmp_path, model="OTHER", setting="mono", train="X", test="X", train_lang="CN",
+                      test_lang="CN", strategy="frozen", ua=0.8)]
+    study = ROOT / "src" / "xlser" / "data" / "study_table1.csv"
+    summary = table1(paths, study, tmp_path / "t1.csv")
+    csv = pd.read_csv(tmp_path / "t1.csv")
+    lora = csv[(csv["strategy"] == "lora") & (csv["setting"] == "cross")].iloc[0]
+    assert lora["ua_mean"] == pytest.approx(0.65) and lora["ua_std"] == pytest.approx(np.std([0.6, 0.7], ddof=1))
+    assert lora["n_folds"] == 2 and lora["study_ua"] == pytest.approx(0.653)  # W2V2-CN cross CN->DE lora: 65.3
+    mono = csv[(csv["model"] == "W2V2-CN") & (csv["setting"] == "mono")].iloc[0]
+    assert mono["study_ua"] == pytest.approx(0.914)  # matched by languages, not corpus names
+    assert pd.isna(csv[csv["model"] == "OTHER"]["study_ua"].iloc[0])
+    assert list(csv["setting"]) == ["mono", "mono", "cross", "cross"]  # the study's order
+    md = (tmp_path / "t1.md").read_text()
+    assert "65.0 ± 7.1" in md and "| 65.3 |" in md and "CN → DE (DEMO-CN → DEMO-DE)" in md
+    tex = (tmp_path / "t1.tex").read_text()
+    assert "\\toprule" in tex and "65.0" in tex
+    assert len(summary) == 4

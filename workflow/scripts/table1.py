@@ -1,2 +1,9 @@
-"""Placeholder: implemented by its issue."""
-raise NotImplementedError("table1")
+"""Table I (PEFT strategies): thin wrapper over xlser.peft.table1."""
+
+from xlser.smk import setup
+
+log = setup(snakemake)  # noqa: F821
+
+from xlser.peft.table1 import table1  # noqa: E402
+
+table1(list(snakemake.input.metrics), snakemake.input.study, snakemake.output.csv)  # noqa: F821
