@@ -1,0 +1,186 @@
+"""Table IV (EDER % per emotion, per SED model and per listener group) and the timeline figure.
+
+Aggregation: a model's cell is the mean EDER over the subset utterances of that emotion.
+A listener group's cell first averages, per utterance, over the group's listeners who
+answered it, then averages over the utterances of that emotion; so every utterance weighs
+the same for models and humans. The `average` row is the mean over all subset utterances
+(with the balanced subset, the mean of the three emotion rows, as in the study).
+
+Listener answers are the `results/human/responses.csv` rows of the SED corpus: the segment
+the listener marked (`seg_start`, `seg_end`) carries the emotion they gave (`pred`), the
+rest of the utterance counts as neutral; a `pred` of neutral, or no segment, is an
+all-neutral answer. Both are scored by `xlser.sed.eder` (speechbrain's EDER, frames at the
+models' window and stride).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ..contracts import read_table  # noqa: E402
+from ..errors import InputError  # noqa: E402
+from ..io import atomic_path  # noqa: E402
+from ..tables import write_table  # noqa: E402
+from .eder import NEUTRAL, interval_frames, letter, segment_eder, utterance_eder  # noqa: E402
+from .subset import read_subset  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+COLOURS = {"n": "#d9d9d9", "a": "#d62728", "h": "#ff7f0e", "s": "#1f77b4"}
+
+
+def read_frames(path: str | Path) -> dict[str, Any]:
+    """A `frames.json` written by `diarize`, checked for the keys Table IV needs."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"not a readable frames.json ({exc})") from None
+    for key in ("model", "window", "stride", "utterances"):
+        if key not in doc:
+            raise InputError(path, f"missing key '{key}' (expected model, window, stride, utterances)")
+    return doc
+
+
+def model_eders(doc: dict[str, Any], subset: pd.DataFrame, path: str | Path = "frames.json") -> pd.DataFrame:
+    """utt_id, emotion, eder of one model on every subset utterance."""
+    rows = []
+    for r in subset.itertuples():
+        utt = doc["utterances"].get(r.utt_id)
+        if utt is None:
+            raise InputError(path, f"no frames for subset utterance '{r.utt_id}'")
+        e = utterance_eder(list(utt["frames"]), r.duration_s, r.emotion, r.seg_start, r.seg_end,
+                           float(doc["window"]), float(doc["stride"]), r.utt_id)
+        rows.append({"utt_id": r.utt_id, "emotion": r.emotion, "eder": e})
+    return pd.DataFrame(rows)
+
+
+def segment_answers(responses: pd.DataFrame, corpus: str | None, subset: pd.DataFrame) -> pd.DataFrame:
+    """The listeners' segment answers on the subset utterances of the SED corpus."""
+    df = responses[responses["utt_id"].isin(set(subset["utt_id"]))]
+    if corpus is not None:
+        df = df[df["corpus"] == corpus]
+    return df.reset_index(drop=True)
+
+
+def listener_eders(answers: pd.DataFrame, subset: pd.DataFrame, window: float, stride: float) -> pd.DataFrame:
+    """listener, group, utt_id, emotion, eder for every segment answer."""
+    ref = subset.set_index("utt_id")
+    rows = []
+    for a in answers.itertuples():
+        r = ref.loc[a.utt_id]
+        has_seg = pd.notna(a.seg_start) and pd.notna(a.seg_end) and letter(a.pred) != NEUTRAL
+        e = segment_eder(float(r.duration_s), r.emotion, float(r.seg_start), float(r.seg_end), str(a.pred),
+                         float(a.seg_start) if has_seg else None, float(a.seg_end) if has_seg else None,
+                         window, stride, a.utt_id)
+        rows.append({"listener": a.listener, "group": a.group, "utt_id": a.utt_id, "emotion": r.emotion, "eder": e})
+    return pd.DataFrame(rows, columns=["listener", "group", "utt_id", "emotion", "eder"])
+
+
+def table4(per_system: dict[str, pd.DataFrame], emotions: Sequence[str]) -> pd.DataFrame:
+    """Rows = emotions + average, one column per system; EDER in % (numbers)."""
+    out = pd.DataFrame({"emotion": list(emotions) + ["average"]})
+    for name, df in per_system.items():
+        per_utt = df.groupby(["utt_id", "emotion"], as_index=False)["eder"].mean()
+        vals = [per_utt.loc[per_utt["emotion"] == e, "eder"].mean() for e in emotions]
+        vals.append(per_utt["eder"].mean())
+        out[name] = np.round(np.asarray(vals, dtype=float) * 100, 2)
+    return out
+
+
+def make_table4(frames_json: Sequence[str | Path], subset_csv: str | Path, responses_csv: str | Path,
+                out_stem: str | Path, figure: str | Path, sed_emotions: Sequence[str], corpus: str | None,
+                window: float = 0.02, stride: float = 0.02, n_examples: int = 3) -> pd.DataFrame:
+    """Table IV (`<stem>.csv/.md/.tex`) and the timeline figure."""
+    subset = read_subset(subset_csv)
+    subset = subset[subset["emotion"].isin(list(sed_emotions))].reset_index(drop=True)
+    docs = [read_frames(p) for p in frames_json]
+    systems: dict[str, pd.DataFrame] = {}
+    for doc, p in zip(docs, frames_json):
+        systems[str(doc["model"])] = model_eders(doc, subset, p)
+    responses = read_table(responses_csv, "responses")
+    answers = segment_answers(responses, corpus, subset)
+    per_listener = listener_eders(answers, subset, window, stride)
+    for group, df in per_listener.groupby("group", sort=True):
+        systems[f"{group} listeners"] = df
+    if not len(per_listener):
+        log.warning("no listener segment answers for corpus %s in %s: Table IV has model columns only",
+                    corpus, responses_csv)
+    # reference: an all-neutral prediction, the floor a model must beat
+    neutral = [{"utt_id": r.utt_id, "emotion": r.emotion,
+                "eder": utterance_eder([NEUTRAL], r.duration_s, r.emotion, r.seg_start, r.seg_end,
+                                       r.duration_s, r.duration_s, r.utt_id)} for r in subset.itertuples()]
+    table = table4(systems, sed_emotions)
+    table_all = table4({**systems, "all neutral": pd.DataFrame(neutral)}, sed_emotions)
+    shown = table_all.copy()
+    for c in shown.columns[1:]:
+        shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    write_table(shown, out_stem, caption="EDER (%) on the SED subset (lower is better); 'all neutral' is the "
+                                          "baseline of predicting no emotion", label="tab:eder", csv_df=table_all)
+    plot_timeline(docs, subset, answers, figure, n_examples)
+    log.info("Table IV:\n%s", table_all.to_string(index=False))
+    return table
+
+
+def _runs(frames: str, stride: float) -> list[tuple[float, float, str]]:
+    out, start = [], 0
+    for i in range(1, len(frames) + 1):
+        if i == len(frames) or frames[i] != frames[start]:
+            out.append((start * stride, (i - start) * stride, frames[start]))
+            start = i
+    return out
+
+
+def plot_timeline(docs: Sequence[dict[str, Any]], subset: pd.DataFrame, answers: pd.DataFrame,
+                  out_png: str | Path, n_examples: int = 3) -> None:
+    """For one utterance per emotion (up to `n_examples`): reference, model frames, listeners' segments."""
+    picks = subset.groupby("emotion", sort=False).head(1).head(n_examples)
+    fig, axes = plt.subplots(len(picks), 1, figsize=(9, 1.2 + 0.9 * len(picks) * (1 + len(docs))), squeeze=False)
+    for ax, r in zip(axes[:, 0], picks.itertuples()):
+        lanes: list[tuple[str, list[tuple[float, float, str]], float]] = []
+        ref = [(0.0, r.seg_start, "n"), (r.seg_start, r.seg_end - r.seg_start, letter(r.emotion)),
+               (r.seg_end, r.duration_s - r.seg_end, "n")]
+        lanes.append(("reference", ref, 0.8))
+        for doc in docs:
+            utt = doc["utterances"].get(r.utt_id)
+            if utt:
+                lanes.append((str(doc["model"]), _runs(utt["frames"], float(doc["stride"])), 0.8))
+        ans = answers[answers["utt_id"] == r.utt_id]
+        for group, g in ans.groupby("group", sort=True):
+            segs = []
+            for a in g.itertuples():
+                if pd.notna(a.seg_start) and pd.notna(a.seg_end):
+                    segs.append((float(a.seg_start), float(a.seg_end) - float(a.seg_start), letter(a.pred)))
+            lanes.append((f"{group} listeners (n={len(g)})", segs, 0.8 / max(1, len(g))))
+        labels = []
+        for k, (name, segs, height) in enumerate(lanes):
+            y = len(lanes) - 1 - k
+            if height < 0.8:  # one thin bar per listener
+                for j, (s0, w, lab) in enumerate(segs):
+                    ax.broken_barh([(s0, w)], (y - 0.4 + j * height, height * 0.9), color=COLOURS.get(lab, "k"))
+            else:
+                for s0, w, lab in segs:
+                    ax.broken_barh([(s0, w)], (y - 0.4, 0.8), color=COLOURS.get(lab, "k"))
+            labels.append((y, name))
+        ax.set_yticks([y for y, _ in labels], [n for _, n in labels])
+        ax.set_xlim(0, r.duration_s)
+        ax.set_title(f"{r.utt_id} ({r.emotion})", fontsize=9)
+    axes[-1, 0].set_xlabel("time (s)")
+    handles = [matplotlib.patches.Patch(color=c, label=lab) for lab, c in
+               zip(["neutral", "angry", "happy", "sad"], COLOURS.values())]
+    fig.legend(handles=handles, loc="upper right", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
