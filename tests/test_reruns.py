@@ -1,0 +1,94 @@
+"""Partial re-runs: every named target plans only the jobs it needs, and changing a PEFT
+hyper-parameter on a finished run re-plans fine-tuning but not feature extraction."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import copy_workflow  # noqa: E402
+
+ENCODER = {"extract_features", "probe_layers", "layerwise_summary"}
+PEFT = {"finetune", "table1_peft"}
+HUMAN = {"ingest_listening_test", "table2_human_ua", "table3_confusions", "welch_tests"}
+SED = {"diarize", "table4_eder"}
+# target: (rules that must be planned, rules that must not)
+EXPECT = {
+    "data": ({"scan_corpus", "resample_corpus", "make_splits", "listening_subset"},
+             ENCODER | PEFT | HUMAN | SED | {"demo_model", "report_html"}),
+    "figure1": ({"make_splits", "extract_features", "probe_layers", "layerwise_summary"},
+                PEFT | HUMAN | SED | {"report_html"}),
+    "table1": ({"finetune", "table1_peft"}, HUMAN | SED | {"report_html"}),
+    "table2": ({"ingest_listening_test", "table2_human_ua"},
+               ENCODER | PEFT | SED | {"table3_confusions", "welch_tests", "demo_model", "make_splits"}),
+    "table3": ({"table3_confusions", "probe_layers", "ingest_listening_test"},
+               PEFT | SED | {"table2_human_ua", "welch_tests"}),
+    "table4": ({"diarize", "table4_eder"}, PEFT | {"table2_human_ua", "table3_confusions", "welch_tests"}),
+    "stats": ({"welch_tests", "ingest_listening_test"},
+              ENCODER | PEFT | SED | {"table2_human_ua", "table3_confusions", "demo_model"}),
+    "report": (ENCODER | PEFT | HUMAN | SED | {"report_html"}, set()),
+}
+
+
+def planned(workdir: Path, *args: str) -> dict[str, int]:
+    """{rule: job count} from a Snakemake dry run (its 'Job stats' table)."""
+    cmd = [sys.executable, "-m", "snakemake", *args, "-n", "--quiet", "rules"]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return {}
+    jobs: dict[str, int] = {}
+    table = out.split("Job stats:", 1)[1]
+    for line in table.splitlines():
+        m = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if m and m.group(1) != "total":
+            jobs[m.group(1)] = int(m.group(2))
+        elif line.strip().startswith("total"):
+            break
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch copy with no results, so every plan starts from nothing."""
+    return copy_workflow(tmp_path_factory.mktemp("reruns"))
+
+
+def test_parser_reads_job_counts(fresh: Path) -> None:
+    jobs = planned(fresh, "data")
+    # the demo config has five corpora: one scan and one resample each, one data target
+    assert jobs["scan_corpus"] == 5 and jobs["resample_corpus"] == 5 and jobs["data"] == 1
+
+
+@pytest.mark.parametrize("target", list(EXPECT))
+def test_named_target_plans_only_what_it_needs(fresh: Path, target: str) -> None:
+    jobs = set(planned(fresh, target))
+    must, must_not = EXPECT[target]
+    assert target in jobs
+    assert must <= jobs, f"{target} does not plan {sorted(must - jobs)}"
+    assert not (must_not & jobs), f"{target} plans {sorted(must_not & jobs)}"
+
+
+@pytest.mark.e2e
+def test_finished_demo_has_nothing_to_do(demo_run: Path) -> None:
+    assert planned(demo_run, "--configfile", "config/config.yaml", "tests/e2e.yaml") == {}
+
+
+@pytest.mark.e2e
+def test_peft_param_change_reruns_finetune_not_features(demo_run: Path, tmp_path: Path) -> None:
+    import yaml
+
+    base = yaml.safe_load((demo_run / "config/config.yaml").read_text())
+    e2e = yaml.safe_load((demo_run / "tests/e2e.yaml").read_text()) or {}
+    peft = {**base["peft"], **e2e.get("peft", {})}
+    overlay = tmp_path / "peft_lr.yaml"
+    overlay.write_text(yaml.safe_dump({"peft": {**peft, "lr": peft["lr"] * 2}}))
+    jobs = planned(demo_run, "--configfile", "config/config.yaml", "tests/e2e.yaml", str(overlay))
+    assert "finetune" in jobs and "table1_peft" in jobs
+    assert not ({"extract_features", "probe_layers", "demo_corpus", "diarize"} & set(jobs)), jobs
