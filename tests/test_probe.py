@@ -78,3 +78,62 @@ def test_planted_signal_gives_best_layer_k():
     assert {"p_angry", "p_sad"} <= set(preds.columns)
     assert np.allclose(preds[[f"p_{e}" for e in EMO]].sum(axis=1), 1, atol=1e-4)
     assert scores.shape[0] == 2 * 6 and set(scores.columns) >= {"ua", "wa", "macro_f1", "epochs", "val_ua"}
+
+
+def reference_single_layer(Xtr, ytr, Xva, yva, Xte, cfg, layer):
+    """An independent plain-PyTorch trainer of ONE layer's `make_head` head, as the study's
+    code trains it: seeded init, AdamW, seeded batch order, patience on validation loss,
+    checkpoint with the best validation UA kept."""
+    from xlser.metrics import ua
+
+    xtr = torch.as_tensor(Xtr[:, layer], dtype=torch.float32)
+    mean, std = xtr.mean(0), xtr.std(0).clamp(min=1e-5)
+    norm = lambda a: (torch.as_tensor(a[:, layer], dtype=torch.float32) - mean) / std  # noqa: E731
+    xtr, xva, xte = norm(Xtr), norm(Xva), norm(Xte)
+    ytr_t, yva_t = torch.as_tensor(ytr), torch.as_tensor(yva)
+    torch.manual_seed(cfg.seed + layer)
+    head = make_head(cfg.head, xtr.shape[1], 4)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    best_ua, best_loss, bad, best_state = -1.0, float("inf"), 0, None
+    for _ in range(cfg.max_epochs):
+        perm = torch.randperm(len(xtr), generator=gen)
+        for s in range(0, len(xtr), cfg.batch_size):
+            idx = perm[s:s + cfg.batch_size]
+            loss = torch.nn.functional.cross_entropy(head(xtr[idx]), ytr_t[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            logits = head(xva)
+            vloss = float(torch.nn.functional.cross_entropy(logits, yva_t))
+            vua = ua(yva, logits.argmax(1).numpy(), range(4))
+        if vua > best_ua:
+            best_ua, best_state = vua, {k: v.clone() for k, v in head.state_dict().items()}
+        if vloss < best_loss:
+            best_loss, bad = vloss, 0
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+    head.load_state_dict(best_state)
+    with torch.no_grad():
+        return best_ua, head(xte).argmax(1).numpy()
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_batched_probe_matches_independent_make_head_training(head):
+    """Acceptance: every layer of the batched probe reaches the same validation UA and the same
+    test predictions (hence test UA) as its own `make_head` head trained alone, same seed."""
+    from xlser.metrics import ua
+
+    X, y = planted(k=2, layers=4)
+    cfg = ProbeConfig(head=head, lr=3e-3, max_epochs=30, patience=4, seed=11)
+    res = train_probes(X[:200], y[:200], X[200:260], y[200:260], 4, cfg)
+    pred = res.predict_proba(X[260:]).argmax(-1)
+    for layer in range(4):
+        val_ua, ref_pred = reference_single_layer(X[:200], y[:200], X[200:260], y[200:260], X[260:], cfg, layer)
+        assert res.val_ua[layer] == pytest.approx(val_ua, abs=1e-6)
+        assert ua(y[260:], pred[:, layer], range(4)) == pytest.approx(ua(y[260:], ref_pred, range(4)), abs=1e-9)
+        assert (pred[:, layer] == ref_pred).mean() >= 0.98  # float summation order may flip a tie
+    assert res.val_ua[2] > 0.6 > max(res.val_ua[[0, 1, 3]])  # the planted layer is the one that learns
