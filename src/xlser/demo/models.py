@@ -49,6 +49,7 @@ def tiny_config(spec: dict[str, Any]) -> Any:
         hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
         layerdrop=0.0, mask_time_prob=0.0,
         num_buckets=32, max_bucket_distance=200,  # WavLM relative positions
+        initializer_range=float(spec.get("initializer_range", 0.02)),
     )
 
 

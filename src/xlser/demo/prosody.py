@@ -18,10 +18,10 @@ import numpy as np
 from .espeak import Prosody
 
 PROFILES: dict[str, Prosody] = {
-    "neutral": Prosody(rate=165, volume=100, pitch=45, range=35, wordgap=1),
-    "happy": Prosody(rate=195, volume=125, pitch=70, range=85, wordgap=0),
-    "angry": Prosody(rate=190, volume=175, pitch=58, range=60, wordgap=0),
-    "sad": Prosody(rate=120, volume=65, pitch=30, range=12, wordgap=5),
+    "neutral": Prosody(rate=160, volume=100, pitch=42, range=30, wordgap=1),
+    "happy": Prosody(rate=200, volume=130, pitch=82, range=95, wordgap=0),
+    "angry": Prosody(rate=205, volume=190, pitch=62, range=55, wordgap=0),
+    "sad": Prosody(rate=105, volume=55, pitch=18, range=6, wordgap=6),
 }
 
 #: language -> emotion -> additive offsets to the profile
