@@ -26,6 +26,13 @@ localrules:
     table4,
     stats,
     report,
+    # cheap table/figure/report jobs: on a cluster they run on the submit node, no queueing
+    table1_peft,
+    table2_human_ua,
+    table3_confusions,
+    table4_eder,
+    welch_tests,
+    report_html,
 
 
 rule all:
