@@ -12,7 +12,7 @@ build_report(
         "Table I: PEFT strategies (UA %)": inp.table1,
         "Table II: human listeners' UA": inp.table2,
         "Table III: confusions (humans vs. models)": inp.table3,
-        "Table IV: emotion diarization (EDER)": inp.table4,
+        "Table IV: emotion diarization (EDER), models and listeners": inp.table4,
         "Best layer per experiment (by validation UA)": inp.best_layers,
         "Welch's t-tests (human listening tests)": inp.welch,
     },
