@@ -25,44 +25,71 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
-def markdown_table_to_html(text: str, path: str | Path = "<markdown>") -> str:
-    """HTML for a Markdown file written by `xlser.tables.to_markdown`.
-
-    Bold lines become the table caption, other prose becomes paragraphs, pipe rows the
-    table (first row = header, the '|---|' row separates it). Cells are HTML-escaped.
-    """
-    caption, prose, header, rows = None, [], None, []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("|"):
-            cells = _cells(line)
-            if all(set(c) <= set("-: ") and c for c in cells):
-                if header is None:
-                    raise InputError(path, "separator row before a header row", line=lineno)
-                continue
+def _table_html(rows: list[tuple[int, list[str]]], caption: str | None, path: str | Path) -> str:
+    """One HTML table from Markdown pipe rows (first = header; '|---|' rows are skipped)."""
+    header, body = None, []
+    for lineno, cells in rows:
+        if all(c and set(c) <= set("-: ") for c in cells):
             if header is None:
-                header = cells
-            else:
-                if len(cells) != len(header):
-                    raise InputError(path, f"table row has {len(cells)} cells, header has {len(header)}",
-                                     line=lineno)
-                rows.append(cells)
-        elif line.startswith("**") and line.endswith("**") and caption is None:
-            caption = line.strip("*").strip()
+                raise InputError(path, "separator row before a header row", line=lineno)
+            continue
+        if header is None:
+            header = cells
+        elif len(cells) != len(header):
+            raise InputError(path, f"table row has {len(cells)} cells, header has {len(header)}", line=lineno)
         else:
-            prose.append(line)
-    if header is None:
-        raise InputError(path, "no Markdown table ('| col | col |' rows) found")
+            body.append(cells)
     out = ["<table>"]
     if caption:
         out.append(f"<caption>{html.escape(caption)}</caption>")
-    out.append("<thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header) + "</tr></thead>")
+    out.append("<thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header or []) + "</tr></thead>")
     out.append("<tbody>")
-    out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows]
+    out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body]
     out.append("</tbody></table>")
-    out += [f"<p>{html.escape(p)}</p>" for p in prose]
+    return "\n".join(out)
+
+
+def markdown_table_to_html(text: str, path: str | Path = "<markdown>") -> str:
+    """HTML for a Markdown file written by xlser (`tables.to_markdown`, summaries).
+
+    Pipe rows become tables (first row = header); a bold line right before a table becomes
+    its caption; '#' lines headings; other lines paragraphs. Everything is HTML-escaped.
+    A file with neither a table nor text is an error (an empty table file means a broken stage).
+    """
+    out: list[str] = []
+    rows: list[tuple[int, list[str]]] = []
+    pending_bold: str | None = None
+
+    def flush_bold() -> None:
+        nonlocal pending_bold
+        if pending_bold is not None:
+            out.append(f"<p><strong>{html.escape(pending_bold)}</strong></p>")
+            pending_bold = None
+
+    lines = text.splitlines() + [""]
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if line.startswith("|"):
+            rows.append((lineno, _cells(line)))
+            continue
+        if rows:
+            out.append(_table_html(rows, pending_bold, path))
+            rows, pending_bold = [], None
+        if not line:
+            continue
+        if line.startswith("**") and line.endswith("**") and len(line) > 4:
+            flush_bold()
+            pending_bold = line.strip("*").strip()
+            continue
+        flush_bold()
+        if line.startswith("#"):
+            level = min(6, 2 + len(line) - len(line.lstrip("#")))
+            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        else:
+            out.append(f"<p>{html.escape(line)}</p>")
+    flush_bold()
+    if not out:
+        raise InputError(path, "empty Markdown: expected a table ('| col | col |' rows) or text")
     return "\n".join(out)
 
 
