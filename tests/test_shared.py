@@ -32,6 +32,7 @@ def test_atomic_path_renames_on_success(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("done")
     assert target.read_text() == "done"
+    assert target.stat().st_mode & 0o044 == 0o044  # readable by others, like any output
     assert [p.name for p in target.parent.iterdir()] == ["out.txt"]
 
 
