@@ -2,7 +2,12 @@
 # `snakemake --cores 2` runs the embedded demo; `--configfile config/paper.yaml` the study.
 # Named targets (each runs only what it needs): data figure1 table1 table2 table3 table4 stats report
 
-configfile: "config/config.yaml"
+# The demo config is the default only: a --configfile that defines `corpora` (e.g.
+# config/paper.yaml) replaces it instead of being merged into it (Snakemake would otherwise
+# deep-merge the two and run the demo corpora and models alongside the study).
+if "corpora" not in config:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
