@@ -144,6 +144,33 @@ def _is_peft_param(name: str) -> bool:
     return "lora_" in name or ".bottleneck_adapter." in name or ".input_gate." in name
 
 
+class CachedFeatureEncoder(nn.Module):
+    """The frozen CNN feature encoder, its outputs kept per batch key (CPU memory, up to a cap).
+
+    No strategy changes the CNN and the encoder runs in eval mode, so a batch of the same
+    utterances (length buckets keep batches fixed across epochs) gives the same features:
+    computing them once saves most of an epoch on CPU, where the CNN dominates.
+    """
+
+    def __init__(self, inner: nn.Module, max_bytes: float = 4e9):
+        super().__init__()
+        self.inner = inner
+        self.key: Any = None
+        self.max_bytes = max_bytes
+        self._cache: dict[Any, torch.Tensor] = {}
+        self._bytes = 0
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        if self.key is not None and self.key in self._cache:
+            return self._cache[self.key].to(input_values.device)
+        with torch.no_grad():
+            out = self.inner(input_values)
+        if self.key is not None and self._bytes + out.numel() * out.element_size() <= self.max_bytes:
+            self._cache[self.key] = out.detach().cpu()
+            self._bytes += out.numel() * out.element_size()
+        return out
+
+
 class PeftSER(nn.Module):
     """Cut encoder (+ PEFT modules) -> mean over valid frames -> head.
 
@@ -159,6 +186,14 @@ class PeftSER(nn.Module):
         self.head = head
         for name, p in self.encoder.named_parameters():
             p.requires_grad_(_is_peft_param(name))
+        self.features: CachedFeatureEncoder | None = None
+
+    def cache_features(self, max_bytes: float = 4e9) -> None:
+        """Compute the frozen CNN features once per batch (see `CachedFeatureEncoder`); set
+        `self.features.key` to a batch identity before each forward, None to bypass."""
+        if self.features is None:
+            self.features = CachedFeatureEncoder(self.encoder.feature_extractor, max_bytes)
+            self.encoder.feature_extractor = self.features
 
     def train(self, mode: bool = True) -> PeftSER:
         super().train(mode)
@@ -184,14 +219,16 @@ class PeftSER(nn.Module):
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Only the trained weights (LoRA, adapters, gates, head): what gets saved."""
-        names = {n for n, p in self.named_parameters() if p.requires_grad}
-        return {n: t.detach().clone() for n, t in self.state_dict().items() if n in names}
+        return {n: p.detach().clone() for n, p in self.named_parameters() if p.requires_grad}
 
     def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
         missing = {n for n, p in self.named_parameters() if p.requires_grad} - set(state)
         if missing:
             raise KeyError(f"checkpoint lacks trained weights: {sorted(missing)[:5]}")
-        self.load_state_dict(state, strict=False)
+        params = dict(self.named_parameters())
+        with torch.no_grad():
+            for n, t in state.items():
+                params[n].copy_(t)
 
 
 def build_model(encoder: nn.Module, layer: int, strategy: str, n_classes: int, head: str = "linear",

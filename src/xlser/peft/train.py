@@ -54,6 +54,7 @@ class Optim:
     grad_clip: float = 1.0
     seed: int = 0
     max_batch_seconds: float = 160.0
+    cache_features: bool = True
 
     @classmethod
     def from_config(cls, peft: dict[str, Any]) -> Optim:
@@ -123,11 +124,17 @@ def predict(model: PeftSER, part: Partition, collate: Collator, opt: Optim,
     loss = 0.0
     for idx in batches(part, opt.batch_size, opt.max_batch_seconds):
         b = _to(collate(part, idx), device)
+        _key(model, part, idx)
         with _autocast(device):
             logits = model(b["input_values"], b["lengths"], b["attention_mask"]).float()
         loss += F.cross_entropy(logits, b["labels"], reduction="sum").item()
         probs[idx] = torch.softmax(logits, -1).cpu().numpy()
     return probs, loss / max(1, len(part))
+
+
+def _key(model: PeftSER, part: Partition, idx: list[int]) -> None:
+    if model.features is not None:
+        model.features.key = (part.name, tuple(idx))
 
 
 def _fingerprint(**kw: Any) -> str:
@@ -199,6 +206,7 @@ class Trainer:
         order = batches(part, self.opt.batch_size, self.opt.max_batch_seconds, seed=seed)
         for idx in tqdm(order, desc=f"train {part.name}", leave=False, mininterval=5):
             b = _to(self.collate(part, idx), self.device)
+            _key(self.model, part, idx)
             with _autocast(self.device):
                 logits = self.model(b["input_values"], b["lengths"], b["attention_mask"]).float()
             loss = F.cross_entropy(logits, b["labels"])
@@ -283,6 +291,8 @@ def run_finetune(*, best_layers: str, source: str, manifests: Sequence[str], spl
     torch.use_deterministic_algorithms(dev.type == "cpu", warn_only=True)
     encoder = load_encoder(source, "cpu")
     net = build_model(encoder, layer, strategy, len(emotions), head, peft.get("lora"), peft.get("adapter")).to(dev)
+    if opt.cache_features:
+        net.cache_features()
     trainable, total = count_params(net)
     log.info("%s %s %s->%s fold %d: layer %d, %d trainable of %d parameters, device %s", model, strategy, train,
              test, fold, layer, trainable, total, dev)
