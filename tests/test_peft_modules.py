@@ -187,3 +187,21 @@ def test_lora_update_acts_on_the_attention_projections(kind):
         base = cut_encoder(copy.deepcopy(full), 1).requires_grad_(False)(x, attention_mask=mask).last_hidden_state
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
     assert (out - base).abs().max() > 1e-3
+
+
+def test_feature_cache_returns_what_the_cnn_computes_and_skips_it_on_reuse():
+    model = build_model(make("w2v2-stableln"), 2, "lora+ba+wg", N_CLASSES).eval()
+    x, mask = batch()
+    lengths = torch.tensor([6400, 4000])
+    with torch.no_grad():
+        plain = model(x, lengths, mask)
+        model.cache_features()
+        calls = []
+        model.features.inner.register_forward_hook(lambda *a: calls.append(1))
+        model.features.key = ("p", (0, 1))
+        first = model(x, lengths, mask)
+        again = model(torch.zeros_like(x), lengths, mask)  # same key: the cached CNN output is used
+        model.features.key = None
+        uncached = model(torch.zeros_like(x), lengths, mask)
+    assert torch.equal(plain, first) and torch.equal(first, again) and len(calls) == 2
+    assert not torch.allclose(uncached, first)
