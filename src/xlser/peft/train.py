@@ -268,8 +268,6 @@ def run_finetune(*, best_layers: str, source: str, manifests: Sequence[str], spl
                  device: str, checkpoint_dir: str | None, out_metrics: str, out_predictions: str,
                  out_adapter: str) -> dict[str, Any]:
     """The whole job: layer k, model, data, training (with resume), test predictions, outputs."""
-    from safetensors.torch import save_file
-
     t_start = time.perf_counter()
     opt = Optim.from_config(peft)
     dev = resolve_device(device)
@@ -288,7 +286,20 @@ def run_finetune(*, best_layers: str, source: str, manifests: Sequence[str], spl
                           load_partition(*files[stage_corpus], fold, "val", emotions)))
 
     seed_everything(opt.seed)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(dev.type == "cpu", warn_only=True)
+    try:
+        return _run(**locals())  # the checks above, then the job with determinism restored afterwards
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _run(*, opt: Optim, dev: torch.device, layer: int, stages: list, part: dict, source: str, model: str,
+         train: str, test: str, strategy: str, fold: int, setting: str, stage_corpus: str | None,
+         peft: dict[str, Any], head: str, emotions: Sequence[str], checkpoint_dir: str | None, out_metrics: str,
+         out_predictions: str, out_adapter: str, t_start: float, **_: Any) -> dict[str, Any]:
+    from safetensors.torch import save_file
+
     encoder = load_encoder(source, "cpu")
     net = build_model(encoder, layer, strategy, len(emotions), head, peft.get("lora"), peft.get("adapter")).to(dev)
     if opt.cache_features:
