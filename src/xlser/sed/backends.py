@@ -201,7 +201,7 @@ class ProbeDiarizer:
     def __init__(self, source: str, layer: int, train_manifests: Sequence[str | Path], sed_emotions: Sequence[str],
                  probe: dict[str, Any], device: torch.device, seed: int = 0, stride: float = 0.02,
                  max_per_emotion: int = 100, min_segment_s: float = 0.1, gap_s: float = 0.3,
-                 context_s: Sequence[float] = (0.22, 0.5, 1.0, 2.0)) -> None:
+                 context_s: Sequence[float] = (0.5, 1.0, 2.0, 3.0)) -> None:
         self.classes = [NEUTRAL] + [letter(e) for e in sed_emotions]
         self.encoder = FrameEncoder(source, layer, device)
         self.stride = stride
@@ -316,7 +316,7 @@ def diarize(subset_csv: str | Path, manifest_csv: str | Path, out_json: str | Pa
         model = ProbeDiarizer(spec["source"], int(spec.get("layer", 0)), list(train_manifests), list(sed_emotions),
                               probe, dev, seed, stride, int(spec.get("max_per_emotion", 100)),
                               float(spec.get("min_segment_s", 0.1)), float(spec.get("gap_s", 0.3)),
-                              [float(c) for c in spec.get("context_s", (0.22, 0.5, 1.0, 2.0))])
+                              [float(c) for c in spec.get("context_s", (0.5, 1.0, 2.0, 3.0))])
         decode = "single_segment"
     else:
         raise ValueError(f"unknown SED backend '{backend}': expected speechbrain or probe")

@@ -160,8 +160,10 @@ def plot_timeline(docs: Sequence[dict[str, Any]], subset: pd.DataFrame, answers:
         for group, g in ans.groupby("group", sort=True):
             segs = []
             for a in g.itertuples():
-                if pd.notna(a.seg_start) and pd.notna(a.seg_end):
+                if pd.notna(a.seg_start) and pd.notna(a.seg_end) and letter(a.pred) != NEUTRAL:
                     segs.append((float(a.seg_start), float(a.seg_end) - float(a.seg_start), letter(a.pred)))
+                else:  # an all-neutral answer
+                    segs.append((0.0, float(r.duration_s), NEUTRAL))
             lanes.append((f"{group} listeners (n={len(g)})", segs, 0.8 / max(1, len(g))))
         labels = []
         for k, (name, segs, height) in enumerate(lanes):
