@@ -1,0 +1,146 @@
+"""The whole workflow on the demo config (with tests/e2e.yaml on top), every output checked
+for content: data stage, features, layer-wise tables and Figure 1, Table I, the listening
+tests (Tables II, III, Welch), SED (Table IV) and the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import yaml
+
+from xlser.contracts import read_table
+from xlser.experiments import experiments
+from xlser.manifest import read_manifest
+from xlser.sed.eder import utterance_eder
+
+pytestmark = pytest.mark.e2e
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def cfg(demo_run: Path) -> dict:
+    base = yaml.safe_load((demo_run / "config" / "config.yaml").read_text())
+    over = yaml.safe_load((demo_run / "tests" / "e2e.yaml").read_text())
+    for k, v in over.items():
+        base[k] = {**base.get(k, {}), **v} if isinstance(v, dict) else v
+    return base
+
+
+def _png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG and len(data) > 10_000, path
+
+
+def test_data_stage(demo_run, cfg):
+    for name, c in cfg["corpora"].items():
+        man = read_manifest(demo_run / f"results/corpora/{name}/manifest.csv")
+        assert (man["sample_rate"] == 16000).all() and (man["lang"] == c["lang"]).all()
+        info = sf.info(man["path"].iloc[0])
+        assert info.samplerate == 16000 and info.channels == 1 and info.subtype == "FLOAT"
+        assert abs(info.frames / 16000 - man["duration_s"].iloc[0]) < 1e-3
+        assert set(man["emotion"]) <= set(cfg["emotions"])
+        if c.get("role", "ser") == "ser":
+            sp = read_table(demo_run / f"results/splits/{name}.csv", "splits").merge(man, on="utt_id")
+            s = cfg["splits"]
+            counts = sp.groupby(["fold", "partition", "emotion"]).size().unstack("emotion")
+            assert set(counts.index.get_level_values(0)) == set(range(s["folds"]))
+            for part, n in (("train", s["train_per_emotion"]), ("val", s["val"] // 4), ("test", s["test"] // 4)):
+                assert (counts.xs(part, level="partition") == n).all().all(), (name, part)
+        if c.get("role") == "sed":
+            assert (man["seg_start"] < man["seg_end"]).all() and (man["seg_end"] <= man["duration_s"] + 0.05).all()
+        else:
+            lis = pd.read_csv(demo_run / f"results/splits/{name}.listening.csv")
+            assert lis["emotion"].value_counts().to_dict() == {e: s["listening_per_emotion"] for e in cfg["emotions"]}
+
+
+def test_features_hold_every_layer(demo_run, cfg):
+    for model, spec in cfg["models"].items():
+        layers = cfg["demo"]["models"][model]["num_hidden_layers"]
+        dim = cfg["demo"]["models"][model]["hidden_size"]
+        for corpus in ("DEMO-CN", "DEMO-DE", "DEMO-EN"):
+            with np.load(demo_run / f"results/features/{model}/{corpus}.npz") as z:
+                man = read_manifest(demo_run / f"results/corpora/{corpus}/manifest.csv")
+                assert z["X"].dtype == np.float16 and z["X"].shape == (len(man), layers + 1, dim)
+                assert sorted(z["utt_id"]) == sorted(man["utt_id"]) and np.isfinite(z["X"]).all()
+
+
+def test_layerwise_tables_and_figure1(demo_run, cfg):
+    table = pd.read_csv(demo_run / "results/tables/layerwise.csv")
+    exps = experiments(cfg)
+    for e in exps:
+        layers = cfg["demo"]["models"][e.model]["num_hidden_layers"] + 1
+        rows = table[(table["model"] == e.model) & (table["train"] == e.train) & (table["test"] == e.test)]
+        assert sorted(rows["layer"]) == list(range(layers)) and (rows["setting"] == e.setting).all()
+        assert (rows["folds"] == cfg["splits"]["folds"]).all()
+    assert table["ua_mean"].between(0, 1).all()
+    best = pd.read_csv(demo_run / "results/layerwise/best_layers.csv")
+    assert len(best) == len(exps)
+    for r in best.itertuples():  # chosen by validation UA
+        rows = table[(table["model"] == r.model) & (table["train"] == r.train) & (table["test"] == r.test)]
+        assert r.layer == int(rows.loc[rows["val_ua_mean"].idxmax(), "layer"])
+    # the demo carries emotion: the monolingual probes are well above chance (0.25)
+    mono = best[best["setting"] == "mono"]
+    assert mono["test_ua"].mean() > 0.4, mono
+    _png(demo_run / "results/figures/figure1_layerwise.png")
+    assert (demo_run / "results/figures/figure1_layerwise.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_table1(demo_run, cfg):
+    t = pd.read_csv(demo_run / "results/tables/table1_peft.csv")
+    md = (demo_run / "results/tables/table1_peft.md").read_text()
+    tex = (demo_run / "results/tables/table1_peft.tex").read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex and "|" in md
+    assert set(t["strategy"]) == {"frozen", "lora", "lora+ba+wg", "two_stage"} and len(t) == 10
+    assert set(t[t["strategy"] == "two_stage"]["setting"]) == {"trans"}  # two-stage: transfer only
+    assert t["ua_mean"].between(0, 1).all() and (t["n_folds"] == 1).all()
+    # the study's numbers sit next to ours (W2V2-CN mono CN->CN frozen: 91.4 %)
+    mono = t[(t["setting"] == "mono") & (t["strategy"] == "frozen")]
+    assert mono["study_ua"].tolist() == [0.914]
+    for col in ("frozen", "lora+ba+wg", "two_stage"):
+        assert col in md and col.replace("_", r"\_") in tex
+    for m in (demo_run / "results/peft").rglob("metrics.json"):
+        d = json.loads(m.read_text())
+        assert 0 <= d["ua"] <= 1 and d["trainable_params"] < d["total_params"] and d["epochs"] >= 1
+        preds = pd.read_csv(m.parent / "predictions.csv")
+        assert len(preds) == cfg["splits"]["test"] and set(preds["true"]) == set(cfg["emotions"])
+        assert (m.parent / "adapter.safetensors").stat().st_size > 0
+    assert len(list((demo_run / "results/peft").rglob("metrics.json"))) == 10
+
+
+def test_human_tables(demo_run, cfg):
+    resp = read_table(demo_run / "results/human/responses.csv", "responses")
+    assert resp["simulated"].all() and set(resp["group"]) == {"CN", "DE"}
+    assert resp["listener"].nunique() == 12
+    t2 = pd.read_csv(demo_run / "results/tables/table2_human_ua.csv")
+    assert len(t2) > 0 and "SIMULATED" in (demo_run / "results/tables/table2_human_ua.md").read_text().upper()
+    t3 = pd.read_csv(demo_run / "results/tables/table3_confusions.csv")
+    assert len(t3) > 0
+    _png(demo_run / "results/figures/table3_confusions.png")
+    w = pd.read_csv(demo_run / "results/stats/welch_tests.csv")
+    assert {"t", "df", "p", "p_holm"} <= set(w.columns) and len(w) > 0
+    assert (w["p_holm"] >= w["p"] - 1e-12).all() and w["p"].between(0, 1).all()
+
+
+def test_table4_probe_beats_all_neutral(demo_run, cfg):
+    t4 = pd.read_csv(demo_run / "results/tables/table4_eder.csv")
+    assert len(t4) > 0
+    subset = pd.read_csv(demo_run / "results/sed/subset.csv")
+    frames = json.loads(next((demo_run / "results/sed").glob("*/frames.json")).read_text())
+    utts = frames["utterances"]
+    model, neutral = [], []
+    for r in subset.itertuples():
+        pred = utts[r.utt_id]["frames"]
+        model.append(utterance_eder(pred, r.duration_s, r.emotion, r.seg_start, r.seg_end))
+        neutral.append(utterance_eder(["n"] * len(pred), r.duration_s, r.emotion, r.seg_start, r.seg_end))
+    assert np.mean(model) < np.mean(neutral), (np.mean(model), np.mean(neutral))
+    _png(demo_run / "results/figures/sed_timeline.png")
+
+
+def test_report_page(demo_run):
+    html = (demo_run / "results/report/index.html").read_text()
+    assert html.count("<table") >= 5 and html.count("data:image/png;base64,") >= 3
