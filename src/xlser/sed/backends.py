@@ -156,7 +156,7 @@ def single_segment(probs: np.ndarray, neutral: int = 0, min_frames: int = 1) -> 
 
 
 def _concat_plan(df: pd.DataFrame, sed_emotions: Sequence[str], max_per_emotion: int,
-                 rng: np.random.Generator) -> list[tuple[str, str, str, str]]:
+                 rng: np.random.Generator, repeats: int = 1) -> list[tuple[str, str, str, str]]:
     """(neutral, emotional, neutral, emotion) path triples, neutral parts from the same corpus
     and, where possible, the same speaker (as ZED's utterances are one speaker each)."""
     plan = []
@@ -172,8 +172,9 @@ def _concat_plan(df: pd.DataFrame, sed_emotions: Sequence[str], max_per_emotion:
             for r in pool.itertuples():
                 same = neutral[neutral["speaker"] == r.speaker]
                 src = same if len(same) >= 2 else neutral
-                a, b = rng.choice(len(src), 2, replace=len(src) < 2)
-                plan.append((src.iloc[a]["path"], r.path, src.iloc[b]["path"], emo))
+                for _ in range(repeats):  # each emotional utterance in `repeats` neutral contexts
+                    a, b = rng.choice(len(src), 2, replace=len(src) < 2)
+                    plan.append((src.iloc[a]["path"], r.path, src.iloc[b]["path"], emo))
     return plan
 
 
@@ -201,13 +202,14 @@ class ProbeDiarizer:
     def __init__(self, source: str, layer: int, train_manifests: Sequence[str | Path], sed_emotions: Sequence[str],
                  probe: dict[str, Any], device: torch.device, seed: int = 0, stride: float = 0.02,
                  max_per_emotion: int = 100, min_segment_s: float = 0.1, gap_s: float = 0.3,
-                 context_s: Sequence[float] = (0.5, 1.0, 2.0, 3.0)) -> None:
+                 context_s: Sequence[float] = (0.5, 1.0, 2.0, 3.0), repeats: int = 1) -> None:
         self.classes = [NEUTRAL] + [letter(e) for e in sed_emotions]
         self.encoder = FrameEncoder(source, layer, device)
         self.stride = stride
         self.windows = [max(1, int(round(c / stride))) | 1 for c in context_s]  # odd: centred windows
         self.min_frames = max(1, int(round(min_segment_s / stride)))
         self.device = device
+        self.repeats = repeats
         self._train(train_manifests, sed_emotions, probe, seed, max_per_emotion, gap_s)
 
     def features(self, wav: np.ndarray) -> np.ndarray:
@@ -220,7 +222,7 @@ class ProbeDiarizer:
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         df = pd.concat([read_manifest(m) for m in manifests], ignore_index=True)
-        plan = _concat_plan(df, sed_emotions, max_per_emotion, rng)
+        plan = _concat_plan(df, sed_emotions, max_per_emotion, rng, self.repeats)
         if len(plan) < 4:
             raise InputError(manifests[0], f"only {len(plan)} neutral-emotional-neutral examples could be built "
                                            f"from the train_corpora for {list(sed_emotions)}")
@@ -313,10 +315,14 @@ def diarize(subset_csv: str | Path, manifest_csv: str | Path, out_json: str | Pa
         window, stride = model.window, model.stride
         decode = "argmax"
     elif backend == "probe":
+        # The frame head sees ~100x more samples per epoch than an utterance probe: it has its
+        # own step size and epoch budget (spec `lr`, `max_epochs`); the rest comes from `probe:`.
+        probe = {**probe, "lr": float(spec.get("lr", 1e-2)), "max_epochs": int(spec.get("max_epochs", 100))}
         model = ProbeDiarizer(spec["source"], int(spec.get("layer", 0)), list(train_manifests), list(sed_emotions),
                               probe, dev, seed, stride, int(spec.get("max_per_emotion", 100)),
                               float(spec.get("min_segment_s", 0.1)), float(spec.get("gap_s", 0.3)),
-                              [float(c) for c in spec.get("context_s", (0.5, 1.0, 2.0, 3.0))])
+                              [float(c) for c in spec.get("context_s", (0.5, 1.0, 2.0, 3.0))],
+                              int(spec.get("repeats", 1)))
         decode = "single_segment"
     else:
         raise ValueError(f"unknown SED backend '{backend}': expected speechbrain or probe")
