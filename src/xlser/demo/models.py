@@ -4,7 +4,9 @@
 written with `save_pretrained` next to a feature-extractor config, then loaded everywhere
 with `from_pretrained`, exactly as a hub checkpoint is. The CNN keeps the real total stride
 (320 samples = 20 ms frames at 16 kHz) with fewer, narrower layers. They use the layer-norm
-CNN variant, whose feature extractor takes an attention mask, so padded batches are exact.
+CNN variant, whose feature extractor takes an attention mask, so padded batches are exact;
+`feat_extract_norm: group` gives the wav2vec2-base style instead (no mask), whose CNN keeps
+the relative loudness of frames within an utterance, which frame-level SED needs.
 
 A fully random tiny model pools emotion away (a linear probe on its features reaches about
 0.4 UA on DEMO-CN, chance 0.25), so the first CNN layer starts as a bank of 25 ms windowed
@@ -44,8 +46,8 @@ def tiny_config(spec: dict[str, Any]) -> Any:
         conv_stride=(5, 4, 4, 4),  # 320 samples per frame, as the real models
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=4,
-        feat_extract_norm="layer",
-        do_stable_layer_norm=True,
+        feat_extract_norm=spec.get("feat_extract_norm", "layer"),
+        do_stable_layer_norm=spec.get("feat_extract_norm", "layer") == "layer",
         hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
         layerdrop=0.0, mask_time_prob=0.0,
         num_buckets=32, max_bucket_distance=200,  # WavLM relative positions
@@ -75,8 +77,9 @@ def build_demo_model(out_dir: str | Path, spec: dict[str, Any]) -> Path:
         conv0.weight.copy_(filterbank(conv0.out_channels, conv0.kernel_size[0]))
     try:
         model.save_pretrained(tmp)
+        # group-norm CNNs (the wav2vec2-base family) take no attention mask, as on the hub
         Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                                 return_attention_mask=True).save_pretrained(tmp)
+                                 return_attention_mask=cfg.feat_extract_norm == "layer").save_pretrained(tmp)
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
     finally:
