@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,10 +255,6 @@ def _build(out_dir: str | Path, name: str, spec: dict[str, Any], corpus: dict[st
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("%s: wrote %d utterances (%s layout) to %s", name, n, fmt, out)
     return n
-
-
-def iter_layout_files(root: Path) -> Iterator[Path]:
-    yield from sorted(p for p in Path(root).rglob("*") if p.is_file())
 
 
 if __name__ == "__main__":
