@@ -95,6 +95,8 @@ def test_mean_std_and_tables(tmp_path):
     tex = to_latex(df, caption="UA %")
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"W2V2\_CN & 60.0 $\pm$ 14.1 \\" in tex
     assert r"\caption{UA \%}" in tex
+    assert r"\begin{tabular}{ll}" in tex  # text columns left-aligned (pandas 3 strings are not object)
+    assert r"\begin{tabular}{lc}" in to_latex(pd.DataFrame({"m": ["a"], "n": [1.5]}))
     paths = write_table(df, tmp_path / "t")
     assert [p.suffix for p in paths] == [".csv", ".md", ".tex"] and all(p.exists() for p in paths)
 

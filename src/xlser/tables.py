@@ -51,8 +51,7 @@ def latex_escape(text: str) -> str:
 
 def to_latex(df: pd.DataFrame, caption: str | None = None, label: str | None = None) -> str:
     """A booktabs table (\\toprule/\\midrule/\\bottomrule), text columns left, others centred."""
-    align = "".join("l" if df[c].dtype == object and i == 0 else ("l" if df[c].dtype == object else "c")
-                    for i, c in enumerate(df.columns))
+    align = "".join("c" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
     lines = [r"\begin{table}[t]", r"\centering"]
     if caption:
         lines.append(rf"\caption{{{latex_escape(caption)}}}")
