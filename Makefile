@@ -30,4 +30,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_peft.py
 
 clean:
-	rm -rf results logs benchmarks/*/ resources .snakemake
+	rm -rf results logs resources .snakemake

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # depends on one is not a test of this project.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-COPY = ("Snakefile", "workflow", "config", "src", "envs", "profiles", "tests")
+COPY = ("workflow", "config", "src", "profiles", "tests")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache")
 
 
@@ -43,7 +43,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 3000
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The finished end-to-end demo run: a directory holding results/, logs/, benchmarks/."""
+    """The finished end-to-end demo run: a directory holding results/ (with results/benchmarks/) and logs/."""
     work = copy_workflow(tmp_path_factory.mktemp("demo"))
     snakemake(work, "--cores", "2")
     return work

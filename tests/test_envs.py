@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-ENVS = sorted((ROOT / "envs").glob("*.yaml"))
+ENVS = sorted((ROOT / "workflow" / "envs").glob("*.yaml"))
 # Rules that run no code of their own (aggregating targets) need no env/log/benchmark.
 _RULE = re.compile(r"^(?P<ind>[ \t]*)rule (?P<name>\w+):\n(?P<body>(?:(?P=ind)[ \t]+.*\n|\n)*)", re.M)
 
@@ -56,7 +56,7 @@ def test_every_rule_that_runs_code_has_conda_log_benchmark() -> None:
 
 def test_rules_reference_existing_env_files() -> None:
     common = (ROOT / "workflow/rules/common.smk").read_text()
-    groups = re.search(r'ENV = \{g: f"\.\./\.\./envs/\{g\}\.yaml" for g in \(([^)]*)\)\}', common)
+    groups = re.search(r'ENV = \{g: f"\.\./envs/\{g\}\.yaml" for g in \(([^)]*)\)\}', common)
     assert groups, "ENV mapping in common.smk changed shape"
     names = re.findall(r'"(\w+)"', groups.group(1))
     assert sorted(names) == sorted(p.stem for p in ENVS)
@@ -88,7 +88,7 @@ def test_env_parses_and_pins_match_pyproject(env: Path) -> None:
 
 def test_groups_have_what_their_stages_import() -> None:
     def pkgs(stem: str) -> set[str]:
-        spec = yaml.safe_load((ROOT / "envs" / f"{stem}.yaml").read_text())
+        spec = yaml.safe_load((ROOT / "workflow" / "envs" / f"{stem}.yaml").read_text())
         pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))
         return {p.split("==")[0] for p in pip}
 

@@ -11,7 +11,7 @@ min_version("9.0")
 
 # The xlser library: importable here and, through PYTHONPATH, in every script's process
 # (also inside conda envs and on SLURM nodes, which re-read this file).
-_SRC = str(Path(workflow.basedir) / "src")
+_SRC = str(Path(workflow.basedir).parent / "src")
 sys.path.insert(0, _SRC)
 
 from xlser.experiments import experiments, listening_corpora, ser_corpora, source_corpus  # noqa: E402
@@ -35,7 +35,7 @@ SED = config.get("sed", {})
 SED_MODELS = list(SED.get("models", {}))
 HUMAN = config.get("human", {})
 DEMO = config.get("demo", {})
-ENV = {g: f"../../envs/{g}.yaml" for g in ("data", "gpu", "sed", "stats")}
+ENV = {g: f"../envs/{g}.yaml" for g in ("data", "gpu", "sed", "stats")}
 
 
 def _alt(names):

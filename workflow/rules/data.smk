@@ -12,7 +12,7 @@ rule scan_corpus:
     log:
         "logs/data/scan_{corpus}.log",
     benchmark:
-        "benchmarks/data/scan_{corpus}.tsv"
+        "results/benchmarks/data/scan_{corpus}.tsv"
     conda:
         ENV["data"]
     script:
@@ -30,7 +30,7 @@ rule resample_corpus:
     log:
         "logs/data/resample_{corpus}.log",
     benchmark:
-        "benchmarks/data/resample_{corpus}.tsv"
+        "results/benchmarks/data/resample_{corpus}.tsv"
     threads: 4
     resources:
         mem_mb=4000,
@@ -52,7 +52,7 @@ rule make_splits:
     log:
         "logs/data/splits_{corpus}.log",
     benchmark:
-        "benchmarks/data/splits_{corpus}.tsv"
+        "results/benchmarks/data/splits_{corpus}.tsv"
     conda:
         ENV["data"]
     script:
@@ -71,7 +71,7 @@ rule listening_subset:
     log:
         "logs/data/listening_{corpus}.log",
     benchmark:
-        "benchmarks/data/listening_{corpus}.tsv"
+        "results/benchmarks/data/listening_{corpus}.tsv"
     conda:
         ENV["data"]
     script:

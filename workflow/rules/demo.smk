@@ -14,7 +14,7 @@ rule demo_corpus:
     log:
         "logs/demo/corpus_{corpus}.log",
     benchmark:
-        "benchmarks/demo/corpus_{corpus}.tsv"
+        "results/benchmarks/demo/corpus_{corpus}.tsv"
     threads: 2
     conda:
         ENV["data"]
@@ -30,7 +30,7 @@ rule demo_model:
     log:
         "logs/demo/model_{model}.log",
     benchmark:
-        "benchmarks/demo/model_{model}.tsv"
+        "results/benchmarks/demo/model_{model}.tsv"
     conda:
         ENV["gpu"]
     script:
@@ -58,7 +58,7 @@ if "listeners" in DEMO:
         log:
             "logs/demo/listeners.log",
         benchmark:
-            "benchmarks/demo/listeners.tsv"
+            "results/benchmarks/demo/listeners.tsv"
         conda:
             ENV["stats"]
         script:

@@ -14,7 +14,7 @@ rule extract_features:
     log:
         "logs/features/{model}/{corpus}.log",
     benchmark:
-        "benchmarks/features/{model}/{corpus}.tsv"
+        "results/benchmarks/features/{model}/{corpus}.tsv"
     threads: 4
     resources:
         gpu=1,

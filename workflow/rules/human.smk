@@ -19,7 +19,7 @@ rule ingest_listening_test:
     log:
         "logs/human/ingest.log",
     benchmark:
-        "benchmarks/human/ingest.tsv"
+        "results/benchmarks/human/ingest.tsv"
     conda:
         ENV["stats"]
     script:
@@ -39,7 +39,7 @@ rule table2_human_ua:
     log:
         "logs/human/table2.log",
     benchmark:
-        "benchmarks/human/table2.tsv"
+        "results/benchmarks/human/table2.tsv"
     conda:
         ENV["stats"]
     script:
@@ -64,7 +64,7 @@ rule table3_confusions:
     log:
         "logs/human/table3.log",
     benchmark:
-        "benchmarks/human/table3.tsv"
+        "results/benchmarks/human/table3.tsv"
     conda:
         ENV["stats"]
     script:
@@ -83,7 +83,7 @@ rule welch_tests:
     log:
         "logs/human/welch.log",
     benchmark:
-        "benchmarks/human/welch.tsv"
+        "results/benchmarks/human/welch.tsv"
     conda:
         ENV["stats"]
     script:

@@ -20,7 +20,7 @@ rule probe_layers:
     log:
         "logs/layerwise/{model}/{train}__{test}.log",
     benchmark:
-        "benchmarks/layerwise/{model}/{train}__{test}.tsv"
+        "results/benchmarks/layerwise/{model}/{train}__{test}.tsv"
     threads: 2
     resources:
         mem_mb=4000,
@@ -45,7 +45,7 @@ rule layerwise_summary:
     log:
         "logs/layerwise/summary.log",
     benchmark:
-        "benchmarks/layerwise/summary.tsv"
+        "results/benchmarks/layerwise/summary.tsv"
     conda:
         ENV["stats"]
     script:

@@ -26,7 +26,7 @@ rule finetune:
     log:
         "logs/peft/{model}/{train}__{test}/{strategy}/fold{fold}.log",
     benchmark:
-        "benchmarks/peft/{model}/{train}__{test}/{strategy}/fold{fold}.tsv"
+        "results/benchmarks/peft/{model}/{train}__{test}/{strategy}/fold{fold}.tsv"
     threads: 4
     resources:
         gpu=1,
@@ -54,7 +54,7 @@ rule table1_peft:
     log:
         "logs/peft/table1.log",
     benchmark:
-        "benchmarks/peft/table1.tsv"
+        "results/benchmarks/peft/table1.tsv"
     conda:
         ENV["stats"]
     script:

@@ -21,7 +21,7 @@ rule report_html:
     log:
         "logs/report/report.log",
     benchmark:
-        "benchmarks/report/report.tsv"
+        "results/benchmarks/report/report.tsv"
     conda:
         ENV["stats"]
     script:

@@ -13,7 +13,7 @@ rule sed_subset:
     log:
         "logs/sed/subset.log",
     benchmark:
-        "benchmarks/sed/subset.tsv"
+        "results/benchmarks/sed/subset.tsv"
     conda:
         ENV["sed"]
     script:
@@ -42,7 +42,7 @@ rule diarize:
     log:
         "logs/sed/{sed_model}.log",
     benchmark:
-        "benchmarks/sed/{sed_model}.tsv"
+        "results/benchmarks/sed/{sed_model}.tsv"
     threads: 4
     resources:
         gpu=1,
@@ -72,7 +72,7 @@ rule table4_eder:
     log:
         "logs/sed/table4.log",
     benchmark:
-        "benchmarks/sed/table4.tsv"
+        "results/benchmarks/sed/table4.tsv"
     conda:
         ENV["sed"]
     script:
