@@ -135,3 +135,99 @@ def test_writers_with_models(tmp_path: Path):
     assert model["ua"].iloc[0] == pytest.approx((1 + 0 + 1) / 3)
     assert (long["source"] == "study (b)").sum() == 4
     assert (tmp_path / "t3.png").stat().st_size > 10_000 and (tmp_path / "t3.pdf").stat().st_size > 1000
+
+
+# ---------------------------------------------------------------- model panels on the stimuli
+
+from xlser.errors import InputError  # noqa: E402
+from xlser.human.tables import read_fold_stimuli, stimulus_predictions  # noqa: E402
+
+
+def _fold_frame(probs: dict[str, tuple[str, list[float]]], in_train: set[str] = frozenset()) -> pd.DataFrame:
+    """utt_id -> (true, [p_angry, p_happy, p_neutral, p_sad]) as a stimuli.csv frame."""
+    rows = []
+    for u, (t, p) in probs.items():
+        rows.append({"utt_id": u, "true": t, "pred": EMO[int(np.argmax(p))], "in_train": u in in_train,
+                     **{f"p_{e}": v for e, v in zip(EMO, p)}})
+    return pd.DataFrame(rows)
+
+
+STIM = {"s1": ("angry", [.6, .2, .1, .1]), "s2": ("happy", [.1, .5, .3, .1]), "s3": ("neutral", [.2, .2, .5, .1]),
+        "s4": ("sad", [.1, .1, .2, .6])}
+
+
+def test_fold_probabilities_averaged_and_argmaxed():
+    f0 = _fold_frame(STIM)
+    f1 = _fold_frame({**STIM, "s2": ("happy", [.1, .2, .6, .1])})  # fold 1 says neutral for s2
+    got = stimulus_predictions([(0, "f0", f0), (1, "f1", f1)], list(STIM), EMO).set_index("utt_id")
+    # s2: mean happy (.5 + .2)/2 = .35 < mean neutral (.3 + .6)/2 = .45 -> neutral
+    assert got.at["s2", "p_happy"] == pytest.approx(.35) and got.at["s2", "p_neutral"] == pytest.approx(.45)
+    assert got.at["s2", "pred"] == "neutral" and got.at["s1", "pred"] == "angry"
+    assert (got["n_folds"] == 2).all() and got["true"].to_dict() == {u: t for u, (t, _) in STIM.items()}
+
+
+def test_non_stimulus_prediction_changes_nothing():
+    base = stimulus_predictions([(0, "f0", _fold_frame(STIM))], list(STIM), EMO)
+    planted = _fold_frame({**STIM, "x9": ("angry", [0, 0, 0, 1])})  # a non-stimulus, confidently wrong
+    again = stimulus_predictions([(0, "f0", planted)], list(STIM), EMO)
+    pd.testing.assert_frame_equal(base, again)
+    # and through Table III: same matrices whatever the fold model said about other utterances
+    resp = pd.DataFrame(_resp("L1", "CN", "X-CN", [(t, t) for t, _ in STIM.values()]))
+    resp["utt_id"] = list(STIM)
+    exps = [{"model": "M-CN", "train": "X-CN", "test": "X-CN", "setting": "mono"}]
+    models = {"M-CN": {"lang": "CN"}}
+    key = ("M-CN", "X-CN", "X-CN")
+    a = table3(resp, {}, EMO, CORPORA, models, exps, {key: [(0, "f0", _fold_frame(STIM))]}, "lora")
+    b = table3(resp, {}, EMO, CORPORA, models, exps, {key: [(0, "f0", planted)]}, "lora")
+    pd.testing.assert_frame_equal(a, b)
+    model = a[(a["who"] == "model") & (a["source"] == "ours")]
+    assert (model["n_utterances"] == 1).all() and (model["strategy"] == "lora").all() and model["ua"].iloc[0] == 1.0
+
+
+def test_stimulus_in_training_never_scored_by_that_fold():
+    # fold 0 trained on s1 (and would call it sad); fold 1 did not: s1 is scored by fold 1 alone
+    f0 = _fold_frame({**STIM, "s1": ("angry", [0, 0, 0, 1])}, in_train={"s1"})
+    f1 = _fold_frame({**STIM, "s1": ("angry", [.4, .3, .2, .1])})
+    got = stimulus_predictions([(0, "f0", f0), (1, "f1", f1)], list(STIM), EMO).set_index("utt_id")
+    assert got.at["s1", "n_folds"] == 1 and got.at["s1", "p_sad"] == pytest.approx(.1)
+    assert got.at["s1", "pred"] == "angry" and got.at["s2", "n_folds"] == 2
+    # no eligible fold at all: an error that names the stimulus
+    with pytest.raises(InputError, match="stimulus 's1'"):
+        stimulus_predictions([(0, "f0", f0)], list(STIM), EMO)
+    with pytest.raises(InputError, match="stimulus 's5'"):
+        stimulus_predictions([(0, "f0", f1)], [*STIM, "s5"], EMO)
+
+
+def test_write_table3_finetune_source(tmp_path: Path):
+    # two listener groups heard 2 stimuli per emotion of X-CN; two fold models, one trained on a stimulus
+    stim = {f"c{e}{k}": (e, np.eye(4)[EMO.index(e)] * .7 + .075) for e in EMO for k in range(2)}
+    rows = []
+    for grp, lis in (("CN", ["L1", "L2"]), ("DE", ["L3"])):
+        for l in lis:
+            rows += [{"listener": l, "group": grp, "corpus": "X-CN", "utt_id": u, "true": t, "pred": t,
+                      "seg_start": np.nan, "seg_end": np.nan, "simulated": True} for u, (t, _) in stim.items()]
+    rpath = tmp_path / "responses.csv"
+    pd.DataFrame(rows).to_csv(rpath, index=False)
+    paths = []
+    for fold, in_train in ((0, {"cangry0"}), (1, set())):
+        p = tmp_path / "peft" / "M-CN" / "X-CN__X-CN" / "lora+ba+wg" / f"fold{fold}" / "stimuli.csv"
+        p.parent.mkdir(parents=True)
+        extra = {"other": ("sad", [1, 0, 0, 0])}  # a non-stimulus
+        _fold_frame({**{u: (t, list(v)) for u, (t, v) in stim.items()}, **extra}, in_train).to_csv(p, index=False)
+        paths.append(p)
+    assert set(read_fold_stimuli(paths, EMO)) == {("M-CN", "X-CN", "X-CN")}
+    long = write_table3(rpath, [], EMO, CORPORA, {"M-CN": {"lang": "CN"}, "M-DE": {"lang": "DE"}},
+                        [{"model": "M-CN", "train": "X-CN", "test": "X-CN", "setting": "mono"}],
+                        tmp_path / "t3", tmp_path / "t3.png", tmp_path / "t3.pdf",
+                        source="finetune", stimuli_paths=paths, strategy="lora+ba+wg")
+    ours = long[long["source"] == "ours"]
+    model = ours[ours["who"] == "model"]
+    assert len(model) == 4 and (model["n_utterances"] == 2).all() and (model["n"] == 2).all()
+    human = ours[(ours["who"] == "human") & (ours["group"] == "CN")]
+    assert (human["n_utterances"] == 2).all() and (human["n"] == 4).all()
+    assert long[long["source"].str.startswith("study")]["n_utterances"].isna().all()
+    csv = pd.read_csv(tmp_path / "t3.csv")
+    assert "n_utterances" in csv.columns and "(lora+ba+wg)" in (tmp_path / "t3.md").read_text()
+    with pytest.raises(InputError, match="strategy"):
+        write_table3(rpath, [], EMO, CORPORA, {}, [], tmp_path / "t3", tmp_path / "t3.png", tmp_path / "t3.pdf",
+                     source="finetune", stimuli_paths=paths, strategy="lora")

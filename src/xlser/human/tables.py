@@ -1,5 +1,14 @@
 """The study's Table II (human UA per listener group x corpus language) and Table III
-(row-normalised confusion matrices of humans and of the matching models, plus a heatmap figure)."""
+(row-normalised confusion matrices of humans and of the matching models, plus a heatmap figure).
+
+Table III's model panels (`source: finetune`, the study's) score exactly the utterances the
+listener group answered on the corpus, with the fine-tuned fold models of the matching
+experiment: each fold job writes `stimuli.csv` (the corpus's listening stimuli scored by
+its best checkpoint, `in_train` marking stimuli in that fold's training partition). A
+stimulus's class probabilities are averaged over the fold models whose training never saw
+it, and the prediction is the most probable class of that average. `source: probe` keeps
+the layer-wise probes' test predictions pooled over the folds (not the stimuli).
+"""
 
 from __future__ import annotations
 
@@ -97,9 +106,79 @@ def write_table2(responses_path: str | Path, corpora: Mapping[str, Mapping], emo
 # ---------------------------------------------------------------- Table III
 
 
-def _long_matrix(cm: pd.DataFrame, meta: dict, n: pd.Series) -> list[dict]:
-    return [{**meta, "true": t, "n": int(n.get(t, 0)), **{p: float(cm.at[t, p]) for p in cm.columns}}
-            for t in cm.index]
+def _long_matrix(cm: pd.DataFrame, meta: dict, n: pd.Series, n_utt: pd.Series | None = None) -> list[dict]:
+    return [{**meta, "true": t, "n": int(n.get(t, 0)),
+             "n_utterances": int(n_utt.get(t, 0)) if n_utt is not None else float("nan"),
+             **{p: float(cm.at[t, p]) for p in cm.columns}} for t in cm.index]
+
+
+def _distinct_utts(df: pd.DataFrame) -> pd.Series:
+    return df.groupby("true")["utt_id"].nunique()
+
+
+FoldStimuli = Mapping[tuple[str, str, str], Sequence[tuple[int, str, pd.DataFrame]]]
+
+
+def parse_stimuli_path(path: str | Path) -> tuple[str, str, str, str, int]:
+    """(model, train, test, strategy, fold) of `.../peft/<model>/<train>__<test>/<strategy>/fold<k>/stimuli.csv`."""
+    parts = Path(path).parts
+    if len(parts) < 5 or "__" not in parts[-4] or not parts[-2].startswith("fold") or not parts[-2][4:].isdigit():
+        raise InputError(path, "expected a path .../<model>/<train>__<test>/<strategy>/fold<k>/stimuli.csv")
+    train, test = parts[-4].split("__", 1)
+    return parts[-5], train, test, parts[-3], int(parts[-2][4:])
+
+
+def read_fold_stimuli(paths: Sequence[str | Path], emotions: Sequence[str]) -> dict[tuple[str, str, str], list]:
+    """(model, train, test) -> [(fold, path, frame)] of the fine-tuned fold models' stimulus scores.
+
+    Each frame is checked: `utt_id, true, pred, in_train` and `p_<emotion>` for every emotion.
+    """
+    from ..io import read_csv
+
+    out: dict[tuple[str, str, str], list] = {}
+    need = ["utt_id", "true", "pred", "in_train", *(f"p_{e}" for e in emotions)]
+    for p in paths:
+        model, train, test, _, fold = parse_stimuli_path(p)
+        df = read_csv(p, need, dtype={"utt_id": str, "true": str, "pred": str}, nonempty=False)
+        flags = df["in_train"].map(lambda v: str(v).strip().lower())
+        bad = ~flags.isin({"true", "false", "1", "0"})
+        if bad.any():
+            raise InputError(p, f"column 'in_train' must be true/false, got {df['in_train'][bad].iloc[0]!r}",
+                             line=int(bad.to_numpy().nonzero()[0][0]) + 2)
+        df["in_train"] = flags.isin({"true", "1"})
+        out.setdefault((model, train, test), []).append((fold, str(p), df))
+    return out
+
+
+def stimulus_predictions(folds: Sequence[tuple[int, str, pd.DataFrame]], stimuli: Sequence[str],
+                         emotions: Sequence[str], what: str = "") -> pd.DataFrame:
+    """One prediction per stimulus: class probabilities averaged over the fold models whose
+    training partition did not hold it (`in_train` false), argmax of the average.
+
+    Rows of utterances that are not `stimuli` are ignored; a stimulus with no eligible fold
+    model, or with different true labels across folds, is an InputError naming it.
+    """
+    pcols = [f"p_{e}" for e in emotions]
+    wanted = set(stimuli)
+    parts = []
+    for fold, path, df in folds:
+        sel = df[df["utt_id"].isin(wanted) & ~df["in_train"]]
+        parts.append(sel.assign(fold=fold, _path=path)[["utt_id", "true", "fold", "_path", *pcols]])
+    pool = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["utt_id", "true", "fold", *pcols])
+    files_ = ", ".join(sorted({p for _, p, _ in folds})) or "(no stimuli.csv)"
+    missing = sorted(wanted - set(pool["utt_id"]))
+    if missing:
+        raise InputError(files_, f"{what}: stimulus '{missing[0]}' ({len(missing)} in all) has no fold model "
+                                 "whose training partition excluded it (in_train false); exclude the listening "
+                                 "stimuli from training or add folds")
+    labels = pool.groupby("utt_id")["true"].nunique()
+    if (labels > 1).any():
+        u = labels[labels > 1].index[0]
+        raise InputError(files_, f"{what}: stimulus '{u}' has different true labels across folds")
+    agg = pool.groupby("utt_id", sort=True).agg(true=("true", "first"), n_folds=("fold", "nunique"),
+                                                **{c: (c, "mean") for c in pcols}).reset_index()
+    agg["pred"] = [emotions[i] for i in np.argmax(agg[pcols].to_numpy(float), axis=1)]
+    return agg[["utt_id", "true", "pred", "n_folds", *pcols]]
 
 
 def model_panels(group: str, corpus: str, lang: str, models: Mapping[str, Mapping],
@@ -137,8 +216,14 @@ def read_predictions(paths: Sequence[str | Path]) -> dict[tuple[str, str, str], 
 
 def table3(responses: pd.DataFrame, predictions: Mapping[tuple[str, str, str], pd.DataFrame],
            emotions: Sequence[str], corpora: Mapping[str, Mapping], models: Mapping[str, Mapping],
-           experiments: Sequence[Mapping]) -> pd.DataFrame:
-    """Long table of row-normalised matrices: ours (humans, matching models) and the study's."""
+           experiments: Sequence[Mapping], fold_stimuli: FoldStimuli | None = None,
+           strategy: str = "probe") -> pd.DataFrame:
+    """Long table of row-normalised matrices: ours (humans, matching models) and the study's.
+
+    With `fold_stimuli` (source finetune), a model panel scores the utterances the listener
+    group answered on the corpus (`stimulus_predictions`); otherwise `predictions` (the probes'
+    pooled test folds) are used as they are. `n_utterances`: distinct utterances behind a row.
+    """
     df = utterance_answers(responses, corpora)
     study = study_table3()
     rows: list[dict] = []
@@ -147,21 +232,27 @@ def table3(responses: pd.DataFrame, predictions: Mapping[tuple[str, str, str], p
         lang = corpora[corpus]["lang"]
         cm = confusion(g["true"], g["pred"], emotions)
         meta = {"source": "ours", "who": "human", "group": grp, "corpus": corpus, "lang": lang, "setting": "human",
-                "model": "", "train": "", "test": corpus, "n_listeners": g["listener"].nunique(),
+                "model": "", "strategy": "", "train": "", "test": corpus, "n_listeners": g["listener"].nunique(),
                 "ua": ua(g["true"].tolist(), g["pred"].tolist(), emotions)}
-        rows += _long_matrix(cm, meta, g["true"].value_counts())
+        rows += _long_matrix(cm, meta, g["true"].value_counts(), _distinct_utts(g))
         panels = [("human", None)]
         for e in model_panels(grp, corpus, lang, models, experiments, corpora):
             key = (e["model"], e["train"], e["test"])
-            if key not in predictions:
-                log.warning("no predictions for %s", key)
+            source = fold_stimuli if fold_stimuli is not None else predictions
+            if key not in source:
+                log.warning("no %s for %s: no model panel", "fold stimuli scores" if fold_stimuli is not None
+                            else "predictions", key)
                 continue
-            pr = predictions[key]
+            if fold_stimuli is not None:
+                pr = stimulus_predictions(fold_stimuli[key], sorted(g["utt_id"].unique()), emotions,
+                                          f"{'/'.join(key)} for {grp} listeners on {corpus}")
+            else:
+                pr = predictions[key]
             cm = confusion(pr["true"], pr["pred"], emotions)
             meta = {"source": "ours", "who": "model", "group": grp, "corpus": corpus, "lang": lang,
-                    "setting": e["setting"], "model": e["model"], "train": e["train"], "test": e["test"],
-                    "n_listeners": 0, "ua": ua(pr["true"].tolist(), pr["pred"].tolist(), emotions)}
-            rows += _long_matrix(cm, meta, pr["true"].value_counts())
+                    "setting": e["setting"], "model": e["model"], "strategy": strategy, "train": e["train"],
+                    "test": e["test"], "n_listeners": 0, "ua": ua(pr["true"].tolist(), pr["pred"].tolist(), emotions)}
+            rows += _long_matrix(cm, meta, pr["true"].value_counts(), _distinct_utts(pr))
             panels.append((e["setting"], e))
         for setting, _ in panels:
             ref = study[(study["group"] == grp) & (study["corpus_lang"] == lang) & (study["setting"] == setting)]
@@ -171,11 +262,11 @@ def table3(responses: pd.DataFrame, predictions: Mapping[tuple[str, str, str], p
             ref = ref.set_index("true").reindex(list(emotions))[list(emotions)]
             meta = {"source": f"study ({panel})",
                     "who": "human" if setting == "human" else "model", "group": grp, "corpus": corpus,
-                    "lang": lang, "setting": setting, "model": "", "train": "", "test": corpus,
+                    "lang": lang, "setting": setting, "model": "", "strategy": "", "train": "", "test": corpus,
                     "n_listeners": 0, "ua": float(np.nanmean(np.diag(ref.to_numpy(float))))}
             rows += _long_matrix(ref, meta, pd.Series(dtype=int))
-    cols = ["source", "who", "group", "corpus", "lang", "setting", "model", "train", "test", "n_listeners",
-            "ua", "true", "n", *emotions]
+    cols = ["source", "who", "group", "corpus", "lang", "setting", "model", "strategy", "train", "test",
+            "n_listeners", "ua", "true", "n", "n_utterances", *emotions]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -228,19 +319,35 @@ def plot_table3(long: pd.DataFrame, emotions: Sequence[str], png: str | Path, pd
 
 def write_table3(responses_path: str | Path, prediction_paths: Sequence[str | Path], emotions: Sequence[str],
                  corpora: Mapping[str, Mapping], models: Mapping[str, Mapping], experiments: Sequence[Mapping],
-                 stem: str | Path, png: str | Path, pdf: str | Path) -> pd.DataFrame:
-    """Read inputs, write the long CSV, a compact MD/TEX view and the heatmap figure."""
+                 stem: str | Path, png: str | Path, pdf: str | Path, source: str = "probe",
+                 stimuli_paths: Sequence[str | Path] = (), strategy: str = "probe") -> pd.DataFrame:
+    """Read inputs, write the long CSV, a compact MD/TEX view and the heatmap figure.
+
+    `source`: `finetune` (model panels from the fold models' `stimuli_paths`, of `strategy`)
+    or `probe` (the layer-wise probes' `prediction_paths`).
+    """
     responses = read_table(responses_path, "responses")
     simulated = bool(responses["simulated"].fillna(False).any()) if "simulated" in responses else False
-    long = table3(responses, read_predictions(prediction_paths), emotions, corpora, models, experiments)
+    if source == "finetune":
+        other = sorted({parse_stimuli_path(p)[3] for p in stimuli_paths} - {strategy})
+        if other:
+            raise InputError(stimuli_paths[0], f"stimulus scores of strategy {other} given; Table III uses '{strategy}'")
+        long = table3(responses, {}, emotions, corpora, models, experiments,
+                      fold_stimuli=read_fold_stimuli(stimuli_paths, emotions), strategy=strategy)
+    elif source == "probe":
+        long = table3(responses, read_predictions(prediction_paths), emotions, corpora, models, experiments)
+    else:
+        raise ValueError(f"Table III model panels: source '{source}' is not finetune or probe")
     view = long.copy()
     view["panel"] = [f"{r.source}: {'human ' + r.group if r.who == 'human' else (r.model or 'model ' + r.group) + ' ' + r.setting}"
-                     for r in view.itertuples()]
+                     + (f" ({r.strategy})" if r.who == "model" and r.strategy else "") for r in view.itertuples()]
     view = view[["panel", "corpus", "true", *emotions]].copy()
     for e in emotions:
         view[e] = view[e].map(lambda v: f"{v:.2f}")
+    scored = ("fine-tuned fold models scored on the utterances the listeners heard" if source == "finetune"
+              else "layer-wise probes pooled over the cross-validation test folds")
     caption = ("Row-normalised confusion matrices (rows true, columns predicted) of listener groups and the "
-               "matching models (mono/cross/trans), next to the study's Table III where it exists."
+               f"matching models (mono/cross/trans; {scored}), next to the study's Table III where it exists."
                + (SIMULATED_NOTE if simulated else ""))
     write_table(view, stem, caption=caption, label="tab:confusions", csv_df=long.assign(simulated=simulated))
     plot_table3(long, emotions, png, pdf, simulated)
