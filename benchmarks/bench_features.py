@@ -31,6 +31,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from xlser.batching import length_buckets  # noqa: E402
 from xlser.features import encode_batch  # noqa: E402
+from xlser.config import schema_defaults  # noqa: E402
 from xlser.probe import ProbeConfig, train_probes  # noqa: E402
 
 SR = 16000
@@ -123,7 +124,7 @@ def part_b(t_utt: float) -> None:
     X = rng.standard_normal((n, LAYERS, 768)).astype(np.float16)
     X[:, :, :4] += np.eye(4, dtype=np.float16)[y][:, None, :]
     tr, va = slice(0, N_TRAIN), slice(N_TRAIN, N_TRAIN + N_VAL)
-    cfg = ProbeConfig(lr=1e-3, max_epochs=BENCH_EPOCHS, patience=10 ** 6)
+    cfg = ProbeConfig.from_section(schema_defaults("probe") | {"lr": 1e-3, "max_epochs": BENCH_EPOCHS, "patience": 10 ** 6})
     t = time.perf_counter()
     res = train_probes(X[tr], y[tr], X[va], y[va], 4, cfg)
     res.predict_proba(X[N_TRAIN + N_VAL:])

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from xlser.heads import make_head
+from xlser.config import schema_defaults
 from xlser.probe import BatchedHead, ProbeConfig, probe_experiment, train_probes
+
+
+def pcfg(**kw) -> ProbeConfig:
+    """The schema's `probe:` defaults with `kw` on top."""
+    return ProbeConfig.from_section(schema_defaults("probe") | kw)
+
 
 EMO = ["angry", "happy", "neutral", "sad"]
 
@@ -34,7 +41,7 @@ def test_batched_head_initialises_like_make_head(head):
 @pytest.mark.parametrize("head", ["linear", "mlp"])
 def test_batched_equals_one_layer_alone(head):
     X, y = planted()
-    cfg = ProbeConfig(head=head, lr=1e-3, max_epochs=40, patience=5, seed=3)
+    cfg = pcfg(head=head, lr=1e-3, max_epochs=40, patience=5, seed=3)
     allr = train_probes(X[:240], y[:240], X[240:], y[240:], 4, cfg)
     for k in (0, 3):
         one = train_probes(X[:240, k:k + 1], y[:240], X[240:, k:k + 1], y[240:], 4, cfg, layer_ids=[k])
@@ -46,7 +53,7 @@ def test_batched_equals_one_layer_alone(head):
 
 def test_early_stopping_is_per_layer():
     X, y = planted()
-    res = train_probes(X[:240], y[:240], X[240:], y[240:], 4, ProbeConfig(lr=1e-2, max_epochs=200, patience=3))
+    res = train_probes(X[:240], y[:240], X[240:], y[240:], 4, pcfg(lr=1e-2, max_epochs=200, patience=3))
     assert len(set(res.epochs.tolist())) > 1  # layers stop at different epochs
     assert (res.epochs < 200).all() and (res.best_epoch <= res.epochs).all()
 
@@ -70,7 +77,7 @@ def test_planted_signal_gives_best_layer_k():
     feats, man, splits = experiment_inputs(X, y)
     info = {"model": "M", "setting": "mono", "train": "A", "test": "A"}
     scores, preds = probe_experiment(feats, feats, man, man, splits, splits, EMO,
-                                     ProbeConfig(lr=1e-3, max_epochs=60, patience=10), info)
+                                     pcfg(lr=1e-3, max_epochs=60, patience=10), info)
     means = scores.groupby("layer")[["ua", "val_ua"]].mean()
     assert means["val_ua"].idxmax() == 4 and means["ua"].idxmax() == 4
     assert means.loc[4, "ua"] > 0.8 and means.drop(4)["ua"].max() < 0.45
@@ -91,15 +98,15 @@ def reference_single_layer(Xtr, ytr, Xva, yva, Xte, cfg, layer):
     norm = lambda a: (torch.as_tensor(a[:, layer], dtype=torch.float32) - mean) / std  # noqa: E731
     xtr, xva, xte = norm(Xtr), norm(Xva), norm(Xte)
     ytr_t, yva_t = torch.as_tensor(ytr), torch.as_tensor(yva)
-    torch.manual_seed(cfg.seed + layer)
+    torch.manual_seed(cfg.optim.seed + layer)
     head = make_head(cfg.head, xtr.shape[1], 4)
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.optim.lr, eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.optim.seed)
     best_ua, best_loss, bad, best_state = -1.0, float("inf"), 0, None
-    for _ in range(cfg.max_epochs):
+    for _ in range(cfg.optim.max_epochs):
         perm = torch.randperm(len(xtr), generator=gen)
-        for s in range(0, len(xtr), cfg.batch_size):
-            idx = perm[s:s + cfg.batch_size]
+        for s in range(0, len(xtr), cfg.optim.batch_size):
+            idx = perm[s:s + cfg.optim.batch_size]
             loss = torch.nn.functional.cross_entropy(head(xtr[idx]), ytr_t[idx])
             opt.zero_grad()
             loss.backward()
@@ -114,7 +121,7 @@ def reference_single_layer(Xtr, ytr, Xva, yva, Xte, cfg, layer):
             best_loss, bad = vloss, 0
         else:
             bad += 1
-            if bad >= cfg.patience:
+            if bad >= cfg.optim.patience:
                 break
     head.load_state_dict(best_state)
     with torch.no_grad():
@@ -128,7 +135,7 @@ def test_batched_probe_matches_independent_make_head_training(head):
     from xlser.metrics import ua
 
     X, y = planted(k=2, layers=4)
-    cfg = ProbeConfig(head=head, lr=3e-3, max_epochs=30, patience=4, seed=11)
+    cfg = pcfg(head=head, lr=3e-3, max_epochs=30, patience=4, seed=11)
     res = train_probes(X[:200], y[:200], X[200:260], y[200:260], 4, cfg)
     pred = res.predict_proba(X[260:]).argmax(-1)
     for layer in range(4):
@@ -137,3 +144,57 @@ def test_batched_probe_matches_independent_make_head_training(head):
         assert ua(y[260:], pred[:, layer], range(4)) == pytest.approx(ua(y[260:], ref_pred, range(4)), abs=1e-9)
         assert (pred[:, layer] == ref_pred).mean() >= 0.98  # float summation order may flip a tie
     assert res.val_ua[2] > 0.6 > max(res.val_ua[[0, 1, 3]])  # the planted layer is the one that learns
+
+
+def _two_corpora(val_layer_a: int, val_layer_b: int):
+    """Corpus A (train) and B (test): train rows separate classes in layers 1 and 3; A's
+    validation rows only in `val_layer_a`, B's validation rows only in `val_layer_b`."""
+    rng = np.random.default_rng(5)
+    n, layers, dim = 240, 5, 8
+
+    def block(prefix, signal_layers):
+        y = np.arange(n) % 4
+        X = rng.normal(size=(n, layers, dim)).astype(np.float32)
+        for k in signal_layers:
+            X[:, k, :4] += 3.0 * np.eye(4)[y]
+        ids = np.array([f"{prefix}{i}" for i in range(n)])
+        return ids, X, y
+
+    def corpus(prefix, val_layer):
+        ids, X, y = block(prefix, [1, 3])
+        part = np.array(["train"] * n, dtype=object)
+        part[160:200], part[200:] = "val", "test"
+        Xv = rng.normal(size=(40, layers, dim)).astype(np.float32)
+        Xv[:, val_layer, :4] += 3.0 * np.eye(4)[y[160:200]]
+        X[160:200] = Xv
+        man = pd.DataFrame({"utt_id": ids, "emotion": [EMO[i] for i in y]})
+        splits = pd.DataFrame({"utt_id": ids, "fold": 0, "partition": part})
+        return (ids, X), man, splits
+
+    return corpus("a", val_layer_a), corpus("b", val_layer_b)
+
+
+def test_cross_validation_corpus_chooses_the_layer_through_its_validation_data():
+    """`val_on`: source validation picks A's peak, target validation B's; the test rows are B's either way."""
+    (fa, ma, sa), (fb, mb, sb) = _two_corpora(val_layer_a=1, val_layer_b=3)
+    info = {"model": "M", "setting": "cross", "train": "A", "test": "B"}
+    cfg = pcfg(lr=1e-2, max_epochs=30, patience=5)
+    _, p_src = probe_experiment(fa, fb, ma, mb, sa, sb, EMO, cfg, info, val_on="source")
+    _, p_tgt = probe_experiment(fa, fb, ma, mb, sa, sb, EMO, cfg, info, val_on="target")
+    assert p_src["layer"].unique().tolist() == [1] and p_tgt["layer"].unique().tolist() == [3]
+    test_ids = sorted(sb[sb["partition"] == "test"]["utt_id"])
+    assert sorted(p_src["utt_id"]) == sorted(p_tgt["utt_id"]) == test_ids
+
+
+def test_target_validation_differs_only_through_the_validation_rows():
+    """With B's validation rows equal to A's, target and source validation give the same numbers."""
+    (fa, ma, sa), (fb, mb, sb) = _two_corpora(val_layer_a=1, val_layer_b=1)
+    ids_b, X_b = fb
+    X_b = X_b.copy()
+    X_b[160:200] = fa[1][160:200]
+    info = {"model": "M", "setting": "cross", "train": "A", "test": "B"}
+    cfg = pcfg(lr=1e-2, max_epochs=30, patience=5)
+    s_src, p_src = probe_experiment(fa, (ids_b, X_b), ma, mb, sa, sb, EMO, cfg, info, val_on="source")
+    s_tgt, p_tgt = probe_experiment(fa, (ids_b, X_b), ma, mb, sa, sb, EMO, cfg, info, val_on="target")
+    pd.testing.assert_frame_equal(s_src, s_tgt)
+    pd.testing.assert_frame_equal(p_src, p_tgt)

@@ -1,13 +1,29 @@
 """The validated config, resolved once into typed, immutable settings.
 
-Defaults live in the JSON schema alone (`workflow/schemas/config.schema.yaml`); this module
-applies them once and hands rules, scripts and the library frozen dataclasses, so no other
-place guesses a default.
+Defaults live in the JSON schema alone (`config.schema.yaml`); `resolve` validates the
+config, applies the defaults once (in place, as Snakemake's `validate` does, so a rule that
+reads `config` sees them too), checks the references between sections and returns frozen
+dataclasses. Rules take their params from here, in canonical form (`canonical`): only the
+values a job uses, dicts with sorted keys, so that reordering keys, moving the folder or
+adding an experiment re-plans nothing that did not change.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import jsonschema
+
+from .contracts import load_schema
+from .errors import ConfigError
+from .experiments import Experiment, setting_of
+
+STRATEGIES = ("frozen", "lora", "lora+ba+wg", "two_stage")
+# corpus keys that do not change what `scan_corpus` reads (split, role, fold lists)
+NOT_SCANNED = frozenset({"split_by", "role", "folds", "lang"})
 
 
 @dataclass(frozen=True)
@@ -25,3 +41,265 @@ class Optim:
     max_epochs: int
     patience: int
     seed: int
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any], **override: Any) -> Optim:
+        """The optimiser keys of a (defaulted) config section; other keys are ignored."""
+        values = {f.name: section[f.name] for f in fields(cls)} | override
+        return cls(**{f.name: (float if f.type == "float" else int)(values[f.name]) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    format: str
+    root: str
+    lang: str
+    role: str
+    split_by: str
+    spec: Mapping[str, Any]  # the whole (defaulted) entry
+
+    @property
+    def scan_spec(self) -> dict[str, Any]:
+        """What the corpus scan reads: the entry without split/role keys, canonical."""
+        return canonical({k: v for k, v in self.spec.items() if k not in NOT_SCANNED} | {"lang": self.lang})
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    source: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class PeftJob:
+    """One fine-tuning job: an experiment, a strategy and a fold."""
+
+    experiment: Experiment
+    strategy: str
+    fold: int
+
+    @property
+    def dir(self) -> str:
+        e = self.experiment
+        return f"results/peft/{e.model}/{e.key}/{self.strategy}/fold{self.fold}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole resolved config. `raw` is the defaulted config (read-only by convention)."""
+
+    emotions: tuple[str, ...]
+    sample_rate: int
+    device: str
+    corpora: Mapping[str, Corpus]
+    models: Mapping[str, Model]
+    experiments: tuple[Experiment, ...]
+    peft_experiments: tuple[Experiment, ...]
+    peft_jobs: tuple[PeftJob, ...]
+    probe: Optim
+    peft_optim: Optim | None
+    raw: Mapping[str, Any] = field(repr=False)
+
+    # ---- corpora by role
+    def corpora_with_role(self, *roles: str) -> list[str]:
+        return [n for n, c in self.corpora.items() if c.role in roles]
+
+    @property
+    def ser_corpora(self) -> list[str]:
+        """Corpora that models are trained and tested on."""
+        return self.corpora_with_role("ser")
+
+    @property
+    def listening_corpora(self) -> list[str]:
+        """Utterance-level emotion corpora with a listening-test subset."""
+        return self.corpora_with_role("ser", "listening")
+
+    # ---- sections
+    def section(self, name: str) -> dict[str, Any]:
+        """A top-level section as configured (defaulted), {} when absent."""
+        return dict(self.raw.get(name) or {})
+
+    @property
+    def has_models(self) -> bool:
+        return bool(self.models)
+
+    @property
+    def has_sed(self) -> bool:
+        return bool(self.section("sed").get("models"))
+
+    @property
+    def has_human(self) -> bool:
+        return "listeners" in self.section("human")
+
+    # ---- lookups
+    def experiment(self, model: str, train: str, test: str) -> Experiment:
+        """The configured experiment (layer-wise or PEFT) of a (model, train, test) triple."""
+        for e in (*self.experiments, *self.peft_experiments):
+            if (e.model, e.train, e.test) == (model, train, test):
+                return e
+        raise ConfigError(f"({model}, {train}, {test}) is not a configured experiment")
+
+    def source_corpus(self, model: str) -> str | None:
+        """The corpus in the model's own language: the first stage of two-stage fine-tuning."""
+        return source_corpus(self.models, self.corpora, model)
+
+
+# ---- helpers
+
+
+def canonical(value: Any) -> Any:
+    """A value in canonical form for Snakemake params: dicts with sorted keys (recursively),
+    tuples as lists, so that equal settings compare equal whatever order they were written in."""
+    if isinstance(value, Mapping):
+        return {str(k): canonical(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
+def source_corpus(models: Mapping[str, Model], corpora: Mapping[str, Corpus], model: str) -> str | None:
+    lang = models[model].lang
+    return next((n for n, c in corpora.items() if c.role == "ser" and c.lang == lang), None)
+
+
+def _defaulting_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    """A Draft 2020-12 validator that fills in `default`s while it validates (also inside
+    `allOf`, `$ref` and `additionalProperties`, wherever a `properties` keyword is met)."""
+    base = jsonschema.Draft202012Validator
+
+    def properties(validator: Any, props: dict[str, Any], instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from base.VALIDATORS["properties"](validator, props, instance, schema)
+
+    cls = jsonschema.validators.extend(base, {"properties": properties})
+    return cls(schema)
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    return path or "<top level>"
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Validate `config` against the schema and fill in its defaults, in place."""
+    validator = _defaulting_validator(load_schema("config"))
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
+    if errors:
+        lines = []
+        for e in errors[:8]:
+            msg = e.message
+            if e.validator == "additionalProperties":
+                msg = f"unknown key(s): {msg.split('(')[-1].rstrip(')')}"
+            lines.append(f"config {_where(e)}: {msg}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def schema_defaults(section: str) -> dict[str, Any]:
+    """The schema's defaults of one top-level section (for library users and tests that build
+    settings without a config file)."""
+    cfg: dict[str, Any] = {"emotions": ["a", "b"], "corpora": {"c": {"format": "csv", "root": ".", "lang": "X"}},
+                           "splits": {"train_per_emotion": 1, "val": 2, "test": 2, "folds": 1}, section: {}}
+    validate_config(cfg)
+    return cfg[section]
+
+
+def _experiments(spec: str | Sequence[Mapping[str, str]], models: Mapping[str, Model],
+                 corpora: Mapping[str, Corpus], key: str) -> tuple[Experiment, ...]:
+    """`grid`: every mono/cross/trans triple of the models and `ser` corpora; a list restricts it."""
+    ser = {n: c for n, c in corpora.items() if c.role == "ser"}
+    if spec == "grid":
+        out = []
+        for m, mc in models.items():
+            for tr, trc in ser.items():
+                for te, tec in ser.items():
+                    s = setting_of(mc.lang, trc.lang, tec.lang, tr == te)
+                    if s is not None:
+                        out.append(Experiment(m, tr, te, s))
+        return tuple(out)
+    out = []
+    for i, e in enumerate(spec):
+        for part, table in (("model", models), ("train", ser), ("test", ser)):
+            if e[part] not in table:
+                what = "model" if part == "model" else "corpus with role ser"
+                raise ConfigError(f"config {key}[{i}].{part}: '{e[part]}' names no {what} (known: {sorted(table)})")
+        s = setting_of(models[e["model"]].lang, ser[e["train"]].lang, ser[e["test"]].lang, e["train"] == e["test"])
+        if s is None:
+            raise ConfigError(f"config {key}[{i}]: {dict(e)} is neither mono, cross nor trans")
+        exp = Experiment(e["model"], e["train"], e["test"], s)
+        if exp in out:
+            raise ConfigError(f"config {key}[{i}]: {dict(e)} is listed twice")
+        out.append(exp)
+    return tuple(out)
+
+
+def _two_stage_allowed(peft: Mapping[str, Any], e: Experiment, models: Mapping[str, Model],
+                       corpora: Mapping[str, Corpus]) -> bool:
+    """two_stage means something only for `trans` (train on the model language first); the
+    optional `peft.two_stage.experiments` list restricts it further (the study ran two pairs)."""
+    if e.setting != "trans" or source_corpus(models, corpora, e.model) is None:
+        return False
+    only = (peft.get("two_stage") or {}).get("experiments") if isinstance(peft.get("two_stage"), Mapping) else None
+    if only is None:
+        return True
+    return any((x["model"], x["train"], x["test"]) == (e.model, e.train, e.test) for x in only)
+
+
+def _check_references(cfg: Mapping[str, Any], corpora: Mapping[str, Corpus], models: Mapping[str, Model],
+                      emotions: Sequence[str]) -> None:
+    """References between sections name things that exist (the schema cannot check these)."""
+    sed = cfg.get("sed") or {}
+    if sed:
+        if "corpus" in sed and sed["corpus"] not in corpora:
+            raise ConfigError(f"config sed.corpus: '{sed['corpus']}' names no corpus (known: {sorted(corpora)})")
+        for name, spec in (sed.get("models") or {}).items():
+            for i, c in enumerate(spec.get("train_corpora", [])):
+                if c not in corpora:
+                    raise ConfigError(f"config sed.models.{name}.train_corpora[{i}]: '{c}' names no corpus "
+                                      f"(known: {sorted(corpora)})")
+        for i, e in enumerate(sed.get("emotions") or []):
+            if e not in emotions:
+                raise ConfigError(f"config sed.emotions[{i}]: '{e}' is not one of emotions {list(emotions)}")
+    for name, c in corpora.items():
+        for label, target in (c.spec.get("label_map") or {}).items():
+            if target is not None and target not in emotions:
+                raise ConfigError(f"config corpora.{name}.label_map.{label}: '{target}' is not one of emotions "
+                                  f"{list(emotions)} (null drops the label)")
+
+
+def resolve(config: dict[str, Any]) -> Settings:
+    """Validate `config` (filling in defaults, in place) and resolve it into `Settings`."""
+    validate_config(config)
+    emotions = tuple(config["emotions"])
+    corpora = {n: Corpus(name=n, format=c["format"], root=c["root"], lang=c["lang"], role=c["role"],
+                         split_by=c["split_by"], spec=canonical(c))
+               for n, c in config["corpora"].items()}
+    models = {n: Model(name=n, source=m["source"], lang=m["lang"]) for n, m in (config.get("models") or {}).items()}
+    _check_references(config, corpora, models, emotions)
+    experiments = _experiments(config["experiments"], models, corpora, "experiments") if models else ()
+    peft = config.get("peft") or {}
+    peft_exps: tuple[Experiment, ...] = ()
+    jobs: list[PeftJob] = []
+    if models and peft.get("strategies"):
+        peft_exps = _experiments(peft.get("experiments", "grid"), models, corpora, "peft.experiments")
+        folds = peft.get("folds", list(range(config["splits"]["folds"])))
+        for i, f in enumerate(folds):
+            if f >= config["splits"]["folds"]:
+                raise ConfigError(f"config peft.folds[{i}]: fold {f} does not exist (splits.folds = "
+                                  f"{config['splits']['folds']})")
+        for e in peft_exps:
+            for s in peft["strategies"]:
+                if s == "two_stage" and not _two_stage_allowed(peft, e, models, corpora):
+                    continue
+                jobs += [PeftJob(e, s, int(f)) for f in folds]
+    return Settings(
+        emotions=emotions, sample_rate=int(config["sample_rate"]), device=config["device"], corpora=corpora,
+        models=models, experiments=experiments, peft_experiments=peft_exps, peft_jobs=tuple(jobs),
+        probe=Optim.from_section(config["probe"]),
+        peft_optim=Optim.from_section(peft) if peft_exps else None,
+        raw=config,
+    )

@@ -12,7 +12,7 @@ ignored. Features are standardised per layer and dimension with training statist
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,27 +22,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import Optim
 from .heads import make_head
 from .metrics import scores
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProbeConfig:
-    head: str = "linear"
-    lr: float = 1e-4
-    eps: float = 1e-8
-    weight_decay: float = 1e-5
-    batch_size: int = 32
-    max_epochs: int = 100
-    patience: int = 10
-    seed: int = 0
-    selection: str = "val_ua"
+    """The `probe:` section: optimiser settings, head kind (`linear`, or the study code's
+    `mlp`), checkpoint selection (`val_ua` as the study's code, or `val_loss`) and whether
+    features are standardised with training statistics (the study's code does not)."""
+
+    optim: Optim
+    head: str
+    selection: str
+    standardize: bool
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> ProbeConfig:
-        return cls(**{k: v for k, v in cfg.items() if k in cls.__dataclass_fields__})
+    def from_section(cls, section: Mapping[str, Any]) -> ProbeConfig:
+        """From the (schema-defaulted) `probe:` section."""
+        return cls(Optim.from_section(section), str(section["head"]), str(section["selection"]),
+                   bool(section["standardize"]))
 
 
 class BatchedHead(nn.Module):
@@ -109,7 +111,7 @@ def train_probes(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_
                  ) -> ProbeResult:
     """Train one head per layer of `X_*` (N, L, D) with labels 0..n_classes-1 (see module docstring).
 
-    `layer_ids` name the layers (default 0..L-1); head i is seeded with `cfg.seed + layer_ids[i]`,
+    `layer_ids` name the layers (default 0..L-1); head i is seeded with `cfg.optim.seed + layer_ids[i]`,
     so training layer k alone (with `layer_ids=[k]`) reproduces the batched head k.
 
     On CPU the probes train single-threaded: their steps are tiny (32 x layers x dim), and
@@ -135,11 +137,14 @@ def _train_probes(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y
     yva = torch.as_tensor(y_val, dtype=torch.long, device=dev)
     n, n_layers, dim = xtr.shape
     layer_ids = list(range(n_layers)) if layer_ids is None else list(layer_ids)
-    mean = xtr.mean(0, keepdim=True)
-    std = xtr.std(0, keepdim=True).clamp(min=1e-5)
+    if cfg.standardize:
+        mean, std = xtr.mean(0, keepdim=True), xtr.std(0, keepdim=True).clamp(min=1e-5)
+    else:
+        mean, std = torch.zeros_like(xtr[:1]), torch.ones_like(xtr[:1])
     xtr, xva = (xtr - mean) / std, (xva - mean) / std
-    head = BatchedHead(cfg.head, dim, n_classes, [cfg.seed + i for i in layer_ids]).to(dev)
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    o = cfg.optim
+    head = BatchedHead(cfg.head, dim, n_classes, [o.seed + i for i in layer_ids]).to(dev)
+    opt = torch.optim.AdamW(head.parameters(), lr=o.lr, eps=o.eps, weight_decay=o.weight_decay)
     best = [p.detach().clone() for p in head.parameters()]
     best_score = torch.full((n_layers,), -float("inf"), device=dev)
     best_loss = torch.full((n_layers,), float("inf"), device=dev)
@@ -147,15 +152,15 @@ def _train_probes(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y
     best_val_loss = torch.zeros(n_layers, device=dev)
     bad = torch.zeros(n_layers, dtype=torch.long, device=dev)
     active = torch.ones(n_layers, dtype=torch.bool, device=dev)
-    epochs = np.full(n_layers, cfg.max_epochs)
+    epochs = np.full(n_layers, o.max_epochs)
     best_epoch = np.zeros(n_layers, dtype=int)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(o.seed)
     history = []
-    for epoch in range(cfg.max_epochs):
+    for epoch in range(o.max_epochs):
         head.train()
         perm = torch.randperm(n, generator=gen).to(dev)
-        for start in range(0, n, cfg.batch_size):
-            idx = perm[start:start + cfg.batch_size]
+        for start in range(0, n, o.batch_size):
+            idx = perm[start:start + o.batch_size]
             logits = head(xtr[idx])  # (B, L, C)
             target = ytr[idx][:, None].expand(-1, n_layers)
             loss = F.cross_entropy(logits.permute(0, 2, 1), target, reduction="none").mean(0).sum()
@@ -181,7 +186,7 @@ def _train_probes(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y
             best_val_ua = torch.where(better, vua, best_val_ua)
             best_val_loss = torch.where(better, vloss, best_val_loss)
             best_epoch[better.cpu().numpy()] = epoch + 1
-        stop = active & (bad >= cfg.patience)
+        stop = active & (bad >= o.patience)
         epochs[stop.cpu().numpy()] = epoch + 1
         active &= ~stop
         if not active.any():
@@ -201,12 +206,18 @@ def _rows(X: np.ndarray, index: dict[str, int], ids: Sequence[str]) -> np.ndarra
 def probe_experiment(train_feats: tuple[np.ndarray, np.ndarray], test_feats: tuple[np.ndarray, np.ndarray],
                      train_manifest: pd.DataFrame, test_manifest: pd.DataFrame, train_splits: pd.DataFrame,
                      test_splits: pd.DataFrame, emotions: Sequence[str], cfg: ProbeConfig,
-                     info: dict[str, str], device: torch.device | str = "cpu") -> tuple[pd.DataFrame, pd.DataFrame]:
+                     info: dict[str, str], device: torch.device | str = "cpu", val_on: str = "source"
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All folds of one (model, train, test) experiment.
 
     Returns the per-fold, per-layer scores and the test predictions of the layer with the
-    best mean validation UA over folds (never chosen by test UA).
+    best mean validation UA over folds (never chosen by test UA). Validation data come from
+    the train corpus (`val_on="source"`) or, as in the study's cross-lingual runs, from the
+    test corpus's validation partition of the same fold (`"target"`; the same corpus when
+    train = test).
     """
+    if val_on not in ("source", "target"):
+        raise ValueError(f"val_on must be 'source' or 'target', not {val_on!r}")
     classes = list(emotions)
     lab = {e: i for i, e in enumerate(classes)}
     tr_ids, tr_X = train_feats
@@ -219,15 +230,19 @@ def probe_experiment(train_feats: tuple[np.ndarray, np.ndarray], test_feats: tup
     for fold in sorted(train_splits["fold"].unique()):
         part = train_splits[train_splits["fold"] == fold]
         tr = part[part["partition"] == "train"]["utt_id"].tolist()
-        va = part[part["partition"] == "val"]["utt_id"].tolist()
-        te = test_splits[(test_splits["fold"] == fold) & (test_splits["partition"] == "test")]["utt_id"].tolist()
+        test_part = test_splits[test_splits["fold"] == fold]
+        te = test_part[test_part["partition"] == "test"]["utt_id"].tolist()
         if not te:
             raise ValueError(f"fold {fold} of the train corpus has no test fold in the test corpus splits")
+        if val_on == "target":
+            va = test_part[test_part["partition"] == "val"]["utt_id"].tolist()
+            X_va, y_va = _rows(te_X, te_index, va), np.array([lab[e] for e in te_emo[va]])
+        else:
+            va = part[part["partition"] == "val"]["utt_id"].tolist()
+            X_va, y_va = _rows(tr_X, tr_index, va), np.array([lab[e] for e in tr_emo[va]])
         y_tr = np.array([lab[e] for e in tr_emo[tr]])
-        y_va = np.array([lab[e] for e in tr_emo[va]])
         y_te = te_emo[te].to_numpy()
-        res = train_probes(_rows(tr_X, tr_index, tr), y_tr, _rows(tr_X, tr_index, va), y_va, len(classes), cfg,
-                           device)
+        res = train_probes(_rows(tr_X, tr_index, tr), y_tr, X_va, y_va, len(classes), cfg, device)
         proba = res.predict_proba(_rows(te_X, te_index, te))  # (N, L, C)
         probs_by_fold[fold] = (te, y_te, proba)
         for layer in range(proba.shape[1]):

@@ -1,11 +1,11 @@
-# Shared by all rule files - config validation, the experiment grid, wildcard constraints
+# Shared by all rule files: the resolved configuration, wildcard constraints, output paths
 # and the input functions that wire the embedded demo in only where the config uses it.
 import os
 import re
 import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -14,27 +14,28 @@ min_version("9.0")
 _SRC = str(Path(workflow.basedir).parent / "src")
 sys.path.insert(0, _SRC)
 
-from xlser.experiments import experiments, listening_corpora, ser_corpora, source_corpus  # noqa: E402
+from xlser.config import Optim, canonical, resolve  # noqa: E402
 from xlser.smk import export_pythonpath  # noqa: E402
 
 export_pythonpath(_SRC)
 
+# Validated against the schema (defaults applied once, in place) and resolved: rules read S.
+S = resolve(config)
 
-validate(config, schema="../schemas/config.schema.yaml")
-
-EMOTIONS = config["emotions"]
-CORPORA = list(config["corpora"])
-SER_CORPORA = list(ser_corpora(config))
-LISTENING_CORPORA = list(listening_corpora(config))
-MODELS = list(config.get("models", {}))
-EXPERIMENTS = experiments(config)
-PEFT = config.get("peft", {})
-PEFT_EXPERIMENTS = experiments(config, PEFT.get("experiments", "grid")) if PEFT.get("strategies") else []
-PEFT_FOLDS = PEFT.get("folds", list(range(config["splits"]["folds"])))
-SED = config.get("sed", {})
+EMOTIONS = list(S.emotions)
+CORPORA = list(S.corpora)
+SER_CORPORA = S.ser_corpora
+LISTENING_CORPORA = S.listening_corpora
+MODELS = list(S.models)
+EXPERIMENTS = list(S.experiments)
+PEFT_JOBS = list(S.peft_jobs)
+PEFT = S.section("peft")
+SED = S.section("sed")
 SED_MODELS = list(SED.get("models", {}))
-HUMAN = config.get("human", {})
-DEMO = config.get("demo", {})
+HUMAN = S.section("human")
+DEMO = S.section("demo")
+# the corpora's languages: all that the human tables need to know of them
+LANGS = canonical({c: {"lang": S.corpora[c].lang} for c in LISTENING_CORPORA})
 ENV = {g: f"../envs/{g}.yaml" for g in ("data", "gpu", "sed", "stats")}
 
 
@@ -43,12 +44,11 @@ def _alt(names):
     return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "__none__"
 
 
-_ALL_MODELS = set(MODELS) | set(DEMO.get("models", {}))
 wildcard_constraints:
     corpus=_alt(CORPORA),
     train=_alt(SER_CORPORA),
     test=_alt(SER_CORPORA),
-    model=_alt(_ALL_MODELS),
+    model=_alt(set(MODELS) | set(DEMO.get("models", {}))),
     sed_model=_alt(SED_MODELS),
     strategy=_alt(["frozen", "lora", "lora+ba+wg", "two_stage"]),
     fold=r"\d+",
@@ -75,8 +75,8 @@ def corpus_root_input(wildcards):
 
 def model_source(name):
     """Hub id or local folder of a model from `models` (or a demo model)."""
-    if name in config.get("models", {}):
-        return config["models"][name]["source"]
+    if name in S.models:
+        return S.models[name].source
     return f"resources/demo/models/{name}"
 
 
@@ -84,7 +84,7 @@ def model_input(wildcards):
     return demo_model_dir(model_source(wildcards.model))
 
 
-# ---- paths
+# ---- paths (rules name their outputs with the same patterns)
 
 
 def manifest(corpus):
@@ -95,55 +95,51 @@ def splits(corpus):
     return f"results/splits/{corpus}.csv"
 
 
+def listening(corpus):
+    return f"results/splits/{corpus}.listening.csv"
+
+
 def features(model, corpus):
     return f"results/features/{model}/{corpus}.npz"
 
 
-def setting_of(model, train, test):
-    for e in EXPERIMENTS + PEFT_EXPERIMENTS:
-        if (e.model, e.train, e.test) == (model, train, test):
-            return e.setting
-    raise ValueError(f"({model}, {train}, {test}) is not a configured experiment")
-
-
-def layerwise_outputs():
-    return [f"results/layerwise/{e.model}/{e.key}.csv" for e in EXPERIMENTS]
+def layerwise_scores(e):
+    return f"results/layerwise/{e.model}/{e.key}.csv"
 
 
 def layerwise_predictions():
     return [f"results/layerwise/{e.model}/{e.key}.predictions.csv" for e in EXPERIMENTS]
 
 
-def peft_jobs():
-    """(experiment, strategy) pairs; two_stage only where it means something (trans)."""
-    jobs = []
-    for e in PEFT_EXPERIMENTS:
-        for s in PEFT.get("strategies", []):
-            if s == "two_stage" and (e.setting != "trans" or source_corpus(config, e.model) is None):
-                continue
-            jobs.append((e, s))
-    return jobs
-
-
 def peft_metrics():
-    return [
-        f"results/peft/{e.model}/{e.key}/{s}/fold{f}/metrics.json" for e, s in peft_jobs() for f in PEFT_FOLDS
-    ]
+    return [f"{job.dir}/metrics.json" for job in PEFT_JOBS]
 
 
-def table(stem):
-    return [f"results/tables/{stem}.{ext}" for ext in ("csv", "md", "tex")]
+def experiment_setting(wc):
+    """mono, cross or trans: the setting of the job's (model, train, test)."""
+    return S.experiment(wc.model, wc.train, wc.test).setting
 
 
 # ---- fine-tuning and SED inputs
+
 
 def _stage_corpora(wc):
     """Corpora whose data a fine-tuning job reads: train, test, and the model-language
     corpus for two_stage (its first stage)."""
     names = [wc.train, wc.test]
     if wc.strategy == "two_stage":
-        names.append(source_corpus(config, wc.model))
+        names.append(S.source_corpus(wc.model))
     return sorted(set(names))
+
+
+def sed_probe_optim(name):
+    """The SED frame head's optimiser: `probe:`'s settings with the model's own `lr` and
+    `max_epochs`; {} for a pre-trained diarizer (nothing to train)."""
+    spec = SED["models"][name]
+    if spec["backend"] != "probe":
+        return {}
+    return canonical(vars(Optim.from_section(S.section("probe"), lr=spec["lr"], max_epochs=spec["max_epochs"])))
+
 
 def _sed_model_input(wc):
     return demo_model_dir(SED["models"][wc.sed_model]["source"])

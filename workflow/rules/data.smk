@@ -1,4 +1,7 @@
-# Data stage: raw corpus -> manifest (16 kHz mono) -> balanced cross-validation splits.
+# Data stage: raw corpus -> manifest (16 kHz mono) -> listening stimuli -> balanced cross-validation
+# splits (or the published fold lists) that keep the stimuli out of training.
+
+from xlser.splits import dialog_pools
 
 
 rule scan_corpus:
@@ -7,7 +10,7 @@ rule scan_corpus:
     output:
         "results/corpora/{corpus}/raw.csv",
     params:
-        corpus=lambda wc: config["corpora"][wc.corpus],
+        corpus=lambda wc: S.corpora[wc.corpus].scan_spec,
         emotions=EMOTIONS,
     log:
         "logs/data/scan_{corpus}.log",
@@ -26,7 +29,7 @@ rule resample_corpus:
         manifest="results/corpora/{corpus}/manifest.csv",
         wavs=directory("results/corpora/{corpus}/wav"),
     params:
-        sample_rate=config["sample_rate"],
+        sample_rate=S.sample_rate,
     log:
         "logs/data/resample_{corpus}.log",
     benchmark:
@@ -40,14 +43,38 @@ rule resample_corpus:
         "../scripts/resample_corpus.py"
 
 
+def _splits_inputs(wc):
+    """The manifest; the listening stimuli that no training partition may hold
+    (splits.exclude_stimuli); the published fold lists (corpora.<name>.folds)."""
+    from xlser.folds import fold_list_paths
+
+    inp = {"manifest": f"results/corpora/{wc.corpus}/manifest.csv"}
+    if config["splits"]["exclude_stimuli"] and wc.corpus in LISTENING_CORPORA:
+        inp["listening"] = f"results/splits/{wc.corpus}.listening.csv"
+    folds_dir = config["corpora"][wc.corpus].get("folds")
+    if folds_dir:
+        inp["fold_lists"] = [str(p) for p in fold_list_paths(folds_dir, config["splits"]["folds"])]
+    return inp
+
+
+def _splits_params(wc):
+    """Only what the job uses: imported folds need the fold count alone."""
+    s = config["splits"]
+    if config["corpora"][wc.corpus].get("folds"):
+        return {"folds": s["folds"]}
+    return {k: s[k] for k in ("folds", "heldout", "seed", "test", "train_per_emotion", "val")}
+
+
 rule make_splits:
     input:
-        "results/corpora/{corpus}/manifest.csv",
+        unpack(_splits_inputs),
     output:
         "results/splits/{corpus}.csv",
     params:
-        splits=config["splits"],
-        split_by=lambda wc: config["corpora"][wc.corpus].get("split_by", "random"),
+        splits=_splits_params,
+        split_by=lambda wc: config["corpora"][wc.corpus]["split_by"],
+        dialogs=lambda wc: dialog_pools(config["corpora"][wc.corpus])[0],
+        folds_dir=lambda wc: config["corpora"][wc.corpus].get("folds", ""),
         emotions=EMOTIONS,
     log:
         "logs/data/splits_{corpus}.log",
@@ -65,8 +92,9 @@ rule listening_subset:
     output:
         "results/splits/{corpus}.listening.csv",
     params:
-        per_emotion=config["splits"].get("listening_per_emotion", 12),
-        seed=config["splits"].get("seed", 0),
+        per_emotion=config["splits"]["listening_per_emotion"],
+        seed=config["splits"]["seed"],
+        dialogs=lambda wc: dialog_pools(config["corpora"][wc.corpus])[1],
         emotions=EMOTIONS,
     log:
         "logs/data/listening_{corpus}.log",

@@ -6,8 +6,8 @@ rule demo_corpus:
     output:
         directory("resources/demo/corpora/{corpus}"),
     params:
-        spec=lambda wc: DEMO["corpora"][wc.corpus],
-        corpus=lambda wc: config["corpora"][wc.corpus],
+        spec=lambda wc: canonical(DEMO["corpora"][wc.corpus]),
+        corpus=lambda wc: S.corpora[wc.corpus].scan_spec,
         emotions=EMOTIONS,
         sample_rate=DEMO.get("sample_rate", 22050),
         seed=DEMO.get("seed", 0),
@@ -26,7 +26,7 @@ rule demo_model:
     output:
         directory("resources/demo/models/{model}"),
     params:
-        spec=lambda wc: DEMO["models"][wc.model],
+        spec=lambda wc: canonical(DEMO["models"][wc.model]),
     log:
         "logs/demo/model_{model}.log",
     benchmark:
@@ -44,14 +44,16 @@ if "listeners" in DEMO:
             manifests=expand("results/corpora/{corpus}/manifest.csv", corpus=LISTENING_CORPORA),
             listening=expand("results/splits/{corpus}.listening.csv", corpus=LISTENING_CORPORA),
             sed_subset="results/sed/subset.csv" if SED.get("corpus") else [],
+            kits=lambda wc: kit_files("config"),  # the listening kits they answer (rules/human.smk)
+            kit_stimuli=lambda wc: kit_files("stimuli"),
         output:
             listeners=HUMAN["listeners"],
-            lss=f"{HUMAN['webmushra'][0]}/lss.csv",
+            lss=[f"{d}/lss.csv" for d in HUMAN["webmushra"]],  # webMUSHRA's results/<testId>/lss.csv
             segments=HUMAN["responses"][0] if HUMAN.get("responses") else [],
-            stimuli=HUMAN["stimuli"],
         params:
-            spec=DEMO["listeners"],
-            corpora={c: config["corpora"][c] for c in LISTENING_CORPORA},
+            spec=canonical(DEMO["listeners"]),
+            test_groups=lambda wc: canonical({t: KIT_TESTS[t]["groups"] for t in KIT_TESTS}),
+            corpora=LANGS,
             emotions=EMOTIONS,
             sed_corpus=SED.get("corpus"),
             listener_column=HUMAN.get("listener_column", "email"),

@@ -9,8 +9,8 @@ rule extract_features:
         "results/features/{model}/{corpus}.npz",
     params:
         source=lambda wc: model_source(wc.model),
-        device=config["device"],
-        max_batch_seconds=config["features"]["max_batch_seconds"],
+        device=S.device,
+        max_batch_seconds=S.section("features")["max_batch_seconds"],
     log:
         "logs/features/{model}/{corpus}.log",
     benchmark:

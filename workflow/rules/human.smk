@@ -1,12 +1,59 @@
 # Listening tests (the study's Tables II and III and its Welch's t-tests).
 
+# ---- the tests listeners take: one webMUSHRA kit per `human.tests` item
+
+KIT_TESTS = {t["id"]: t for t in HUMAN.get("tests", [])}
+
+
+def kit_corpora(test_id):
+    """The corpora of a listening test (empty `corpora`: every listening corpus)."""
+    return KIT_TESTS[test_id]["corpora"] or LISTENING_CORPORA
+
+
+def kit_files(name):
+    """A file of every configured kit: `config` (webMUSHRA YAML) or `stimuli` (stimulus table)."""
+    pattern = {"config": "results/listening_kit/{t}/configs/{t}.yaml", "stimuli": "results/listening_kit/{t}/stimuli.csv"}
+    return [pattern[name].format(t=t) for t in KIT_TESTS]
+
+
+rule build_listening_kit:
+    input:
+        listening=lambda wc: [listening(c) for c in kit_corpora(wc.kit)],
+        manifests=lambda wc: [manifest(c) for c in kit_corpora(wc.kit)],
+    output:
+        config="results/listening_kit/{kit}/configs/{kit}.yaml",
+        audio=directory("results/listening_kit/{kit}/configs/resources/audio"),
+        stimuli="results/listening_kit/{kit}/stimuli.csv",
+        readme="results/listening_kit/{kit}/README.md",
+    wildcard_constraints:
+        kit=_alt(KIT_TESTS),
+    params:
+        test=lambda wc: canonical({k: v for k, v in KIT_TESTS[wc.kit].items() if k != "corpora"}),
+        emotions=EMOTIONS,
+        listener_column=HUMAN.get("listener_column", "email"),
+    log:
+        "logs/human/listening_kit_{kit}.log",
+    benchmark:
+        "results/benchmarks/human/listening_kit_{kit}.tsv"
+    conda:
+        ENV["data"]
+    script:
+        "../scripts/listening_kit.py"
+
+
+rule listening_kit:
+    input:
+        kit_files("config"),
+        kit_files("stimuli"),
+
+
 
 rule ingest_listening_test:
     input:
         lss=[f"{d}/lss.csv" for d in HUMAN.get("webmushra", [])],
         responses=HUMAN.get("responses", []),
-        listeners=HUMAN["listeners"],
-        stimuli=HUMAN["stimuli"],
+        listeners=HUMAN.get("listeners", []),
+        stimuli=([HUMAN["stimuli"]] if HUMAN.get("stimuli") else []) + kit_files("stimuli"),
         manifests=expand("results/corpora/{corpus}/manifest.csv", corpus=LISTENING_CORPORA),
         sed_manifest=manifest(SED["corpus"]) if SED.get("corpus") else [],
     output:
@@ -35,7 +82,7 @@ rule table2_human_ua:
         tex="results/tables/table2_human_ua.tex",
     params:
         emotions=EMOTIONS,
-        corpora={c: config["corpora"][c] for c in LISTENING_CORPORA},
+        corpora=LANGS,
     log:
         "logs/human/table2.log",
     benchmark:
@@ -58,8 +105,8 @@ rule table3_confusions:
         pdf="results/figures/table3_confusions.pdf",
     params:
         emotions=EMOTIONS,
-        corpora={c: config["corpora"][c] for c in LISTENING_CORPORA},
-        models=config.get("models", {}),
+        corpora=LANGS,
+        models=canonical({m: {"lang": v.lang} for m, v in S.models.items()}),
         experiments=[vars(e) for e in EXPERIMENTS],
     log:
         "logs/human/table3.log",
@@ -79,7 +126,7 @@ rule welch_tests:
         md="results/stats/welch_tests.md",
     params:
         emotions=EMOTIONS,
-        corpora={c: config["corpora"][c] for c in LISTENING_CORPORA},
+        corpora=LANGS,
     log:
         "logs/human/welch.log",
     benchmark:

@@ -13,10 +13,11 @@ rule probe_layers:
         scores="results/layerwise/{model}/{train}__{test}.csv",
         predictions="results/layerwise/{model}/{train}__{test}.predictions.csv",
     params:
-        probe=config["probe"],
-        setting=lambda wc: setting_of(wc.model, wc.train, wc.test),
+        probe=canonical(S.section("probe")),
+        setting=experiment_setting,
+        val_on=S.section("splits")["cross_val_on"],
         emotions=EMOTIONS,
-        device=config["device"],
+        device=S.device,
     log:
         "logs/layerwise/{model}/{train}__{test}.log",
     benchmark:
@@ -32,7 +33,7 @@ rule probe_layers:
 
 rule layerwise_summary:
     input:
-        layerwise_outputs(),
+        [layerwise_scores(e) for e in EXPERIMENTS],
     output:
         table=report("results/tables/layerwise.csv", caption="../report/layerwise.rst", category="Layer-wise"),
         best="results/layerwise/best_layers.csv",
@@ -41,7 +42,7 @@ rule layerwise_summary:
         ),
         pdf="results/figures/figure1_layerwise.pdf",
     params:
-        langs={c: v["lang"] for c, v in config["corpora"].items()},
+        langs=canonical({c: S.corpora[c].lang for e in EXPERIMENTS for c in (e.train, e.test)}),
     log:
         "logs/layerwise/summary.log",
     benchmark:

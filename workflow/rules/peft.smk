@@ -15,12 +15,12 @@ rule finetune:
         adapter="results/peft/{model}/{train}__{test}/{strategy}/fold{fold}/adapter.safetensors",
     params:
         source=lambda wc: model_source(wc.model),
-        setting=lambda wc: setting_of(wc.model, wc.train, wc.test),
-        stage_corpus=lambda wc: source_corpus(config, wc.model),
+        setting=experiment_setting,
+        stage_corpus=lambda wc: S.source_corpus(wc.model),
         peft=PEFT,
-        head=config["probe"].get("head", "linear"),
+        head=S.section("probe")["head"],
         emotions=EMOTIONS,
-        device=config["device"],
+        device=S.device,
         # not an output: Snakemake would delete it before a re-run, and resuming needs it
         checkpoint_dir="results/checkpoints/peft/{model}/{train}__{test}/{strategy}/fold{fold}",
     log:
@@ -41,7 +41,6 @@ rule finetune:
 rule table1_peft:
     input:
         metrics=peft_metrics(),
-        study=workflow.source_path("../../src/xlser/data/study_table1.csv"),
     output:
         **{
             ext: report(

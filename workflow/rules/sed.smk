@@ -9,7 +9,7 @@ rule sed_subset:
     params:
         per_emotion=SED.get("per_emotion", 8),
         emotions=SED.get("emotions", ["angry", "happy", "sad"]),
-        seed=config["splits"].get("seed", 0),
+        seed=S.section("splits")["seed"],
     log:
         "logs/sed/subset.log",
     benchmark:
@@ -31,14 +31,14 @@ rule diarize:
     output:
         "results/sed/{sed_model}/frames.json",
     params:
-        spec=lambda wc: SED["models"][wc.sed_model],
+        spec=lambda wc: canonical(SED["models"][wc.sed_model]),
         window=SED.get("window", 0.02),
         stride=SED.get("stride", 0.02),
         emotions=EMOTIONS,
         sed_emotions=SED.get("emotions", ["angry", "happy", "sad"]),
-        probe=config["probe"],
-        device=config["device"],
-        seed=config["splits"].get("seed", 0),
+        probe=lambda wc: sed_probe_optim(wc.sed_model),
+        device=S.device,
+        seed=S.section("splits")["seed"],
     log:
         "logs/sed/{sed_model}.log",
     benchmark:

@@ -18,7 +18,8 @@ scores, preds = probe_experiment(
     (tr_ids, tr_X), (te_ids, te_X),
     read_manifest(sm.input.train_manifest), read_manifest(sm.input.test_manifest),
     read_table(sm.input.train_splits, "splits"), read_table(sm.input.test_splits, "splits"),
-    sm.params.emotions, ProbeConfig.from_config(dict(sm.params.probe)), info, resolve_device(sm.params.device),
+    sm.params.emotions, ProbeConfig.from_section(sm.params.probe), info, resolve_device(sm.params.device),
+    val_on=sm.params.val_on,
 )
 write_csv(validate_table(scores, "layerwise"), sm.output.scores)
 write_csv(validate_table(preds, "predictions"), sm.output.predictions)

@@ -34,6 +34,7 @@ import torch
 from tqdm import tqdm
 
 from ..audio import load_audio
+from ..config import Optim
 from ..device import resolve_device
 from ..errors import InputError
 from ..io import write_json
@@ -200,7 +201,7 @@ class ProbeDiarizer:
     """
 
     def __init__(self, source: str, layer: int, train_manifests: Sequence[str | Path], sed_emotions: Sequence[str],
-                 probe: dict[str, Any], device: torch.device, seed: int = 0, stride: float = 0.02,
+                 probe: Optim, device: torch.device, seed: int = 0, stride: float = 0.02,
                  max_per_emotion: int = 100, min_segment_s: float = 0.1, gap_s: float = 0.3,
                  context_s: Sequence[float] = (0.5, 1.0, 2.0, 3.0), repeats: int = 1) -> None:
         self.classes = [NEUTRAL] + [letter(e) for e in sed_emotions]
@@ -215,7 +216,7 @@ class ProbeDiarizer:
     def features(self, wav: np.ndarray) -> np.ndarray:
         return context_features(self.encoder(wav), self.windows)
 
-    def _train(self, manifests: Sequence[str | Path], sed_emotions: Sequence[str], probe: dict[str, Any],
+    def _train(self, manifests: Sequence[str | Path], sed_emotions: Sequence[str], probe: Optim,
                seed: int, max_per_emotion: int, gap_s: float) -> None:
         if not manifests:
             raise ValueError("the probe SED backend needs train_corpora (emotion corpora with neutral speech)")
@@ -242,13 +243,11 @@ class ProbeDiarizer:
         xv = ((torch.from_numpy(np.concatenate([x for x, _ in val])).float() - self.mu) / self.sd).to(self.device)
         yv = torch.from_numpy(np.concatenate([y for _, y in val])).long().to(self.device)
         head = torch.nn.Linear(xt.shape[1], len(self.classes)).to(self.device)
-        opt = torch.optim.AdamW(head.parameters(), lr=float(probe.get("lr", 1e-3)),
-                                eps=float(probe.get("eps", 1e-8)),
-                                weight_decay=float(probe.get("weight_decay", 1e-5)))
+        opt = torch.optim.AdamW(head.parameters(), lr=probe.lr, eps=probe.eps, weight_decay=probe.weight_decay)
         loss_fn = torch.nn.CrossEntropyLoss()
         # a probe batch of `batch_size` utterances holds about batch_size * 250 frames (5 s each)
-        batch = max(256, int(probe.get("batch_size", 32)) * 250)
-        max_epochs, patience = int(probe.get("max_epochs", 100)), int(probe.get("patience", 10))
+        batch = max(256, probe.batch_size * 250)
+        max_epochs, patience = probe.max_epochs, probe.patience
         best, best_state, bad, epoch = float("inf"), None, 0, 0
         t0 = time.time()
         for epoch in range(1, max_epochs + 1):
@@ -295,7 +294,7 @@ class ProbeDiarizer:
 
 def diarize(subset_csv: str | Path, manifest_csv: str | Path, out_json: str | Path, name: str,
             spec: dict[str, Any], window: float, stride: float, sed_emotions: Sequence[str],
-            probe: dict[str, Any], device: str = "auto", seed: int = 0,
+            probe: Optim | None, device: str = "auto", seed: int = 0,
             train_manifests: Sequence[str | Path] = (), savedir: str | Path | None = None) -> dict[str, Any]:
     """Frame labels for every subset utterance -> `frames.json` (written atomically)."""
     labels = letter_map(sed_emotions)
@@ -315,14 +314,13 @@ def diarize(subset_csv: str | Path, manifest_csv: str | Path, out_json: str | Pa
         window, stride = model.window, model.stride
         decode = "argmax"
     elif backend == "probe":
-        # The frame head sees ~100x more samples per epoch than an utterance probe: it has its
-        # own step size and epoch budget (spec `lr`, `max_epochs`); the rest comes from `probe:`.
-        probe = {**probe, "lr": float(spec.get("lr", 1e-2)), "max_epochs": int(spec.get("max_epochs", 100))}
-        model = ProbeDiarizer(spec["source"], int(spec.get("layer", 0)), list(train_manifests), list(sed_emotions),
-                              probe, dev, seed, stride, int(spec.get("max_per_emotion", 100)),
-                              float(spec.get("min_segment_s", 0.1)), float(spec.get("gap_s", 0.3)),
-                              [float(c) for c in spec.get("context_s", (0.5, 1.0, 2.0, 3.0))],
-                              int(spec.get("repeats", 1)))
+        # `probe` is the frame head's Optim: `probe:`'s settings with the model spec's own `lr`
+        # and `max_epochs` (it sees ~100x more samples per epoch than an utterance probe).
+        if probe is None:
+            raise ValueError(f"SED model {name}: the probe backend needs the frame head's optimiser settings")
+        model = ProbeDiarizer(spec["source"], int(spec["layer"]), list(train_manifests), list(sed_emotions),
+                              probe, dev, seed, stride, int(spec["max_per_emotion"]), float(spec["min_segment_s"]),
+                              float(spec["gap_s"]), [float(c) for c in spec["context_s"]], int(spec["repeats"]))
         decode = "single_segment"
     else:
         raise ValueError(f"unknown SED backend '{backend}': expected speechbrain or probe")
