@@ -10,11 +10,13 @@ import torch
 import torchaudio.functional as AF
 
 from .errors import InputError
+from .wavheader import check_not_truncated
 
 
 def load_audio(path: str | Path, target_sr: int | None = None) -> tuple[np.ndarray, int]:
     """Read any soundfile-readable file as mono float32; resample to `target_sr` if given."""
     path = Path(path)
+    check_not_truncated(path)
     try:
         wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:

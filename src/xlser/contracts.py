@@ -15,6 +15,7 @@ import pandas as pd
 import yaml
 
 from .errors import InputError
+from .io import encoding_error
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
 
@@ -105,6 +106,8 @@ def read_table(path: str | Path, name: str) -> pd.DataFrame:
         raise InputError(path, "file not found")
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except UnicodeDecodeError as exc:
+        raise encoding_error(path, exc) from None
     except pd.errors.EmptyDataError:
         raise InputError(path, f"file is empty; expected the '{name}' contract's columns") from None
     props = load_schema(name).get("properties", {})

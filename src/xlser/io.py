@@ -81,6 +81,8 @@ def read_csv(
         raise InputError(path, "file not found")
     try:
         df = pd.read_csv(path, dtype=dtype, keep_default_na=keep_default_na)
+    except UnicodeDecodeError as exc:
+        raise encoding_error(path, exc) from None
     except pd.errors.EmptyDataError:
         raise InputError(path, f"file is empty; expected a header with columns {list(required)}") from None
     except pd.errors.ParserError as exc:
@@ -91,6 +93,24 @@ def read_csv(
     if nonempty and df.empty:
         raise InputError(path, "holds a header but no rows")
     return df
+
+
+def encoding_error(path: str | Path, exc: UnicodeDecodeError, encoding: str = "utf-8") -> InputError:
+    """An InputError for a text file that is not valid `encoding`, naming its first bad line
+    (pandas reports only a byte offset inside its read buffer, without the file)."""
+    line = None
+    try:
+        for i, raw in enumerate(Path(path).read_bytes().splitlines(), start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError:
+                line = i
+                break
+    except OSError:
+        pass
+    byte = exc.object[exc.start:exc.start + 1]
+    name = encoding.upper()
+    return InputError(path, f"not {name} text ({exc.reason}: byte {byte!r}); save the file as {name}", line=line)
 
 
 def check_no_missing(df: pd.DataFrame, columns: Sequence[str], path: str | Path) -> None:

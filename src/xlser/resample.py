@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pandas as pd
@@ -17,18 +18,26 @@ from tqdm import tqdm
 
 from .audio import load_audio, save_audio
 from .contracts import read_table
+from .errors import InputError
 from .manifest import write_manifest
 
 log = logging.getLogger(__name__)
 
 
 def _convert(args: tuple[str, str, int]) -> tuple[str, float]:
+    """One file; any failure comes back as an InputError naming the source file (it pickles,
+    so a worker process's error reaches the user with the file's name)."""
     src, dst, sr = args
     import torch
 
     torch.set_num_threads(1)
-    wav, _ = load_audio(src, target_sr=sr)
-    save_audio(dst, wav, sr)
+    try:
+        wav, _ = load_audio(src, target_sr=sr)
+        save_audio(dst, wav, sr)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, say which file it was
+        raise InputError(src, f"cannot resample to {sr} Hz ({type(exc).__name__}: {exc})") from None
     return dst, len(wav) / sr
 
 
@@ -43,9 +52,14 @@ def resample_corpus(raw_csv: str | Path, manifest_csv: str | Path, wav_dir: str 
     jobs = [(p, str(tmp_dir / f"{u}.wav"), sample_rate) for u, p in zip(raw["utt_id"], raw["path"])]
     try:
         if workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                results = list(tqdm(pool.map(_convert, jobs, chunksize=8), total=len(jobs), desc="resample",
-                                    mininterval=2.0))
+            try:
+                with ProcessPoolExecutor(max_workers=workers) as pool:
+                    results = list(tqdm(pool.map(_convert, jobs, chunksize=8), total=len(jobs), desc="resample",
+                                        mininterval=2.0))
+            except BrokenProcessPool as exc:
+                # a worker died (killed, out of memory, crash in a decoder): no file to blame for sure
+                raise RuntimeError(f"a resampling worker died ({exc}) while converting {raw_csv}; "
+                                   f"re-run with --cores 1 to find the file, or give the job more memory") from None
         else:
             results = [_convert(j) for j in tqdm(jobs, desc="resample", mininterval=2.0)]
         shutil.rmtree(wav_dir, ignore_errors=True)

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import soundfile as sf
 
+from ..wavheader import check_not_truncated
 from ..contracts import validate_table
 from ..errors import InputError
 from .labels import LabelMapper
@@ -27,6 +28,7 @@ def audio_info(path: Path) -> tuple[float, int]:
     """Duration (s) and sample rate of an audio file; unreadable or empty audio is an error."""
     if not path.is_file():
         raise InputError(path, "audio file not found")
+    check_not_truncated(path)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
+from ..io import encoding_error
 from . import Row, row
 from .labels import LabelMapper
 
@@ -20,7 +21,12 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
     path = root / cfg.get("table", "labels.csv")
     if not path.is_file():
         raise InputError(path, "table not found (config key `table`, relative to the corpus root)")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as exc:
+        raise encoding_error(path, exc) from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise InputError(path, f"not a readable CSV table ({exc})") from None
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(path, f"missing column(s) {missing}; expected {list(REQUIRED)} (+ text, utt_id)", line=1)

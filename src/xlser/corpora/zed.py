@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..io import encoding_error
 from . import Row, row
 from .labels import LabelMapper
 
@@ -33,6 +34,8 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from None
+    except UnicodeDecodeError as exc:
+        raise encoding_error(path, exc) from None
     for utt, item in sorted(data.items()):
         try:
             events = item["emotion"]
