@@ -10,7 +10,11 @@ Listener answers are the `results/human/responses.csv` rows of the SED corpus: t
 the listener marked (`seg_start`, `seg_end`) carries the emotion they gave (`pred`), the
 rest of the utterance counts as neutral; a `pred` of neutral, or no segment, is an
 all-neutral answer. Both are scored by `xlser.sed.eder` (speechbrain's EDER, frames at the
-models' window and stride).
+models' window and stride). An answer on an utterance outside the subset is an error (with
+`lenient`, counted, logged and left out): see `xlser.sed.subset`.
+
+The study's Table IV (`src/xlser/data/study_table4.csv`) stands beside ours: `<system> (study)`
+columns, the WavLM column after our models, each listener group's next to ours.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +38,7 @@ from ..errors import InputError  # noqa: E402
 from ..io import atomic_path  # noqa: E402
 from ..tables import write_table  # noqa: E402
 from .eder import NEUTRAL, interval_frames, letter, segment_eder, utterance_eder  # noqa: E402
-from .subset import read_subset  # noqa: E402
+from .subset import answers_in_subset, read_subset, sed_answers  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +71,14 @@ def model_eders(doc: dict[str, Any], subset: pd.DataFrame, path: str | Path = "f
     return pd.DataFrame(rows)
 
 
-def segment_answers(responses: pd.DataFrame, corpus: str | None, subset: pd.DataFrame) -> pd.DataFrame:
-    """The listeners' segment answers on the subset utterances of the SED corpus."""
-    df = responses[responses["utt_id"].isin(set(subset["utt_id"]))]
-    if corpus is not None:
-        df = df[df["corpus"] == corpus]
-    return df.reset_index(drop=True)
+def segment_answers(responses: pd.DataFrame, corpus: str | None, subset: pd.DataFrame,
+                    path: str | Path = "responses.csv", lenient: bool = False) -> pd.DataFrame:
+    """The listeners' segment answers on the SED corpus; every one must be on a subset
+    utterance (else an InputError naming its line; `lenient`: counted, logged, left out)."""
+    ids = set(subset["utt_id"])
+    if corpus is None:  # no SED corpus to tell segment answers by: those on subset utterances
+        return responses[responses["utt_id"].isin(ids)].reset_index(drop=True)
+    return answers_in_subset(sed_answers(responses, corpus), ids, path, lenient).reset_index(drop=True)
 
 
 def listener_eders(answers: pd.DataFrame, subset: pd.DataFrame, window: float, stride: float) -> pd.DataFrame:
@@ -99,10 +106,40 @@ def table4(per_system: dict[str, pd.DataFrame], emotions: Sequence[str]) -> pd.D
     return out
 
 
+def study_table4() -> pd.DataFrame:
+    """The study's Table IV (EDER % per emotion + average; WavLM, CN listeners, DE listeners)."""
+    return pd.read_csv(files("xlser") / "data" / "study_table4.csv")
+
+
+def beside_study(table: pd.DataFrame, study: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """Our Table IV with the study's columns (`<system> (study)`) inserted: the study's model
+    column(s) after our models, each listener group's study column after ours."""
+    ref = study.set_index("emotion").reindex(table["emotion"])
+    ours = [c for c in table.columns if c != "emotion"]
+    study_models = [c for c in ref.columns if not c.endswith(" listeners")]
+    groups = list(dict.fromkeys([c for c in ours if c.endswith(" listeners")] +
+                                [c for c in ref.columns if c.endswith(" listeners")]))
+    cols: dict[str, pd.Series | np.ndarray] = {"emotion": table["emotion"]}
+    for c in models:
+        cols[c] = table[c]
+    for c in study_models:
+        cols[f"{c} (study)"] = ref[c].to_numpy(float)
+    for g in groups:
+        if g in table.columns:
+            cols[g] = table[g]
+        if g in ref.columns:
+            cols[f"{g} (study)"] = ref[g].to_numpy(float)
+    for c in ours:
+        if c not in cols:
+            cols[c] = table[c]
+    return pd.DataFrame(cols)
+
+
 def make_table4(frames_json: Sequence[str | Path], subset_csv: str | Path, responses_csv: str | Path,
                 out_stem: str | Path, figure: str | Path, sed_emotions: Sequence[str], corpus: str | None,
-                window: float = 0.02, stride: float = 0.02, n_examples: int = 3) -> pd.DataFrame:
-    """Table IV (`<stem>.csv/.md/.tex`) and the timeline figure."""
+                window: float = 0.02, stride: float = 0.02, n_examples: int = 3,
+                lenient: bool = False) -> pd.DataFrame:
+    """Table IV (`<stem>.csv/.md/.tex`, ours beside the study's) and the timeline figure."""
     subset = read_subset(subset_csv)
     subset = subset[subset["emotion"].isin(list(sed_emotions))].reset_index(drop=True)
     docs = [read_frames(p) for p in frames_json]
@@ -110,7 +147,7 @@ def make_table4(frames_json: Sequence[str | Path], subset_csv: str | Path, respo
     for doc, p in zip(docs, frames_json):
         systems[str(doc["model"])] = model_eders(doc, subset, p)
     responses = read_table(responses_csv, "responses")
-    answers = segment_answers(responses, corpus, subset)
+    answers = segment_answers(responses, corpus, subset, responses_csv, lenient)
     per_listener = listener_eders(answers, subset, window, stride)
     for group, df in per_listener.groupby("group", sort=True):
         systems[f"{group} listeners"] = df
@@ -122,12 +159,15 @@ def make_table4(frames_json: Sequence[str | Path], subset_csv: str | Path, respo
                 "eder": utterance_eder([NEUTRAL], r.duration_s, r.emotion, r.seg_start, r.seg_end,
                                        r.duration_s, r.duration_s, r.utt_id)} for r in subset.itertuples()]
     table = table4(systems, sed_emotions)
-    table_all = table4({**systems, "all neutral": pd.DataFrame(neutral)}, sed_emotions)
+    table_all = beside_study(table4({**systems, "all neutral": pd.DataFrame(neutral)}, sed_emotions),
+                             study_table4(), [str(d["model"]) for d in docs])
     shown = table_all.copy()
     for c in shown.columns[1:]:
         shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
-    write_table(shown, out_stem, caption="EDER (%) on the SED subset (lower is better); 'all neutral' is the "
-                                          "baseline of predicting no emotion", label="tab:eder", csv_df=table_all)
+    write_table(shown, out_stem, caption="EDER (%) on the SED subset (lower is better); '(study)' = the study's "
+                                          "Table IV (WavLM = speechbrain/emotion-diarization-wavlm-large); 'all "
+                                          "neutral' is the baseline of predicting no emotion", label="tab:eder",
+                csv_df=table_all)
     plot_timeline(docs, subset, answers, figure, n_examples)
     log.info("Table IV:\n%s", table_all.to_string(index=False))
     return table
