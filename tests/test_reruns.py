@@ -133,3 +133,105 @@ def test_paper_config_on_real_layouts_plans_the_study(tmp_path: Path) -> None:
     # (mono and cross already train on the model's language: a first stage would be the same)
     assert jobs["finetune"] == 8 * 3 * 5 + 4 * 5
     assert jobs["diarize"] == 1 and jobs["report_html"] == 1
+
+
+# ---- a finished run re-plans only what changed (issue: one resolved configuration)
+
+
+def _merged_demo_config(work: Path) -> dict:
+    """config/config.yaml with tests/e2e.yaml merged in, as Snakemake merges them."""
+    import yaml
+
+    def merge(a: dict, b: dict) -> dict:
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        return out
+
+    return merge(yaml.safe_load((work / "config/config.yaml").read_text()),
+                 yaml.safe_load((work / "tests/e2e.yaml").read_text()) or {})
+
+
+def _plan_with(work: Path, cfg: dict, name: str) -> dict[str, int]:
+    import yaml
+
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return planned(work, "--configfile", path.name)
+
+
+@pytest.mark.e2e
+def test_same_config_with_sorted_keys_plans_nothing(demo_run: Path) -> None:
+    import yaml
+
+    cfg = _merged_demo_config(demo_run)
+    assert planned(demo_run, "--configfile", "config/config.yaml", "tests/e2e.yaml") == {}
+    (demo_run / "sorted.yaml").write_text(yaml.safe_dump(cfg, sort_keys=True))
+    assert list(cfg) != sorted(cfg)  # the demo config is not written in sorted order
+    assert planned(demo_run, "--configfile", "sorted.yaml") == {}
+
+
+@pytest.mark.e2e
+def test_finished_run_moved_to_another_folder_plans_nothing(demo_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    moved = tmp_path / "elsewhere" / "xlser"
+    shutil.copytree(demo_run, moved, symlinks=True)
+    assert planned(moved, "--configfile", "config/config.yaml", "tests/e2e.yaml") == {}
+
+
+@pytest.mark.e2e
+def test_one_more_peft_experiment_plans_only_its_own_finetunes(demo_run: Path) -> None:
+    cfg = _merged_demo_config(demo_run)
+    cfg["peft"]["experiments"].append({"model": "W2V2-DE", "train": "DEMO-DE", "test": "DEMO-DE"})
+    jobs = _plan_with(demo_run, cfg, "one_more")
+    n_strategies = len([s for s in cfg["peft"]["strategies"] if s != "two_stage"])  # mono: no two_stage
+    assert jobs.get("finetune") == n_strategies * len(cfg["peft"]["folds"]), jobs
+    assert set(jobs) <= {"finetune", "table1_peft", "report_html", "table1", "report", "all"}, jobs
+
+
+@pytest.mark.e2e
+def test_one_strategys_hyper_parameter_replans_that_strategy_only(demo_run: Path) -> None:
+    cfg = _merged_demo_config(demo_run)
+    cfg["peft"]["adapter"] = {**cfg["peft"]["adapter"], "reduction": 8}  # only lora+ba+wg has adapters
+    jobs = _plan_with(demo_run, cfg, "adapter8")
+    n_exp = len(cfg["peft"]["experiments"]) * len(cfg["peft"]["folds"])
+    assert jobs.get("finetune") == n_exp, jobs  # one lora+ba+wg job per experiment and fold
+    assert set(jobs) <= {"finetune", "table1_peft", "report_html", "table1", "report", "all"}, jobs
+
+
+@pytest.mark.e2e
+def test_probe_lr_replans_probes_and_what_follows_never_features(demo_run: Path) -> None:
+    cfg = _merged_demo_config(demo_run)
+    cfg["probe"]["lr"] = cfg["probe"]["lr"] * 2
+    jobs = _plan_with(demo_run, cfg, "probe_lr")
+    assert "probe_layers" in jobs and "layerwise_summary" in jobs
+    assert not ({"extract_features", "scan_corpus", "resample_corpus", "make_splits", "demo_model",
+                 "demo_corpus"} & set(jobs)), jobs
+
+
+@pytest.mark.e2e
+def test_listening_only_config_runs_table2_and_the_t_tests(demo_run: Path, tmp_path: Path) -> None:
+    """No `models`, `peft` or `sed`: the human tables and the t-tests plan and run."""
+    import shutil
+
+    import pandas as pd
+
+    work = tmp_path / "listening_only"
+    shutil.copytree(demo_run, work, symlinks=True)
+    cfg = _merged_demo_config(work)
+    for key in ("models", "peft", "sed", "probe", "features"):
+        cfg.pop(key, None)
+    cfg["demo"].pop("models", None)
+    cfg["corpora"].pop("DEMO-ZED")
+    cfg["demo"]["corpora"].pop("DEMO-ZED")
+    cfg["human"]["responses"] = []
+    jobs = _plan_with(work, cfg, "listening")
+    assert {"table2_human_ua", "welch_tests"} <= set(jobs), jobs
+    assert not ({"extract_features", "probe_layers", "finetune", "diarize"} & set(jobs)), jobs
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", "listening.yaml", "--cores", "2",
+                           "table2", "stats"], cwd=work, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    table2 = pd.read_csv(work / "results/tables/table2_human_ua.csv")
+    assert len(table2) > 0
+    assert (work / "results/stats/welch_tests.csv").stat().st_size > 0

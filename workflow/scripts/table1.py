@@ -6,4 +6,5 @@ log = setup(snakemake)  # noqa: F821
 
 from xlser.peft.table1 import table1  # noqa: E402
 
-table1(list(snakemake.input.metrics), snakemake.input.study, snakemake.output.csv)  # noqa: F821
+sm = snakemake  # noqa: F821
+table1(list(sm.input.metrics), sm.output.csv)

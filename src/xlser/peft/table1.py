@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import numpy as np
+
 import pandas as pd
 
 from ..errors import InputError
@@ -79,8 +82,13 @@ def layout(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def table1(metric_paths: Sequence[str | Path], study_path: str | Path, out_stem: str | Path) -> pd.DataFrame:
-    """Write `<stem>.{csv,md,tex}`: raw numbers in the CSV, the formatted layout in md/tex."""
+def table1(metric_paths: Sequence[str | Path], out_stem: str | Path,
+           study_path: str | Path | Traversable | None = None) -> pd.DataFrame:
+    """Write `<stem>.{csv,md,tex}`: raw numbers in the CSV, the formatted layout in md/tex.
+
+    The study's numbers come with the package (`xlser/data/study_table1.csv`), so they are
+    no rule input whose path changes when the workflow folder moves."""
+    study_path = study_path or files("xlser") / "data" / "study_table1.csv"
     if not metric_paths:
         raise InputError(None, "no metrics.json given: the peft section configures no strategies/experiments")
     study = pd.read_csv(study_path, dtype={"source": str, "target": str})
