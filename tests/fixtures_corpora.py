@@ -35,9 +35,23 @@ def esd_tree(root: Path, speakers=("0001", "0002", "0011"), per_emotion: int = 2
 
 
 def pavoque_tree(root: Path, per_style: int = 2) -> Path:
+    """The first release: `<root>/Recordings/<Style>/<prompt>.flac`."""
     for style in ["Neutral", "Poppy", "Obadiah", "Spike", "Poker"]:
         for i in range(per_style):
             tone(root / "Recordings" / style / f"prompt{i:04d}.flac", seconds=0.3, sr=44100, subtype="PCM_24")
+    return root
+
+
+def pavoque_v02_tree(root: Path, per_style: int = 2) -> Path:
+    """The v0.2 release after `./gradlew wav`: `pavoque-<style>.flac/.yaml` and the cut
+    `build/wav/<prompt>-<style>.wav` (style prompts such as spike0074, shared ones such as m0001)."""
+    prefix = {"angry": "spike", "happy": "poppy", "sad": "obadiah", "neutral": "a", "poker": "poker"}
+    for style, pre in prefix.items():
+        (root / f"pavoque-{style}.yaml").parent.mkdir(parents=True, exist_ok=True)
+        (root / f"pavoque-{style}.yaml").write_text(f"- prompt: {pre}0001\n  style: {style}\n")
+        for i in range(per_style):
+            tone(root / "build" / "wav" / f"{pre}{i + 1:04d}-{style}.wav", seconds=0.3, sr=44100, subtype="PCM_24")
+        tone(root / "build" / "wav" / f"m0001-{style}.wav", seconds=0.2, sr=44100, subtype="PCM_24")
     return root
 
 

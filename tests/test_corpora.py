@@ -8,7 +8,7 @@ import os
 import pandas as pd
 import pytest
 
-from fixtures_corpora import csv_tree, esd_tree, iemocap_tree, pavoque_tree, tone, zed_tree
+from fixtures_corpora import csv_tree, esd_tree, iemocap_tree, pavoque_tree, pavoque_v02_tree, tone, zed_tree
 from xlser.corpora import scan_corpus
 from xlser.errors import InputError
 
@@ -35,30 +35,67 @@ def test_esd_every_field(tmp_path, caplog):
 def test_pavoque_every_field(tmp_path):
     root = pavoque_tree(tmp_path / "pavoque")
     df = scan_corpus("PAVOQUE", {"format": "pavoque", "root": str(root), "lang": "DE"}, EMO)
-    assert len(df) == 8 and not df["utt_id"].str.startswith("Poker").any()
-    r = df.set_index("utt_id").loc["Spike_prompt0001"]
+    assert len(df) == 8 and not df["utt_id"].str.endswith("-poker").any()
+    r = df.set_index("utt_id").loc["prompt0001-angry"]  # <prompt>-<style>, the fold lists' names
     assert (r["emotion"], r["speaker"], r["sample_rate"], r["lang"]) == ("angry", "pavoque", 44100, "DE")
     assert r["duration_s"] == pytest.approx(0.3, abs=1e-4)
     assert r["path"].endswith("Recordings/Spike/prompt0001.flac")
-    assert dict(zip(df["utt_id"], df["emotion"]))["Obadiah_prompt0000"] == "sad"
-    assert dict(zip(df["utt_id"], df["emotion"]))["Poppy_prompt0000"] == "happy"
+    assert dict(zip(df["utt_id"], df["emotion"]))["prompt0000-sad"] == "sad"
+    assert dict(zip(df["utt_id"], df["emotion"]))["prompt0000-happy"] == "happy"
 
 
-def test_iemocap_improvised_only_and_merge(tmp_path):
+def test_pavoque_v02_release_cut_by_gradle(tmp_path):
+    root = pavoque_v02_tree(tmp_path / "pavoque")
+    df = scan_corpus("PAVOQUE", {"format": "pavoque", "root": str(root), "lang": "DE"}, EMO).set_index("utt_id")
+    assert len(df) == 4 * 3  # 2 style prompts + m0001 per style; poker dropped
+    assert df.loc["spike0002-angry", "emotion"] == "angry" and df.loc["m0001-happy", "emotion"] == "happy"
+    assert df.loc["obadiah0001-sad", "path"].endswith("build/wav/obadiah0001-sad.wav")
+    assert df.loc["a0001-neutral", "emotion"] == "neutral" and df.loc["a0001-neutral", "sample_rate"] == 44100
+    for f in (root / "build" / "wav").iterdir():  # before `gradlew wav`: only the long per-style FLACs
+        f.unlink()
+    (root / "build" / "wav").rmdir()
+    tone(root / "pavoque-angry.flac", seconds=0.3, sr=44100)
+    with pytest.raises(InputError, match=r"run `./gradlew wav` in the corpus folder"):
+        scan_corpus("PAVOQUE", {"format": "pavoque", "root": str(root), "lang": "DE"}, EMO)
+    tone(root / "spike0001_angry.wav", seconds=0.3)
+    with pytest.raises(InputError, match=r"spike0001_angry.wav: PAVOQUE file name expected as <prompt>-<style>.wav"):
+        scan_corpus("PAVOQUE", {"format": "pavoque", "root": str(root), "lang": "DE"}, EMO)
+
+
+def test_iemocap_every_field_and_dialog_pools(tmp_path):
     root = iemocap_tree(tmp_path / "IEMOCAP")
     cfg = {"format": "iemocap", "root": str(root), "lang": "EN"}
-    df = scan_corpus("IEMOCAP", cfg, EMO).set_index("utt_id")
-    assert sorted(df.index) == ["Ses01F_impro01_F000", "Ses01F_impro01_M000", "Ses02M_impro03_F000",
-                                "Ses02M_impro03_M000"]
+    # the schema's defaults: folds from all dialogs, stimuli from improvised ones -> the scan keeps both
+    df = scan_corpus("IEMOCAP", {**cfg, "dialogs": "all", "listening_dialogs": "improvised"}, EMO).set_index("utt_id")
+    assert sorted(df.index) == ["Ses01F_impro01_F000", "Ses01F_impro01_M000", "Ses01F_script01_1_F000",
+                                "Ses01F_script01_1_M000", "Ses02M_impro03_F000", "Ses02M_impro03_M000"]
+    assert df["dialog"].to_dict() == {u: "scripted" if "script" in u else "improvised" for u in df.index}
     r = df.loc["Ses01F_impro01_M000"]
     assert (r["emotion"], r["speaker"], r["session"], r["sample_rate"]) == ("angry", "Ses01M", "Ses01", 16000)
     assert r["duration_s"] == pytest.approx(0.4, abs=1e-4)
     assert r["path"].endswith("Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_M000.wav")
     assert df.loc["Ses02M_impro03_F000", "speaker"] == "Ses02F"
-    merged = scan_corpus("IEMOCAP", {**cfg, "merge_excited": True, "improvised_only": False}, EMO)
+    improvised = {u for u in df.index if "impro" in u}
+    for pools in ({"dialogs": "improvised", "listening_dialogs": "improvised"}, {"improvised_only": True}):
+        assert set(scan_corpus("IEMOCAP", {**cfg, **pools}, EMO)["utt_id"]) == improvised  # no pool needs scripted
+    scripted = scan_corpus("IEMOCAP", {**cfg, "dialogs": "scripted", "listening_dialogs": "scripted"}, EMO)
+    assert set(scripted["dialog"]) == {"scripted"} and len(scripted) == 2
+
+
+def test_iemocap_merge_excited(tmp_path):
+    root = iemocap_tree(tmp_path / "IEMOCAP")
+    merged = scan_corpus("IEMOCAP", {"format": "iemocap", "root": str(root), "lang": "EN", "merge_excited": True,
+                                     "improvised_only": False}, EMO)
     m = merged.set_index("utt_id")["emotion"]
     assert m["Ses01F_impro01_F001"] == "happy" and m["Ses01F_script01_1_F000"] == "sad"
     assert len(merged) == 7  # + exc, + 2 scripted; fru and xxx dropped
+
+
+def test_macos_resource_forks_are_skipped(tmp_path):
+    root = esd_tree(tmp_path / "ESD", speakers=("0001",), per_emotion=1)
+    (root / "0001" / "Angry" / "._0001_000001.wav").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    df = scan_corpus("ESD", {"format": "esd", "root": str(root), "lang": "CN"}, EMO)
+    assert len(df) == 4
 
 
 def test_zed_every_field(tmp_path):

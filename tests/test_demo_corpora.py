@@ -84,7 +84,7 @@ def test_pavoque_iemocap_csv_zed_layouts(tmp_path):
     assert len(de) == 8 and sf.info(de["path"][0]).subtype == "PCM_24"
     assert (tmp_path / "D" / "Recordings" / "Poker").is_dir()  # unused style written and dropped
     en_cfg = corpus(tmp_path, "E", "iemocap", "en", "EN", sessions=2, per_speaker_emotion=2)
-    en = scan_corpus("E", en_cfg, EMO)
+    en = scan_corpus("E", {**en_cfg, "dialogs": "improvised", "listening_dialogs": "improvised"}, EMO)
     assert len(en) == 2 * 2 * 4 * 2 and set(en["session"]) == {"Ses01", "Ses02"}
     assert set(en["speaker"]) == {"Ses01F", "Ses01M", "Ses02F", "Ses02M"}
     assert not en["utt_id"].str.contains("script").any()  # improvised only

@@ -95,3 +95,71 @@ def test_listening_subset_is_balanced_over_emotions_and_speakers():
     assert sub["emotion"].value_counts().to_dict() == {e: 12 for e in EMO}
     assert sub.groupby("emotion")["speaker"].value_counts().to_dict() == {(e, f"spk{s}"): 3 for e in EMO for s in range(4)}
     pd.testing.assert_frame_equal(sub, listening_subset(man, EMO, 12, seed=1))
+
+
+def test_mixed_heldout_shares_every_heldout_speaker_evenly():
+    """The study's folds: ESD holds out 2 speakers, val and test each 25 per emotion of each."""
+    man = manifest(10, 60)
+    df = make_splits(man, EMO, 40, 200, 200, folds=5, seed=0, split_by="speaker", heldout="mixed")
+    df = df.merge(man, on="utt_id")
+    check_balance(df, 40, 200, 200)
+    held_all = []
+    for f, g in df.groupby("fold"):
+        out = g[g["partition"] != "train"]
+        assert set(out["speaker"]) & set(g[g["partition"] == "train"]["speaker"]) == set()
+        for part in ("val", "test"):
+            per = g[g["partition"] == part].groupby(["speaker", "emotion"]).size()
+            assert len(per) == 2 * 4 and set(per) == {25}, (f, part)
+        held_all += sorted(set(out["speaker"]))
+    assert sorted(held_all) == sorted(set(man["speaker"]))  # each speaker held out once
+
+
+def test_mixed_session_gives_val_and_test_both_genders_and_balances_what_it_can():
+    man = manifest(10, 80, sessions=5)
+    # speaker Ses01F has only 30 'happy' utterances: test and val still 50 per emotion, the male fills in
+    short = man[(man["speaker"] == "Ses01F") & (man["emotion"] == "happy")].index[30:]
+    man = man.drop(short).reset_index(drop=True)
+    df = make_splits(man, EMO, 40, 200, 200, folds=5, seed=1, split_by="session", heldout="mixed").merge(man, on="utt_id")
+    check_balance(df, 40, 200, 200)
+    for f, g in df.groupby("fold"):
+        held = g[g["partition"] != "train"]
+        assert held["session"].nunique() == 1
+        for part in ("val", "test"):
+            p = g[g["partition"] == part]
+            gender = p["speaker"].str[-1]
+            if held["session"].iloc[0] != "Ses01":
+                assert gender.value_counts().to_dict() == {"F": 100, "M": 100}
+            else:
+                happy = p[p["emotion"] == "happy"]["speaker"].str[-1].value_counts().to_dict()
+                assert happy == {"F": 15, "M": 35}  # 30 F happy split evenly over test and val
+
+
+def test_stimuli_never_in_train():
+    man = manifest(10, 40, sessions=5)
+    stim = listening_subset(man, EMO, 12, seed=0)["utt_id"]
+    for mode, heldout in (("session", "mixed"), ("session", "separate"), ("speaker", "mixed"), ("random", "separate")):
+        base = man if mode != "random" else man.assign(speaker="one")
+        df = make_splits(base, EMO, 24, 16, 16, folds=5, seed=2, split_by=mode, heldout=heldout,
+                         exclude_from_train=set(stim))
+        assert not set(df[df["partition"] == "train"]["utt_id"]) & set(stim), (mode, heldout)
+        check_balance(df.merge(base, on="utt_id"), 24, 16, 16)
+        without = make_splits(base, EMO, 24, 16, 16, folds=5, seed=2, split_by=mode, heldout=heldout)
+        assert set(without[without["partition"] == "train"]["utt_id"]) & set(stim)  # they would be there
+    with pytest.raises(InputError, match=r"listening stimuli kept out of training"):
+        make_splits(manifest(1, 30), EMO, 20, 16, 16, folds=1, split_by="random",
+                    exclude_from_train=set(manifest(1, 30)["utt_id"]))
+
+
+def test_dialog_pools_select_and_deprecated_improvised_only():
+    from xlser.splits import dialog_pools, select_dialogs
+
+    man = manifest(2, 4).assign(dialog=lambda d: ["improvised", "scripted"] * (len(d) // 2))
+    assert len(select_dialogs(man, "all")) == len(man)
+    assert set(select_dialogs(man, "improvised")["dialog"]) == {"improvised"}
+    assert set(select_dialogs(man, "scripted")["dialog"]) == {"scripted"}
+    assert len(select_dialogs(man.drop(columns="dialog"), "improvised")) == len(man)  # no dialog types: all
+    assert dialog_pools({"dialogs": "all", "listening_dialogs": "improvised"}) == ("all", "improvised")
+    assert dialog_pools({"improvised_only": True, "dialogs": "all"}) == ("improvised", "improvised")
+    assert dialog_pools({"improvised_only": False}) == ("all", "all")
+    with pytest.raises(InputError, match="unknown dialog pool 'impro'"):
+        select_dialogs(man, "impro")

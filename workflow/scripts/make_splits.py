@@ -2,16 +2,26 @@ from xlser.smk import setup
 
 log = setup(snakemake)  # noqa: F821
 
+from xlser.folds import import_folds  # noqa: E402
 from xlser.io import write_csv  # noqa: E402
 from xlser.manifest import read_manifest  # noqa: E402
-from xlser.splits import make_splits  # noqa: E402
+from xlser.splits import make_splits, select_dialogs  # noqa: E402
+from xlser.contracts import read_table  # noqa: E402
 
-s = snakemake.params.splits  # noqa: F821
-df = make_splits(
-    read_manifest(snakemake.input[0]),  # noqa: F821
-    snakemake.params.emotions,  # noqa: F821
-    s["train_per_emotion"], s["val"], s["test"], s["folds"], s.get("seed", 0),
-    split_by=snakemake.params.split_by,  # noqa: F821
-    corpus=snakemake.wildcards.corpus,  # noqa: F821
-)
+inp, p, corpus = snakemake.input, snakemake.params, snakemake.wildcards.corpus  # noqa: F821
+s = p.splits
+manifest = read_manifest(inp.manifest)
+stimuli = read_table(inp.listening, "listening")["utt_id"].tolist() if "listening" in inp.keys() else []
+if p.folds_dir:
+    df = import_folds(p.folds_dir, manifest, s["folds"], corpus=corpus, exclude_from_train=stimuli)
+else:
+    df = make_splits(
+        select_dialogs(manifest, p.dialogs, corpus),
+        p.emotions,
+        s["train_per_emotion"], s["val"], s["test"], s["folds"], s["seed"],
+        split_by=p.split_by,
+        corpus=corpus,
+        heldout=s["heldout"],
+        exclude_from_train=stimuli,
+    )
 write_csv(df, snakemake.output[0])  # noqa: F821

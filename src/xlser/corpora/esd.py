@@ -50,7 +50,7 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
             wavs = sorted(emo_dir.glob("*.wav")) + sorted(emo_dir.glob("*/*.wav"))
             seen: set[str] = set()
             for wav in wavs:
-                if wav.stem in seen:
+                if wav.stem in seen or wav.name.startswith("._"):  # macOS resource forks
                     continue
                 seen.add(wav.stem)
                 emotion = mapper(emo_dir.name, wav)

@@ -2,9 +2,13 @@
 `<root>/Session<n>/dialog/EmoEvaluation/<dialog>.txt`.
 
 Label lines look like `[6.2901 - 8.2357]<TAB>Ses01F_impro01_F000<TAB>neu<TAB>[2.5000, 2.5000, 2.5000]`;
-the evaluators' lines after them (`C-E1:`, `A-E2:` ...) are ignored. Improvised dialogs have
-`impro` in their name (the study used only those). The speaker is the session plus the
-gender letter of the utterance suffix (`Ses01F_impro01_M003` -> `Ses01M`).
+the evaluators' lines after them (`C-E1:`, `A-E2:` ...) are ignored. The speaker is the
+session plus the gender letter of the utterance suffix (`Ses01F_impro01_M003` -> `Ses01M`).
+
+Improvised dialogs have `impro` in their name, the others are scripted; the manifest's
+`dialog` column says which. The study's model folds use both, its listening stimuli only
+improvised ones: `dialogs` and `listening_dialogs` choose the two pools (`select_dialogs`),
+and the scan keeps the dialog types either pool uses. macOS `._*` files are skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..splits import dialog_pools
 from . import Row, row
 from .labels import LabelMapper
 
@@ -31,7 +36,8 @@ def parse_emo_evaluation(path: Path) -> Iterator[tuple[int, str, str]]:
 
 
 def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
-    improvised_only = cfg.get("improvised_only", True)
+    keep = set(dialog_pools(cfg))
+    keep = {"improvised", "scripted"} if "all" in keep else keep
     sessions = sorted(p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"Session\d+", p.name))
     if not sessions:
         raise InputError(root, "IEMOCAP layout expected: <root>/Session<n>/dialog/EmoEvaluation/*.txt")
@@ -40,7 +46,8 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
         session = f"Ses{n:02d}"
         for ev in sorted((sess_dir / "dialog" / "EmoEvaluation").glob("*.txt")):
             dialog = ev.stem
-            if improvised_only and "impro" not in dialog:
+            kind = "improvised" if "impro" in dialog else "scripted"
+            if kind not in keep or ev.name.startswith("._"):
                 continue
             for line_no, utt, label in parse_emo_evaluation(ev):
                 emotion = mapper(label, ev, line_no)
@@ -50,4 +57,4 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
                 if not wav.is_file():
                     raise InputError(ev, f"utterance '{utt}' has no audio file (expected {wav})", line=line_no)
                 gender = utt.rsplit("_", 1)[-1][:1]
-                yield row(utt, f"{session}{gender}", emotion, wav, session=session)
+                yield row(utt, f"{session}{gender}", emotion, wav, session=session, dialog=kind)

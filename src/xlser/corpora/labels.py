@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAPS: dict[str, dict[str, str]] = {
     "esd": {"angry": "angry", "happy": "happy", "neutral": "neutral", "sad": "sad"},
-    "pavoque": {"spike": "angry", "poppy": "happy", "neutral": "neutral", "obadiah": "sad"},
+    "pavoque": {"spike": "angry", "poppy": "happy", "neutral": "neutral", "obadiah": "sad",
+                "angry": "angry", "happy": "happy", "sad": "sad"},  # folder names; v0.2 style names
     "iemocap": {"ang": "angry", "hap": "happy", "neu": "neutral", "sad": "sad"},
     "zed": {"angry": "angry", "happy": "happy", "sad": "sad", "neutral": "neutral",
             "a": "angry", "h": "happy", "s": "sad", "n": "neutral"},
