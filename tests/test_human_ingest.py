@@ -9,7 +9,6 @@ import pytest
 
 from xlser.errors import InputError
 from xlser.human.ingest import ingest, manifests_by_corpus
-from xlser.human.simulate import simulate_listeners
 
 EMO = ["angry", "happy", "neutral", "sad"]
 LSS_HEADER = "session_test_id,email,age,gender,trial_id,stimuli_rating,stimuli,rating_time\n"
@@ -101,35 +100,3 @@ def test_custom_listener_column(setup):
         _run(setup)
     df, _ = _run(setup, listener_column="name")
     assert set(df["listener"]) == {"L1", "L2"}
-
-
-def test_simulated_listeners_roundtrip(tmp_path):
-    """Demo listeners -> webMUSHRA files -> ingest: every answer comes back, marked simulated."""
-    utts = {f"a{i}": EMO[i % 4] for i in range(8)}
-    mcn = _manifest(tmp_path, "D-CN", "CN", utts)
-    mtj = _manifest(tmp_path, "D-TJ", "TJ", {f"t{i}": EMO[i % 4] for i in range(8)})
-    mz = _manifest(tmp_path, "D-ZED", "EN", {"z1": "sad", "z2": "angry"}, dur=3.0)
-    listening = {}
-    for c, m in (("D-CN", mcn), ("D-TJ", mtj)):
-        listening[c] = tmp_path / f"{c}.listening.csv"
-        pd.read_csv(m)[["utt_id", "emotion", "speaker"]].to_csv(listening[c], index=False)
-    sub = tmp_path / "subset.csv"
-    pd.DataFrame({"utt_id": ["z1", "z2"], "emotion": ["sad", "angry"], "seg_start": [0.5, 1.0],
-                  "seg_end": [2.0, 2.5], "duration_s": [3.0, 3.0], "path": ["/x", "/y"]}).to_csv(sub, index=False)
-    corpora = {"D-CN": {"lang": "CN"}, "D-TJ": {"lang": "TJ"}}
-    out = {k: tmp_path / "listening" / f for k, f in
-           [("listeners", "listeners.csv"), ("lss", "ser_demo/lss.csv"), ("stimuli", "stimuli.csv"),
-            ("seg", "segments.csv")]}
-    counts = simulate_listeners(listening, corpora, EMO, {"per_group": 3, "groups": ["CN", "DE"], "seed": 1},
-                                out["listeners"], out["lss"], out["stimuli"], sed_subset=sub,
-                                sed_corpus="D-ZED", out_segments=out["seg"])
-    assert counts == {"listeners": 6, "stimuli": 16, "answers": 96, "segments": 12}
-    raw = pd.read_csv(out["lss"], dtype=str, keep_default_na=False)
-    assert list(raw.columns) == ["session_test_id", "email", "age", "gender", "trial_id", "stimuli_rating",
-                                 "stimuli", "rating_time"]
-    assert raw["stimuli_rating"].str.startswith(" ").all() and (raw["session_test_id"] == "ser_demo").all()
-    df, drops = ingest([out["lss"]], [out["seg"]], out["listeners"], out["stimuli"],
-                       manifests_by_corpus([mcn, mtj, mz]), EMO, simulated=True)
-    assert not drops and len(df) == 96 + 12 and df["simulated"].all()
-    segs = df.dropna(subset=["seg_start"])
-    assert ((segs["seg_start"] <= segs["seg_end"]) & (segs["seg_end"] <= 3.0)).all()

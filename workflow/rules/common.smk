@@ -66,11 +66,24 @@ def demo_model_dir(source):
 
 
 def corpus_root_input(wildcards):
-    """A demo corpus is built by `demo_corpus`; a real corpus root is only read."""
+    """A demo corpus is built by `demo_corpus` (its folder is the input); a real corpus is
+    no rule's output: its files are tracked by `corpus_files_param` instead."""
     root = config["corpora"][wildcards.corpus]["root"]
     if wildcards.corpus in DEMO.get("corpora", {}):
         return [root]
     return []
+
+
+def corpus_files_param(wildcards):
+    """Fingerprint of a real corpus's audio and label files (path, size, mtime), a param of
+    `scan_corpus`: Snakemake's params trigger re-plans that corpus's scan, and all after it,
+    when one of them is edited, added, removed or replaced (xlser.corpora.files)."""
+    if wildcards.corpus in DEMO.get("corpora", {}):
+        return "demo corpus: its folder is an input"
+    from xlser.corpora.files import fingerprint
+
+    spec = config["corpora"][wildcards.corpus]
+    return fingerprint(spec["format"], spec["root"], {k: spec[k] for k in ("table", "speakers") if k in spec})
 
 
 def model_source(name):
@@ -97,6 +110,21 @@ def splits(corpus):
 
 def listening(corpus):
     return f"results/splits/{corpus}.listening.csv"
+
+
+# the listening tests listeners take: one webMUSHRA kit per `human.tests` item (rules/human.smk)
+KIT_TESTS = {t["id"]: t for t in HUMAN.get("tests", [])}
+
+
+def kit_corpora(test_id):
+    """The corpora of a listening test (empty `corpora`: every listening corpus)."""
+    return KIT_TESTS[test_id]["corpora"] or LISTENING_CORPORA
+
+
+def kit_files(name):
+    """A file of every configured kit: `config` (webMUSHRA YAML) or `stimuli` (stimulus table)."""
+    pattern = {"config": "results/listening_kit/{t}/configs/{t}.yaml", "stimuli": "results/listening_kit/{t}/stimuli.csv"}
+    return [pattern[name].format(t=t) for t in KIT_TESTS]
 
 
 def features(model, corpus):

@@ -44,15 +44,15 @@ if "listeners" in DEMO:
             manifests=expand("results/corpora/{corpus}/manifest.csv", corpus=LISTENING_CORPORA),
             listening=expand("results/splits/{corpus}.listening.csv", corpus=LISTENING_CORPORA),
             sed_subset="results/sed/subset.csv" if SED.get("corpus") else [],
-            kits=lambda wc: kit_files("config"),  # the listening kits they answer (rules/human.smk)
-            kit_stimuli=lambda wc: kit_files("stimuli"),
+            kits=kit_files("config"),  # the listening kits they answer (rules/human.smk)
+            kit_stimuli=kit_files("stimuli"),
         output:
             listeners=HUMAN["listeners"],
             lss=[f"{d}/lss.csv" for d in HUMAN["webmushra"]],  # webMUSHRA's results/<testId>/lss.csv
             segments=HUMAN["responses"][0] if HUMAN.get("responses") else [],
         params:
             spec=canonical(DEMO["listeners"]),
-            test_groups=lambda wc: canonical({t: KIT_TESTS[t]["groups"] for t in KIT_TESTS}),
+            test_groups=canonical({t: KIT_TESTS[t]["groups"] for t in KIT_TESTS}),
             corpora=LANGS,
             emotions=EMOTIONS,
             sed_corpus=SED.get("corpus"),

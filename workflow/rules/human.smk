@@ -1,19 +1,6 @@
 # Listening tests (the study's Tables II and III and its Welch's t-tests).
 
-# ---- the tests listeners take: one webMUSHRA kit per `human.tests` item
-
-KIT_TESTS = {t["id"]: t for t in HUMAN.get("tests", [])}
-
-
-def kit_corpora(test_id):
-    """The corpora of a listening test (empty `corpora`: every listening corpus)."""
-    return KIT_TESTS[test_id]["corpora"] or LISTENING_CORPORA
-
-
-def kit_files(name):
-    """A file of every configured kit: `config` (webMUSHRA YAML) or `stimuli` (stimulus table)."""
-    pattern = {"config": "results/listening_kit/{t}/configs/{t}.yaml", "stimuli": "results/listening_kit/{t}/stimuli.csv"}
-    return [pattern[name].format(t=t) for t in KIT_TESTS]
+# ---- the tests listeners take: one webMUSHRA kit per `human.tests` item (results/listening_kit/<id>/)
 
 
 rule build_listening_kit:
@@ -45,7 +32,6 @@ rule listening_kit:
     input:
         kit_files("config"),
         kit_files("stimuli"),
-
 
 
 rule ingest_listening_test:

@@ -65,6 +65,23 @@ def read_stimuli(path: str | Path) -> dict[str, tuple[str, str]]:
     return out
 
 
+def read_stimulus_tables(paths: str | Path | Sequence[str | Path]) -> dict[str, tuple[str, str]]:
+    """Several stimulus tables (e.g. `human.stimuli` and every listening kit's) as one; a key
+    listed in two tables must name the same utterance in both."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not paths:
+        raise ValueError("no stimulus table: set human.stimuli or configure human.tests")
+    out: dict[str, tuple[str, str]] = {}
+    where: dict[str, Path] = {}
+    for p in map(Path, paths):
+        for key, utt in read_stimuli(p).items():
+            if key in out and out[key] != utt:
+                raise InputError(p, f"stimulus {key!r} is {utt[0]}/{utt[1]} here but {out[key][0]}/{out[key][1]} "
+                                 f"in {where[key]}")
+            out[key], where[key] = utt, p
+    return out
+
+
 def read_listeners(path: str | Path) -> pd.DataFrame:
     """Listener metadata (`listener, group, gender, background`), indexed by listener id."""
     path = Path(path)
@@ -115,7 +132,7 @@ def ingest(
     lss: Sequence[str | Path],
     long: Sequence[str | Path],
     listeners: str | Path,
-    stimuli: str | Path,
+    stimuli: str | Path | Sequence[str | Path],
     manifests: Mapping[str, str | Path],
     emotions: Sequence[str],
     *,
@@ -126,7 +143,7 @@ def ingest(
     """All answers as one `responses` table, plus the count of dropped rows per reason."""
     labels = [e.lower() for e in emotions]
     meta = read_listeners(listeners)
-    stim = read_stimuli(stimuli)
+    stim = read_stimulus_tables(stimuli)
     truth = load_truth(manifests)
     chk = _Checker(lenient)
     rows: list[dict] = []

@@ -1,4 +1,4 @@
-"""Simulated demo listeners, written in the formats real listening tests produce.
+"""Simulated demo listeners, answering the workflow's own listening kits in webMUSHRA's format.
 
 Nothing here is human data: every output says so (listener background `simulated`, the
 `simulated` column of responses.csv, table captions). Answers are drawn per listener from
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import read_csv, write_csv
+from ..io import read_csv, write_csv, write_text
+from .kit import read_kit
 from .tables import study_table2, study_table3
 
 log = logging.getLogger(__name__)
@@ -71,53 +72,83 @@ def listener_table(groups: Sequence[str], per_group: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def simulate_listeners(
+def write_lss(rows: Sequence[Mapping[str, object]], columns: Sequence[str], path: str | Path) -> None:
+    """Write rows as webMUSHRA's service/write.php does: PHP `fputcsv` quoting (a field with a
+    comma, quote, backslash, space, tab or line break is enclosed in quotes, quotes doubled),
+    newline line ends, one header."""
+    def field(v: object) -> str:
+        s = str(v)
+        return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\\ \t\r\n') else s
+
+    lines = [",".join(field(c) for c in columns)] + [",".join(field(r.get(c, "")) for c in columns) for r in rows]
+    write_text("\n".join(lines) + "\n", path)
+
+
+def answer_kits(
+    kits: Mapping[str, str | Path],
     listening: Mapping[str, str | Path],
     corpora: Mapping[str, Mapping],
     emotions: Sequence[str],
     spec: Mapping,
     out_listeners: str | Path,
-    out_lss: str | Path,
-    out_stimuli: str | Path,
+    out_lss: Mapping[str, str | Path],
     *,
+    test_groups: Mapping[str, Sequence[str]],
     sed_subset: str | Path | None = None,
     sed_corpus: str | None = None,
     out_segments: str | Path | None = None,
     listener_column: str = "email",
 ) -> dict[str, int]:
-    """Write listener metadata, one webMUSHRA lss.csv (all corpora), the stimulus table and
-    (if an SED subset is given) segment answers as a plain long CSV. Returns row counts."""
+    """Simulated listeners take the listening kits the workflow built and answer as webMUSHRA records it.
+
+    `kits`: testId -> kit folder; `out_lss`: testId -> where its lss.csv goes (webMUSHRA's
+    `results/<testId>/lss.csv`); `test_groups`: testId -> listener groups taking it (empty: all).
+    Each listener answers every answer page of the kit (page id as `trial_id`, the kit's
+    stimulus key as `stimuli`, a response value padded with spaces as `stimuli_rating`) in an
+    order of their own, and fills the kit's finish-page questionnaire. Truth comes from the
+    listening tables (`listening`: corpus -> splits/<corpus>.listening.csv). Also writes
+    listener metadata and (with an SED subset) segment answers. Returns row counts.
+    """
     rng = np.random.default_rng(int(spec.get("seed", 0)))
     groups = list(spec.get("groups", ["CN", "DE"]))
     kappa = float(spec.get("concentration", 40.0))
     listeners = listener_table(groups, int(spec.get("per_group", 6)))
     emo = list(emotions)
-
-    stimuli = []
+    truth = {}
     for corpus, path in listening.items():
         df = read_csv(path, ["utt_id", "emotion"], dtype=str)
-        for utt, e in zip(df["utt_id"], df["emotion"], strict=True):
-            stimuli.append({"stimulus": f"{corpus}__{utt}", "corpus": corpus, "utt_id": utt, "emotion": e})
-    stim = pd.DataFrame(stimuli)
-    test_id = Path(out_lss).parent.name
-    lss_rows = []
-    for lis in listeners.itertuples():
-        mats = {}
-        for corpus in listening:
-            base = human_matrix(lis.group, corpora[corpus]["lang"], emo)
-            mats[corpus] = np.stack([rng.dirichlet(kappa * row + 0.05) for row in base])
-        age = int(rng.integers(20, 40))
-        for s in stim.iloc[rng.permutation(len(stim))].itertuples():
-            row = mats[s.corpus][emo.index(s.emotion)]
-            answer = emo[int(rng.choice(len(emo), p=row))]
-            lss_rows.append({"session_test_id": test_id, listener_column: lis.listener, "age": age,
-                             "gender": lis.gender, "trial_id": f"ser_{s.corpus}",
-                             "stimuli_rating": f" {answer} ",  # webMUSHRA pads the rating with spaces
-                             "stimuli": s.stimulus, "rating_time": int(rng.gamma(4.0, 900.0))})
+        truth.update({(corpus, u): e for u, e in zip(df["utt_id"], df["emotion"], strict=True)})
+
+    counts = {"listeners": len(listeners), "stimuli": 0, "answers": 0}
+    for test_id, kit_dir in kits.items():
+        if test_id not in out_lss:
+            raise ValueError(f"no lss.csv output for listening test {test_id!r} (outputs: {sorted(out_lss)})")
+        kit_test_id, pages, stim, questions = read_kit(kit_dir, test_id)
+        if listener_column not in questions:
+            raise ValueError(f"kit {kit_dir} does not ask for the listener id field {listener_column!r}")
+        takers = listeners[listeners["group"].isin(test_groups.get(test_id) or groups)]
+        rows = []
+        for lis in takers.itertuples():
+            mats = {}
+            for corpus in sorted({stim[p.stimulus][0] for p in pages}):
+                base = human_matrix(lis.group, corpora[corpus]["lang"], emo)
+                mats[corpus] = np.stack([rng.dirichlet(kappa * row + 0.05) for row in base])
+            answers = {"age": int(rng.integers(20, 40)), "gender": lis.gender, listener_column: lis.listener}
+            for i in rng.permutation(len(pages)):
+                page = pages[i]
+                corpus, utt = stim[page.stimulus]
+                row = mats[corpus][emo.index(truth[(corpus, utt)])]
+                answer = emo[int(rng.choice(len(emo), p=row))]
+                if answer not in page.values:
+                    raise ValueError(f"kit {kit_dir}: page {page.id} offers no answer {answer!r}")
+                rows.append({"session_test_id": kit_test_id, **{q: answers.get(q, "") for q in questions},
+                             "trial_id": page.id, "stimuli_rating": f" {answer} ", "stimuli": page.stimulus,
+                             "rating_time": int(rng.gamma(4.0, 900.0))})
+        columns = ["session_test_id", *questions, "trial_id", "stimuli_rating", "stimuli", "rating_time"]
+        write_lss(rows, columns, out_lss[test_id])
+        counts["stimuli"] += len(pages)
+        counts["answers"] += len(rows)
     write_csv(listeners, out_listeners)
-    write_csv(stim[["stimulus", "corpus", "utt_id"]], out_stimuli)
-    write_csv(pd.DataFrame(lss_rows), out_lss)
-    counts = {"listeners": len(listeners), "stimuli": len(stim), "answers": len(lss_rows)}
 
     if out_segments is not None:
         if sed_subset is None or sed_corpus is None:

@@ -1,0 +1,15 @@
+"""One webMUSHRA listening-test kit: config, audio, stimulus table, README (xlser.human.kit)."""
+
+from pathlib import Path
+
+from xlser.smk import setup
+
+log = setup(snakemake)  # noqa: F821
+
+from xlser.human.kit import KitSpec, build_kit  # noqa: E402
+
+inp, par = snakemake.input, snakemake.params  # noqa: F821
+listening = {Path(p).name.removesuffix(".listening.csv"): p for p in inp.listening}
+manifests = {Path(p).parent.name: p for p in inp.manifests}
+build_kit(Path(snakemake.output.config).parent.parent, KitSpec.from_config(par.test), listening, manifests,  # noqa: F821
+          par.emotions, listener_column=par.listener_column)
