@@ -4,6 +4,7 @@ tests (Tables II, III, Welch), SED (Table IV) and the report."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import soundfile as sf
 import yaml
 
 from xlser.contracts import read_table
-from xlser.experiments import experiments
+from xlser.config import resolve
 from xlser.manifest import read_manifest
 from xlser.sed.eder import utterance_eder
 
@@ -71,7 +72,7 @@ def test_features_hold_every_layer(demo_run, cfg):
 
 def test_layerwise_tables_and_figure1(demo_run, cfg):
     table = pd.read_csv(demo_run / "results/tables/layerwise.csv")
-    exps = experiments(cfg)
+    exps = resolve(copy.deepcopy(cfg)).experiments
     for e in exps:
         layers = cfg["demo"]["models"][e.model]["num_hidden_layers"] + 1
         rows = table[(table["model"] == e.model) & (table["train"] == e.train) & (table["test"] == e.test)]

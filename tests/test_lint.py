@@ -31,12 +31,10 @@ def test_default_profile_reruns_on_params_and_code() -> None:
 
 
 def test_paper_config_is_the_study_and_has_no_demo() -> None:
-    from snakemake.utils import validate
-
-    from xlser.experiments import experiments
+    from xlser.config import resolve
 
     cfg = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
-    validate(cfg, str(ROOT / "workflow/schemas/config.schema.yaml"))
+    settings = resolve(cfg)  # validates and fills in the schema's defaults
     assert "demo" not in cfg
     assert cfg["splits"] | {} == {**cfg["splits"], "train_per_emotion": 400, "val": 200, "test": 200, "folds": 5,
                                   "listening_per_emotion": 12}
@@ -53,9 +51,13 @@ def test_paper_config_is_the_study_and_has_no_demo() -> None:
     study = pd.read_csv(ROOT / "src/xlser/data/study_table1.csv")
     lang_corpus = {v["lang"]: k for k, v in cfg["corpora"].items() if v.get("role", "ser") == "ser"}
     want = {(r.model, lang_corpus[r.source], lang_corpus[r.target], r.setting) for r in study.itertuples()}
-    got = {(e.model, e.train, e.test, e.setting) for e in experiments(cfg, cfg["peft"]["experiments"])}
+    got = {(e.model, e.train, e.test, e.setting) for e in settings.peft_experiments}
     assert got == want
-    wavlm = cfg["sed"]["models"]["WavLM"]  # validate() filled in the schema's defaults
+    # the study's layer-wise grid: W2V2-CN and W2V2-DE in every setting, W2V2-EN monolingual only
+    grid = {(e.model, e.setting) for e in settings.experiments}
+    assert {m for m, s in grid if s != "mono"} == {"W2V2-CN", "W2V2-DE"}
+    assert len(settings.experiments) == 5 + 5 + 1
+    wavlm = cfg["sed"]["models"]["WavLM"]  # resolve() filled in the schema's defaults
     assert (wavlm["backend"], wavlm["source"]) == ("speechbrain", "speechbrain/emotion-diarization-wavlm-large")
     assert cfg["sed"]["corpus"] == "ZED" and cfg["sed"]["per_emotion"] == 8
     assert cfg["corpora"]["TJD"]["label_map"]["negation"] == "angry"

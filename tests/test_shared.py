@@ -9,8 +9,8 @@ import pytest
 from xlser import metrics
 from xlser.batching import length_buckets
 from xlser.contracts import read_table, validate_table
-from xlser.errors import InputError
-from xlser.experiments import experiments, source_corpus
+from xlser.config import resolve
+from xlser.errors import ConfigError, InputError
 from xlser.io import atomic_path, write_csv
 from xlser.tables import mean_std, to_latex, to_markdown, write_table
 
@@ -101,17 +101,23 @@ def test_mean_std_and_tables(tmp_path):
     assert [p.suffix for p in paths] == [".csv", ".md", ".tex"] and all(p.exists() for p in paths)
 
 
-CFG = {
-    "corpora": {
-        "ESD": {"lang": "CN"}, "PAVOQUE": {"lang": "DE"}, "IEMOCAP": {"lang": "EN"},
-        "TJD": {"lang": "TJ", "role": "listening"}, "ZED": {"lang": "EN", "role": "sed"},
-    },
-    "models": {"W2V2-CN": {"lang": "CN"}, "W2V2-DE": {"lang": "DE"}},
-}
+def settings(experiments="grid"):
+    """A study-shaped config (three SER corpora, a listening and a SED corpus, two models)."""
+    corpus = {"format": "csv", "root": "."}
+    return resolve({
+        "emotions": EMO, "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 1},
+        "corpora": {
+            "ESD": {**corpus, "lang": "CN"}, "PAVOQUE": {**corpus, "lang": "DE"}, "IEMOCAP": {**corpus, "lang": "EN"},
+            "TJD": {**corpus, "lang": "TJ", "role": "listening"}, "ZED": {**corpus, "lang": "EN", "role": "sed"},
+        },
+        "models": {"W2V2-CN": {"source": "cn", "lang": "CN"}, "W2V2-DE": {"source": "de", "lang": "DE"}},
+        "experiments": experiments,
+    })
 
 
 def test_grid_settings_follow_the_study():
-    exps = {(e.model, e.train, e.test): e.setting for e in experiments(CFG, "grid")}
+    s = settings()
+    exps = {(e.model, e.train, e.test): e.setting for e in s.experiments}
     assert exps[("W2V2-CN", "ESD", "ESD")] == "mono"
     assert exps[("W2V2-CN", "ESD", "PAVOQUE")] == "cross"
     assert exps[("W2V2-CN", "PAVOQUE", "PAVOQUE")] == "trans"
@@ -119,16 +125,16 @@ def test_grid_settings_follow_the_study():
     assert ("W2V2-CN", "PAVOQUE", "IEMOCAP") not in exps  # neither language is the model's
     assert not any("TJD" in k or "ZED" in k for k in exps)  # listening/sed corpora stay out
     assert len(exps) == 2 * (1 + 2 + 2)
-    assert source_corpus(CFG, "W2V2-DE") == "PAVOQUE"
+    assert s.source_corpus("W2V2-DE") == "PAVOQUE"
 
 
 def test_explicit_experiment_list_is_checked():
-    ok = experiments(CFG, [{"model": "W2V2-DE", "train": "ESD", "test": "ESD"}])
+    ok = settings([{"model": "W2V2-DE", "train": "ESD", "test": "ESD"}]).experiments
     assert ok[0].setting == "trans"
-    with pytest.raises(ValueError, match="neither mono, cross nor trans"):
-        experiments(CFG, [{"model": "W2V2-DE", "train": "ESD", "test": "IEMOCAP"}])
-    with pytest.raises(ValueError, match="unknown test 'TJD'"):
-        experiments(CFG, [{"model": "W2V2-DE", "train": "PAVOQUE", "test": "TJD"}])
+    with pytest.raises(ConfigError, match="neither mono, cross nor trans"):
+        settings([{"model": "W2V2-DE", "train": "ESD", "test": "IEMOCAP"}])
+    with pytest.raises(ConfigError, match=r"experiments\[0\]\.test: 'TJD' names no corpus with role ser"):
+        settings([{"model": "W2V2-DE", "train": "PAVOQUE", "test": "TJD"}])
 
 
 def test_length_buckets_respect_budget_and_cover_all():

@@ -30,10 +30,6 @@ def load_schema(name: str) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-def required_columns(name: str) -> list[str]:
-    return list(load_schema(name)["required"])
-
-
 def validate_table(df: pd.DataFrame, name: str, path: str | Path | None = None) -> pd.DataFrame:
     """Check `df` against contract `name`; return it with the contract's types applied."""
     schema = load_schema(name)

@@ -1,5 +1,5 @@
-# Shared by all rule files: the resolved configuration, wildcard constraints, output paths
-# and the input functions that wire the embedded demo in only where the config uses it.
+# Shared by every file of rules (the resolved configuration, wildcard constraints, output paths
+# and the input functions that wire the embedded demo in only where the config uses it).
 import os
 import re
 import sys
@@ -67,7 +67,7 @@ def demo_model_dir(source):
 
 def corpus_root_input(wildcards):
     """A demo corpus is built by `demo_corpus` (its folder is the input); a real corpus is
-    no rule's output: its files are tracked by `corpus_files_param` instead."""
+    made by no job; its files are tracked by `corpus_files_param` instead."""
     root = config["corpora"][wildcards.corpus]["root"]
     if wildcards.corpus in DEMO.get("corpora", {}):
         return [root]
@@ -143,6 +143,23 @@ def peft_metrics():
     return [f"{job.dir}/metrics.json" for job in PEFT_JOBS]
 
 
+def table3_stimuli(wildcards=None):
+    """The fold models' scores on the listening stimuli that Table III's model panels read
+    (`human.table3.source: finetune`): every fold of the `human.table3.strategy` jobs tested
+    on a listening corpus; none for `source: probe`."""
+    t3 = HUMAN["table3"]
+    if t3["source"] != "finetune":
+        return []
+    jobs = [j for j in PEFT_JOBS if j.strategy == t3["strategy"] and j.experiment.test in LISTENING_CORPORA]
+    if not jobs:
+        from xlser.errors import ConfigError
+
+        raise ConfigError(f"config human.table3: source finetune needs fine-tuning jobs of strategy "
+                          f"'{t3['strategy']}' tested on a listening corpus (peft.strategies: "
+                          f"{PEFT.get('strategies', [])}); set human.table3.strategy, or source: probe")
+    return [f"{j.dir}/stimuli.csv" for j in jobs]
+
+
 def experiment_setting(wc):
     """mono, cross or trans: the setting of the job's (model, train, test)."""
     return S.experiment(wc.model, wc.train, wc.test).setting
@@ -176,3 +193,45 @@ def _sed_model_input(wc):
 def _sed_train_manifests(wc):
     spec = SED["models"][wc.sed_model]
     return [manifest(c) for c in spec.get("train_corpora", [])] if spec["backend"] == "probe" else []
+
+
+# ---- data and report inputs
+
+
+def _splits_inputs(wc):
+    """The manifest; the listening stimuli that no training partition may hold
+    (splits.exclude_stimuli); the published fold lists (corpora.<name>.folds)."""
+    from xlser.folds import fold_list_paths
+
+    inp = {"manifest": f"results/corpora/{wc.corpus}/manifest.csv"}
+    if config["splits"]["exclude_stimuli"] and wc.corpus in LISTENING_CORPORA:
+        inp["listening"] = f"results/splits/{wc.corpus}.listening.csv"
+    folds_dir = config["corpora"][wc.corpus].get("folds")
+    if folds_dir:
+        inp["fold_lists"] = [str(p) for p in fold_list_paths(folds_dir, config["splits"]["folds"])]
+    return inp
+
+
+def _splits_params(wc):
+    """Only what the job uses: imported folds need the fold count alone."""
+    s = config["splits"]
+    if config["corpora"][wc.corpus].get("folds"):
+        return {"folds": s["folds"]}
+    return {k: s[k] for k in ("folds", "heldout", "seed", "test", "train_per_emotion", "val")}
+
+
+def report_inputs(wildcards):
+    """The tables and figures of the configured sections."""
+    out = {}
+    if EXPERIMENTS:
+        summary = rules.layerwise_summary.output
+        out |= dict(figure1=summary.png, layerwise=summary.table, best_layers=summary.best)
+    if PEFT_JOBS:
+        out["table1"] = rules.table1_peft.output.md
+    if S.has_human:
+        t3 = rules.table3_confusions.output
+        out |= dict(table2=rules.table2_human_ua.output.md, table3=t3.md, table3_png=t3.png)
+        out["welch"] = rules.welch_tests.output.md
+    if S.has_sed:
+        out |= dict(table4=rules.table4_eder.output.md, sed_png=rules.table4_eder.output.figure)
+    return out

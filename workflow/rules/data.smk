@@ -12,6 +12,7 @@ rule scan_corpus:
     params:
         corpus=lambda wc: S.corpora[wc.corpus].scan_spec,
         emotions=EMOTIONS,
+        files=corpus_files_param,  # an edited/added/removed corpus file re-plans this scan
     log:
         "logs/data/scan_{corpus}.log",
     benchmark:
@@ -41,28 +42,6 @@ rule resample_corpus:
         ENV["data"]
     script:
         "../scripts/resample_corpus.py"
-
-
-def _splits_inputs(wc):
-    """The manifest; the listening stimuli that no training partition may hold
-    (splits.exclude_stimuli); the published fold lists (corpora.<name>.folds)."""
-    from xlser.folds import fold_list_paths
-
-    inp = {"manifest": f"results/corpora/{wc.corpus}/manifest.csv"}
-    if config["splits"]["exclude_stimuli"] and wc.corpus in LISTENING_CORPORA:
-        inp["listening"] = f"results/splits/{wc.corpus}.listening.csv"
-    folds_dir = config["corpora"][wc.corpus].get("folds")
-    if folds_dir:
-        inp["fold_lists"] = [str(p) for p in fold_list_paths(folds_dir, config["splits"]["folds"])]
-    return inp
-
-
-def _splits_params(wc):
-    """Only what the job uses: imported folds need the fold count alone."""
-    s = config["splits"]
-    if config["corpora"][wc.corpus].get("folds"):
-        return {"folds": s["folds"]}
-    return {k: s[k] for k in ("folds", "heldout", "seed", "test", "train_per_emotion", "val")}
 
 
 rule make_splits:
