@@ -1,23 +1,18 @@
-"""Layer-wise utterance features: one forward pass per utterance yields every hidden state.
+"""Layer-wise utterance features: one forward pass per batch yields every hidden state.
 
 Every hidden state (0 = transformer input, i = output of layer i) is mean-pooled over the
-utterance's VALID frames only, so padding in a batch does not change an utterance's
-features. Valid frame counts come from the model's own CNN arithmetic
-(`_get_feat_extract_output_lengths`), which holds whether or not a mask is passed.
-
-Checkpoints whose feature extractor says `return_attention_mask=False` (the wav2vec2-base
-family with a group-norm CNN, e.g. the study's three W2V2 models) must not get a mask, and
-zero padding would then shift the group-norm statistics; those run one utterance per
-forward pass (as the study did). data2vec-audio is run the same way even though it takes a
-mask: its positional embedding is a STACK of convolutions, so padded frames (zeroed only
-before the first one) leak into valid frames near the end (measured: up to ~5% of a pooled
-value). Others are batched by length under a seconds budget.
+utterance's VALID frames only. Batches go through `xlser.encoder`, which gives every
+utterance exactly its numbers alone (normalised on its own samples, group-norm CNN over its
+own frames, transformer with the frame mask) for wav2vec2 of either CNN, HuBERT, WavLM and
+any model its self-check accepts; the others (data2vec-audio) run one utterance per pass,
+as the log says. Batches are length-bucketed under a padded-seconds budget.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,82 +21,75 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from . import encoder
 from .audio import load_audio
 from .batching import length_buckets
 from .device import resolve_device
+from .encoder import PAD_SENSITIVE, masked_mean  # noqa: F401  (re-exported: part of this module's API)
 from .io import atomic_path
 from .models import load_encoder, load_feature_extractor
 
 log = logging.getLogger(__name__)
 
-
-def masked_mean(hidden: torch.Tensor, frame_lengths: torch.Tensor) -> torch.Tensor:
-    """Mean over the first `frame_lengths[b]` frames: (layers, B, T, D) -> (B, layers, D)."""
-    t = hidden.shape[2]
-    mask = (torch.arange(t, device=hidden.device)[None, :] < frame_lengths[:, None]).to(hidden.dtype)  # (B, T)
-    summed = torch.einsum("lbtd,bt->bld", hidden, mask)
-    return summed / frame_lengths.clamp(min=1).to(hidden.dtype)[:, None, None]
+PRECISIONS = ("fp32", "bf16")
 
 
-#: model types whose output at valid frames depends on padding even with an attention mask
-PAD_SENSITIVE = {"data2vec-audio"}
-
-
-def uses_attention_mask(feature_extractor: Any) -> bool:
-    return bool(getattr(feature_extractor, "return_attention_mask", True))
-
-
-def can_batch(model: torch.nn.Module, feature_extractor: Any) -> bool:
-    """Whether padded batches give every utterance exactly its unpadded features."""
-    return uses_attention_mask(feature_extractor) and model.config.model_type not in PAD_SENSITIVE
+def autocast(device: torch.device, precision: str = "fp32") -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when asked; fp32 (no autocast) otherwise."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}': expected one of {PRECISIONS}")
+    if precision == "bf16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 @torch.inference_mode()
 def encode_batch(model: torch.nn.Module, feature_extractor: Any, wavs: list[np.ndarray],
-                 device: torch.device) -> torch.Tensor:
-    """Pooled hidden states of a batch of 16 kHz waveforms: (B, layers+1, D) float32."""
-    with_mask = uses_attention_mask(feature_extractor)
-    inputs = feature_extractor(wavs, sampling_rate=feature_extractor.sampling_rate, padding=True,
-                               return_attention_mask=with_mask, return_tensors="pt")
-    values = inputs["input_values"].to(device)
-    lengths = torch.tensor([len(w) for w in wavs], device=device)
-    kwargs = {"attention_mask": inputs["attention_mask"].to(device)} if with_mask else {}
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
-    with autocast:
-        out = model(values, output_hidden_states=True, **kwargs)
-    hidden = torch.stack([h.float() for h in out.hidden_states])  # (L+1, B, T, D)
-    frames = model._get_feat_extract_output_lengths(lengths).to(torch.long)
-    return masked_mean(hidden, frames)
+                 device: torch.device, precision: str = "fp32") -> torch.Tensor:
+    """Pooled hidden states of a batch of 16 kHz waveforms: (B, layers+1, D) float32, each as if alone."""
+    values, lengths = encoder.prepare(feature_extractor, wavs)
+    with autocast(device, precision):
+        return encoder.pooled(model, values.to(device), lengths.to(device), all_layers=True)
 
 
-def extract_features(manifest: pd.DataFrame, source: str, device: str = "auto",
-                     max_batch_seconds: float = 120.0) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Features of every utterance of a manifest: (utt_ids, X float16 (n, layers+1, dim), meta)."""
+def extract_features(manifest: pd.DataFrame, source: str, device: str = "auto", max_batch_seconds: float = 120.0,
+                     precision: str = "fp32") -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Features of every utterance of a manifest: (utt_ids, X float16 (n, layers+1, dim), meta).
+
+    `precision`: `fp32` (exact, the study's) or `bf16` (autocast, CUDA only)."""
     dev = resolve_device(device)
     model = load_encoder(source, dev)
     fe = load_feature_extractor(source)
     sr = int(fe.sampling_rate)
-    batched = can_batch(model, fe)
-    if not uses_attention_mask(fe):
-        log.info("%s: feature extractor takes no attention mask (group-norm CNN): one utterance per pass", source)
-    elif not batched:
-        log.info("%s: %s is not padding-invariant: one utterance per pass", source, model.config.model_type)
+    mode = encoder.batch_mode(model)
+    if mode == "unbatched":
+        log.info("%s: one utterance per forward pass (%s batches would not be exact)", source,
+                 model.config.model_type)
     else:
-        log.info("%s: batched by length with attention masks (<= %.0f padded s per batch)", source,
-                 max_batch_seconds)
+        log.info("%s: exact batches (%s), length-bucketed, <= %.0f padded s per batch, %s", source, mode,
+                 max_batch_seconds, precision if dev.type == "cuda" else "fp32")
     durations = manifest["duration_s"].to_numpy(dtype=float)
-    batches = length_buckets(durations, max_batch_seconds, max_items=None if batched else 1)
+    batches = length_buckets(durations, max_batch_seconds, max_items=1 if mode == "unbatched" else None)
     n_layers = model.config.num_hidden_layers + 1
     X = np.zeros((len(manifest), n_layers, model.config.hidden_size), dtype=np.float16)
     paths = manifest["path"].tolist()
-    with tqdm(total=len(paths), desc=f"extract {Path(source).name}", unit="utt", mininterval=2.0) as bar:
-        for batch in batches:
-            wavs = [load_audio(paths[i], target_sr=sr)[0] for i in batch]
-            X[batch] = encode_batch(model, fe, wavs, dev).cpu().numpy().astype(np.float16)
+
+    def read(batch: list[int]) -> list[np.ndarray]:
+        return [load_audio(paths[i], target_sr=sr)[0] for i in batch]
+
+    # audio of the next batches is read in a thread while the encoder runs (soundfile releases the GIL)
+    with ThreadPoolExecutor(max_workers=2) as pool, \
+            tqdm(total=len(paths), desc=f"extract {Path(source).name}", unit="utt", mininterval=2.0) as bar:
+        pending = [pool.submit(read, b) for b in batches[:2]]
+        for k, batch in enumerate(batches):
+            wavs = pending[k].result()
+            if k + 2 < len(batches):
+                pending.append(pool.submit(read, batches[k + 2]))
+            pending[k] = None
+            X[batch] = encode_batch(model, fe, wavs, dev, precision).cpu().numpy().astype(np.float16)
             bar.update(len(batch))
     meta = {"model": source, "layers": n_layers - 1, "dim": model.config.hidden_size,
-            "model_type": model.config.model_type}
+            "model_type": model.config.model_type, "batch_mode": mode}
     return manifest["utt_id"].to_numpy(dtype=str), X, meta
 
 

@@ -2,14 +2,26 @@
 
 `source` is a Hugging Face hub id or a local folder written by `save_pretrained`; it comes
 only from config. Works for wav2vec2, HuBERT, WavLM and data2vec-audio (AutoModel).
+
+The study's checkpoints are saved as `Wav2Vec2ForPreTraining` / `Wav2Vec2ForCTC`: their
+encoder weights sit under the `wav2vec2.` prefix, which `from_pretrained` strips into the
+bare model. Every encoder weight the checkpoint lacks would be randomly initialised without
+a word, so a missing one is an error that names it. A checkpoint without a
+`preprocessor_config.json` gets the feature extractor its model config implies.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import torch
+
+log = logging.getLogger(__name__)
+
+#: weights that only SpecAugment masking (training mode) reads: missing ones are a warning
+TRAIN_ONLY_WEIGHTS = ("masked_spec_embed",)
 
 
 class ModelLoadError(RuntimeError):
@@ -26,21 +38,60 @@ def _explain(source: str, exc: Exception) -> ModelLoadError:
 
 
 def load_encoder(source: str, device: torch.device | str = "cpu", **kwargs: Any) -> torch.nn.Module:
-    """The bare encoder (no task head), in eval mode on `device`."""
+    """The bare encoder (no task head) with every encoder weight from the checkpoint, in eval mode on `device`."""
     from transformers import AutoModel
 
     try:
-        model = AutoModel.from_pretrained(source, **kwargs)
+        model, info = AutoModel.from_pretrained(source, output_loading_info=True, **kwargs)
     except (OSError, ValueError, EnvironmentError) as exc:
         raise _explain(source, exc) from None
+    missing = sorted(info.get("missing_keys") or [])
+    train_only = [k for k in missing if k.split(".")[-1] in TRAIN_ONLY_WEIGHTS]
+    missing = [k for k in missing if k not in train_only]
+    if missing:
+        raise ModelLoadError(
+            f"speech encoder '{source}' lacks {len(missing)} encoder weight(s): {', '.join(missing[:20])}"
+            + (" ..." if len(missing) > 20 else "")
+            + ". They would be randomly initialised; give a complete checkpoint (a bare model, ForPreTraining "
+              "or ForCTC saved with save_pretrained).")
+    if train_only:
+        log.warning("%s: no %s in the checkpoint (used only by SpecAugment masking in training mode): "
+                    "randomly initialised", source, ", ".join(train_only))
     return model.to(device).eval()
 
 
+def derived_feature_extractor(config: Any) -> Any:
+    """The feature extractor a model config implies: 16 kHz, `do_normalize`; an attention mask
+    only for a layer-norm CNN (a group-norm CNN, as in wav2vec2-base, was trained without one)."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    group_norm = getattr(config, "feat_extract_norm", "group") == "group"
+    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                                    return_attention_mask=not group_norm)
+
+
+def _has_preprocessor_config(source: str) -> bool:
+    from transformers.utils import cached_file
+
+    if Path(source).is_dir():
+        return (Path(source) / "preprocessor_config.json").is_file()
+    try:
+        return cached_file(source, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False) is not None
+    except (OSError, ValueError, EnvironmentError):
+        return True  # unreachable: let AutoFeatureExtractor say why
+
+
 def load_feature_extractor(source: str) -> Any:
-    """The checkpoint's feature extractor (normalisation, sampling rate, attention-mask use)."""
-    from transformers import AutoFeatureExtractor
+    """The checkpoint's feature extractor (normalisation, sampling rate, attention-mask use); derived
+    from the model config, with a log line, when the checkpoint has no `preprocessor_config.json`."""
+    from transformers import AutoConfig, AutoFeatureExtractor
 
     try:
-        return AutoFeatureExtractor.from_pretrained(source)
+        if _has_preprocessor_config(source):
+            return AutoFeatureExtractor.from_pretrained(source)
+        fe = derived_feature_extractor(AutoConfig.from_pretrained(source))
     except (OSError, ValueError, EnvironmentError) as exc:
         raise _explain(source, exc) from None
+    log.info("%s has no preprocessor_config.json: feature extractor derived from the model config "
+             "(sampling_rate 16000, do_normalize True, return_attention_mask %s)", source, fe.return_attention_mask)
+    return fe
