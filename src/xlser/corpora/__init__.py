@@ -41,7 +41,8 @@ def audio_info(path: Path) -> tuple[float, int]:
 def row(utt_id: str, speaker: str, emotion: str, path: Path, **extra: Any) -> Row:
     """One manifest row (corpus and lang are added by scan_corpus)."""
     duration, sr = audio_info(path)
-    return {"utt_id": utt_id, "speaker": speaker, "emotion": emotion, "path": str(path.resolve()),
+    path = path if path.is_absolute() else path.resolve()  # adapters build on the resolved root
+    return {"utt_id": utt_id, "speaker": speaker, "emotion": emotion, "path": str(path),
             "duration_s": round(duration, 6), "sample_rate": sr, **extra}
 
 
@@ -57,7 +58,7 @@ def scan_corpus(name: str, cfg: dict[str, Any], emotions: list[str]) -> pd.DataF
     adapters = _adapters()
     if fmt not in adapters:
         raise InputError(None, f"corpus {name}: unknown format '{fmt}' (expected one of {sorted(adapters)})")
-    root = Path(cfg["root"]).expanduser()
+    root = Path(cfg["root"]).expanduser().resolve()  # once: the adapters' paths are then absolute
     if not root.is_dir():
         raise InputError(root, f"corpus root of '{name}' does not exist (config: corpora.{name}.root); "
                                f"point it at the corpus folder")
