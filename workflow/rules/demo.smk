@@ -43,7 +43,7 @@ if "listeners" in DEMO:
         input:
             manifests=expand("results/corpora/{corpus}/manifest.csv", corpus=LISTENING_CORPORA),
             listening=expand("results/splits/{corpus}.listening.csv", corpus=LISTENING_CORPORA),
-            sed_subset="results/sed/subset.csv" if SED.get("corpus") else [],
+            sed_subset="results/sed/draw.csv" if SED.get("corpus") else [],  # the SED utterances played
             kits=kit_files("config"),  # the listening kits they answer (rules/human.smk)
             kit_stimuli=kit_files("stimuli"),
         output:

@@ -1,15 +1,43 @@
 # Speech emotion diarization (the study's Table IV): frame-level emotions on ZED, EDER.
 
 
+rule sed_draw:
+    input:
+        manifest=lambda wc: manifest(SED["corpus"]),
+        pinned=SED.get("subset", []),
+    output:
+        "results/sed/draw.csv",
+    params:
+        per_emotion=SED.get("per_emotion"),
+        emotions=SED.get("emotions"),
+        seed=S.section("splits")["seed"],
+        corpus=None,
+        lenient=False,
+    log:
+        "logs/sed/draw.log",
+    benchmark:
+        "results/benchmarks/sed/draw.tsv"
+    conda:
+        ENV["sed"]
+    script:
+        "../scripts/sed_subset.py"
+
+
+# The subset models and listeners are scored on: `sed.subset` if pinned, else the SED-corpus
+# utterances listeners answered (when any), else the draw above.
 rule sed_subset:
     input:
         manifest=lambda wc: manifest(SED["corpus"]),
+        pinned=SED.get("subset", []),
+        responses="results/human/responses.csv" if S.has_human else [],
     output:
         "results/sed/subset.csv",
     params:
-        per_emotion=SED.get("per_emotion", 8),
-        emotions=SED.get("emotions", ["angry", "happy", "sad"]),
+        per_emotion=SED.get("per_emotion"),
+        emotions=SED.get("emotions"),
         seed=S.section("splits")["seed"],
+        corpus=SED.get("corpus"),
+        lenient=HUMAN.get("lenient", False),
     log:
         "logs/sed/subset.log",
     benchmark:
@@ -18,8 +46,6 @@ rule sed_subset:
         ENV["sed"]
     script:
         "../scripts/sed_subset.py"
-
-
 
 
 rule diarize:
@@ -69,6 +95,7 @@ rule table4_eder:
         stride=SED.get("stride", 0.02),
         sed_emotions=SED.get("emotions", ["angry", "happy", "sad"]),
         corpus=SED.get("corpus"),
+        lenient=HUMAN.get("lenient", False),
     log:
         "logs/sed/table4.log",
     benchmark:

@@ -1,4 +1,5 @@
-"""Welch's t-tests on per-listener precision/recall/F1 (groups on a corpus; a group across corpora)."""
+"""t-tests on per-listener precision/recall/F1 (Welch's and Student's): groups on a corpus, a group
+across corpora, groups on answers pooled across corpora; the study's four tests first."""
 
 from xlser.smk import setup
 
