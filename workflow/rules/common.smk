@@ -146,9 +146,9 @@ def peft_metrics():
 def table3_stimuli(wildcards=None):
     """The fold models' scores on the listening stimuli that Table III's model panels read
     (`human.table3.source: finetune`): every fold of the `human.table3.strategy` jobs tested
-    on a listening corpus; none for `source: probe`."""
+    on a listening corpus; none for `source: probe` or without models (human panels only)."""
     t3 = HUMAN["table3"]
-    if t3["source"] != "finetune":
+    if t3["source"] != "finetune" or not S.has_models:
         return []
     jobs = [j for j in PEFT_JOBS if j.strategy == t3["strategy"] and j.experiment.test in LISTENING_CORPORA]
     if not jobs:
