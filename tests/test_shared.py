@@ -148,4 +148,5 @@ def test_length_buckets_respect_budget_and_cover_all():
     # sorted buckets pad far less than random batches of the same sizes
     padded = sum(max(d[b]) * len(b) for b in batches)
     assert padded / d.sum() < 1.15
-    assert sorted(map(sorted, length_buckets(d, 20.0, shuffle_seed=1))) == sorted(map(sorted, batches))
+    # training plans (seeded) cover every index once too; their contents change per seed (tests/test_batching.py)
+    assert sorted(i for b in length_buckets(d, 20.0, shuffle_seed=1) for i in b) == list(range(200))

@@ -139,7 +139,7 @@ def _forward_one_by_one(model: nn.Module, values: torch.Tensor, lengths: torch.T
     outs = []
     for i, n in enumerate(lengths.tolist()):
         o = model(values[i:i + 1, :int(n)], output_hidden_states=all_layers)
-        outs.append(o.hidden_states if all_layers else (o.last_hidden_state,))
+        outs.append(_states(o, all_layers))
     t = max(h[0].shape[1] for h in outs)
     pad = lambda x: nn.functional.pad(x, (0, 0, 0, t - x.shape[1]))  # noqa: E731
     return tuple(torch.cat([pad(o[k]) for o in outs]) for k in range(len(outs[0])))
@@ -159,7 +159,12 @@ def forward(model: nn.Module, values: torch.Tensor, lengths: torch.Tensor, *, al
     mask = frame_mask(lengths, values.shape[1]).long()
     with _cnn_output(model, features):
         out = model(values, attention_mask=mask, output_hidden_states=all_layers)
-    return tuple(out.hidden_states) if all_layers else (out.last_hidden_state,)
+    return _states(out, all_layers)
+
+
+def _states(out: Any, all_layers: bool) -> tuple[torch.Tensor, ...]:
+    # an encoder cut to 0 layers records no hidden states: its output is hidden state 0
+    return tuple(out.hidden_states or (out.last_hidden_state,)) if all_layers else (out.last_hidden_state,)
 
 
 def frame_lengths(model: nn.Module, lengths: torch.Tensor) -> torch.Tensor:
