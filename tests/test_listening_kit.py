@@ -191,9 +191,12 @@ def test_loudness_normalisation_hits_the_target_level():
     # a sine's active RMS is its amplitude / sqrt(2): -26 dBFS -> peak 0.0709
     assert np.abs(pcm).max() / 32768 == pytest.approx(10 ** (-26 / 20) * np.sqrt(2), rel=1e-3)
     loud, limited = to_pcm16(wav, SR, normalise=True, target_dbfs=-1.0)
-    assert limited and np.abs(loud).max() <= 32767 * 0.999 + 1
-    raw, _ = to_pcm16(wav, SR, normalise=False, target_dbfs=-26.0)
-    assert np.abs(raw / 32768 - wav).max() <= 1 / 32768
+    assert limited and np.abs(loud).max() == round(0.999 * 32768)  # scaled down as a whole, not clipped
+    raw, limited = to_pcm16(wav, SR, normalise=False, target_dbfs=-26.0)
+    assert not limited and np.abs(raw / 32768 - wav).max() <= 1 / 32768
+    hot = np.array([0.0, 0.5, 1.25, -1.5])  # a resampled utterance may overshoot full scale
+    pcm, limited = to_pcm16(hot, SR, normalise=False, target_dbfs=-26.0)
+    assert limited and np.allclose(pcm / 32768, hot * 0.999 / 1.5, atol=1 / 32768)
 
 
 def _listeners(path: Path, rows: list[tuple[str, str]]) -> Path:

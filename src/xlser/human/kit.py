@@ -122,23 +122,24 @@ def active_rms_dbfs(wav: np.ndarray, sr: int) -> float:
     return float(10 * np.log10(active.mean()))
 
 
+PEAK = 0.999  # just below full scale: int16 has no +1.0
+
+
 def to_pcm16(wav: np.ndarray, sr: int, *, normalise: bool, target_dbfs: float) -> tuple[np.ndarray, bool]:
-    """Float audio -> int16; with `normalise`, gain to `target_dbfs` active RMS, limited so the peak
-    stays below full scale. Returns the samples and whether they were clipped or peak-limited."""
+    """Float audio -> int16, never clipped: with `normalise`, gain to `target_dbfs` active RMS;
+    either way an utterance whose peak would pass full scale is scaled down as a whole (clipping
+    distorts, which listeners hear). Returns the samples and whether that peak limit applied."""
     x = wav.astype(np.float64)
-    limited = False
+    gain = 1.0
     if normalise:
         level = active_rms_dbfs(x, sr)
         if np.isfinite(level):
             gain = 10 ** ((target_dbfs - level) / 20)
-            peak = float(np.abs(x).max()) * gain
-            if peak > 0.999:
-                gain *= 0.999 / peak
-                limited = True
-            x = x * gain
-    if np.abs(x).max() > 1.0:
-        limited = True
-    return np.round(np.clip(x, -1.0, 32767 / 32768) * 32768).astype(np.int16), limited
+    peak = float(np.abs(x).max()) * gain
+    limited = peak > PEAK
+    if limited:
+        gain *= PEAK / peak
+    return np.round(np.clip(x * gain, -1.0, 32767 / 32768) * 32768).astype(np.int16), limited
 
 
 # ----------------------------------------------------------------------------------- build
@@ -201,24 +202,26 @@ def kit_config(spec: KitSpec, keys: Sequence[str], emotions: Sequence[str], list
                "response": [dict(r) for r in response]} for k in keys]  # own copies: no YAML aliases
     pages.append(["random", *trials])
     pages.append({"type": "finish", "name": spec.name, "content": "", "showResults": False, "writeResults": True,
-                  "questionnaire": [{"type": "text", "label": listener_column, "name": listener_column}]})
+                  "questionnaire": [{"type": "text", "label": "Listener ID", "name": listener_column}]})
     return {"testname": spec.name, "testId": spec.id, "bufferSize": 2048, "stopOnErrors": True,
             "showButtonPreviousPage": False, "remoteService": "service/write.php", "language": spec.language,
             "pages": pages}
 
 
 def kit_readme(spec: KitSpec, stim: pd.DataFrame, emotions: Sequence[str], listener_column: str,
-               n_training: int) -> str:
+               n_training: int, n_limited: int = 0) -> str:
     per_corpus = ", ".join(f"{c}: {n}" for c, n in stim.groupby("corpus").size().items())
     groups = ", ".join(spec.groups) or "any"
-    loud = (f"normalised to {spec.loudness_dbfs:g} dBFS active RMS (peak-limited below full scale)"
-            if spec.loudness_normalise else "as in the corpus (no loudness normalisation)")
+    training = (f"\nTraining page: {n_training} labelled examples that are not test stimuli (training.csv)."
+                if n_training else "")
+    loud = (f"normalised to {spec.loudness_dbfs:g} dBFS active RMS"
+            if spec.loudness_normalise else "levels as in the corpus (no loudness normalisation)")
+    loud += f"; {n_limited} file(s) whose peak would pass full scale scaled down as a whole, never clipped"
     return f"""# Listening test `{spec.id}` (webMUSHRA kit, built by xlser)
 
 {len(stim)} stimuli ({per_corpus}); listener groups: {groups}; answers: {", ".join(emotions)}
 (labels: {", ".join(str(spec.labels.get(e, e)) for e in emotions)}).
-Audio: 16-bit PCM WAV at the workflow's sample rate, {loud}.
-{f"Training page: {n_training} labelled examples that are not test stimuli (training.csv)." if n_training else ""}
+Audio: 16-bit PCM WAV at the workflow's sample rate, {loud}.{training}
 
 ## Install
 1. Get webMUSHRA (https://github.com/audiolabs/webMUSHRA) and serve it with PHP (its own
@@ -283,15 +286,15 @@ def build_kit(
             limited += lim
             sf.write(str(tmp / AUDIO_DIR / f"{r.stimulus}.wav"), pcm, sr, subtype="PCM_16")
         if limited:
-            log.warning("%d stimuli clipped or peak-limited", limited)
+            log.warning("%d of %d files scaled down to keep their peak below full scale", limited, len(audio))
         cfg = kit_config(spec, list(stim["stimulus"]), emotions, listener_column, training)
         write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True, width=1000),
                    tmp / "configs" / f"{spec.id}.yaml")
         write_csv(stim[["stimulus", "corpus", "utt_id"]], tmp / "stimuli.csv")
         if training is not None:
             write_csv(training[["stimulus", "corpus", "utt_id", "emotion"]], tmp / "training.csv")
-        write_text(kit_readme(spec, stim, emotions, listener_column, 0 if training is None else len(training)),
-                   tmp / "README.md")
+        write_text(kit_readme(spec, stim, emotions, listener_column, 0 if training is None else len(training),
+                              limited), tmp / "README.md")
         validate_kit(tmp, spec.id, emotions=emotions, listener_column=listener_column)
         if out_dir.exists():
             shutil.rmtree(out_dir)
