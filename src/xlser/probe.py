@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import Optim
+from .device import torch_threads
 from .heads import make_head
 from .metrics import scores
 
@@ -107,25 +108,23 @@ def _ua_per_layer(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.
 
 
 def train_probes(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, n_classes: int,
-                 cfg: ProbeConfig, device: torch.device | str = "cpu", layer_ids: Sequence[int] | None = None
-                 ) -> ProbeResult:
+                 cfg: ProbeConfig, device: torch.device | str = "cpu", layer_ids: Sequence[int] | None = None,
+                 threads: int = 1) -> ProbeResult:
     """Train one head per layer of `X_*` (N, L, D) with labels 0..n_classes-1 (see module docstring).
 
     `layer_ids` name the layers (default 0..L-1); head i is seeded with `cfg.optim.seed + layer_ids[i]`,
     so training layer k alone (with `layer_ids=[k]`) reproduces the batched head k.
 
-    On CPU the probes train single-threaded: their steps are tiny (32 x layers x dim), and
-    OpenMP threads spinning against the other jobs of a busy machine made a step ~60x slower
-    (measured: 23 ms vs 0.36 ms per 13-layer step on 2 loaded cores).
+    On CPU the probes train with `threads` torch threads (config `torch_threads`, default 1),
+    never the job's cores, so the numbers do not depend on `--cores`. One is also fast: the
+    steps are tiny (32 x layers x dim), and OpenMP threads spinning against the other jobs of
+    a busy machine made a step ~60x slower (measured: 23 ms vs 0.36 ms per 13-layer step on 2
+    loaded cores).
     """
     if torch.device(device).type != "cpu":
         return _train_probes(X_train, y_train, X_val, y_val, n_classes, cfg, device, layer_ids)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(threads):
         return _train_probes(X_train, y_train, X_val, y_val, n_classes, cfg, device, layer_ids)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_probes(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, n_classes: int,
@@ -206,15 +205,16 @@ def _rows(X: np.ndarray, index: dict[str, int], ids: Sequence[str]) -> np.ndarra
 def probe_experiment(train_feats: tuple[np.ndarray, np.ndarray], test_feats: tuple[np.ndarray, np.ndarray],
                      train_manifest: pd.DataFrame, test_manifest: pd.DataFrame, train_splits: pd.DataFrame,
                      test_splits: pd.DataFrame, emotions: Sequence[str], cfg: ProbeConfig,
-                     info: dict[str, str], device: torch.device | str = "cpu", val_on: str = "source"
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     info: dict[str, str], device: torch.device | str = "cpu", val_on: str = "source",
+                     threads: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All folds of one (model, train, test) experiment.
 
     Returns the per-fold, per-layer scores and the test predictions of the layer with the
     best mean validation UA over folds (never chosen by test UA). Validation data come from
     the train corpus (`val_on="source"`) or, as in the study's cross-lingual runs, from the
     test corpus's validation partition of the same fold (`"target"`; the same corpus when
-    train = test).
+    train = test). `threads`: torch threads the CPU training computes with (config
+    `torch_threads`).
     """
     if val_on not in ("source", "target"):
         raise ValueError(f"val_on must be 'source' or 'target', not {val_on!r}")
@@ -242,7 +242,8 @@ def probe_experiment(train_feats: tuple[np.ndarray, np.ndarray], test_feats: tup
             X_va, y_va = _rows(tr_X, tr_index, va), np.array([lab[e] for e in tr_emo[va]])
         y_tr = np.array([lab[e] for e in tr_emo[tr]])
         y_te = te_emo[te].to_numpy()
-        res = train_probes(_rows(tr_X, tr_index, tr), y_tr, X_va, y_va, len(classes), cfg, device)
+        res = train_probes(_rows(tr_X, tr_index, tr), y_tr, X_va, y_va, len(classes), cfg, device,
+                           threads=threads)
         proba = res.predict_proba(_rows(te_X, te_index, te))  # (N, L, C)
         probs_by_fold[fold] = (te, y_te, proba)
         for layer in range(proba.shape[1]):

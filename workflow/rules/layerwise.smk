@@ -18,6 +18,7 @@ rule probe_layers:
         val_on=S.section("splits")["cross_val_on"],
         emotions=EMOTIONS,
         device=S.device,
+        torch_threads=config["torch_threads"],  # not `threads:`: results must not depend on --cores
     log:
         "logs/layerwise/{model}/{train}__{test}.log",
     benchmark:

@@ -65,6 +65,7 @@ rule diarize:
         probe=lambda wc: sed_probe_optim(wc.sed_model),
         device=S.device,
         seed=S.section("splits")["seed"],
+        torch_threads=config["torch_threads"],  # not `threads:`: results must not depend on --cores
     log:
         "logs/sed/{sed_model}.log",
     benchmark:

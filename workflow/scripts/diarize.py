@@ -9,4 +9,4 @@ sm = snakemake  # noqa: F821
 probe = Optim(**sm.params.probe) if sm.params.probe else None  # the frame head's; None: nothing to train
 diarize(sm.input.subset, sm.input.manifest, sm.output[0], sm.wildcards.sed_model, dict(sm.params.spec),
         float(sm.params.window), float(sm.params.stride), list(sm.params.sed_emotions), probe,
-        sm.params.device, int(sm.params.seed), list(sm.input.train_manifests))
+        sm.params.device, int(sm.params.seed), list(sm.input.train_manifests), threads=int(sm.params.torch_threads))

@@ -19,7 +19,7 @@ scores, preds = probe_experiment(
     read_manifest(sm.input.train_manifest), read_manifest(sm.input.test_manifest),
     read_table(sm.input.train_splits, "splits"), read_table(sm.input.test_splits, "splits"),
     sm.params.emotions, ProbeConfig.from_section(sm.params.probe), info, resolve_device(sm.params.device),
-    val_on=sm.params.val_on,
+    val_on=sm.params.val_on, threads=int(sm.params.torch_threads),
 )
 write_csv(validate_table(scores, "layerwise"), sm.output.scores)
 write_csv(validate_table(preds, "predictions"), sm.output.predictions)

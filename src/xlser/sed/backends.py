@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from ..audio import load_audio
 from ..config import Optim
-from ..device import resolve_device
+from ..device import resolve_device, torch_threads
 from ..errors import InputError
 from ..io import write_json
 from ..manifest import read_manifest
@@ -295,8 +295,11 @@ class ProbeDiarizer:
 def diarize(subset_csv: str | Path, manifest_csv: str | Path, out_json: str | Path, name: str,
             spec: dict[str, Any], window: float, stride: float, sed_emotions: Sequence[str],
             probe: Optim | None, device: str = "auto", seed: int = 0,
-            train_manifests: Sequence[str | Path] = (), savedir: str | Path | None = None) -> dict[str, Any]:
-    """Frame labels for every subset utterance -> `frames.json` (written atomically)."""
+            train_manifests: Sequence[str | Path] = (), savedir: str | Path | None = None,
+            threads: int = 1) -> dict[str, Any]:
+    """Frame labels for every subset utterance -> `frames.json` (written atomically).
+    Training and inference compute with `threads` torch threads (config `torch_threads`),
+    not the job's cores, so the frames do not depend on `--cores`."""
     labels = letter_map(sed_emotions)
     dev = resolve_device(device)
     subset = read_subset(subset_csv)
@@ -318,16 +321,20 @@ def diarize(subset_csv: str | Path, manifest_csv: str | Path, out_json: str | Pa
         # and `max_epochs` (it sees ~100x more samples per epoch than an utterance probe).
         if probe is None:
             raise ValueError(f"SED model {name}: the probe backend needs the frame head's optimiser settings")
-        model = ProbeDiarizer(spec["source"], int(spec["layer"]), list(train_manifests), list(sed_emotions),
-                              probe, dev, seed, stride, int(spec["max_per_emotion"]), float(spec["min_segment_s"]),
-                              float(spec["gap_s"]), [float(c) for c in spec["context_s"]], int(spec["repeats"]))
+        with torch_threads(threads):
+            model = ProbeDiarizer(spec["source"], int(spec["layer"]), list(train_manifests), list(sed_emotions),
+                                  probe, dev, seed, stride, int(spec["max_per_emotion"]),
+                                  float(spec["min_segment_s"]), float(spec["gap_s"]),
+                                  [float(c) for c in spec["context_s"]], int(spec["repeats"]))
         decode = "single_segment"
     else:
         raise ValueError(f"unknown SED backend '{backend}': expected speechbrain or probe")
     utts = {}
     for r in tqdm(list(subset.itertuples()), desc=f"diarize {name}", mininterval=5.0):
         wav, _ = load_audio(paths[r.utt_id], SAMPLE_RATE)
-        utts[r.utt_id] = {"frames": "".join(model.frames(wav)), "duration_s": float(r.duration_s)}
+        with torch_threads(threads):
+            frames = "".join(model.frames(wav))
+        utts[r.utt_id] = {"frames": frames, "duration_s": float(r.duration_s)}
     doc = {"model": name, "backend": backend, "source": str(spec["source"]), "window": window, "stride": stride,
            "labels": labels, "decode": decode, "utterances": utts}
     write_json(doc, out_json)
