@@ -258,7 +258,8 @@ def test_simulated_listeners_answer_the_kits(corpora):
         assert (raw["session_test_id"] == tid).all()
         # every listener answered every page of the kit once, with its page id and stimulus key
         for _, one in raw.groupby("email"):
-            assert sorted(zip(one["trial_id"], one["stimuli"], strict=True)) == sorted((p.id, p.stimulus) for p in pages)
+            want = sorted((p.id, p.stimulus) for p in pages)
+            assert sorted(zip(one["trial_id"], one["stimuli"], strict=True)) == want
         assert raw["stimuli_rating"].str.fullmatch(r" (angry|happy|neutral|sad) ").all()
         assert set(raw["email"].str[:2]) == {tid[-2:].upper()}
     resp, drops = ingest(list(lss.values()), [out / "segments.csv"], out / "listeners.csv",
@@ -274,6 +275,10 @@ def test_simulated_listeners_need_an_output_per_kit(corpora):
     with pytest.raises(ValueError, match="no lss.csv output"):
         answer_kits({"ser_x": kit}, corpora["listening"], {"CORP-CN": {"lang": "CN"}, "CORP-DE": {"lang": "DE"}},
                     EMO, {"per_group": 1}, corpora["root"] / "l.csv", {}, test_groups={})
+    with pytest.raises(ValueError, match="match no listening kit"):
+        answer_kits({"ser_x": kit}, corpora["listening"], {"CORP-CN": {"lang": "CN"}, "CORP-DE": {"lang": "DE"}},
+                    EMO, {"per_group": 1}, corpora["root"] / "l.csv",
+                    {"ser_x": corpora["root"] / "a.csv", "ser_y": corpora["root"] / "b.csv"}, test_groups={})
 
 
 def test_stimulus_tables_merge_and_conflicts(tmp_path):

@@ -11,5 +11,6 @@ from xlser.human.kit import KitSpec, build_kit  # noqa: E402
 inp, par = snakemake.input, snakemake.params  # noqa: F821
 listening = {Path(p).name.removesuffix(".listening.csv"): p for p in inp.listening}
 manifests = {Path(p).parent.name: p for p in inp.manifests}
-build_kit(Path(snakemake.output.config).parent.parent, KitSpec.from_config(par.test), listening, manifests,  # noqa: F821
-          par.emotions, listener_column=par.listener_column)
+out_dir = Path(snakemake.output.config).parent.parent  # noqa: F821  (<kit>/configs/<testId>.yaml)
+build_kit(out_dir, KitSpec.from_config(par.test), listening, manifests, par.emotions,
+          listener_column=par.listener_column)

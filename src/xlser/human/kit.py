@@ -276,7 +276,8 @@ def build_kit(
         for r in audio.itertuples():
             src = paths.get((r.corpus, r.utt_id))
             if src is None:
-                raise InputError(manifests[r.corpus], f"utterance {r.utt_id!r} of corpus {r.corpus} is not in the manifest")
+                raise InputError(manifests[r.corpus],
+                                 f"utterance {r.utt_id!r} of corpus {r.corpus} is not in the manifest")
             try:
                 wav, sr = sf.read(str(src), dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError, OSError) as exc:

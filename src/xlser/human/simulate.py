@@ -119,6 +119,10 @@ def answer_kits(
         df = read_csv(path, ["utt_id", "emotion"], dtype=str)
         truth.update({(corpus, u): e for u, e in zip(df["utt_id"], df["emotion"], strict=True)})
 
+    orphans = sorted(set(out_lss) - set(kits))
+    if orphans:
+        raise ValueError(f"webMUSHRA result folders {orphans} match no listening kit (kits: {sorted(kits)}): "
+                         "name each folder after its test id")
     counts = {"listeners": len(listeners), "stimuli": 0, "answers": 0}
     for test_id, kit_dir in kits.items():
         if test_id not in out_lss:
