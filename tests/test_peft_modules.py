@@ -8,7 +8,8 @@ import pytest
 import torch
 import transformers as T
 
-from xlser.peft.modules import BottleneckAdapter, PeftSER, build_model, count_params, cut_encoder
+from xlser.peft.modules import (Adapter, BottleneckAdapter, Lora, PeftSER, build_model, count_params, cut_encoder,
+                                layers_to_keep)
 
 torch.set_num_threads(1)
 D, FF, N_LAYERS, N_CLASSES = 32, 64, 3, 4
@@ -80,8 +81,7 @@ def expected_trainable(strategy: str, k: int, r: int = 8, reduction: int = 16) -
 def test_trainable_parameters_match_the_equations(strategy, k):
     full = make("w2v2-stableln")
     kept_encoder = sum(p.numel() for p in cut_encoder(copy.deepcopy(full), k).parameters())
-    model = build_model(full, k, strategy, N_CLASSES, "linear", {"r": 8, "alpha": 16, "dropout": 0.1},
-                        {"reduction": 16})
+    model = build_model(full, k, strategy, N_CLASSES, "linear", Lora(8, 16, 0.1), Adapter(16))
     trainable, total = count_params(model)
     assert trainable == expected_trainable(strategy, k)
     assert total == kept_encoder + trainable
@@ -102,7 +102,7 @@ def _train_step(model: PeftSER) -> None:
 @pytest.mark.parametrize("kind", ["w2v2-stableln", "w2v2-postln", "wavlm"])
 @pytest.mark.parametrize("strategy", ["lora", "lora+ba+wg"])
 def test_training_leaves_frozen_weights_bit_identical(kind, strategy):
-    model = build_model(make(kind), 2, strategy, N_CLASSES, "linear", {"r": 4, "alpha": 8, "dropout": 0.1})
+    model = build_model(make(kind), 2, strategy, N_CLASSES, "linear", Lora(4, 8, 0.1))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     _train_step(model)
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
@@ -157,7 +157,7 @@ def test_adapter_is_residual_on_the_feed_forward_output():
 
 
 def test_pooling_ignores_padding_and_encoder_dropout_stays_off():
-    model = build_model(make("w2v2-stableln"), 2, "lora", N_CLASSES, "linear", {"r": 4, "alpha": 8, "dropout": 0.5})
+    model = build_model(make("w2v2-stableln"), 2, "lora", N_CLASSES, "linear", Lora(4, 8, 0.5))
     model.eval()
     x, mask = batch()
     with torch.no_grad():
@@ -175,7 +175,7 @@ def test_lora_update_acts_on_the_attention_projections(kind):
     the weights directly, so this is where a bypassed LoRA would show)."""
     full = make(kind)
     x, mask = batch()
-    model = build_model(copy.deepcopy(full), 1, "lora", N_CLASSES, "linear", {"r": 4, "alpha": 8, "dropout": 0.0})
+    model = build_model(copy.deepcopy(full), 1, "lora", N_CLASSES, "linear", Lora(4, 8, 0.0))
     merged = cut_encoder(copy.deepcopy(full), 1).requires_grad_(False)
     q = model.encoder.encoder.layers[0].attention.q_proj
     with torch.no_grad():
@@ -205,3 +205,53 @@ def test_feature_cache_returns_what_the_cnn_computes_and_skips_it_on_reuse():
         uncached = model(torch.zeros_like(x), lengths, mask)
     assert torch.equal(plain, first) and torch.equal(first, again) and len(calls) == 2
     assert not torch.allclose(uncached, first)
+
+
+def test_layers_kept_k_plus_1_keeps_one_more_layer_and_puts_the_peft_modules_on_it():
+    assert [layers_to_keep(k, "k", N_LAYERS) for k in range(N_LAYERS + 1)] == [0, 1, 2, 3]
+    assert [layers_to_keep(k, "k+1", N_LAYERS) for k in range(N_LAYERS + 1)] == [1, 2, 3, 3]  # nothing above the top
+    with pytest.raises(ValueError, match="layers_kept"):
+        layers_to_keep(1, "k+2", N_LAYERS)
+    x, mask = batch()
+    k = 1
+    for rule, n in (("k", 1), ("k+1", 2)):
+        model = build_model(make("w2v2-stableln"), layers_to_keep(k, rule, N_LAYERS), "lora+ba+wg", N_CLASSES,
+                            "linear", Lora(2, 4, 0.0), Adapter(16)).eval()
+        layers = model.encoder.encoder.layers
+        assert len(layers) == n
+        top = layers[n - 1]  # k+1: layer k (0-based) is kept and adapted
+        assert hasattr(top.attention.q_proj, "lora_A") and hasattr(top.feed_forward.output_dense, "lora_A")
+        assert hasattr(top, "bottleneck_adapter") and hasattr(top, "input_gate")
+        trainable = count_params(model)[0]
+        assert trainable == expected_trainable("lora+ba+wg", n, r=2)
+    # k+1's output (LoRA B = 0, adapters zeroed, gates open) is hidden state k+1 of the full model
+    with torch.no_grad():
+        ref = make("w2v2-stableln")(x, attention_mask=mask, output_hidden_states=True).hidden_states[k + 1]
+        for name, p in model.named_parameters():
+            if "bottleneck_adapter.up" in name:
+                p.zero_()
+            if "input_gate" in name:
+                p.fill_(1e4)
+        torch.testing.assert_close(model.encoder(x, attention_mask=mask).last_hidden_state, ref, rtol=0, atol=1e-5)
+
+
+def test_encoder_mode_train_runs_the_checkpoints_dropout_and_eval_mode_does_not():
+    x, mask = batch()
+    lengths = torch.tensor([6400, 4000])
+    # a checkpoint config with dropout, LayerDrop and time masking (the tiny model's: 0.1, 0.1, 0.05)
+    for mode, stochastic in (("eval", False), ("train", True)):
+        model = build_model(make("w2v2-stableln"), 2, "lora", N_CLASSES, "linear", Lora(2, 4, 0.0), None, mode)
+        model.train()
+        assert model.encoder.encoder.dropout.training is stochastic
+        assert model.head.training
+        with torch.no_grad():
+            torch.manual_seed(0)
+            a = model(x, lengths, mask)
+            b = model(x, lengths, mask)
+        assert (not torch.equal(a, b)) is stochastic, mode
+        model.eval()  # predictions are deterministic in either mode
+        assert not model.encoder.training
+        with torch.no_grad():
+            assert torch.equal(model(x, lengths, mask), model(x, lengths, mask))
+    with pytest.raises(ValueError, match="encoder_mode"):
+        build_model(make("w2v2-stableln"), 1, "frozen", N_CLASSES, encoder_mode="training")

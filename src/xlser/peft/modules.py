@@ -8,6 +8,7 @@ layers without copying transformers' layer code. LoRA comes from `peft`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,6 +21,53 @@ log = logging.getLogger(__name__)
 STRATEGIES = ("frozen", "lora", "lora+ba+wg", "two_stage")
 LORA_TARGETS = ("attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.out_proj",
                 "feed_forward.intermediate_dense", "feed_forward.output_dense")
+LAYERS_KEPT = ("k", "k+1")
+ENCODER_MODES = ("eval", "train")
+
+
+@dataclass(frozen=True)
+class Lora:
+    """LoRA's rank, scaling numerator (alpha) and dropout: `peft.lora`."""
+
+    r: int
+    alpha: float
+    dropout: float
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """The bottleneck adapter's reduction factor: `peft.adapter`."""
+
+    reduction: int
+
+
+STUDY_LORA = Lora(r=8, alpha=16.0, dropout=0.1)  # the study's modules (benchmarks, tests)
+STUDY_ADAPTER = Adapter(reduction=16)
+
+
+def uses_lora(strategy: str) -> bool:
+    return strategy != "frozen"
+
+
+def uses_adapters(strategy: str) -> bool:
+    """Bottleneck adapters and input gates (two_stage trains the LoRA+BA+WG model)."""
+    return strategy in ("lora+ba+wg", "two_stage")
+
+
+def layers_to_keep(k: int, rule: str, n_layers: int) -> int:
+    """How many transformer layers fine-tuning keeps for best layer k (hidden-state indexing).
+
+    `k`: output is hidden state k (what the layer-wise probe chose). `k+1`: the study's code
+    (`num_hidden_layers = layer_index + 1`), one layer more, PEFT modules on layers 0..k; at
+    the top of the model nothing is left to add, so it keeps all `n_layers` (logged).
+    """
+    if rule not in LAYERS_KEPT:
+        raise ValueError(f"unknown layers_kept '{rule}': expected one of {LAYERS_KEPT}")
+    n = k + 1 if rule == "k+1" else k
+    if n > n_layers:
+        log.warning("layers_kept=k+1 with k=%d: the encoder has only %d layers; keeping all of them", k, n_layers)
+        n = n_layers
+    return n
 
 
 def _layers(encoder: nn.Module) -> nn.ModuleList:
@@ -174,18 +222,27 @@ class CachedFeatureEncoder(nn.Module):
 class PeftSER(nn.Module):
     """Cut encoder (+ PEFT modules) -> mean over valid frames -> head.
 
-    The encoder's own stochastic parts (dropout, LayerDrop, SpecAugment masking) stay in
-    eval mode even while training: its weights are frozen, and LayerDrop would skip the very
-    layers the cut keeps. LoRA dropout is the only dropout in the encoder that trains.
+    `encoder_mode="eval"`: the encoder's own stochastic parts (dropout, LayerDrop, SpecAugment
+    masking) stay off even while training: its weights are frozen, and LayerDrop would skip
+    the very layers the cut keeps; LoRA dropout is the only dropout in the encoder that
+    trains. `"train"`: the study's code, the encoder in training mode while fine-tuning, with
+    the dropout, LayerDrop and time masking its checkpoint's config sets. The CNN has no
+    stochastic part, so its cached features are valid in both modes.
     """
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, n_classes: int):
+    def __init__(self, encoder: nn.Module, head: nn.Module, n_classes: int, encoder_mode: str = "eval"):
         super().__init__()
+        if encoder_mode not in ENCODER_MODES:
+            raise ValueError(f"unknown encoder_mode '{encoder_mode}': expected one of {ENCODER_MODES}")
         self.n_classes = n_classes
+        self.encoder_mode = encoder_mode
         self.encoder = encoder
         self.head = head
         for name, p in self.encoder.named_parameters():
             p.requires_grad_(_is_peft_param(name))
+        cnn = getattr(self.encoder, "feature_extractor", None)
+        if hasattr(cnn, "_freeze_parameters"):
+            cnn._freeze_parameters()  # in training mode it would otherwise build a graph through the CNN
         self.features: CachedFeatureEncoder | None = None
 
     def cache_features(self, max_bytes: float = 4e9) -> None:
@@ -197,6 +254,8 @@ class PeftSER(nn.Module):
 
     def train(self, mode: bool = True) -> PeftSER:
         super().train(mode)
+        if self.encoder_mode == "train":
+            return self
         self.encoder.eval()
         if mode:
             for name, m in self.encoder.named_modules():
@@ -231,19 +290,20 @@ class PeftSER(nn.Module):
                 params[n].copy_(t)
 
 
-def build_model(encoder: nn.Module, layer: int, strategy: str, n_classes: int, head: str = "linear",
-                lora: dict | None = None, adapter: dict | None = None) -> PeftSER:
-    """The model of one strategy: cut at `layer`, PEFT modules added, fresh head."""
+def build_model(encoder: nn.Module, layers: int, strategy: str, n_classes: int, head: str = "linear",
+                lora: Lora | None = None, adapter: Adapter | None = None, encoder_mode: str = "eval") -> PeftSER:
+    """The model of one strategy: the first `layers` transformer layers kept (see
+    `layers_to_keep`), PEFT modules on each of them, a fresh head. `lora`/`adapter` default
+    to the study's sizes; the workflow always passes its configured ones."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown PEFT strategy '{strategy}': expected one of {STRATEGIES}")
-    cut_encoder(encoder, layer)
-    if strategy != "frozen":
-        lora = lora or {}
-        add_lora(encoder, r=int(lora.get("r", 8)), alpha=float(lora.get("alpha", 16)),
-                 dropout=float(lora.get("dropout", 0.1)))
-    if strategy in ("lora+ba+wg", "two_stage"):
-        add_adapters_and_gates(encoder, int((adapter or {}).get("reduction", 16)))
-    return PeftSER(encoder, make_head(head, encoder.config.hidden_size, n_classes), n_classes)
+    cut_encoder(encoder, layers)
+    if uses_lora(strategy):
+        lo = lora or STUDY_LORA
+        add_lora(encoder, r=int(lo.r), alpha=float(lo.alpha), dropout=float(lo.dropout))
+    if uses_adapters(strategy):
+        add_adapters_and_gates(encoder, int((adapter or STUDY_ADAPTER).reduction))
+    return PeftSER(encoder, make_head(head, encoder.config.hidden_size, n_classes), n_classes, encoder_mode)
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:

@@ -1,25 +1,39 @@
 """Fine-tuning one (model, train, test, strategy, fold) job, with checkpoint and resume.
 
-AdamW (the layer-wise stage's settings), early stopping on validation loss with patience,
-the weights kept are those of the best validation UA (never test), gradient clipping,
-mixed precision on CUDA. Every epoch the whole training state is written atomically to
-the job's checkpoint folder; a killed job started again continues from its last epoch and,
-on CPU, ends with the numbers of an uninterrupted run. The checkpoint is deleted once the
-outputs are written (it is no output: a fresh run must not pick up a finished state).
+AdamW (`xlser.config.Optim`), early stopping on validation loss with patience, the weights
+kept are those of the best validation UA (never test). The fine-tuning-only choices
+(`Finetune`: layers kept, encoder mode, precision, gradient clipping, two-stage schedule,
+validation corpus of cross-lingual runs, torch threads) are explicit; `config/paper.yaml`
+sets the study's. Every epoch the whole training state is written atomically to the job's
+checkpoint folder; a killed job started again continues from its last epoch and, on CPU,
+ends with the numbers of an uninterrupted run. The checkpoint is deleted once the outputs
+are written (it is no output: a fresh run must not pick up a finished state).
+
+Resume or start over: a checkpoint is resumed only when its fingerprint matches, and the
+fingerprint holds what this job computes with (its own settings and data, not the whole
+`peft` section), the xlser code and library versions, and the size and modification time
+of the job's input files. Snakemake gives a job no sign of *why* it runs, so this is what
+tells a resume after a kill (inputs, code, settings untouched) from a re-run from scratch:
+`--forceall` rewrites the inputs, and a code or config change (what `--forcerun` is for)
+changes the rest. A forced re-run of one job with nothing changed resumes, which on CPU
+gives the numbers of a fresh run; `metrics.json` says so (`resumed_from_epoch`); deleting
+`results/checkpoints/peft/<job>` starts it over regardless.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import math
 import random
 import shutil
+import struct
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,36 +44,71 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .. import metrics
+from ..config import Optim
+from ..contracts import read_table
 from ..device import resolve_device
 from ..errors import InputError
 from ..io import atomic_path, write_csv, write_json
+from ..manifest import read_manifest
 from ..models import load_encoder, load_feature_extractor
 from .data import Collator, Partition, batches, corpus_files, load_partition
-from .modules import PeftSER, build_model, count_params
+from .modules import (ENCODER_MODES, LAYERS_KEPT, Adapter, Lora, PeftSER, build_model, count_params,
+                      layers_to_keep, uses_adapters, uses_lora)
 
 log = logging.getLogger(__name__)
 CKPT = "last.pt"
+PRECISIONS = ("fp32", "bf16")
+SCHEDULES = ("stagewise", "study")
+VAL_ON = ("source", "target")
 
 
-@dataclass
-class Optim:
-    """The `peft:` config section's training settings."""
+@dataclass(frozen=True)
+class Finetune:
+    """The fine-tuning-only settings of one job (the optimiser's are `xlser.config.Optim`).
 
-    batch_size: int = 16
-    lr: float = 1e-3
-    eps: float = 1e-8
-    weight_decay: float = 1e-5
-    max_epochs: int = 100
-    patience: int = 10
-    grad_clip: float = 1.0
-    seed: int = 0
-    max_batch_seconds: float = 160.0
-    cache_features: bool = True
+    grad_clip: gradient-norm clipping, None = off (the study). max_batch_seconds: padded
+    audio seconds per batch. cache_features: frozen CNN features computed once per batch.
+    precision: `fp32` or `bf16` (autocast on CUDA; fp32 on CPU). encoder_mode: `eval` or
+    `train` (the checkpoint's dropout, LayerDrop, time masking). layers_kept: `k` or `k+1`.
+    two_stage_schedule: `stagewise` or `study`, only for two_stage jobs (else None).
+    cross_val_on: `source` or `target`, only where train and test corpora differ (else None).
+    threads: torch's thread count (results depend on it; not `--cores`).
+    """
+
+    grad_clip: float | None
+    max_batch_seconds: float
+    cache_features: bool
+    precision: str
+    encoder_mode: str
+    layers_kept: str
+    two_stage_schedule: str | None
+    cross_val_on: str | None
+    threads: int
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("precision", self.precision, PRECISIONS),
+                                     ("encoder_mode", self.encoder_mode, ENCODER_MODES),
+                                     ("layers_kept", self.layers_kept, LAYERS_KEPT),
+                                     ("two_stage_schedule", self.two_stage_schedule, (None, *SCHEDULES)),
+                                     ("cross_val_on", self.cross_val_on, (None, *VAL_ON))):
+            if value not in allowed:
+                raise ValueError(f"Finetune.{name} = {value!r}: expected one of {list(allowed)}")
+        if self.threads < 1:
+            raise ValueError(f"Finetune.threads = {self.threads}: expected at least 1")
 
     @classmethod
-    def from_config(cls, peft: dict[str, Any]) -> Optim:
-        names = cls.__dataclass_fields__
-        return cls(**{k: type(getattr(cls, k))(v) for k, v in peft.items() if k in names})
+    def from_section(cls, peft: Mapping[str, Any], *, strategy: str, cross: bool, cross_val_on: str,
+                     threads: int) -> Finetune:
+        """One job's settings from the (schema-defaulted) `peft` section, `splits.cross_val_on`
+        and `torch_threads`: the schedule only for two_stage, the validation corpus only for
+        cross-corpus jobs, so other jobs' params and fingerprints never see them."""
+        clip = peft["grad_clip"]
+        return cls(grad_clip=None if clip is None else float(clip),
+                   max_batch_seconds=float(peft["max_batch_seconds"]),
+                   cache_features=bool(peft["cache_features"]), precision=str(peft["precision"]),
+                   encoder_mode=str(peft["encoder_mode"]), layers_kept=str(peft["layers_kept"]),
+                   two_stage_schedule=str(peft["two_stage"]["schedule"]) if strategy == "two_stage" else None,
+                   cross_val_on=str(cross_val_on) if cross else None, threads=int(threads))
 
 
 def best_layer(path: str | Path, model: str, train: str, test: str, setting: str | None = None) -> int:
@@ -83,6 +132,28 @@ def best_layer(path: str | Path, model: str, train: str, test: str, setting: str
         raise InputError(path, f"layer '{value}' is not an integer", line=int(hit.index[0]) + 2) from None
 
 
+def load_stimuli(manifest_path: str, listening_path: str, emotions: Sequence[str]) -> Partition:
+    """The listening-test stimuli of a corpus (its `splits/{corpus}.listening.csv`) as a partition."""
+    man = read_manifest(manifest_path).set_index("utt_id", drop=False)
+    stim = read_table(listening_path, "listening")
+    ids = stim["utt_id"].astype(str)
+    missing = ~ids.isin(man.index)
+    if missing.any():
+        i = int(np.flatnonzero(missing.to_numpy())[0])
+        raise InputError(listening_path, f"stimulus '{ids.iloc[i]}' is not in {manifest_path}", line=i + 2)
+    table = man.loc[ids].reset_index(drop=True)
+    keep = table["emotion"].isin(list(emotions))
+    if (~keep).any():
+        log.warning("%s: %d stimuli with emotions outside %s not scored", listening_path, int((~keep).sum()),
+                    list(emotions))
+    table = table[keep].reset_index(drop=True)
+    table["label"] = table["emotion"].map({e: i for i, e in enumerate(emotions)}).astype(int)
+    table["duration_s"] = pd.to_numeric(table["duration_s"]).astype(float)
+    cols = ["utt_id", "path", "duration_s", "emotion", "label"] + [c for c in ("seg_start", "seg_end") if c in table]
+    lang = str(table["lang"].iloc[0]) if len(table) and "lang" in table else ""
+    return Partition(name=f"{Path(manifest_path).parent.name}:stimuli", table=table[cols], lang=lang)
+
+
 def _rng_state() -> dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available():
@@ -104,32 +175,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _autocast(device: torch.device):
-    if device.type != "cuda":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
+def _half_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The autocast dtype: bf16 on CUDA where supported (fp16 with loss scaling otherwise); none in fp32 or on CPU."""
+    if precision == "fp32" or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _autocast(device: torch.device, precision: str):
+    dtype = _half_dtype(device, precision)
+    return contextlib.nullcontext() if dtype is None else torch.autocast("cuda", dtype=dtype)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Compute with `n` torch threads (the config's, not the job's cores), restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-
-
-@torch.no_grad()
-def predict(model: PeftSER, part: Partition, collate: Collator, opt: Optim,
-            device: torch.device) -> tuple[np.ndarray, float]:
-    """Class probabilities (rows in the partition's order) and the mean cross-entropy."""
-    model.eval()
-    probs = np.zeros((len(part), model.n_classes), dtype=np.float64)
-    loss = 0.0
-    for idx in batches(part, opt.batch_size, opt.max_batch_seconds):
-        b = _to(collate(part, idx), device)
-        _key(model, part, idx)
-        with _autocast(device):
-            logits = model(b["input_values"], b["lengths"], b["attention_mask"]).float()
-        loss += F.cross_entropy(logits, b["labels"], reduction="sum").item()
-        probs[idx] = torch.softmax(logits, -1).cpu().numpy()
-    return probs, loss / max(1, len(part))
 
 
 def _key(model: PeftSER, part: Partition, idx: list[int]) -> None:
@@ -137,30 +207,105 @@ def _key(model: PeftSER, part: Partition, idx: list[int]) -> None:
         model.features.key = (part.name, tuple(idx))
 
 
+@torch.no_grad()
+def predict(model: PeftSER, part: Partition, collate: Collator, batch_size: int, max_batch_seconds: float,
+            device: torch.device, precision: str) -> tuple[np.ndarray, float]:
+    """Class probabilities (rows in the partition's order) and the mean cross-entropy."""
+    model.eval()
+    probs = np.zeros((len(part), model.n_classes), dtype=np.float64)
+    loss = 0.0
+    for idx in batches(part, batch_size, max_batch_seconds):
+        b = _to(collate(part, idx), device)
+        _key(model, part, idx)
+        with _autocast(device, precision):
+            logits = model(b["input_values"], b["lengths"], b["attention_mask"]).float()
+        loss += F.cross_entropy(logits, b["labels"], reduction="sum").item()
+        probs[idx] = torch.softmax(logits, -1).cpu().numpy()
+    return probs, loss / max(1, len(part))
+
+
+# ---- the resume fingerprint
+
+
 def _fingerprint(**kw: Any) -> str:
     return hashlib.sha256(json.dumps(kw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-class Trainer:
-    """Epoch loop over one or two stages with early stopping, best-by-val-UA weights, checkpoints."""
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of the xlser sources and the versions of the libraries that compute the numbers:
+    a checkpoint written by other code is not resumed."""
+    import peft
+    import transformers
 
-    def __init__(self, model: PeftSER, opt: Optim, device: torch.device, collate: Collator,
+    pkg = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for f in sorted(pkg.rglob("*.py")):
+        h.update(str(f.relative_to(pkg)).encode() + b"\0" + f.read_bytes() + b"\0")
+    h.update(f"torch {torch.__version__} transformers {transformers.__version__} peft {peft.__version__} "
+             f"numpy {np.__version__}".encode())
+    return h.hexdigest()[:16]
+
+
+def input_stamps(paths: Sequence[str]) -> list[list[Any]]:
+    """(path, size, mtime_ns) of each input file: a job whose inputs were rewritten (Snakemake
+    re-ran what produced them, e.g. `--forceall`) starts over instead of resuming."""
+    out = []
+    for p in sorted(set(map(str, paths))):
+        st = Path(p).stat()
+        out.append([p, st.st_size, st.st_mtime_ns])
+    return out
+
+
+# ---- adapters on disk
+
+
+def save_adapter(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str], path: str | Path) -> None:
+    """safetensors file, byte-identical for identical tensors and metadata (the library writes
+    metadata in hash order): header re-serialised with sorted keys; written atomically."""
+    from safetensors.torch import save
+
+    blob = save({k: v.detach().contiguous().cpu() for k, v in sorted(tensors.items())})
+    n = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8:8 + n])
+    header.pop("__metadata__", None)
+    header["__metadata__"] = {str(k): str(v) for k, v in sorted(metadata.items())}
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(struct.pack("<Q", len(text)) + text + blob[8 + n:])
+
+
+# ---- training
+
+
+class Trainer:
+    """Epoch loop over one or two stages with early stopping, best-by-val-UA weights, checkpoints.
+
+    Two stages (`schedule`): `stagewise` gives each stage its own epoch budget and early
+    stopping and keeps the best weights of the last stage; `study` (the study's code) switches
+    at early stopping or at half the epoch budget, runs the second stage for the rest of it,
+    and keeps the best weights of either stage (both stages validate on the same data there).
+    A new stage resets early stopping and keeps the optimiser.
+    """
+
+    def __init__(self, model: PeftSER, optim: Optim, settings: Finetune, device: torch.device, collate: Collator,
                  checkpoint_dir: str | Path | None, fingerprint: str, labels: Sequence[str]):
-        self.model, self.opt, self.device, self.collate = model, opt, device, collate
+        self.model, self.optim, self.settings, self.device, self.collate = model, optim, settings, device, collate
         self.labels = list(labels)
         self.ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.fingerprint = fingerprint
         params = [p for p in model.parameters() if p.requires_grad]
         self.params = params
-        self.optimizer = torch.optim.AdamW(params, lr=opt.lr, eps=opt.eps, weight_decay=opt.weight_decay)
+        self.optimizer = torch.optim.AdamW(params, lr=optim.lr, eps=optim.eps, weight_decay=optim.weight_decay)
         # constant learning rate, as the study; kept as a scheduler so a schedule can be added without
         # changing the checkpoint format
         self.scheduler = torch.optim.lr_scheduler.ConstantLR(self.optimizer, factor=1.0, total_iters=0)
-        use_scaler = device.type == "cuda" and not torch.cuda.is_bf16_supported()
+        use_scaler = _half_dtype(device, settings.precision) == torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.state: dict[str, Any] = {"stage": 0, "epoch": 0, "total_epochs": 0, "best_ua": -1.0,
-                                      "best_loss": math.inf, "bad": 0, "best_epoch": 0, "best_state": None,
-                                      "history": [], "wall_time_s": 0.0, "stage_epochs": []}
+                                      "best_loss": math.inf, "bad": 0, "best_epoch": 0, "best_stage": 0,
+                                      "best_state": None, "history": [], "wall_time_s": 0.0, "stage_epochs": []}
         self.resumed_from: int | None = None
 
     # ---- checkpoint
@@ -177,13 +322,13 @@ class Trainer:
                    self.ckpt_dir / "progress.json")
 
     def try_resume(self) -> bool:
-        """Load the job's last checkpoint if it belongs to this exact job configuration."""
+        """Load the job's last checkpoint if it belongs to this exact job (see the module docstring)."""
         path = self.ckpt_dir / CKPT if self.ckpt_dir else None
         if path is None or not path.is_file():
             return False
         blob = torch.load(path, map_location=self.device, weights_only=False)
         if blob.get("fingerprint") != self.fingerprint:
-            log.warning("checkpoint %s is from a different configuration; starting afresh", path)
+            log.warning("checkpoint %s is from other settings, data, inputs or code; starting afresh", path)
             return False
         self.model.load_trainable_state(blob["model"])
         self.optimizer.load_state_dict(blob["optimizer"])
@@ -199,22 +344,21 @@ class Trainer:
         if self.ckpt_dir is not None and self.ckpt_dir.exists():
             shutil.rmtree(self.ckpt_dir)
 
-    # ---- training
     def _train_epoch(self, part: Partition, seed: int) -> float:
         self.model.train()
         total, n = 0.0, 0
-        order = batches(part, self.opt.batch_size, self.opt.max_batch_seconds, seed=seed)
+        order = batches(part, self.optim.batch_size, self.settings.max_batch_seconds, seed=seed)
         for idx in tqdm(order, desc=f"train {part.name}", leave=False, mininterval=5):
             b = _to(self.collate(part, idx), self.device)
             _key(self.model, part, idx)
-            with _autocast(self.device):
+            with _autocast(self.device, self.settings.precision):
                 logits = self.model(b["input_values"], b["lengths"], b["attention_mask"]).float()
             loss = F.cross_entropy(logits, b["labels"])
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-            if self.opt.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.params, self.opt.grad_clip)
+            if self.settings.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.params, self.settings.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
             total += loss.item() * len(idx)
@@ -222,23 +366,36 @@ class Trainer:
         self.scheduler.step()
         return total / max(1, n)
 
-    def fit(self, stages: Sequence[tuple[Partition, Partition]]) -> None:
-        """Train each (train, val) stage until early stopping; a new stage resets early stopping
-        and the best-weights record but keeps the optimiser (the study's two-stage recipe)."""
-        s = self.state
+    def _stage_limit(self, n_stages: int, schedule: str) -> int:
+        """Epochs the current stage may run."""
+        s, budget = self.state, self.optim.max_epochs
+        if schedule == "stagewise" or n_stages == 1:
+            return budget
+        if s["stage"] + 1 < n_stages:
+            return max(1, budget // 2)
+        return budget - sum(s["stage_epochs"])
+
+    def fit(self, stages: Sequence[tuple[Partition, Partition]], schedule: str = "stagewise") -> None:
+        """Train each (train, val) stage until early stopping or its epoch limit."""
+        if schedule not in SCHEDULES:
+            raise ValueError(f"unknown two-stage schedule '{schedule}': expected one of {SCHEDULES}")
+        s, st = self.state, self.settings
         while s["stage"] < len(stages):
             train, val = stages[s["stage"]]
+            limit = self._stage_limit(len(stages), schedule)
             t0 = time.perf_counter()
-            while s["epoch"] < self.opt.max_epochs and s["bad"] < self.opt.patience:
-                seed = self.opt.seed * 100003 + s["stage"] * 1009 + s["epoch"]
+            while s["epoch"] < limit and s["bad"] < self.optim.patience:
+                seed = self.optim.seed * 100003 + s["stage"] * 1009 + s["epoch"]
                 tr_loss = self._train_epoch(train, seed)
-                probs, val_loss = predict(self.model, val, self.collate, self.opt, self.device)
+                probs, val_loss = predict(self.model, val, self.collate, self.optim.batch_size, st.max_batch_seconds,
+                                          self.device, st.precision)
                 y = val.table["label"].to_numpy()
                 val_ua = metrics.ua(y, probs.argmax(1), range(len(self.labels)))
                 s["epoch"] += 1
                 s["total_epochs"] += 1
                 if val_ua > s["best_ua"]:
-                    s["best_ua"], s["best_epoch"], s["best_state"] = val_ua, s["epoch"], self.model.trainable_state()
+                    s.update(best_ua=val_ua, best_epoch=s["epoch"], best_stage=s["stage"],
+                             best_state=self.model.trainable_state())
                 if val_loss < s["best_loss"]:
                     s["best_loss"], s["bad"] = val_loss, 0
                 else:
@@ -251,94 +408,134 @@ class Trainer:
                 t0 = time.perf_counter()
                 self._save()
             s["wall_time_s"] += time.perf_counter() - t0
-            if s["stage"] + 1 < len(stages):
-                s["stage_epochs"].append(s["epoch"])
-                s.update(stage=s["stage"] + 1, epoch=0, best_ua=-1.0, best_loss=math.inf, bad=0, best_epoch=0,
-                         best_state=None)
+            s["stage_epochs"].append(s["epoch"])
+            s.update(stage=s["stage"] + 1, epoch=0, best_loss=math.inf, bad=0)
+            if s["stage"] < len(stages):
+                if schedule == "stagewise":  # the best weights are the last stage's
+                    s.update(best_ua=-1.0, best_epoch=0, best_state=None)
                 self._save()
-            else:
-                s["stage_epochs"].append(s["epoch"])
-                s["stage"] += 1
         self.model.load_trainable_state(s["best_state"])
 
 
 def run_finetune(*, best_layers: str, source: str, manifests: Sequence[str], splits: Sequence[str],
-                 model: str, train: str, test: str, strategy: str, fold: int, setting: str,
-                 stage_corpus: str | None, peft: dict[str, Any], head: str, emotions: Sequence[str],
-                 device: str, checkpoint_dir: str | None, out_metrics: str, out_predictions: str,
-                 out_adapter: str) -> dict[str, Any]:
-    """The whole job: layer k, model, data, training (with resume), test predictions, outputs."""
+                 listening: str | None, model: str, train: str, test: str, strategy: str, fold: int, setting: str,
+                 stage_corpus: str | None, optim: Optim, settings: Finetune, lora: Lora | None,
+                 adapter: Adapter | None, head: str, emotions: Sequence[str], device: str,
+                 checkpoint_dir: str | None, out_metrics: str, out_predictions: str, out_adapter: str,
+                 out_stimuli: str) -> dict[str, Any]:
+    """The whole job: layer k, model, data, training (with resume), test and stimulus predictions, outputs.
+
+    `lora` is required by the LoRA strategies and `adapter` by lora+ba+wg/two_stage (None
+    otherwise); `stage_corpus` (the model-language corpus) by two_stage; `listening`, the
+    test corpus's stimuli, may be None (stimuli.csv then holds its header only).
+    """
     t_start = time.perf_counter()
-    opt = Optim.from_config(peft)
+    if uses_lora(strategy) and lora is None:
+        raise ValueError(f"strategy {strategy} needs the LoRA settings (peft.lora)")
+    if uses_adapters(strategy) and adapter is None:
+        raise ValueError(f"strategy {strategy} needs the adapter settings (peft.adapter)")
+    two_stage = strategy == "two_stage"
+    if two_stage and (not stage_corpus or settings.two_stage_schedule is None):
+        raise ValueError(f"two_stage needs the model-language corpus of {model} (models.{model}.lang) and "
+                         "peft.two_stage.schedule")
+    if train != test and settings.cross_val_on is None:
+        raise ValueError(f"{train} -> {test} needs the validation corpus of cross-corpus runs (splits.cross_val_on)")
     dev = resolve_device(device)
     layer = best_layer(best_layers, model, train, test, setting)
     files = corpus_files(manifests, splits)
-    for c in {train, test} | ({stage_corpus} if strategy == "two_stage" and stage_corpus else set()):
+    for c in {train, test} | ({stage_corpus} if two_stage else set()):
         if c not in files:
             raise InputError(None, f"no manifest/splits given for corpus {c} (have {sorted(files)})")
+
+    val_corpus = test if train != test and settings.cross_val_on == "target" else train
     part = {(c, p): load_partition(*files[c], fold, p, emotions)
-            for c, p in [(train, "train"), (train, "val"), (test, "test")]}
-    stages = [(part[train, "train"], part[train, "val"])]
-    if strategy == "two_stage":
-        if not stage_corpus:
-            raise ValueError(f"two_stage needs the model-language corpus of {model} (models.{model}.lang)")
-        stages.insert(0, (load_partition(*files[stage_corpus], fold, "train", emotions),
-                          load_partition(*files[stage_corpus], fold, "val", emotions)))
+            for c, p in {(train, "train"), (val_corpus, "val"), (test, "test")}}
+    val = part[val_corpus, "val"]
+    stages = [(part[train, "train"], val)]
+    if two_stage:
+        stage_train = load_partition(*files[stage_corpus], fold, "train", emotions)
+        # stagewise: the first stage validates on its own corpus; study: on the target throughout
+        stage_val = val if settings.two_stage_schedule == "study" else load_partition(*files[stage_corpus], fold,
+                                                                                       "val", emotions)
+        stages.insert(0, (stage_train, stage_val))
+    if not two_stage:
+        stage_corpus = None
+    stimuli = load_stimuli(files[test][0], listening, emotions) if listening else None
 
-    seed_everything(opt.seed)
+    inputs = [best_layers, *manifests, *splits]
     was_deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(dev.type == "cpu", warn_only=True)
-    try:
-        return _run(**locals())  # the checks above, then the job with determinism restored afterwards
-    finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+    with torch_threads(settings.threads):
+        seed_everything(optim.seed)
+        torch.use_deterministic_algorithms(dev.type == "cpu", warn_only=True)
+        try:
+            return _run(**locals())  # the checks above, then the job with determinism restored afterwards
+        finally:
+            torch.use_deterministic_algorithms(was_deterministic)
 
 
-def _run(*, opt: Optim, dev: torch.device, layer: int, stages: list, part: dict, source: str, model: str,
-         train: str, test: str, strategy: str, fold: int, setting: str, stage_corpus: str | None,
-         peft: dict[str, Any], head: str, emotions: Sequence[str], checkpoint_dir: str | None, out_metrics: str,
-         out_predictions: str, out_adapter: str, t_start: float, **_: Any) -> dict[str, Any]:
-    from safetensors.torch import save_file
-
+def _run(*, optim: Optim, settings: Finetune, dev: torch.device, layer: int, stages: list, part: dict,
+         stimuli: Partition | None, val_corpus: str, source: str, model: str, train: str, test: str, strategy: str,
+         fold: int, setting: str, stage_corpus: str | None, lora: Lora | None, adapter: Adapter | None, head: str,
+         emotions: Sequence[str], inputs: list[str], checkpoint_dir: str | None, out_metrics: str,
+         out_predictions: str, out_adapter: str, out_stimuli: str, t_start: float, **_: Any) -> dict[str, Any]:
     encoder = load_encoder(source, "cpu")
-    net = build_model(encoder, layer, strategy, len(emotions), head, peft.get("lora"), peft.get("adapter")).to(dev)
-    if opt.cache_features:
+    n_kept = layers_to_keep(layer, settings.layers_kept, len(encoder.encoder.layers))
+    net = build_model(encoder, n_kept, strategy, len(emotions), head, lora, adapter, settings.encoder_mode).to(dev)
+    if settings.cache_features:
         net.cache_features()
     trainable, total = count_params(net)
-    log.info("%s %s %s->%s fold %d: layer %d, %d trainable of %d parameters, device %s", model, strategy, train,
-             test, fold, layer, trainable, total, dev)
+    log.info("%s %s %s->%s fold %d: layer %d, %d layers kept, %d trainable of %d parameters, device %s, "
+             "%d threads", model, strategy, train, test, fold, layer, n_kept, trainable, total, dev, settings.threads)
     collate = Collator(load_feature_extractor(source))
-    fp = _fingerprint(source=source, layer=layer, strategy=strategy, peft=peft, head=head, emotions=list(emotions),
-                      train=train, test=test, fold=fold, stage_corpus=stage_corpus,
-                      data=[p.table["utt_id"].tolist() for st in stages for p in st])
-    trainer = Trainer(net, opt, dev, collate, checkpoint_dir, fp, emotions)
+    fp = _fingerprint(job={"source": source, "layer": layer, "layers_kept": n_kept, "strategy": strategy,
+                           "head": head, "emotions": list(emotions), "train": train, "test": test, "fold": fold,
+                           "stage_corpus": stage_corpus, "device": dev.type},
+                      optim=asdict(optim), settings=asdict(settings),
+                      lora=asdict(lora) if lora and uses_lora(strategy) else None,
+                      adapter=asdict(adapter) if adapter and uses_adapters(strategy) else None,
+                      data=[[p.name, p.table["utt_id"].tolist()] for st in stages for p in st],
+                      inputs=input_stamps(inputs), code=code_version())
+    trainer = Trainer(net, optim, settings, dev, collate, checkpoint_dir, fp, emotions)
     trainer.try_resume()
-    trainer.fit(stages)
+    trainer.fit(stages, settings.two_stage_schedule or "stagewise")
+
+    def score(p: Partition) -> tuple[pd.DataFrame, np.ndarray]:
+        probs = predict(net, p, collate, optim.batch_size, settings.max_batch_seconds, dev, settings.precision)[0]
+        df = pd.DataFrame({"utt_id": p.table["utt_id"].astype(str), "true": p.table["emotion"].tolist(),
+                           "pred": [emotions[i] for i in probs.argmax(1)]})
+        for i, e in enumerate(emotions):
+            df[f"p_{e}"] = probs[:, i]
+        return df, probs
 
     test_part = part[test, "test"]
-    probs, _ = predict(net, test_part, collate, opt, dev)
-    y_true = test_part.table["emotion"].tolist()
-    y_pred = [emotions[i] for i in probs.argmax(1)]
-    sc = metrics.scores(y_true, y_pred, list(emotions))
-    pred = pd.DataFrame({"utt_id": test_part.table["utt_id"].astype(str), "true": y_true, "pred": y_pred})
-    for i, e in enumerate(emotions):
-        pred[f"p_{e}"] = probs[:, i]
+    pred, _ = score(test_part)
+    sc = metrics.scores(pred["true"].tolist(), pred["pred"].tolist(), list(emotions))
+    # the listening stimuli, marked where this fold's model trained on them (Table III drops those)
+    trained_on = {u for tr, _ in stages for u in tr.table["utt_id"].astype(str)}
+    if stimuli is not None and len(stimuli):
+        stim, _ = score(stimuli)
+    else:
+        stim = pd.DataFrame(columns=["utt_id", "true", "pred", *[f"p_{e}" for e in emotions]])
+    stim["in_train"] = stim["utt_id"].isin(trained_on).astype(bool)
+
     s = trainer.state
     result = {"model": model, "setting": setting, "train": train, "test": test, "strategy": strategy,
-              "fold": int(fold), "layer": layer, "ua": sc["ua"], "wa": sc["wa"], "macro_f1": sc["macro_f1"],
-              "epochs": int(s["total_epochs"]), "best_epoch": int(s["best_epoch"]),
-              "trainable_params": int(trainable), "total_params": int(total),
+              "fold": int(fold), "layer": layer, "layers_kept": n_kept, "ua": sc["ua"], "wa": sc["wa"],
+              "macro_f1": sc["macro_f1"], "epochs": int(s["total_epochs"]), "best_epoch": int(s["best_epoch"]),
+              "best_stage": int(s["best_stage"]), "trainable_params": int(trainable), "total_params": int(total),
               "wall_time_s": float(s["wall_time_s"]),  # training time, summed over resumed runs
               "val_ua": float(s["best_ua"]), "stage_epochs": [int(e) for e in s["stage_epochs"]],
-              "train_lang": stages[-1][0].lang, "test_lang": test_part.lang,
-              "stage_corpus": stage_corpus if strategy == "two_stage" else None,
+              "train_lang": stages[-1][0].lang, "test_lang": test_part.lang, "val_corpus": val_corpus,
+              "stage_corpus": stage_corpus, "two_stage_schedule": settings.two_stage_schedule,
+              "encoder_mode": settings.encoder_mode, "precision": settings.precision,
+              "grad_clip": settings.grad_clip, "torch_threads": int(torch.get_num_threads()),
+              "stimuli": int(len(stim)), "stimuli_in_train": int(stim["in_train"].sum()),
               "resumed_from_epoch": trainer.resumed_from, "device": str(dev)}
     result["job_wall_time_s"] = time.perf_counter() - t_start
-    Path(out_adapter).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_adapter) as tmp:
-        save_file({k: v.contiguous().cpu() for k, v in net.trainable_state().items()}, str(tmp),
-                  metadata={"source": source, "layer": str(layer), "strategy": strategy, "head": head,
-                            "emotions": ",".join(emotions)})
+    save_adapter(net.trainable_state(), {"source": source, "layer": str(layer), "layers_kept": str(n_kept),
+                                         "strategy": strategy, "head": head, "emotions": ",".join(emotions)},
+                 out_adapter)
+    write_csv(stim, out_stimuli)
     write_csv(pred, out_predictions)
     write_json(result, out_metrics)
     trainer.clear()
