@@ -32,8 +32,17 @@ def test_input_error_pickles_with_file_line_and_message(tmp_path, line):
 
 
 def test_every_library_error_type_pickles():
-    back = pickle.loads(pickle.dumps(ModelLoadError("cannot load 'x'")))
-    assert type(back) is ModelLoadError and str(back) == "cannot load 'x'"
+    import inspect
+
+    from xlser import errors
+
+    kinds = [c for _, c in inspect.getmembers(errors, inspect.isclass)
+             if issubclass(c, Exception) and c.__module__ == errors.__name__] + [ModelLoadError]
+    assert InputError in kinds and len(kinds) >= 2
+    for cls in kinds:
+        err = cls("f.csv", "bad value", 3) if cls is InputError else cls("config peft: unknown key 'max_epoch'")
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is cls and str(back) == str(err) and back.__dict__ == err.__dict__
 
 
 def _raw(tmp_path, paths):
