@@ -106,3 +106,19 @@ def test_extract_equals_the_plain_model_one_utterance_at_a_time(tmp_path, kind):
 def test_unknown_model_id_error_names_id():
     with pytest.raises(ModelLoadError, match=r"(?s)'org/not-a-model'.*must be on disk .* or reachable"):
         load_encoder("org/not-a-model")
+
+
+def test_sed_frame_encoder_batches_exactly(tmp_path):
+    """The SED probe's encoder goes through the same exact path: frames of a batch = frames alone."""
+    from xlser.sed.backends import FrameEncoder, standardise
+
+    src = save_tiny(tmp_path / "m", "wavlm-group")
+    frames = FrameEncoder(src, 1, CPU)
+    wavs = [wav(d, i) for i, d in enumerate(DURATIONS)]
+    model, fe = tiny_model("wavlm-group"), feature_extractor("wavlm-group")
+    for w, got in zip(wavs, frames.batch(wavs)):
+        x = torch.from_numpy(fe(w, sampling_rate=16000, return_tensors="np")["input_values"][0])[None]
+        with torch.no_grad():
+            ref = standardise(model(x, output_hidden_states=True).hidden_states[1][0].numpy())
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, atol=1e-3, rtol=1e-3)

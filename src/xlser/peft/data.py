@@ -1,8 +1,9 @@
 """Fine-tuning data: one corpus partition of one fold, read lazily as 16 kHz waveforms.
 
 Batches are length-bucketed (sorted by duration, filled up to a padded-seconds budget) so
-little compute is spent on padding; the collator pads and, when the checkpoint's feature
-extractor wants one, returns the attention mask.
+little compute is spent on padding; training batches are redrawn every epoch (see
+`xlser.batching`). The collator normalises each utterance on its own samples and pads; the
+model (`xlser.encoder`) takes valid lengths from `lengths`, so no attention mask is needed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from ..audio import load_audio
 from ..batching import length_buckets
 from ..contracts import read_table
+from ..encoder import prepare
 from ..errors import InputError
 from ..manifest import read_manifest
 
@@ -100,17 +102,17 @@ def load_partition(manifest_path: str, splits_path: str, fold: int, partition: s
 
 
 def batches(part: Partition, batch_size: int, max_seconds: float, seed: int | None = None) -> list[list[int]]:
-    """Length-bucketed batches of row indices; shuffled batch order when `seed` is given."""
+    """Length-bucketed batches of row indices; with `seed` (a function of the run's seed and the
+    epoch), batches redrawn within length buckets and shuffled."""
     return length_buckets(part.table["duration_s"].tolist(), max_seconds, max_items=batch_size, shuffle_seed=seed)
 
 
 class Collator:
-    """Rows -> padded, normalised model inputs (feature extractor), sample lengths, labels."""
+    """Rows -> model inputs normalised per utterance and zero-padded, sample lengths, labels."""
 
     def __init__(self, feature_extractor: Any, sample_rate: int = 16000, cache: bool = True):
         self.fe = feature_extractor
         self.sr = int(getattr(feature_extractor, "sampling_rate", sample_rate) or sample_rate)
-        self.with_mask = bool(getattr(feature_extractor, "return_attention_mask", True))
         self.cache = cache
 
     def wav(self, part: Partition, i: int) -> np.ndarray:
@@ -126,12 +128,10 @@ class Collator:
         return wav
 
     def __call__(self, part: Partition, idx: Sequence[int]) -> dict[str, torch.Tensor | None]:
-        wavs = [self.wav(part, i) for i in idx]
-        inputs = self.fe(wavs, sampling_rate=self.sr, padding=True, return_attention_mask=self.with_mask,
-                         return_tensors="pt")
+        values, lengths = prepare(self.fe, [self.wav(part, i) for i in idx])
         return {
-            "input_values": inputs["input_values"].float(),
-            "attention_mask": inputs["attention_mask"] if self.with_mask else None,
-            "lengths": torch.tensor([len(w) for w in wavs], dtype=torch.long),
+            "input_values": values,
+            "attention_mask": None,  # the valid part of each row is `lengths`
+            "lengths": lengths,
             "labels": torch.tensor(part.table["label"].to_numpy()[list(idx)], dtype=torch.long),
         }

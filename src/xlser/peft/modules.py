@@ -193,11 +193,13 @@ def _is_peft_param(name: str) -> bool:
 
 
 class CachedFeatureEncoder(nn.Module):
-    """The frozen CNN feature encoder, its outputs kept per batch key (CPU memory, up to a cap).
+    """The frozen CNN's output per utterance, kept in CPU memory (up to a cap) under (partition, row).
 
-    No strategy changes the CNN and the encoder runs in eval mode, so a batch of the same
-    utterances (length buckets keep batches fixed across epochs) gives the same features:
-    computing them once saves most of an epoch on CPU, where the CNN dominates.
+    No strategy changes the CNN and it has no stochastic part (in either encoder mode), and
+    `xlser.encoder` computes every utterance's CNN output exactly as alone, so an utterance
+    has the same features in every batch and epoch (batches are redrawn each epoch):
+    computing them once saves most of an epoch on CPU, where the CNN dominates. Set `key` to
+    (partition name, row indices of the batch) before a forward, None to bypass.
     """
 
     def __init__(self, inner: nn.Module, max_bytes: float = 4e9):
@@ -208,15 +210,26 @@ class CachedFeatureEncoder(nn.Module):
         self._cache: dict[Any, torch.Tensor] = {}
         self._bytes = 0
 
-    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
-        if self.key is not None and self.key in self._cache:
-            return self._cache[self.key].to(input_values.device)
-        with torch.no_grad():
-            out = self.inner(input_values)
-        if self.key is not None and self._bytes + out.numel() * out.element_size() <= self.max_bytes:
-            self._cache[self.key] = out.detach().cpu()
-            self._bytes += out.numel() * out.element_size()
-        return out
+    def forward(self, input_values: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor,
+                per_utterance: bool = False) -> torch.Tensor:
+        """CNN output (B, C, T) of the batch, zero after each utterance's `frames`."""
+        from ..encoder import cnn_features
+
+        keys = None if self.key is None else [(self.key[0], int(i)) for i in self.key[1]]
+        n = [int(f) for f in frames.tolist()]
+        if keys is None or not all(k in self._cache for k in keys):
+            with torch.no_grad():
+                out = cnn_features(self.inner, input_values, lengths, per_utterance=per_utterance)
+            parts = [out[b, :, :n[b]].detach() for b in range(len(n))]
+            for k, part in zip(keys or [], parts):
+                size = part.numel() * part.element_size()
+                if k not in self._cache and self._bytes + size <= self.max_bytes:
+                    self._cache[k] = part.cpu()
+                    self._bytes += size
+        else:
+            parts = [self._cache[k].to(input_values.device) for k in keys]
+        t = max(n)
+        return torch.stack([nn.functional.pad(part, (0, t - part.shape[-1])) for part in parts])
 
 
 class PeftSER(nn.Module):
@@ -246,11 +259,10 @@ class PeftSER(nn.Module):
         self.features: CachedFeatureEncoder | None = None
 
     def cache_features(self, max_bytes: float = 4e9) -> None:
-        """Compute the frozen CNN features once per batch (see `CachedFeatureEncoder`); set
-        `self.features.key` to a batch identity before each forward, None to bypass."""
+        """Compute the frozen CNN features once per utterance (see `CachedFeatureEncoder`); set
+        `self.features.key` to (partition name, batch row indices) before each forward, None to bypass."""
         if self.features is None:
             self.features = CachedFeatureEncoder(self.encoder.feature_extractor, max_bytes)
-            self.encoder.feature_extractor = self.features
 
     def train(self, mode: bool = True) -> PeftSER:
         super().train(mode)
@@ -265,10 +277,19 @@ class PeftSER(nn.Module):
 
     def pooled(self, input_values: torch.Tensor, lengths: torch.Tensor,
                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean of the last hidden state over each utterance's valid frames."""
-        kwargs: dict[str, Any] = {} if attention_mask is None else {"attention_mask": attention_mask}
-        hidden = self.encoder(input_values, **kwargs).last_hidden_state
-        frames = self.encoder._get_feat_extract_output_lengths(lengths).to(torch.long).clamp(1, hidden.shape[1])
+        """Mean of the last hidden state over each utterance's valid frames.
+
+        Through `xlser.encoder`'s exact batches: each utterance as if alone (`lengths` in samples
+        define the valid part; `attention_mask` is not needed and ignored)."""
+        from .. import encoder as exact
+
+        mode = exact.batch_mode(self.encoder)
+        frames = exact.frame_lengths(self.encoder, lengths)
+        feats = None
+        if self.features is not None and mode != "unbatched":
+            feats = self.features(input_values, lengths, frames, per_utterance=mode == "cnn_per_utterance")
+        hidden = exact.forward(self.encoder, input_values, lengths, mode=mode, features=feats)[0]
+        frames = frames.clamp(1, hidden.shape[1])
         mask = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < frames[:, None]).to(hidden.dtype)
         return (hidden * mask[..., None]).sum(1) / frames[:, None].to(hidden.dtype)
 

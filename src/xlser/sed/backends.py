@@ -102,10 +102,18 @@ class FrameEncoder:
 
     @torch.no_grad()
     def __call__(self, wav: np.ndarray) -> np.ndarray:
-        inputs = self.fe(wav, sampling_rate=SAMPLE_RATE, return_tensors="pt")
-        x = inputs["input_values"].to(self.device)
-        hs = self.model(x, output_hidden_states=True).hidden_states[self.layer][0].float().cpu().numpy()
-        return standardise(hs)
+        return self.batch([wav])[0]
+
+    @torch.no_grad()
+    def batch(self, wavs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """(T_i, D) standardised frames of each waveform, from one exact batched pass (`xlser.encoder`)."""
+        from .. import encoder
+
+        values, lengths = encoder.prepare(self.fe, wavs)
+        values, lengths = values.to(self.device), lengths.to(self.device)
+        hs = encoder.forward(self.model, values, lengths, all_layers=True)[self.layer].float().cpu().numpy()
+        frames = encoder.frame_lengths(self.model, lengths).cpu().tolist()
+        return [standardise(h[:n]) for h, n in zip(hs, frames)]
 
 
 def standardise(x: np.ndarray) -> np.ndarray:
