@@ -123,15 +123,27 @@ def cnn_features(feature_encoder: nn.Module, values: torch.Tensor, lengths: torc
     return h
 
 
+class _Fixed(nn.Module):
+    """Stands in for the CNN for one call: returns the features computed beforehand."""
+
+    def __init__(self, features: torch.Tensor):
+        super().__init__()
+        self.out = features
+
+    def forward(self, *_args: Any, **_kwargs: Any) -> torch.Tensor:
+        return self.out
+
+
 @contextlib.contextmanager
 def _cnn_output(model: nn.Module, features: torch.Tensor) -> Iterator[None]:
-    """Inside: `model.feature_extractor(...)` returns `features` (the model's own forward does the rest)."""
-    fe = model.feature_extractor
-    fe.forward = lambda *_a, **_k: features
+    """Inside: `model.feature_extractor(...)` returns `features` (the model's own forward does the rest;
+    the real CNN module is swapped out, so its hooks see only real CNN passes)."""
+    real = model._modules["feature_extractor"]
+    model._modules["feature_extractor"] = _Fixed(features)
     try:
         yield
     finally:
-        del fe.forward
+        model._modules["feature_extractor"] = real
 
 
 def _forward_one_by_one(model: nn.Module, values: torch.Tensor, lengths: torch.Tensor,
