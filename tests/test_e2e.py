@@ -121,16 +121,30 @@ def test_human_tables(demo_run, cfg):
     assert len(t2) > 0 and "SIMULATED" in (demo_run / "results/tables/table2_human_ua.md").read_text().upper()
     t3 = pd.read_csv(demo_run / "results/tables/table3_confusions.csv")
     assert len(t3) > 0
+    # model panels: the fine-tuned fold models scored on exactly the stimuli listeners heard
+    model = t3[(t3["source"] == "ours") & (t3["who"] == "model")]
+    assert len(model) > 0 and (model["strategy"] == "lora+ba+wg").all()
+    assert (model["n_utterances"] == cfg["splits"]["listening_per_emotion"]).all()
     _png(demo_run / "results/figures/table3_confusions.png")
     w = pd.read_csv(demo_run / "results/stats/welch_tests.csv")
-    assert {"t", "df", "p", "p_holm"} <= set(w.columns) and len(w) > 0
-    assert (w["p_holm"] >= w["p"] - 1e-12).all() and w["p"].between(0, 1).all()
+    assert {"t", "df", "p", "p_holm", "df_student", "p_student", "study_test", "t_study"} <= set(w.columns)
+    tested = w.dropna(subset=["p"])
+    assert len(tested) > 0 and (tested["p_holm"] >= tested["p"] - 1e-12).all() and tested["p"].between(0, 1).all()
+    study = w[w["study_test"].notna()]
+    assert sorted(study["study_test"].astype(int)) == [1, 2, 3, 4]
+    assert study["t_study"].tolist() == [-7.511, -5.614, -5.137, -2.708]
+    assert (study["df_student"].dropna() == 10).all()  # 6 + 6 listeners: the study's t(10)
 
 
 def test_table4_probe_beats_all_neutral(demo_run, cfg):
-    t4 = pd.read_csv(demo_run / "results/tables/table4_eder.csv")
+    t4 = pd.read_csv(demo_run / "results/tables/table4_eder.csv").set_index("emotion")
     assert len(t4) > 0
+    # the study's values beside ours
+    assert t4.loc["sad", "WavLM (study)"] == 50.3 and t4.loc["average", "DE listeners (study)"] == 28.2
+    assert {"CN listeners", "CN listeners (study)", "DE listeners", "DE listeners (study)"} <= set(t4.columns)
     subset = pd.read_csv(demo_run / "results/sed/subset.csv")
+    # the simulated listeners answered the draw: the subset is the utterances they annotated
+    assert sorted(subset["utt_id"]) == sorted(pd.read_csv(demo_run / "results/sed/draw.csv")["utt_id"])
     frames = json.loads(next((demo_run / "results/sed").glob("*/frames.json")).read_text())
     utts = frames["utterances"]
     model, neutral = [], []

@@ -82,7 +82,8 @@ rule table2_human_ua:
 rule table3_confusions:
     input:
         responses="results/human/responses.csv",
-        predictions=layerwise_predictions(),
+        predictions=lambda wc: layerwise_predictions() if HUMAN["table3"]["source"] == "probe" else [],
+        stimuli=table3_stimuli,
     output:
         csv=report("results/tables/table3_confusions.csv", caption="../report/table3.rst", category="Humans"),
         md="results/tables/table3_confusions.md",
@@ -93,7 +94,10 @@ rule table3_confusions:
         emotions=EMOTIONS,
         corpora=LANGS,
         models=canonical({m: {"lang": v.lang} for m, v in S.models.items()}),
-        experiments=[vars(e) for e in EXPERIMENTS],
+        experiments=lambda wc: [vars(e) for e in (EXPERIMENTS if HUMAN["table3"]["source"] == "probe"
+                                                  else S.peft_experiments)],
+        source=lambda wc: HUMAN["table3"]["source"],
+        strategy=lambda wc: HUMAN["table3"]["strategy"] if HUMAN["table3"]["source"] == "finetune" else "probe",
     log:
         "logs/human/table3.log",
     benchmark:

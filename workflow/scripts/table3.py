@@ -1,4 +1,8 @@
-"""Table III: row-normalised confusion matrices of listener groups and matching models + heatmaps."""
+"""Table III: row-normalised confusion matrices of listener groups and matching models + heatmaps.
+
+Model panels: the fine-tuned fold models scored on the listening stimuli (`source: finetune`)
+or the layer-wise probes' pooled test folds (`source: probe`).
+"""
 
 from xlser.smk import setup
 
@@ -8,4 +12,5 @@ from xlser.human.tables import write_table3  # noqa: E402
 
 inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 write_table3(inp.responses, list(inp.predictions), par.emotions, par.corpora, par.models, par.experiments,
-             out.csv.removesuffix(".csv"), out.png, out.pdf)
+             out.csv.removesuffix(".csv"), out.png, out.pdf, source=par.source, stimuli_paths=list(inp.stimuli),
+             strategy=par.strategy)
