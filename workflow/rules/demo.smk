@@ -22,11 +22,23 @@ rule demo_corpus:
         "../scripts/demo_corpus.py"
 
 
+# A demo model with a `voice` is pre-trained on its language (CTC on eSpeak NG's phonemes,
+# xlser.demo.pretrain) and saved as a ForCTC checkpoint; without one it keeps random
+# weights (its loss curve is then a bare header).
+PRETRAINED_DEMO_MODELS = sorted(m for m, s in DEMO.get("models", {}).items() if s.get("voice"))
+
+
 rule demo_model:
     output:
-        directory("resources/demo/models/{model}"),
+        model=directory("resources/demo/models/{model}"),
+        curve="results/demo/pretrain_{model}.csv",
     params:
         spec=lambda wc: canonical(DEMO["models"][wc.model]),
+        pretrain=lambda wc: (
+            canonical({k: DEMO["pretrain"][k] for k in ("steps", "batch_size", "lr", "voices")})
+            if DEMO["models"][wc.model].get("voice")
+            else None
+        ),
     log:
         "logs/demo/model_{model}.log",
     benchmark:
@@ -35,6 +47,33 @@ rule demo_model:
         ENV["gpu"]
     script:
         "../scripts/demo_model.py"
+
+
+if PRETRAINED_DEMO_MODELS:
+
+    rule demo_pretraining:
+        input:
+            models=expand("resources/demo/models/{model}", model=PRETRAINED_DEMO_MODELS),
+            curves=expand("results/demo/pretrain_{model}.csv", model=PRETRAINED_DEMO_MODELS),
+        output:
+            table="results/demo/pretraining.csv",
+            figure=report(
+                "results/figures/demo_pretraining.png",
+                category="Demo",
+                caption="../report/demo_pretraining.rst",
+            ),
+        params:
+            models=PRETRAINED_DEMO_MODELS,
+            voices=DEMO["pretrain"]["heldout_voices"],
+            seed=DEMO.get("seed", 0),
+        log:
+            "logs/demo/pretraining.log",
+        benchmark:
+            "results/benchmarks/demo/pretraining.tsv"
+        conda:
+            ENV["gpu"]
+        script:
+            "../scripts/demo_pretraining.py"
 
 
 if "listeners" in DEMO:

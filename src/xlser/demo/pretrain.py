@@ -337,7 +337,7 @@ def plot_pretraining(curves: dict[str, Any], table: Any, out: str | Path) -> Non
     b.set_xticks(range(m.shape[1]), m.columns)
     b.set_yticks(range(m.shape[0]), m.index)
     for (r, c), v in np.ndenumerate(m.values):
-        b.text(c, r, f"{v:.2f}", ha="center", va="center", color="w")
+        b.text(c, r, f"{v:.2f}", ha="center", va="center", color="k" if v < np.nanmean(m.values) else "w")
     b.set(xlabel="held-out sentences (language)", title="held-out CTC loss (lower: knows the language)")
     fig.colorbar(im, ax=b)
     fig.tight_layout()
