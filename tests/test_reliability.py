@@ -165,3 +165,16 @@ def test_label_map_to_unknown_emotion_is_still_an_error(tmp_path):
     with pytest.raises(InputError, match="surprised"):
         scan_corpus("ESD", {"format": "esd", "root": str(root), "lang": "CN",
                             "label_map": {"Surprise": "surprised"}}, EMOTIONS)
+
+
+def test_non_utf8_fold_list_names_file_and_line(tmp_path):
+    from xlser.folds import import_folds
+
+    man = pd.DataFrame({"utt_id": ["0003_000001", "0003_000002"], "emotion": ["angry", "sad"], "speaker": "0003"})
+    for sub in ("train", "eval", "test"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "metadata_fold0.csv").write_text("file,answer\n0003_000001.wav,Angry\n")
+    bad = tmp_path / "eval" / "metadata_fold0.csv"
+    bad.write_bytes(b"file,answer\n0003_000002.wav,Sad\n0003_000001.wav,\xc4ngry\n")
+    with pytest.raises(InputError, match=r"eval/metadata_fold0\.csv, line 3: not UTF-8 text"):
+        import_folds(tmp_path, man, 1, corpus="ESD")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError
+from .io import check_text
 from .splits import sort_splits
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def import_folds(folds_dir: str | Path, manifest: pd.DataFrame, folds: int, corp
             if not path.is_file():
                 raise InputError(path, f"fold list not found (corpora.{corpus}.folds = {folds_dir}: expected "
                                        f"<DIR>/{{train,eval,test}}/metadata_fold<k>.csv for k = 0..{folds - 1})")
+            check_text(path, "utf-8-sig")
             with open(path, encoding="utf-8-sig", newline="") as fh:
                 reader = csv.DictReader(fh)
                 header = [h.strip().lower() for h in (reader.fieldnames or [])]

@@ -113,6 +113,15 @@ def encoding_error(path: str | Path, exc: UnicodeDecodeError, encoding: str = "u
     return InputError(path, f"not {name} text ({exc.reason}: byte {byte!r}); save the file as {name}", line=line)
 
 
+def check_text(path: str | Path, encoding: str = "utf-8") -> None:
+    """Raise the `encoding_error` InputError (file and line) if `path` is not `encoding` text;
+    for readers that stream a file (csv module) and would fail mid-way with a bare error."""
+    try:
+        Path(path).read_bytes().decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise encoding_error(path, exc, "utf-8" if encoding == "utf-8-sig" else encoding) from None
+
+
 def check_no_missing(df: pd.DataFrame, columns: Sequence[str], path: str | Path) -> None:
     """Raise on the first empty cell among `columns`, naming its CSV line (header = line 1)."""
     for col in columns:
