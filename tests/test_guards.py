@@ -254,3 +254,34 @@ def test_one_held_out_speaker_per_fold_keeps_validation_and_test_apart():
             assert part[p]["emotion"].value_counts().to_dict() == {e: n for e in EMO}, (f, p)
         held += list(out)
     assert sorted(held) == [f"s{s}" for s in range(5)]
+
+
+# ---------------------------------------------------------------- metrics (Tables I-III)
+
+
+TRUE = ["angry"] * 4 + ["happy"] * 2 + ["neutral", "sad"]
+PRED = ["angry", "angry", "angry", "happy", "happy", "neutral", "neutral", "neutral"]
+
+
+def test_ua_wa_and_macro_f1_on_unbalanced_data():
+    """By hand: recalls 3/4, 1/2, 1, 0 (UA 0.5625); accuracy 5/8; F1 6/7, 1/2, 1/2, 0."""
+    from xlser.metrics import macro_f1, scores, ua, wa
+
+    assert ua(TRUE, PRED, EMO) == pytest.approx((0.75 + 0.5 + 1 + 0) / 4)
+    assert wa(TRUE, PRED) == pytest.approx(5 / 8)
+    assert macro_f1(TRUE, PRED, EMO) == pytest.approx((6 / 7 + 0.5 + 0.5 + 0) / 4)
+    # a class absent from the truth does not count (Table II's TJ answers may lack one)
+    assert ua(TRUE, PRED, EMO + ["fear"]) == pytest.approx(0.5625)
+    assert scores(TRUE, PRED, EMO) == {"ua": pytest.approx(0.5625), "wa": pytest.approx(0.625),
+                                       "macro_f1": pytest.approx((6 / 7 + 1) / 4)}
+
+
+def test_confusion_rows_are_true_classes_and_sum_to_one():
+    from xlser.metrics import confusion
+
+    cm = confusion(TRUE, PRED, EMO)
+    expect = [[0.75, 0.25, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 1, 0], [0, 0, 1, 0]]
+    np.testing.assert_allclose(cm.loc[EMO, EMO].to_numpy(), expect)
+    assert cm.index.name == "true" and cm.columns.name == "pred"
+    counts = confusion(TRUE, PRED, EMO, normalize=False)
+    assert counts.to_numpy().sum() == len(TRUE) and counts.at["angry", "happy"] == 1
