@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.xlser-installed
 CORES  ?= all
 
-.PHONY: demo test venv lint bench clean
+.PHONY: demo test venv lint bench mutants clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_peft.py
+
+mutants: $(STAMP)
+	$(BIN)/python tools/mutants.py
 
 clean:
 	rm -rf results logs resources .snakemake
