@@ -103,6 +103,13 @@ def test_complete_and_streamed_wavs_pass(tmp_path):
     data[40:44] = (0xFFFFFFFF).to_bytes(4, "little")
     streamed.write_bytes(bytes(data))
     assert wav_data_sizes(streamed) is None
+    odd = tmp_path / "odd.wav"  # one byte short of the last 16-bit frame: nothing audible lost
+    odd.write_bytes(full.read_bytes()[:-1])
+    check_not_truncated(odd)
+    frame_short = tmp_path / "frame_short.wav"  # one whole frame short: truncated
+    frame_short.write_bytes(full.read_bytes()[:-2])
+    with pytest.raises(InputError, match="declares 9600 bytes.*holds 9598"):
+        check_not_truncated(frame_short)
 
 
 # ---- encodings: the file and the line, not a bare UnicodeDecodeError

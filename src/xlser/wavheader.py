@@ -11,7 +11,8 @@ from .errors import InputError
 
 def wav_data_sizes(path: str | Path) -> tuple[int, int] | None:
     """(bytes the RIFF/WAVE header declares for the `data` chunk, bytes the file holds after
-    it), or None for other formats and streamed WAVs (declared size 0 or 0xFFFFFFFF).
+    it), or None for other formats and streamed WAVs (declared size 0 or 0xFFFFFFFF). A
+    shortfall of less than one frame (the `fmt ` block align) counts as complete.
 
     libsndfile quietly shortens a WAV whose file is shorter than its header says, so a copy
     cut off in transfer would be read at a fraction of its length without a word.
@@ -22,14 +23,18 @@ def wav_data_sizes(path: str | Path) -> tuple[int, int] | None:
             if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
                 return None
             size = Path(path).stat().st_size
-            pos = 12
+            pos, frame = 12, 1
             while pos + 8 <= size:
                 fh.seek(pos)
                 cid, n = struct.unpack("<4sI", fh.read(8))
+                if cid == b"fmt " and n >= 14:
+                    frame = max(1, struct.unpack("<H", fh.read(14)[12:14])[0])  # block align
                 if cid == b"data":
                     if n in (0, 0xFFFFFFFF):
                         return None
-                    return n, size - pos - 8
+                    held = size - pos - 8
+                    # less than one frame short: a writer's rounding, not lost audio
+                    return (n, held) if n - held >= frame else (n, n)
                 pos += 8 + n + (n & 1)
     except OSError:
         return None
