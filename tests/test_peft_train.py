@@ -309,15 +309,15 @@ def _run_killed_after(job, args, monkeypatch, epochs: int) -> None:
 
 
 def test_resume_only_what_this_job_computed_with(job, tmp_path, monkeypatch):
-    args = kwargs(job, tmp_path, strategy="frozen", optim={"max_epochs": 4})
+    args = kwargs(job, tmp_path, strategy="frozen", optim={"max_epochs": 3})
     # unchanged, or a setting that only other strategies use (LoRA sizes for a frozen job): resumed
-    _run_killed_after(job, args, monkeypatch, 2)
-    assert run_finetune(**dict(args, lora=Lora(r=64, alpha=1, dropout=0.0)))["resumed_from_epoch"] == 2
+    _run_killed_after(job, args, monkeypatch, 1)
+    assert run_finetune(**dict(args, lora=Lora(r=64, alpha=1, dropout=0.0)))["resumed_from_epoch"] == 1
     # an input rewritten since (Snakemake re-ran what made it: --forceall), other code, or another
     # setting of this job: started over
     for change in ("input", "code", "setting"):
-        a = kwargs(job, tmp_path / change, strategy="frozen", optim={"max_epochs": 4})
-        _run_killed_after(job, a, monkeypatch, 2)
+        a = kwargs(job, tmp_path / change, strategy="frozen", optim={"max_epochs": 3})
+        _run_killed_after(job, a, monkeypatch, 1)
         with monkeypatch.context() as mp:
             if change == "input":
                 st = os.stat(job["splits"][1])
@@ -327,7 +327,7 @@ def test_resume_only_what_this_job_computed_with(job, tmp_path, monkeypatch):
             else:
                 a["settings"] = dataclasses.replace(SETTINGS, max_batch_seconds=50.0)
             res = run_finetune(**a)
-        assert res["resumed_from_epoch"] is None and res["epochs"] == 4, change
+        assert res["resumed_from_epoch"] is None and res["epochs"] == 3, change
 
 
 _CHILD = """
@@ -420,3 +420,31 @@ def test_table1_means_stds_and_the_studys_numbers(tmp_path):
     tex = (tmp_path / "t1.tex").read_text()
     assert "\\toprule" in tex and "65.0" in tex
     assert len(summary) == 4
+
+
+def test_job_settings_carry_only_what_the_job_uses():
+    from xlser.config import validate_config
+    from xlser.peft.settings import as_params, job_settings
+
+    cfg = {"corpora": {"A": {"format": "csv", "root": "/x", "lang": "CN", "table": "t.csv"}},
+           "splits": {"train_per_emotion": 4, "val": 4, "test": 4, "folds": 1},
+           "peft": {"strategies": ["frozen"]}}
+    validate_config(cfg)  # the schema's defaults: the careful researcher's choices
+    peft = cfg["peft"]
+
+    def one(strategy, train="A", test="A", val_on="target"):
+        return job_settings(peft, strategy=strategy, train=train, test=test, cross_val_on=val_on, threads=3)
+
+    ft, lora, adapter = one("frozen")
+    assert (ft.layers_kept, ft.encoder_mode, ft.precision, ft.grad_clip, ft.threads) == ("k", "eval", "bf16", 1.0, 3)
+    assert lora is None and adapter is None and ft.two_stage_schedule is None and ft.cross_val_on is None
+    ft, lora, adapter = one("lora", test="B")
+    assert lora == Lora(8, 16.0, 0.1) and adapter is None and ft.cross_val_on == "target"
+    ft, lora, adapter = one("two_stage")
+    assert ft.two_stage_schedule == "stagewise" and adapter == Adapter(16) and lora is not None
+    # another strategy's or experiment's settings never reach a job's params
+    other = dict(peft, lora={"r": 64, "alpha": 1, "dropout": 0.0}, two_stage={"schedule": "study"})
+    assert as_params(job_settings(other, strategy="frozen", train="A", test="B", cross_val_on="target",
+                                  threads=3)[0]) == as_params(one("frozen", test="B")[0])
+    with pytest.raises(ValueError, match="precision"):
+        dataclasses.replace(ft, precision="fp16")

@@ -1,6 +1,23 @@
 # Parameter-efficient fine-tuning (the study's Table I). The GPU stage.
+from xlser.peft.settings import as_params, job_settings
 
 
+def finetune_settings(wc):
+    """(Finetune, Lora, Adapter) of one job: only what it uses (None otherwise), so that
+    another strategy's or experiment's settings never re-plan it."""
+    return job_settings(
+        PEFT,
+        strategy=wc.strategy,
+        train=wc.train,
+        test=wc.test,
+        cross_val_on=S.section("splits")["cross_val_on"],
+        threads=config["torch_threads"],
+    )
+
+
+def stimuli_input(wc):
+    """The test corpus's listening stimuli, scored by the job's best checkpoint."""
+    return [listening(wc.test)] if wc.test in LISTENING_CORPORA else []
 
 
 rule finetune:
@@ -9,15 +26,20 @@ rule finetune:
         model=model_input,
         manifests=lambda wc: [manifest(c) for c in _stage_corpora(wc)],
         splits=lambda wc: [splits(c) for c in _stage_corpora(wc)],
+        listening=stimuli_input,
     output:
         metrics="results/peft/{model}/{train}__{test}/{strategy}/fold{fold}/metrics.json",
         predictions="results/peft/{model}/{train}__{test}/{strategy}/fold{fold}/predictions.csv",
         adapter="results/peft/{model}/{train}__{test}/{strategy}/fold{fold}/adapter.safetensors",
+        stimuli="results/peft/{model}/{train}__{test}/{strategy}/fold{fold}/stimuli.csv",
     params:
         source=lambda wc: model_source(wc.model),
         setting=experiment_setting,
-        stage_corpus=lambda wc: S.source_corpus(wc.model),
-        peft=PEFT,
+        stage_corpus=lambda wc: S.source_corpus(wc.model) if wc.strategy == "two_stage" else None,
+        optim=canonical(vars(S.peft_optim)) if S.peft_optim else {},
+        finetune=lambda wc: as_params(finetune_settings(wc)[0]),
+        lora=lambda wc: as_params(finetune_settings(wc)[1]),
+        adapter=lambda wc: as_params(finetune_settings(wc)[2]),
         head=S.section("probe")["head"],
         emotions=EMOTIONS,
         device=S.device,

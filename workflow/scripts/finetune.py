@@ -4,13 +4,20 @@ from xlser.smk import setup
 
 log = setup(snakemake)  # noqa: F821
 
+from xlser.config import Optim  # noqa: E402
+from xlser.peft.settings import Adapter, Finetune, Lora  # noqa: E402
 from xlser.peft.train import run_finetune  # noqa: E402
 
-w, p, o = snakemake.wildcards, snakemake.params, snakemake.output  # noqa: F821
+sm = snakemake  # noqa: F821
+w, i, p, o = sm.wildcards, sm.input, sm.params, sm.output
+listening = getattr(i, "listening", [])
+listening = [listening] if isinstance(listening, str) else list(listening)
 run_finetune(
-    best_layers=snakemake.input.best_layers,  # noqa: F821
-    source=p.source, manifests=list(snakemake.input.manifests), splits=list(snakemake.input.splits),  # noqa: F821
+    best_layers=i.best_layers, source=p.source, manifests=list(i.manifests), splits=list(i.splits),
+    listening=listening[0] if listening else None,
     model=w.model, train=w.train, test=w.test, strategy=w.strategy, fold=int(w.fold), setting=p.setting,
-    stage_corpus=p.stage_corpus, peft=dict(p.peft), head=p.head, emotions=list(p.emotions), device=p.device,
-    checkpoint_dir=p.checkpoint_dir, out_metrics=o.metrics, out_predictions=o.predictions, out_adapter=o.adapter,
+    stage_corpus=p.stage_corpus, optim=Optim(**p.optim), settings=Finetune(**p.finetune),
+    lora=Lora(**p.lora) if p.lora else None, adapter=Adapter(**p.adapter) if p.adapter else None,
+    head=p.head, emotions=list(p.emotions), device=p.device, checkpoint_dir=p.checkpoint_dir,
+    out_metrics=o.metrics, out_predictions=o.predictions, out_adapter=o.adapter, out_stimuli=o.stimuli,
 )

@@ -8,50 +8,20 @@ layers without copying transformers' layer code. LoRA comes from `peft`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..heads import make_head
+from .settings import ENCODER_MODES, LAYERS_KEPT, STRATEGIES, Adapter, Lora, uses_adapters, uses_lora
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("frozen", "lora", "lora+ba+wg", "two_stage")
 LORA_TARGETS = ("attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.out_proj",
                 "feed_forward.intermediate_dense", "feed_forward.output_dense")
-LAYERS_KEPT = ("k", "k+1")
-ENCODER_MODES = ("eval", "train")
-
-
-@dataclass(frozen=True)
-class Lora:
-    """LoRA's rank, scaling numerator (alpha) and dropout: `peft.lora`."""
-
-    r: int
-    alpha: float
-    dropout: float
-
-
-@dataclass(frozen=True)
-class Adapter:
-    """The bottleneck adapter's reduction factor: `peft.adapter`."""
-
-    reduction: int
-
-
 STUDY_LORA = Lora(r=8, alpha=16.0, dropout=0.1)  # the study's modules (benchmarks, tests)
 STUDY_ADAPTER = Adapter(reduction=16)
-
-
-def uses_lora(strategy: str) -> bool:
-    return strategy != "frozen"
-
-
-def uses_adapters(strategy: str) -> bool:
-    """Bottleneck adapters and input gates (two_stage trains the LoRA+BA+WG model)."""
-    return strategy in ("lora+ba+wg", "two_stage")
 
 
 def layers_to_keep(k: int, rule: str, n_layers: int) -> int:

@@ -33,7 +33,7 @@ import shutil
 import struct
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -52,65 +52,11 @@ from ..io import atomic_path, write_csv, write_json
 from ..manifest import read_manifest
 from ..models import load_encoder, load_feature_extractor
 from .data import Collator, Partition, batches, corpus_files, load_partition
-from .modules import (ENCODER_MODES, LAYERS_KEPT, Adapter, Lora, PeftSER, build_model, count_params,
-                      layers_to_keep, uses_adapters, uses_lora)
+from .modules import PeftSER, build_model, count_params, layers_to_keep
+from .settings import SCHEDULES, Adapter, Finetune, Lora, uses_adapters, uses_lora
 
 log = logging.getLogger(__name__)
 CKPT = "last.pt"
-PRECISIONS = ("fp32", "bf16")
-SCHEDULES = ("stagewise", "study")
-VAL_ON = ("source", "target")
-
-
-@dataclass(frozen=True)
-class Finetune:
-    """The fine-tuning-only settings of one job (the optimiser's are `xlser.config.Optim`).
-
-    grad_clip: gradient-norm clipping, None = off (the study). max_batch_seconds: padded
-    audio seconds per batch. cache_features: frozen CNN features computed once per batch.
-    precision: `fp32` or `bf16` (autocast on CUDA; fp32 on CPU). encoder_mode: `eval` or
-    `train` (the checkpoint's dropout, LayerDrop, time masking). layers_kept: `k` or `k+1`.
-    two_stage_schedule: `stagewise` or `study`, only for two_stage jobs (else None).
-    cross_val_on: `source` or `target`, only where train and test corpora differ (else None).
-    threads: torch's thread count (results depend on it; not `--cores`).
-    """
-
-    grad_clip: float | None
-    max_batch_seconds: float
-    cache_features: bool
-    precision: str
-    encoder_mode: str
-    layers_kept: str
-    two_stage_schedule: str | None
-    cross_val_on: str | None
-    threads: int
-
-    def __post_init__(self) -> None:
-        for name, value, allowed in (("precision", self.precision, PRECISIONS),
-                                     ("encoder_mode", self.encoder_mode, ENCODER_MODES),
-                                     ("layers_kept", self.layers_kept, LAYERS_KEPT),
-                                     ("two_stage_schedule", self.two_stage_schedule, (None, *SCHEDULES)),
-                                     ("cross_val_on", self.cross_val_on, (None, *VAL_ON))):
-            if value not in allowed:
-                raise ValueError(f"Finetune.{name} = {value!r}: expected one of {list(allowed)}")
-        if self.threads < 1:
-            raise ValueError(f"Finetune.threads = {self.threads}: expected at least 1")
-
-    @classmethod
-    def from_section(cls, peft: Mapping[str, Any], *, strategy: str, cross: bool, cross_val_on: str,
-                     threads: int) -> Finetune:
-        """One job's settings from the (schema-defaulted) `peft` section, `splits.cross_val_on`
-        and `torch_threads`: the schedule only for two_stage, the validation corpus only for
-        cross-corpus jobs, so other jobs' params and fingerprints never see them."""
-        clip = peft["grad_clip"]
-        return cls(grad_clip=None if clip is None else float(clip),
-                   max_batch_seconds=float(peft["max_batch_seconds"]),
-                   cache_features=bool(peft["cache_features"]), precision=str(peft["precision"]),
-                   encoder_mode=str(peft["encoder_mode"]), layers_kept=str(peft["layers_kept"]),
-                   two_stage_schedule=str(peft["two_stage"]["schedule"]) if strategy == "two_stage" else None,
-                   cross_val_on=str(cross_val_on) if cross else None, threads=int(threads))
-
-
 def best_layer(path: str | Path, model: str, train: str, test: str, setting: str | None = None) -> int:
     """Layer k of this experiment from best_layers.csv (chosen there by validation UA)."""
     if not Path(path).is_file():
