@@ -21,7 +21,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 import transformers as T
-from test_peft_train import job, kwargs  # noqa: F401  (the fine-tuning tests' tiny model, corpora, job)
 
 torch.set_num_threads(1)
 EMO = ["angry", "happy", "neutral", "sad"]
@@ -216,10 +215,19 @@ def test_one_layer_with_lora_adapter_and_gate_computes_the_studys_equations(stab
 # ---------------------------------------------------------------- fine-tuning keeps the best epoch
 
 
-def test_finetune_outputs_are_those_of_a_run_stopped_at_its_best_epoch(job, tmp_path):
+def test_finetune_outputs_are_those_of_a_run_stopped_at_its_best_epoch(tmp_path):
     """Table I reports the weights of the best validation epoch: the job's outputs must equal
     those of the same job stopped at that epoch (same seed, so the same first epochs)."""
+    from test_peft_train import corpus, kwargs, tiny_model  # the fine-tuning tests' tiny model and corpora
+
     from xlser.peft.train import run_finetune
+
+    a, b = corpus(tmp_path, "CA", "CN", seed=1), corpus(tmp_path, "CB", "DE", seed=2)
+    best_layers = tmp_path / "best_layers.csv"
+    pd.DataFrame([{"model": "M", "setting": "cross", "train": "CA", "test": "CB", "layer": 2}]).to_csv(
+        best_layers, index=False)
+    job = {"model": str(tiny_model(tmp_path / "model")), "manifests": [a[0], b[0]], "splits": [a[1], b[1]],
+           "best": str(best_layers)}
 
     optim = {"max_epochs": 6, "patience": 100, "lr": 0.05}
     full = run_finetune(**kwargs(job, tmp_path / "full", strategy="frozen", optim=optim))
