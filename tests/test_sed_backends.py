@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from xlser.config import Optim
 from xlser.manifest import write_manifest
 from xlser.sed.backends import context_features, diarize, single_segment
 from xlser.sed.eder import n_reference_frames, utterance_eder
@@ -122,7 +123,7 @@ def test_speechbrain_backend_through_diarize(tmp_path, tiny_wavlm, no_hub):
     manifest, subset, df = write_zed(tmp_path, 1, np.random.default_rng(1))
     out = tmp_path / "sed" / "SB" / "frames.json"
     diarize(subset, manifest, out, "SB", {"backend": "speechbrain", "source": str(ckpt)}, 0.02, 0.02,
-            ["angry", "happy", "sad"], {}, "cpu", 0)
+            ["angry", "happy", "sad"], None, "cpu", 0)
     doc = json.loads(out.read_text())
     assert doc["model"] == "SB" and doc["window"] == 0.02 and doc["decode"] == "argmax"
     for r in df.itertuples():
@@ -152,8 +153,8 @@ def test_probe_backend_beats_all_neutral(tmp_path, tiny_wavlm):
     manifest, subset, df = write_zed(tmp_path, 2, rng)
     out = tmp_path / "frames.json"
     spec = {"backend": "probe", "source": str(tiny_wavlm), "layer": 1, "train_corpora": ["C1"],
-            "context_s": [0.1, 0.3]}
-    probe = {"lr": 1e-2, "eps": 1e-8, "weight_decay": 1e-5, "batch_size": 32, "max_epochs": 40, "patience": 5}
+            "context_s": [0.1, 0.3], "max_per_emotion": 100, "min_segment_s": 0.1, "gap_s": 0.3, "repeats": 1}
+    probe = Optim(lr=1e-2, eps=1e-8, weight_decay=1e-5, batch_size=32, max_epochs=40, patience=5, seed=0)
     doc = diarize(subset, manifest, out, "P", spec, 0.02, 0.02, ["angry", "happy", "sad"], probe, "cpu", 0, train)
     assert doc["decode"] == "single_segment" and set(doc["labels"]) == {"n", "a", "h", "s"}
     model, neutral = [], []
