@@ -215,7 +215,7 @@ def deviation(model: nn.Module, mode: str) -> float:
     """Largest |batched - alone| of the pooled hidden states (all layers), relative to their scale."""
     dev = next(model.parameters()).device
     values, lengths = (t.to(dev) for t in _probe_inputs())
-    was_training = model.training
+    modes = {m: m.training for m in model.modules()}  # restored one by one (e.g. only LoRA dropout training)
     model.eval()
     try:
         with torch.autocast(dev.type, enabled=False):
@@ -223,7 +223,8 @@ def deviation(model: nn.Module, mode: str) -> float:
             alone = torch.cat([pooled(model, values[i:i + 1, :n], lengths[i:i + 1], mode="unbatched")
                                for i, n in enumerate(lengths.tolist())])
     finally:
-        model.train(was_training)
+        for m, training in modes.items():
+            m.training = training
     return float((both - alone).abs().max() / alone.abs().max().clamp(min=1e-12))
 
 
