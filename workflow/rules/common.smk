@@ -15,6 +15,7 @@ _SRC = str(Path(workflow.basedir).parent / "src")
 sys.path.insert(0, _SRC)
 
 from xlser.config import Optim, canonical, resolve  # noqa: E402
+from xlser.peft.settings import as_params, job_settings  # noqa: E402
 from xlser.smk import export_pythonpath  # noqa: E402
 
 export_pythonpath(_SRC)
@@ -235,3 +236,24 @@ def report_inputs(wildcards):
     if S.has_sed:
         out |= dict(table4=rules.table4_eder.output.md, sed_png=rules.table4_eder.output.figure)
     return out
+
+
+# ---- fine-tuning job settings
+
+
+def finetune_settings(wc):
+    """(Finetune, Lora, Adapter) of one job: only what it uses (None otherwise), so that
+    another strategy's or experiment's settings never re-plan it."""
+    return job_settings(
+        PEFT,
+        strategy=wc.strategy,
+        train=wc.train,
+        test=wc.test,
+        cross_val_on=S.section("splits")["cross_val_on"],
+        threads=config["torch_threads"],
+    )
+
+
+def stimuli_input(wc):
+    """The test corpus's listening stimuli, scored by the job's best checkpoint."""
+    return [listening(wc.test)] if wc.test in LISTENING_CORPORA else []

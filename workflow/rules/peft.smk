@@ -1,23 +1,4 @@
 # Parameter-efficient fine-tuning (the study's Table I). The GPU stage.
-from xlser.peft.settings import as_params, job_settings
-
-
-def finetune_settings(wc):
-    """(Finetune, Lora, Adapter) of one job: only what it uses (None otherwise), so that
-    another strategy's or experiment's settings never re-plan it."""
-    return job_settings(
-        PEFT,
-        strategy=wc.strategy,
-        train=wc.train,
-        test=wc.test,
-        cross_val_on=S.section("splits")["cross_val_on"],
-        threads=config["torch_threads"],
-    )
-
-
-def stimuli_input(wc):
-    """The test corpus's listening stimuli, scored by the job's best checkpoint."""
-    return [listening(wc.test)] if wc.test in LISTENING_CORPORA else []
 
 
 rule finetune:
