@@ -15,10 +15,11 @@ scratch folder once; each mutant is applied to the scratch copy alone, its `test
 with pytest (stopping at the first failure, one thread, a per-mutant timeout) and the file
 is restored. The tests run in a fork of this process, which has imported torch,
 transformers and the other heavy libraries once (never xlser), so a mutant costs its
-tests' time, not seconds of imports (POSIX only). A mutant is killed when its tests fail (or time out), survives when they
-pass, and is an error when its `original` is not found exactly once (stale after a
-refactor: update the snippet) or its tests cannot be collected. First the tests of all
-mutants run once unmutated: a failure there makes every verdict meaningless, so it stops.
+tests' time, not seconds of imports (POSIX only). A mutant is killed when its tests fail
+(or time out), survives when they pass, and is an error when its `original` is not found
+exactly once (stale after a refactor: update the snippet) or its tests cannot be
+collected. First the tests of all mutants run once unmutated: a failure there makes every
+verdict meaningless, so it stops.
 
     python tools/mutants.py            # all mutants; prints `killed K of N`
     python tools/mutants.py -k gate    # those whose id contains 'gate'
