@@ -9,7 +9,9 @@ log = setup(snakemake)  # noqa: F821
 
 from xlser.human.simulate import answer_kits  # noqa: E402
 
-inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+sm = snakemake  # noqa: F821
+
+inp, out, par = sm.input, sm.output, sm.params
 listening = {Path(p).name.removesuffix(".listening.csv"): p for p in inp.listening}
 kits = {Path(p).stem: Path(p).parent.parent for p in inp.kits}  # <kit>/configs/<testId>.yaml
 lss = {Path(p).parent.name: p for p in out.lss}  # webMUSHRA's results/<testId>/lss.csv

@@ -6,11 +6,13 @@ from xlser.demo.models import build_demo_model  # noqa: E402
 from xlser.demo.pretrain import pretrain_demo_model  # noqa: E402
 from xlser.io import write_text  # noqa: E402
 
-spec = dict(snakemake.params.spec)  # noqa: F821
+sm = snakemake  # noqa: F821
+
+spec = dict(sm.params.spec)
 if spec.get("voice"):  # pre-trained on its own language (CTC on eSpeak NG's phonemes)
-    p = snakemake.params.pretrain  # noqa: F821
-    pretrain_demo_model(snakemake.output.model, spec, steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"],  # noqa: F821
-                        voices=p["voices"], curve_csv=snakemake.output.curve)  # noqa: F821
+    p = sm.params.pretrain
+    pretrain_demo_model(sm.output.model, spec, steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"],
+                        voices=p["voices"], curve_csv=sm.output.curve)
 else:  # random weights (the SED encoder): no loss curve
-    build_demo_model(snakemake.output.model, spec)  # noqa: F821
-    write_text("step,loss\n", snakemake.output.curve)  # noqa: F821
+    build_demo_model(sm.output.model, spec)
+    write_text("step,loss\n", sm.output.curve)

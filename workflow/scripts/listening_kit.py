@@ -8,9 +8,11 @@ log = setup(snakemake)  # noqa: F821
 
 from xlser.human.kit import KitSpec, build_kit  # noqa: E402
 
-inp, par = snakemake.input, snakemake.params  # noqa: F821
+sm = snakemake  # noqa: F821
+
+inp, par = sm.input, sm.params
 listening = {Path(p).name.removesuffix(".listening.csv"): p for p in inp.listening}
 manifests = {Path(p).parent.name: p for p in inp.manifests}
-out_dir = Path(snakemake.output.config).parent.parent  # noqa: F821  (<kit>/configs/<testId>.yaml)
+out_dir = Path(sm.output.config).parent.parent  # <kit>/configs/<testId>.yaml
 build_kit(out_dir, KitSpec.from_config(par.test), listening, manifests, par.emotions,
           listener_column=par.listener_column)

@@ -8,7 +8,9 @@ from xlser.manifest import read_manifest  # noqa: E402
 from xlser.splits import make_splits, select_dialogs  # noqa: E402
 from xlser.contracts import read_table  # noqa: E402
 
-inp, p, corpus = snakemake.input, snakemake.params, snakemake.wildcards.corpus  # noqa: F821
+sm = snakemake  # noqa: F821
+
+inp, p, corpus = sm.input, sm.params, sm.wildcards.corpus
 s = p.splits
 manifest = read_manifest(inp.manifest)
 stimuli = read_table(inp.listening, "listening")["utt_id"].tolist() if "listening" in inp.keys() else []
@@ -24,4 +26,4 @@ else:
         heldout=s["heldout"],
         exclude_from_train=stimuli,
     )
-write_csv(df, snakemake.output[0])  # noqa: F821
+write_csv(df, sm.output[0])

@@ -4,10 +4,12 @@ log = setup(snakemake)  # noqa: F821
 
 from xlser.resample import resample_corpus  # noqa: E402
 
+sm = snakemake  # noqa: F821
+
 resample_corpus(
-    snakemake.input[0],  # noqa: F821
-    snakemake.output.manifest,  # noqa: F821
-    snakemake.output.wavs,  # noqa: F821
-    sample_rate=snakemake.params.sample_rate,  # noqa: F821
-    workers=snakemake.threads,  # noqa: F821
+    sm.input[0],
+    sm.output.manifest,
+    sm.output.wavs,
+    sample_rate=sm.params.sample_rate,
+    workers=sm.threads,
 )

@@ -6,6 +6,8 @@ log = setup(snakemake)  # noqa: F821
 
 from xlser.human.tables import write_table2  # noqa: E402
 
-out = snakemake.output  # noqa: F821
-write_table2(snakemake.input[0], snakemake.params.corpora, snakemake.params.emotions,  # noqa: F821
+sm = snakemake  # noqa: F821
+
+out = sm.output
+write_table2(sm.input[0], sm.params.corpora, sm.params.emotions,
              out.csv.removesuffix(".csv"))

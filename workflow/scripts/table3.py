@@ -10,7 +10,9 @@ log = setup(snakemake)  # noqa: F821
 
 from xlser.human.tables import write_table3  # noqa: E402
 
-inp, out, par = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+sm = snakemake  # noqa: F821
+
+inp, out, par = sm.input, sm.output, sm.params
 write_table3(inp.responses, list(inp.predictions), par.emotions, par.corpora, par.models, par.experiments,
              out.csv.removesuffix(".csv"), out.png, out.pdf, source=par.source, stimuli_paths=list(inp.stimuli),
              strategy=par.strategy)

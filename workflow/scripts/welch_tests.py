@@ -7,5 +7,7 @@ log = setup(snakemake)  # noqa: F821
 
 from xlser.human.welch import write_welch  # noqa: E402
 
-out = snakemake.output  # noqa: F821
-write_welch(snakemake.input[0], snakemake.params.corpora, snakemake.params.emotions, out.csv, out.md)  # noqa: F821
+sm = snakemake  # noqa: F821
+
+out = sm.output
+write_welch(sm.input[0], sm.params.corpora, sm.params.emotions, out.csv, out.md)
