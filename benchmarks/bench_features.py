@@ -1,10 +1,13 @@
 """Benchmark (prints figures; not a test): feature extraction and the layer-wise probing grid.
 
-(a) Real-time factor (compute seconds per second of audio) of extracting all 13 hidden states
-    of a base-size wav2vec2 (stock `Wav2Vec2Config()`: 768-dim, 12 layers, random weights) on
-    60 s of speech (20 utterances of 1.5-5 s): the layer-norm-CNN variant batched with masks,
-    with length bucketing vs random-order batches under the same padded-seconds budget; and
-    the stock group-norm variant, one utterance per pass (how the study's W2V2 models run).
+(a) Real-time factor (compute seconds per second of audio; its inverse is "x real time") of
+    extracting all 13 pooled hidden states of a base-size group-norm wav2vec2 (stock
+    `Wav2Vec2Config()`: 768-dim, 12 layers, random weights; feature extractor without
+    attention mask, as the study's checkpoints) on 20 utterances of 1.5-5 s: one utterance
+    per forward pass (how the study ran) vs exact batches (`xlser.encoder`: length-bucketed,
+    per-utterance normalisation, masked group norm, masked transformer), with the largest
+    deviation between the two. On CPU always; on CUDA, where present, in fp32 and bf16
+    (`--gpu-seconds` of audio there).
 (b) The study's probing grid (3 models x 13 layers x 3 settings x 5 folds, 1,600/200/200
     utterances, 768-dim cached features): the batched all-layer probe against the naive plan
     of re-extracting features for every layer and probing one layer at a time. Only one
@@ -16,6 +19,7 @@ Run: .venv/bin/python benchmarks/bench_features.py   (about 2-4 minutes on 2 CPU
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import tempfile
@@ -30,6 +34,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from xlser.batching import length_buckets  # noqa: E402
+from xlser.encoder import batch_mode  # noqa: E402
 from xlser.features import encode_batch  # noqa: E402
 from xlser.config import schema_defaults  # noqa: E402
 from xlser.probe import ProbeConfig, train_probes  # noqa: E402
@@ -62,59 +67,60 @@ def make_corpus(folder: Path, n: int = 20, total_s: float = 60.0, seed: int = 0)
     return pd.DataFrame(rows)
 
 
-def save_base(folder: Path, layer_norm: bool) -> str:
+def save_base(folder: Path) -> str:
+    """Stock wav2vec2-base config (group-norm CNN), saved as a checkpoint is: no mask, do_normalize."""
     torch.manual_seed(0)
-    cfg = Wav2Vec2Config(feat_extract_norm="layer") if layer_norm else Wav2Vec2Config()
-    Wav2Vec2Model(cfg).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(sampling_rate=SR, do_normalize=layer_norm,
-                             return_attention_mask=layer_norm).save_pretrained(folder)
+    Wav2Vec2Model(Wav2Vec2Config()).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(sampling_rate=SR, do_normalize=True, return_attention_mask=False).save_pretrained(folder)
     return str(folder)
 
 
-def random_batches(durations: np.ndarray, budget: float, seed: int = 0) -> list[list[int]]:
-    """Random order, batches filled up to the same padded-seconds budget (no sorting)."""
-    batches, cur, longest = [], [], 0.0
-    for i in np.random.default_rng(seed).permutation(len(durations)):
-        new = max(longest, durations[i])
-        if cur and new * (len(cur) + 1) > budget:
-            batches.append(cur)
-            cur, new = [], durations[i]
-        cur.append(int(i))
-        longest = new
-    return batches + [cur] if cur else batches
-
-
-def time_batches(src: str, wavs: list[np.ndarray], batches: list[list[int]]) -> float:
-    """Seconds to encode (all hidden states, pooled) every batch; model and audio preloaded."""
-    model = Wav2Vec2Model.from_pretrained(src).eval()
-    fe = Wav2Vec2FeatureExtractor.from_pretrained(src)
-    encode_batch(model, fe, wavs[:2], torch.device("cpu"))  # warm-up (allocator, kernels)
+def time_plan(model: torch.nn.Module, fe, wavs: list[np.ndarray], batches: list[list[int]], device: torch.device,
+              precision: str) -> tuple[float, np.ndarray]:
+    """Seconds to encode every batch (model and audio preloaded) and the pooled features (n, 13, 768)."""
+    out = np.zeros((len(wavs), 13, 768), dtype=np.float32)
+    encode_batch(model, fe, [wavs[i] for i in batches[0]], device, precision)  # warm-up (allocator, kernels)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     t = time.perf_counter()
     for b in batches:
-        encode_batch(model, fe, [wavs[i] for i in b], torch.device("cpu"))
-    return time.perf_counter() - t
+        out[b] = encode_batch(model, fe, [wavs[i] for i in b], device, precision).cpu().numpy()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t, out
 
 
-def part_a(tmp: Path) -> float:
-    man = make_corpus(tmp)
-    d = man["duration_s"].to_numpy()
-    audio = d.sum()
-    wavs = [sf.read(p, dtype="float32")[0] for p in man["path"]]
-    ln, gn = save_base(tmp / "ln", True), save_base(tmp / "gn", False)
-    print(f"(a) extraction, base wav2vec2 (768-dim, 12 layers, random init), {len(man)} utterances, "
-          f"{audio:.1f} s of audio, {torch.get_num_threads()} CPU threads, budget {BUDGET_S:.0f} padded s/batch")
-    plans = {"layer-norm CNN, length-bucketed batches": (ln, length_buckets(d, BUDGET_S)),
-             "layer-norm CNN, random-order batches   ": (ln, random_batches(d, BUDGET_S)),
-             "group-norm CNN (stock), 1 utt per pass ": (gn, [[i] for i in range(len(d))])}
-    times = {}
-    for name, (src, batches) in plans.items():
-        padded = sum(max(d[b]) * len(b) for b in batches)
-        times[name] = time_batches(src, wavs, batches)
-        print(f"    {name}: {times[name]:6.1f} s  RTF {times[name] / audio:.3f}  ({len(batches)} batches, "
-              f"padded audio {padded:.1f} s)", flush=True)
-    names = list(plans)
-    print(f"    bucketing vs random order: x{times[names[1]] / times[names[0]]:.2f} faster")
-    return times[names[2]] / len(man)  # the study's models run one by one: per-utterance cost for (b)
+def part_a(tmp: Path, gpu_seconds: float, budget_gpu: float) -> float:
+    src = save_base(tmp / "gn")
+    fe = Wav2Vec2FeatureExtractor.from_pretrained(src)
+    runs = [("cpu", "fp32", 60.0, BUDGET_S)]
+    if torch.cuda.is_available():
+        runs += [("cuda", "fp32", gpu_seconds, budget_gpu), ("cuda", "bf16", gpu_seconds, budget_gpu)]
+    else:
+        print("(a) no CUDA device here: GPU figures not measured")
+    t_utt = 0.0
+    for dev_name, precision, seconds, budget in runs:
+        device = torch.device(dev_name)
+        folder = tmp / f"audio_{int(seconds)}"
+        folder.mkdir(exist_ok=True)
+        man = make_corpus(folder, n=max(20, int(seconds / 3)), total_s=seconds)
+        d = man["duration_s"].to_numpy()
+        wavs = [sf.read(p, dtype="float32")[0] for p in man["path"]]
+        model = Wav2Vec2Model.from_pretrained(src).to(device).eval()
+        mode = batch_mode(model)
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+        print(f"(a) extraction, group-norm wav2vec2-base (random init), {len(d)} utterances, {d.sum():.1f} s of audio, "
+              f"{name}, {precision}, exact mode '{mode}', budget {budget:.0f} padded s/batch")
+        t1, one = time_plan(model, fe, wavs, [[i] for i in range(len(d))], device, precision)
+        tb, batched = time_plan(model, fe, wavs, length_buckets(d, budget), device, precision)
+        dev_rel = float(np.abs(batched - one).max() / np.abs(one).max())
+        print(f"    one utterance per pass : {t1:7.2f} s  RTF {t1 / d.sum():.4f}  ({d.sum() / t1:8.1f}x real time)")
+        print(f"    exact batches          : {tb:7.2f} s  RTF {tb / d.sum():.4f}  ({d.sum() / tb:8.1f}x real time), "
+              f"speed-up x{t1 / tb:.2f}, max deviation from one-by-one {dev_rel:.1e} (relative)", flush=True)
+        if dev_name == "cpu":
+            t_utt = tb / len(d)
+        del model
+    return t_utt  # per-utterance extraction cost on CPU, for (b)
 
 
 def part_b(t_utt: float) -> None:
@@ -142,7 +148,7 @@ def part_b(t_utt: float) -> None:
           f"(model, setting, fold), scaled to {STUDY_EPOCHS} epochs")
     print(f"    batched probe, all 13 layers, one run   : {t_all:7.1f} s   (single layer alone: {t_one:.1f} s; "
           f"13 separate runs {LAYERS * t_one:.1f} s)")
-    print(f"    extraction per utterance (measured (a)) : {t_utt:7.3f} s")
+    print(f"    extraction per utterance (CPU, (a))     : {t_utt:7.3f} s")
     print(f"    batched plan: extract once + {runs} probe runs = {extract_once / 3600:.2f} h + "
           f"{runs * t_all / 3600:.2f} h = {batched / 3600:.2f} h")
     print(f"    naive plan: re-extract per layer/setting/fold + 1-layer probe = {naive / 3600:.1f} h")
@@ -150,10 +156,14 @@ def part_b(t_utt: float) -> None:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gpu-seconds", type=float, default=600.0, help="audio seconds timed on CUDA")
+    ap.add_argument("--gpu-budget", type=float, default=400.0, help="padded seconds per batch on CUDA")
+    args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as d:
-        t_utt = part_a(Path(d))
+        t_utt = part_a(Path(d), args.gpu_seconds, args.gpu_budget)
     part_b(t_utt)
 
 

@@ -86,3 +86,13 @@ def test_frozen_at_layer_k_gives_the_layerwise_features_of_layer_k(kind, k):
     torch.testing.assert_close(pooled, layerwise, rtol=1e-5, atol=1e-5 * float(layerwise.abs().max()))
     ref = torch.stack([alone(full, fe, w)[k] for w in wavs])
     torch.testing.assert_close(pooled, ref, rtol=1e-5, atol=1e-5 * float(ref.abs().max()))
+
+
+def test_the_exactness_check_leaves_training_modes_as_they_were():
+    """The one-off self-check runs in eval mode; LoRA dropout must still train afterwards."""
+    model = build_model(tiny_model("wav2vec2-group"), 2, "lora", 4).train()
+    before = {n: m.training for n, m in model.named_modules()}
+    assert any(t for n, t in before.items() if "lora_dropout" in n)
+    b = Collator(feature_extractor("wav2vec2-group"))(part_of(utterances(2)), [0, 1])
+    model(b["input_values"], b["lengths"])
+    assert {n: m.training for n, m in model.named_modules()} == before
