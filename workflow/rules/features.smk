@@ -11,6 +11,8 @@ rule extract_features:
         source=lambda wc: model_source(wc.model),
         device=S.device,
         max_batch_seconds=S.section("features")["max_batch_seconds"],
+        precision=S.section("features")["precision"],
+        torch_threads=config["torch_threads"],  # on CPU: features must not depend on --cores
     log:
         "logs/features/{model}/{corpus}.log",
     benchmark:

@@ -2,11 +2,13 @@ from xlser.smk import setup
 
 log = setup(snakemake)  # noqa: F821
 
+from xlser.device import torch_threads  # noqa: E402
 from xlser.features import extract_features, save_features  # noqa: E402
 from xlser.manifest import read_manifest  # noqa: E402
 
 sm = snakemake  # noqa: F821
-ids, X, meta = extract_features(read_manifest(sm.input.manifest), sm.params.source, sm.params.device,
-                                sm.params.max_batch_seconds)
+with torch_threads(sm.params.torch_threads):
+    ids, X, meta = extract_features(read_manifest(sm.input.manifest), sm.params.source, sm.params.device,
+                                    sm.params.max_batch_seconds, precision=sm.params.precision)
 save_features(sm.output[0], ids, X, meta)
 log.info("%d utterances, %d hidden states of dim %d", X.shape[0], X.shape[1], X.shape[2])
