@@ -25,11 +25,14 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def cfg(demo_run: Path) -> dict:
+    def merge(a: dict, b: dict) -> dict:  # recursively, as Snakemake merges config files
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        return out
+
     base = yaml.safe_load((demo_run / "config" / "config.yaml").read_text())
-    over = yaml.safe_load((demo_run / "tests" / "e2e.yaml").read_text())
-    for k, v in over.items():
-        base[k] = {**base.get(k, {}), **v} if isinstance(v, dict) else v
-    return base
+    return merge(base, yaml.safe_load((demo_run / "tests" / "e2e.yaml").read_text()) or {})
 
 
 def _png(path: Path) -> None:
