@@ -24,6 +24,14 @@ def test_lint_is_clean(configfile: str | None) -> None:
     assert "in a good condition" in out
 
 
+def test_snakefmt_is_clean() -> None:
+    """Every Snakefile of the workflow is formatted as snakefmt would (line length: pyproject.toml)."""
+    snakefmt = Path(sys.executable).parent / "snakefmt"
+    proc = subprocess.run([str(snakefmt), "--check", "workflow/"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+
+
 def test_default_profile_reruns_on_params_and_code() -> None:
     prof = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
     assert {"mtime", "params", "input", "code", "software-env"} <= set(prof["rerun-triggers"])

@@ -124,7 +124,10 @@ def kit_corpora(test_id):
 
 def kit_files(name):
     """A file of every configured kit: `config` (webMUSHRA YAML) or `stimuli` (stimulus table)."""
-    pattern = {"config": "results/listening_kit/{t}/configs/{t}.yaml", "stimuli": "results/listening_kit/{t}/stimuli.csv"}
+    pattern = {
+        "config": "results/listening_kit/{t}/configs/{t}.yaml",
+        "stimuli": "results/listening_kit/{t}/stimuli.csv",
+    }
     return [pattern[name].format(t=t) for t in KIT_TESTS]
 
 
@@ -155,9 +158,11 @@ def table3_stimuli(wildcards=None):
     if not jobs:
         from xlser.errors import ConfigError
 
-        raise ConfigError(f"config human.table3: source finetune needs fine-tuning jobs of strategy "
-                          f"'{t3['strategy']}' tested on a listening corpus (peft.strategies: "
-                          f"{PEFT.get('strategies', [])}); set human.table3.strategy, or source: probe")
+        raise ConfigError(
+            f"config human.table3: source finetune needs fine-tuning jobs of strategy "
+            f"'{t3['strategy']}' tested on a listening corpus (peft.strategies: "
+            f"{PEFT.get('strategies', [])}); set human.table3.strategy, or source: probe"
+        )
     return [f"{j.dir}/stimuli.csv" for j in jobs]
 
 

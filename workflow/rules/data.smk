@@ -9,16 +9,16 @@ rule scan_corpus:
         corpus_root_input,
     output:
         "results/corpora/{corpus}/raw.csv",
-    params:
-        corpus=lambda wc: S.corpora[wc.corpus].scan_spec,
-        emotions=EMOTIONS,
-        files=corpus_files_param,  # an edited/added/removed corpus file re-plans this scan
     log:
         "logs/data/scan_{corpus}.log",
     benchmark:
         "results/benchmarks/data/scan_{corpus}.tsv"
     conda:
         ENV["data"]
+    params:
+        corpus=lambda wc: S.corpora[wc.corpus].scan_spec,
+        emotions=EMOTIONS,
+        files=corpus_files_param,  # an edited/added/removed corpus file re-plans this scan
     script:
         "../scripts/scan_corpus.py"
 
@@ -29,17 +29,17 @@ rule resample_corpus:
     output:
         manifest="results/corpora/{corpus}/manifest.csv",
         wavs=directory("results/corpora/{corpus}/wav"),
-    params:
-        sample_rate=S.sample_rate,
     log:
         "logs/data/resample_{corpus}.log",
     benchmark:
         "results/benchmarks/data/resample_{corpus}.tsv"
+    conda:
+        ENV["data"]
     threads: 4
     resources:
         mem_mb=4000,
-    conda:
-        ENV["data"]
+    params:
+        sample_rate=S.sample_rate,
     script:
         "../scripts/resample_corpus.py"
 
@@ -49,18 +49,18 @@ rule make_splits:
         unpack(_splits_inputs),
     output:
         "results/splits/{corpus}.csv",
-    params:
-        splits=_splits_params,
-        split_by=lambda wc: config["corpora"][wc.corpus]["split_by"],
-        dialogs=lambda wc: dialog_pools(config["corpora"][wc.corpus])[0],
-        folds_dir=lambda wc: config["corpora"][wc.corpus].get("folds", ""),
-        emotions=EMOTIONS,
     log:
         "logs/data/splits_{corpus}.log",
     benchmark:
         "results/benchmarks/data/splits_{corpus}.tsv"
     conda:
         ENV["data"]
+    params:
+        splits=_splits_params,
+        split_by=lambda wc: config["corpora"][wc.corpus]["split_by"],
+        dialogs=lambda wc: dialog_pools(config["corpora"][wc.corpus])[0],
+        folds_dir=lambda wc: config["corpora"][wc.corpus].get("folds", ""),
+        emotions=EMOTIONS,
     script:
         "../scripts/make_splits.py"
 
@@ -70,17 +70,17 @@ rule listening_subset:
         "results/corpora/{corpus}/manifest.csv",
     output:
         "results/splits/{corpus}.listening.csv",
-    params:
-        per_emotion=config["splits"]["listening_per_emotion"],
-        seed=config["splits"]["seed"],
-        dialogs=lambda wc: dialog_pools(config["corpora"][wc.corpus])[1],
-        emotions=EMOTIONS,
     log:
         "logs/data/listening_{corpus}.log",
     benchmark:
         "results/benchmarks/data/listening_{corpus}.tsv"
     conda:
         ENV["data"]
+    params:
+        per_emotion=config["splits"]["listening_per_emotion"],
+        seed=config["splits"]["seed"],
+        dialogs=lambda wc: dialog_pools(config["corpora"][wc.corpus])[1],
+        emotions=EMOTIONS,
     script:
         "../scripts/listening_subset.py"
 

@@ -5,19 +5,19 @@
 rule demo_corpus:
     output:
         directory("resources/demo/corpora/{corpus}"),
+    log:
+        "logs/demo/corpus_{corpus}.log",
+    benchmark:
+        "results/benchmarks/demo/corpus_{corpus}.tsv"
+    conda:
+        ENV["data"]
+    threads: 2
     params:
         spec=lambda wc: canonical(DEMO["corpora"][wc.corpus]),
         corpus=lambda wc: S.corpora[wc.corpus].scan_spec,
         emotions=EMOTIONS,
         sample_rate=DEMO.get("sample_rate", 22050),
         seed=DEMO.get("seed", 0),
-    log:
-        "logs/demo/corpus_{corpus}.log",
-    benchmark:
-        "results/benchmarks/demo/corpus_{corpus}.tsv"
-    threads: 2
-    conda:
-        ENV["data"]
     script:
         "../scripts/demo_corpus.py"
 
@@ -32,6 +32,12 @@ rule demo_model:
     output:
         model=directory("resources/demo/models/{model}"),
         curve="results/demo/pretrain_{model}.csv",
+    log:
+        "logs/demo/model_{model}.log",
+    benchmark:
+        "results/benchmarks/demo/model_{model}.tsv"
+    conda:
+        ENV["gpu"]
     params:
         spec=lambda wc: canonical(DEMO["models"][wc.model]),
         pretrain=lambda wc: (
@@ -39,12 +45,6 @@ rule demo_model:
             if DEMO["models"][wc.model].get("voice")
             else None
         ),
-    log:
-        "logs/demo/model_{model}.log",
-    benchmark:
-        "results/benchmarks/demo/model_{model}.tsv"
-    conda:
-        ENV["gpu"]
     script:
         "../scripts/demo_model.py"
 
@@ -62,16 +62,16 @@ if PRETRAINED_DEMO_MODELS:
                 category="Demo",
                 caption="../report/demo_pretraining.rst",
             ),
-        params:
-            models=PRETRAINED_DEMO_MODELS,
-            voices=DEMO["pretrain"]["heldout_voices"],
-            seed=DEMO.get("seed", 0),
         log:
             "logs/demo/pretraining.log",
         benchmark:
             "results/benchmarks/demo/pretraining.tsv"
         conda:
             ENV["gpu"]
+        params:
+            models=PRETRAINED_DEMO_MODELS,
+            voices=DEMO["pretrain"]["heldout_voices"],
+            seed=DEMO.get("seed", 0),
         script:
             "../scripts/demo_pretraining.py"
 
@@ -89,6 +89,12 @@ if "listeners" in DEMO:
             listeners=HUMAN["listeners"],
             lss=[f"{d}/lss.csv" for d in HUMAN["webmushra"]],  # webMUSHRA's results/<testId>/lss.csv
             segments=HUMAN["responses"][0] if HUMAN.get("responses") else [],
+        log:
+            "logs/demo/listeners.log",
+        benchmark:
+            "results/benchmarks/demo/listeners.tsv"
+        conda:
+            ENV["stats"]
         params:
             spec=canonical(DEMO["listeners"]),
             test_groups=canonical({t: KIT_TESTS[t]["groups"] for t in KIT_TESTS}),
@@ -96,11 +102,5 @@ if "listeners" in DEMO:
             emotions=EMOTIONS,
             sed_corpus=SED.get("corpus"),
             listener_column=HUMAN.get("listener_column", "email"),
-        log:
-            "logs/demo/listeners.log",
-        benchmark:
-            "results/benchmarks/demo/listeners.tsv"
-        conda:
-            ENV["stats"]
         script:
             "../scripts/demo_listeners.py"

@@ -7,22 +7,22 @@ rule extract_features:
         model=model_input,
     output:
         "results/features/{model}/{corpus}.npz",
+    log:
+        "logs/features/{model}/{corpus}.log",
+    benchmark:
+        "results/benchmarks/features/{model}/{corpus}.tsv"
+    conda:
+        ENV["gpu"]
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=120,
     params:
         source=lambda wc: model_source(wc.model),
         device=S.device,
         max_batch_seconds=S.section("features")["max_batch_seconds"],
         precision=S.section("features")["precision"],
         torch_threads=config["torch_threads"],  # on CPU: features must not depend on --cores
-    log:
-        "logs/features/{model}/{corpus}.log",
-    benchmark:
-        "results/benchmarks/features/{model}/{corpus}.tsv"
-    threads: 4
-    resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=120,
-    conda:
-        ENV["gpu"]
     script:
         "../scripts/extract_features.py"

@@ -12,18 +12,18 @@ rule build_listening_kit:
         audio=directory("results/listening_kit/{kit}/configs/resources/audio"),
         stimuli="results/listening_kit/{kit}/stimuli.csv",
         readme="results/listening_kit/{kit}/README.md",
-    wildcard_constraints:
-        kit=_alt(KIT_TESTS),
-    params:
-        test=lambda wc: canonical({k: v for k, v in KIT_TESTS[wc.kit].items() if k != "corpora"}),
-        emotions=EMOTIONS,
-        listener_column=HUMAN.get("listener_column", "email"),
     log:
         "logs/human/listening_kit_{kit}.log",
     benchmark:
         "results/benchmarks/human/listening_kit_{kit}.tsv"
+    wildcard_constraints:
+        kit=_alt(KIT_TESTS),
     conda:
         ENV["data"]
+    params:
+        test=lambda wc: canonical({k: v for k, v in KIT_TESTS[wc.kit].items() if k != "corpora"}),
+        emotions=EMOTIONS,
+        listener_column=HUMAN.get("listener_column", "email"),
     script:
         "../scripts/listening_kit.py"
 
@@ -44,17 +44,17 @@ rule ingest_listening_test:
         sed_manifest=manifest(SED["corpus"]) if SED.get("corpus") else [],
     output:
         "results/human/responses.csv",
-    params:
-        emotions=EMOTIONS,
-        lenient=HUMAN.get("lenient", False),
-        simulated="listeners" in DEMO,
-        listener_column=HUMAN.get("listener_column", "email"),
     log:
         "logs/human/ingest.log",
     benchmark:
         "results/benchmarks/human/ingest.tsv"
     conda:
         ENV["stats"]
+    params:
+        emotions=EMOTIONS,
+        lenient=HUMAN.get("lenient", False),
+        simulated="listeners" in DEMO,
+        listener_column=HUMAN.get("listener_column", "email"),
     script:
         "../scripts/ingest_listening_test.py"
 
@@ -66,15 +66,15 @@ rule table2_human_ua:
         csv=report("results/tables/table2_human_ua.csv", caption="../report/table2.rst", category="Humans"),
         md="results/tables/table2_human_ua.md",
         tex="results/tables/table2_human_ua.tex",
-    params:
-        emotions=EMOTIONS,
-        corpora=LANGS,
     log:
         "logs/human/table2.log",
     benchmark:
         "results/benchmarks/human/table2.tsv"
     conda:
         ENV["stats"]
+    params:
+        emotions=EMOTIONS,
+        corpora=LANGS,
     script:
         "../scripts/table2.py"
 
@@ -90,20 +90,21 @@ rule table3_confusions:
         tex="results/tables/table3_confusions.tex",
         png=report("results/figures/table3_confusions.png", caption="../report/table3.rst", category="Humans"),
         pdf="results/figures/table3_confusions.pdf",
-    params:
-        emotions=EMOTIONS,
-        corpora=LANGS,
-        models=canonical({m: {"lang": v.lang} for m, v in S.models.items()}),
-        experiments=lambda wc: [vars(e) for e in (EXPERIMENTS if HUMAN["table3"]["source"] == "probe"
-                                                  else S.peft_experiments)],
-        source=lambda wc: HUMAN["table3"]["source"],
-        strategy=lambda wc: HUMAN["table3"]["strategy"] if HUMAN["table3"]["source"] == "finetune" else "probe",
     log:
         "logs/human/table3.log",
     benchmark:
         "results/benchmarks/human/table3.tsv"
     conda:
         ENV["stats"]
+    params:
+        emotions=EMOTIONS,
+        corpora=LANGS,
+        models=canonical({m: {"lang": v.lang} for m, v in S.models.items()}),
+        experiments=lambda wc: [
+            vars(e) for e in (EXPERIMENTS if HUMAN["table3"]["source"] == "probe" else S.peft_experiments)
+        ],
+        source=lambda wc: HUMAN["table3"]["source"],
+        strategy=lambda wc: HUMAN["table3"]["strategy"] if HUMAN["table3"]["source"] == "finetune" else "probe",
     script:
         "../scripts/table3.py"
 
@@ -114,15 +115,15 @@ rule welch_tests:
     output:
         csv=report("results/stats/welch_tests.csv", caption="../report/welch.rst", category="Humans"),
         md="results/stats/welch_tests.md",
-    params:
-        emotions=EMOTIONS,
-        corpora=LANGS,
     log:
         "logs/human/welch.log",
     benchmark:
         "results/benchmarks/human/welch.tsv"
     conda:
         ENV["stats"]
+    params:
+        emotions=EMOTIONS,
+        corpora=LANGS,
     script:
         "../scripts/welch_tests.py"
 

@@ -12,6 +12,15 @@ rule probe_layers:
     output:
         scores="results/layerwise/{model}/{train}__{test}.csv",
         predictions="results/layerwise/{model}/{train}__{test}.predictions.csv",
+    log:
+        "logs/layerwise/{model}/{train}__{test}.log",
+    benchmark:
+        "results/benchmarks/layerwise/{model}/{train}__{test}.tsv"
+    conda:
+        ENV["gpu"]
+    threads: 2
+    resources:
+        mem_mb=4000,
     params:
         probe=canonical(S.section("probe")),
         setting=experiment_setting,
@@ -19,15 +28,6 @@ rule probe_layers:
         emotions=EMOTIONS,
         device=S.device,
         torch_threads=config["torch_threads"],  # not `threads:`: results must not depend on --cores
-    log:
-        "logs/layerwise/{model}/{train}__{test}.log",
-    benchmark:
-        "results/benchmarks/layerwise/{model}/{train}__{test}.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-    conda:
-        ENV["gpu"]
     script:
         "../scripts/probe_layers.py"
 
@@ -38,18 +38,16 @@ rule layerwise_summary:
     output:
         table=report("results/tables/layerwise.csv", caption="../report/layerwise.rst", category="Layer-wise"),
         best="results/layerwise/best_layers.csv",
-        png=report(
-            "results/figures/figure1_layerwise.png", caption="../report/figure1.rst", category="Layer-wise"
-        ),
+        png=report("results/figures/figure1_layerwise.png", caption="../report/figure1.rst", category="Layer-wise"),
         pdf="results/figures/figure1_layerwise.pdf",
-    params:
-        langs=canonical({c: S.corpora[c].lang for e in EXPERIMENTS for c in (e.train, e.test)}),
     log:
         "logs/layerwise/summary.log",
     benchmark:
         "results/benchmarks/layerwise/summary.tsv"
     conda:
         ENV["stats"]
+    params:
+        langs=canonical({c: S.corpora[c].lang for e in EXPERIMENTS for c in (e.train, e.test)}),
     script:
         "../scripts/layerwise_summary.py"
 

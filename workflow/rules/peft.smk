@@ -13,6 +13,17 @@ rule finetune:
         predictions="results/peft/{model}/{train}__{test}/{strategy}/fold{fold}/predictions.csv",
         adapter="results/peft/{model}/{train}__{test}/{strategy}/fold{fold}/adapter.safetensors",
         stimuli="results/peft/{model}/{train}__{test}/{strategy}/fold{fold}/stimuli.csv",
+    log:
+        "logs/peft/{model}/{train}__{test}/{strategy}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/peft/{model}/{train}__{test}/{strategy}/fold{fold}.tsv"
+    conda:
+        ENV["gpu"]
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=24000,
+        runtime=720,
     params:
         source=lambda wc: model_source(wc.model),
         setting=experiment_setting,
@@ -26,17 +37,6 @@ rule finetune:
         device=S.device,
         # not an output: Snakemake would delete it before a re-run, and resuming needs it
         checkpoint_dir="results/checkpoints/peft/{model}/{train}__{test}/{strategy}/fold{fold}",
-    log:
-        "logs/peft/{model}/{train}__{test}/{strategy}/fold{fold}.log",
-    benchmark:
-        "results/benchmarks/peft/{model}/{train}__{test}/{strategy}/fold{fold}.tsv"
-    threads: 4
-    resources:
-        gpu=1,
-        mem_mb=24000,
-        runtime=720,
-    conda:
-        ENV["gpu"]
     script:
         "../scripts/finetune.py"
 

@@ -6,15 +6,15 @@ rule report_html:
         unpack(report_inputs),
     output:
         "results/report/index.html",
-    params:
-        simulated="listeners" in DEMO,
-        demo=bool(DEMO),
     log:
         "logs/report/report.log",
     benchmark:
         "results/benchmarks/report/report.tsv"
     conda:
         ENV["stats"]
+    params:
+        simulated="listeners" in DEMO,
+        demo=bool(DEMO),
     script:
         "../scripts/report.py"
 

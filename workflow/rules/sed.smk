@@ -7,18 +7,18 @@ rule sed_draw:
         pinned=SED.get("subset", []),
     output:
         "results/sed/draw.csv",
-    params:
-        per_emotion=SED.get("per_emotion"),
-        emotions=SED.get("emotions"),
-        seed=S.section("splits")["seed"],
-        corpus=None,
-        lenient=False,
     log:
         "logs/sed/draw.log",
     benchmark:
         "results/benchmarks/sed/draw.tsv"
     conda:
         ENV["sed"]
+    params:
+        per_emotion=SED.get("per_emotion"),
+        emotions=SED.get("emotions"),
+        seed=S.section("splits")["seed"],
+        corpus=None,
+        lenient=False,
     script:
         "../scripts/sed_subset.py"
 
@@ -32,18 +32,18 @@ rule sed_subset:
         responses="results/human/responses.csv" if S.has_human else [],
     output:
         "results/sed/subset.csv",
-    params:
-        per_emotion=SED.get("per_emotion"),
-        emotions=SED.get("emotions"),
-        seed=S.section("splits")["seed"],
-        corpus=SED.get("corpus"),
-        lenient=HUMAN.get("lenient", False),
     log:
         "logs/sed/subset.log",
     benchmark:
         "results/benchmarks/sed/subset.tsv"
     conda:
         ENV["sed"]
+    params:
+        per_emotion=SED.get("per_emotion"),
+        emotions=SED.get("emotions"),
+        seed=S.section("splits")["seed"],
+        corpus=SED.get("corpus"),
+        lenient=HUMAN.get("lenient", False),
     script:
         "../scripts/sed_subset.py"
 
@@ -56,6 +56,17 @@ rule diarize:
         train_manifests=_sed_train_manifests,
     output:
         "results/sed/{sed_model}/frames.json",
+    log:
+        "logs/sed/{sed_model}.log",
+    benchmark:
+        "results/benchmarks/sed/{sed_model}.tsv"
+    conda:
+        ENV["sed"]
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=120,
     params:
         spec=lambda wc: canonical(SED["models"][wc.sed_model]),
         window=SED.get("window", 0.02),
@@ -66,17 +77,6 @@ rule diarize:
         device=S.device,
         seed=S.section("splits")["seed"],
         torch_threads=config["torch_threads"],  # not `threads:`: results must not depend on --cores
-    log:
-        "logs/sed/{sed_model}.log",
-    benchmark:
-        "results/benchmarks/sed/{sed_model}.tsv"
-    threads: 4
-    resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=120,
-    conda:
-        ENV["sed"]
     script:
         "../scripts/diarize.py"
 
@@ -91,18 +91,18 @@ rule table4_eder:
         md="results/tables/table4_eder.md",
         tex="results/tables/table4_eder.tex",
         figure=report("results/figures/sed_timeline.png", caption="../report/sed_timeline.rst", category="SED"),
-    params:
-        window=SED.get("window", 0.02),
-        stride=SED.get("stride", 0.02),
-        sed_emotions=SED.get("emotions", ["angry", "happy", "sad"]),
-        corpus=SED.get("corpus"),
-        lenient=HUMAN.get("lenient", False),
     log:
         "logs/sed/table4.log",
     benchmark:
         "results/benchmarks/sed/table4.tsv"
     conda:
         ENV["sed"]
+    params:
+        window=SED.get("window", 0.02),
+        stride=SED.get("stride", 0.02),
+        sed_emotions=SED.get("emotions", ["angry", "happy", "sad"]),
+        corpus=SED.get("corpus"),
+        lenient=HUMAN.get("lenient", False),
     script:
         "../scripts/table4.py"
 
