@@ -163,11 +163,11 @@ def test_zed_segment_outside_audio(tmp_path):
 
 def test_config_of_wrong_type_is_a_schema_error():
     import yaml
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
+    from xlser.config import resolve
+    from xlser.errors import ConfigError
 
     root = os.path.dirname(os.path.dirname(__file__))
     cfg = yaml.safe_load(open(os.path.join(root, "config", "config.yaml")))
     cfg["splits"]["folds"] = "five"
-    with pytest.raises(WorkflowError, match="'five' is not of type 'integer'"):
-        validate(cfg, os.path.join(root, "workflow", "schemas", "config.schema.yaml"))
+    with pytest.raises(ConfigError, match=r"config splits\.folds: 'five' is not of type 'integer'"):
+        resolve(cfg)

@@ -126,10 +126,10 @@ def pavoque_tree(root: Path) -> None:
 def data_stage():
     base = Path(tempfile.mkdtemp(dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     try:
-        from snakemake.utils import validate
+        from xlser.config import validate_config
 
         cfg = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
-        validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))  # applies the defaults
+        validate_config(cfg)  # applies the schema's defaults
         build = {"ESD": esd_tree, "IEMOCAP": iemocap_tree, "PAVOQUE": pavoque_tree}
         out = {}
         s = cfg["splits"]

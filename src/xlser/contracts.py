@@ -1,6 +1,6 @@
 """The CSV contracts of DESIGN.md, checked whenever a stage reads or writes one.
 
-Each contract is a JSON-schema (`workflow/schemas/<name>.schema.yaml`) describing one row,
+Each contract is a JSON-schema (`xlser/schemas/<name>.schema.yaml`) describing one row,
 plus a `unique` key. Checking is vectorised per column (row-by-row jsonschema would be
 slow on large manifests); errors name the file and the CSV line (header = line 1).
 """
@@ -17,14 +17,16 @@ import yaml
 from .errors import InputError
 from .io import encoding_error
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+# Shipped inside the package, so the library finds them wherever it is installed or run from
+# (`workflow/schemas` is a link to this folder, where the workflow catalog expects them).
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 
 _NUMERIC = {"number", "integer"}
 
 
 @functools.cache
 def load_schema(name: str) -> dict[str, Any]:
-    """Load `workflow/schemas/<name>.schema.yaml`."""
+    """Load `xlser/schemas/<name>.schema.yaml`."""
     path = SCHEMA_DIR / f"{name}.schema.yaml"
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
