@@ -73,7 +73,7 @@ def iemocap_tree(root: Path) -> Path:
                 utt = f"{dialog}_{suffix}"
                 tone(sess / "sentences" / "wav" / dialog / f"{utt}.wav", seconds=0.3 + 0.1 * k)
                 lines.append(f"[{k * 2.5:.4f} - {k * 2.5 + 2.0:.4f}]\t{utt}\t{label}\t[2.5000, 3.0000, 3.5000]\n")
-                lines.append(f"C-E1:\tNeutral;\t()\nC-E2:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  2;\t()\n\n")
+                lines.append("C-E1:\tNeutral;\t()\nC-E2:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  2;\t()\n\n")
             ev = sess / "dialog" / "EmoEvaluation" / f"{dialog}.txt"
             ev.parent.mkdir(parents=True, exist_ok=True)
             ev.write_text("".join(lines))

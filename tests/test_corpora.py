@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-import pandas as pd
 import pytest
 
 from fixtures_corpora import csv_tree, esd_tree, iemocap_tree, pavoque_tree, pavoque_v02_tree, tone, zed_tree

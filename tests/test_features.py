@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from tiny_encoders import EXACT, KINDS, alone, feature_extractor, save_tiny, tiny_model, wav
+from tiny_encoders import EXACT, alone, feature_extractor, save_tiny, tiny_model, wav
 from xlser import encoder
 from xlser.features import encode_batch, extract_features, load_features, masked_mean, save_features
 from xlser.models import ModelLoadError, load_encoder

@@ -4,7 +4,6 @@ snakemake-executor-plugin-slurm with fake SLURM tools asks GPUs for the GPU stag
 from __future__ import annotations
 
 import os
-import shlex
 import stat
 import subprocess
 import sys

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
-import math
 import os
 import shutil
 import subprocess

@@ -37,7 +37,7 @@ from ..contracts import read_table  # noqa: E402
 from ..errors import InputError  # noqa: E402
 from ..io import atomic_path  # noqa: E402
 from ..tables import write_table  # noqa: E402
-from .eder import NEUTRAL, interval_frames, letter, segment_eder, utterance_eder  # noqa: E402
+from .eder import NEUTRAL, letter, segment_eder, utterance_eder  # noqa: E402
 from .subset import answers_in_subset, read_subset, sed_answers  # noqa: E402
 
 log = logging.getLogger(__name__)
