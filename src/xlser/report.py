@@ -116,7 +116,7 @@ def build_report(tables: dict[str, str | Path], figures: dict[str, str | Path], 
                  *, demo: bool = False, simulated: bool = False, title: str = "xlser results") -> Path:
     """Write the HTML report: one section per table/figure, in the order given.
 
-    `demo` marks every section DEMO (synthetic speech, tiny random models) and `simulated`
+    `demo` marks every section DEMO (synthetic speech, tiny demo models) and `simulated`
     marks the listening-test results SIMULATED, so no demo number is mistaken for the study's.
     """
     tag = ""
@@ -127,8 +127,9 @@ def build_report(tables: dict[str, str | Path], figures: dict[str, str | Path], 
              f"<h1>{html.escape(title + tag)}</h1>"]
     if demo:
         parts.append('<p class="banner">DEMO: these results come from the embedded demo: synthetic '
-                     "eSpeak NG speech and tiny randomly initialised models. They prove the workflow "
-                     "runs, not anything about emotion recognition.</p>")
+                     "eSpeak NG speech and tiny models pre-trained for seconds on their own language's "
+                     "synthetic speech. They prove the workflow runs, not anything about emotion "
+                     "recognition.</p>")
     if simulated:
         parts.append('<p class="banner">SIMULATED: the listening-test responses are simulated listeners, '
                      "not people.</p>")

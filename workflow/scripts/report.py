@@ -14,12 +14,14 @@ tables = {
     "Table III: confusions (humans vs. models)": "table3",
     "Table IV: emotion diarization (EDER), models and listeners": "table4",
     "Best layer per experiment (by validation UA)": "best_layers",
+    "Demo models: held-out CTC loss and phone error rate per language (pre-training)": "pretraining",
     "Welch's and Student's t-tests (human listening tests)": "welch",
 }
 figures = {
     "Figure 1: layer-wise UA": "figure1",
     "Table III: confusion matrices": "table3_png",
     "Emotion diarization timelines": "sed_png",
+    "Demo models: pre-training loss and held-out language specificity": "pretraining_png",
 }
 build_report(
     tables={title: inp[key] for title, key in tables.items() if key in inp},
