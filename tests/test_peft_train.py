@@ -330,6 +330,30 @@ def test_resume_only_what_this_job_computed_with(job, tmp_path, monkeypatch):
         assert res["resumed_from_epoch"] is None and res["epochs"] == 3, change
 
 
+def test_forced_rerun_starts_over_instead_of_resuming(job, tmp_path, monkeypatch):
+    """`fresh_start` (a forced re-run: -F, -R finetune) discards a matching leftover checkpoint."""
+    args = kwargs(job, tmp_path, strategy="frozen", optim={"max_epochs": 3})
+    _run_killed_after(job, args, monkeypatch, 1)
+    res = run_finetune(**dict(args, fresh_start=True))
+    assert res["resumed_from_epoch"] is None and res["epochs"] == 3
+
+
+def test_forced_rerun_is_read_from_snakemakes_dag_settings():
+    from types import SimpleNamespace
+
+    from xlser.smk import forced_rerun
+
+    def dag(forceall=False, forcerun=()):
+        return SimpleNamespace(forceall=forceall, forcerun=frozenset(forcerun))
+
+    assert not forced_rerun(None, "finetune", "results/peft/")
+    assert not forced_rerun(dag(), "finetune", "results/peft/")
+    assert not forced_rerun(dag(forcerun={"probe_layers", "results/layerwise/x.csv"}), "finetune", "results/peft/")
+    assert forced_rerun(dag(forceall=True), "finetune", "results/peft/")
+    assert forced_rerun(dag(forcerun={"finetune"}), "finetune", "results/peft/")
+    assert forced_rerun(dag(forcerun={"results/peft/M/A__A/lora/fold0/metrics.json"}), "finetune", "results/peft/")
+
+
 _CHILD = """
 import json, sys, torch
 torch.set_num_threads(1)

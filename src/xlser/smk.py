@@ -8,6 +8,21 @@ import sys
 from typing import Any
 
 
+def forced_rerun(dag_settings: Any, rule: str, prefix: str) -> bool:
+    """Whether this invocation forces `rule`'s jobs to run again: `--forceall`, or `--forcerun`
+    naming the rule or one of its outputs (paths under `prefix`).
+
+    Evaluated when the DAG is built (Snakemake attaches its DAG settings after parsing) and
+    handed to the job as a resource, not a param: params are rerun triggers. A forced
+    fine-tune then starts over instead of resuming a checkpoint left by a killed job, which
+    the job itself cannot tell apart."""
+    if dag_settings is None:
+        return False
+    forcerun = {str(f) for f in (getattr(dag_settings, "forcerun", None) or ())}
+    return bool(getattr(dag_settings, "forceall", False) or rule in forcerun
+                or any(f.startswith(prefix) for f in forcerun))
+
+
 def export_pythonpath(src: str) -> None:
     """Put the xlser sources on PYTHONPATH for every job's interpreter (also inside conda
     envs and on cluster nodes, which re-read the Snakefile)."""

@@ -16,7 +16,7 @@ sys.path.insert(0, _SRC)
 
 from xlser.config import Optim, canonical, resolve  # noqa: E402
 from xlser.peft.settings import as_params, job_settings  # noqa: E402
-from xlser.smk import export_pythonpath  # noqa: E402
+from xlser.smk import export_pythonpath, forced_rerun  # noqa: E402
 
 export_pythonpath(_SRC)
 

@@ -24,6 +24,8 @@ rule finetune:
         gpu=1,
         mem_mb=24000,
         runtime=720,
+        # 1 when this run forces fine-tuning (-F, -R finetune): start over, never resume
+        fresh_start=lambda wc: int(forced_rerun(workflow.dag_settings, "finetune", "results/peft/")),
     params:
         source=lambda wc: model_source(wc.model),
         setting=experiment_setting,

@@ -20,4 +20,5 @@ run_finetune(
     lora=Lora(**p.lora) if p.lora else None, adapter=Adapter(**p.adapter) if p.adapter else None,
     head=p.head, emotions=list(p.emotions), device=p.device, checkpoint_dir=p.checkpoint_dir,
     out_metrics=o.metrics, out_predictions=o.predictions, out_adapter=o.adapter, out_stimuli=o.stimuli,
+    fresh_start=bool(sm.resources.get("fresh_start", 0)),  # -F / -R finetune: no resuming
 )

@@ -12,12 +12,10 @@ are written (it is no output: a fresh run must not pick up a finished state).
 Resume or start over: a checkpoint is resumed only when its fingerprint matches, and the
 fingerprint holds what this job computes with (its own settings and data, not the whole
 `peft` section), the xlser code and library versions, and the size and modification time
-of the job's input files. Snakemake gives a job no sign of *why* it runs, so this is what
-tells a resume after a kill (inputs, code, settings untouched) from a re-run from scratch:
-`--forceall` rewrites the inputs, and a code or config change (what `--forcerun` is for)
-changes the rest. A forced re-run of one job with nothing changed resumes, which on CPU
-gives the numbers of a fresh run; `metrics.json` says so (`resumed_from_epoch`); deleting
-`results/checkpoints/peft/<job>` starts it over regardless.
+of the job's input files, so a resume after a kill (inputs, code, settings untouched) is
+told from a run after a change. A forced run (`-F`, `-R finetune`) passes `fresh_start`
+(from `xlser.smk.forced_rerun`) and discards any checkpoint; `metrics.json` says whether a
+run resumed (`resumed_from_epoch`).
 """
 
 from __future__ import annotations
@@ -368,8 +366,11 @@ def run_finetune(*, best_layers: str, source: str, manifests: Sequence[str], spl
                  stage_corpus: str | None, optim: Optim, settings: Finetune, lora: Lora | None,
                  adapter: Adapter | None, head: str, emotions: Sequence[str], device: str,
                  checkpoint_dir: str | None, out_metrics: str, out_predictions: str, out_adapter: str,
-                 out_stimuli: str) -> dict[str, Any]:
+                 out_stimuli: str, fresh_start: bool = False) -> dict[str, Any]:
     """The whole job: layer k, model, data, training (with resume), test and stimulus predictions, outputs.
+
+    `fresh_start` discards a leftover checkpoint instead of resuming it (a forced re-run:
+    `snakemake -F` or `-R finetune`, which the job cannot tell from a restart after a kill).
 
     `lora` is required by the LoRA strategies and `adapter` by lora+ba+wg/two_stage (None
     otherwise); `stage_corpus` (the model-language corpus) by two_stage; `listening`, the
@@ -423,7 +424,8 @@ def _run(*, optim: Optim, settings: Finetune, dev: torch.device, layer: int, sta
          stimuli: Partition | None, val_corpus: str, source: str, model: str, train: str, test: str, strategy: str,
          fold: int, setting: str, stage_corpus: str | None, lora: Lora | None, adapter: Adapter | None, head: str,
          emotions: Sequence[str], inputs: list[str], checkpoint_dir: str | None, out_metrics: str,
-         out_predictions: str, out_adapter: str, out_stimuli: str, t_start: float, **_: Any) -> dict[str, Any]:
+         out_predictions: str, out_adapter: str, out_stimuli: str, t_start: float, fresh_start: bool,
+         **_: Any) -> dict[str, Any]:
     encoder = load_encoder(source, "cpu")
     n_kept = layers_to_keep(layer, settings.layers_kept, len(encoder.encoder.layers))
     net = build_model(encoder, n_kept, strategy, len(emotions), head, lora, adapter, settings.encoder_mode).to(dev)
@@ -442,7 +444,11 @@ def _run(*, optim: Optim, settings: Finetune, dev: torch.device, layer: int, sta
                       data=[[p.name, p.table["utt_id"].tolist()] for st in stages for p in st],
                       inputs=input_stamps(inputs), code=code_version())
     trainer = Trainer(net, optim, settings, dev, collate, checkpoint_dir, fp, emotions)
-    trainer.try_resume()
+    if fresh_start:
+        log.info("forced re-run: any checkpoint in %s is discarded", checkpoint_dir)
+        trainer.clear()
+    else:
+        trainer.try_resume()
     trainer.fit(stages, settings.two_stage_schedule or "stagewise")
 
     def score(p: Partition) -> tuple[pd.DataFrame, np.ndarray]:
