@@ -87,7 +87,8 @@ def job(tmp_path_factory):
 
 OPTIM = Optim(lr=5e-3, eps=1e-8, weight_decay=1e-5, batch_size=8, max_epochs=6, patience=10, seed=3)
 SETTINGS = Finetune(grad_clip=1.0, max_batch_seconds=100.0, cache_features=True, precision="fp32",
-                    encoder_mode="eval", layers_kept="k", two_stage_schedule=None, cross_val_on="source", threads=1)
+                    encoder_mode="eval", layers_kept="k", two_stage_schedule=None, cross_val_on="source", threads=1,
+                    standardize=False)
 LORA, ADAPTER = Lora(r=2, alpha=4, dropout=0.1), Adapter(reduction=16)
 
 
@@ -127,9 +128,11 @@ def test_job_outputs_follow_the_contract(job, tmp_path):
     assert m["ua"] == pytest.approx(recall.mean())
     # adapter file: exactly the trainable tensors, none of the frozen encoder
     weights = load_file(tmp_path / "adapter.safetensors")
-    assert sum(v.numel() for v in weights.values()) == m["trainable_params"]
+    stats = {"in_mean", "in_std"}  # the head's input standardisation, saved beside the trained weights
+    assert stats <= set(weights)
+    assert sum(v.numel() for k, v in weights.items() if k not in stats) == m["trainable_params"]
     assert all(("lora_" in k) or ("bottleneck_adapter" in k) or ("input_gate" in k) or k.startswith("head.")
-               for k in weights)
+               or k in stats for k in weights)
     # no listening stimuli given: stimuli.csv holds its header only
     stim = pd.read_csv(tmp_path / "stimuli.csv")
     assert stim.empty and list(stim.columns) == list(pred.columns) + ["in_train"]
@@ -472,3 +475,44 @@ def test_job_settings_carry_only_what_the_job_uses():
                                   threads=3)[0]) == as_params(one("frozen", test="B")[0])
     with pytest.raises(ValueError, match="precision"):
         dataclasses.replace(ft, precision="fp16")
+
+
+def test_standardize_fixes_the_head_input_to_the_training_statistics(job, tmp_path, monkeypatch):
+    """`peft.standardize`: the head sees (pooled - mean) / std, with the training partition's
+    statistics under the initial model, computed once and saved with the adapter."""
+    from safetensors.torch import load_file
+
+    seen = {}
+    real = train_mod.input_stats
+
+    def spy(model, part, *a, **k):
+        seen["part"] = part.name
+        seen["stats"] = real(model, part, *a, **k)
+        return seen["stats"]
+
+    monkeypatch.setattr(train_mod, "input_stats", spy)
+    run_finetune(**kwargs(job, tmp_path / "std", strategy="frozen", optim={"max_epochs": 2}, standardize=True))
+    saved = load_file(str(tmp_path / "std" / "adapter.safetensors"))
+    assert "CA" in seen["part"] and "train" in seen["part"]
+    torch.testing.assert_close(saved["in_mean"], seen["stats"][0])
+    torch.testing.assert_close(saved["in_std"], seen["stats"][1].clamp(min=1e-5))
+    assert saved["in_mean"].abs().max() > 0 and not torch.allclose(saved["in_std"], torch.ones_like(saved["in_std"]))
+    seen.clear()
+    run_finetune(**kwargs(job, tmp_path / "raw", strategy="frozen", optim={"max_epochs": 2}, standardize=False))
+    raw = load_file(str(tmp_path / "raw" / "adapter.safetensors"))
+    assert not seen and (raw["in_mean"] == 0).all() and (raw["in_std"] == 1).all()
+
+
+def test_head_input_standardisation_is_a_fixed_affine_map(tmp_path):
+    from xlser.models import load_encoder
+    from xlser.peft.modules import build_model
+
+    torch.manual_seed(0)
+    net = build_model(load_encoder(str(tiny_model(tmp_path / "m")), "cpu"), 1, "frozen", 4, "linear")
+    x = torch.randn(2, 4000)
+    lengths = torch.tensor([4000, 3000])
+    pooled = net.pooled(x, lengths)
+    mean, std = pooled.mean(0).detach(), pooled.std(0).detach() + 0.5
+    net.set_input_stats(mean, std)
+    torch.testing.assert_close(net(x, lengths), net.head((pooled - mean) / std))
+    assert not any(n in dict(net.named_parameters()) for n in ("in_mean", "in_std"))  # never trained

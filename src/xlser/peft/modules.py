@@ -227,6 +227,16 @@ class PeftSER(nn.Module):
         if hasattr(cnn, "_freeze_parameters"):
             cnn._freeze_parameters()  # in training mode it would otherwise build a graph through the CNN
         self.features: CachedFeatureEncoder | None = None
+        # the head's input standardisation (`peft.standardize`): identity until set_input_stats
+        dim = int(getattr(getattr(encoder, "config", None), "hidden_size", 0) or 0)
+        self.register_buffer("in_mean", torch.zeros(dim))
+        self.register_buffer("in_std", torch.ones(dim))
+
+    def set_input_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Standardise the head's input with these statistics (of the training partition's
+        pooled features under the initial model): a fixed affine map, not trained."""
+        self.in_mean = mean.detach().to(self.in_mean.device, torch.float32).clone()
+        self.in_std = std.detach().to(self.in_std.device, torch.float32).clamp(min=1e-5).clone()
 
     def cache_features(self, max_bytes: float = 4e9) -> None:
         """Compute the frozen CNN features once per utterance (see `CachedFeatureEncoder`); set
@@ -265,11 +275,16 @@ class PeftSER(nn.Module):
 
     def forward(self, input_values: torch.Tensor, lengths: torch.Tensor,
                 attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.pooled(input_values, lengths, attention_mask).float())
+        pooled = self.pooled(input_values, lengths, attention_mask).float()
+        if self.in_mean.numel():
+            pooled = (pooled - self.in_mean) / self.in_std
+        return self.head(pooled)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
-        """Only the trained weights (LoRA, adapters, gates, head): what gets saved."""
-        return {n: p.detach().clone() for n, p in self.named_parameters() if p.requires_grad}
+        """The trained weights (LoRA, adapters, gates, head) and the head's input statistics:
+        what gets saved."""
+        state = {n: p.detach().clone() for n, p in self.named_parameters() if p.requires_grad}
+        return state | {"in_mean": self.in_mean.detach().clone(), "in_std": self.in_std.detach().clone()}
 
     def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
         missing = {n for n, p in self.named_parameters() if p.requires_grad} - set(state)
@@ -278,7 +293,10 @@ class PeftSER(nn.Module):
         params = dict(self.named_parameters())
         with torch.no_grad():
             for n, t in state.items():
-                params[n].copy_(t)
+                if n in ("in_mean", "in_std"):
+                    setattr(self, n, t.detach().to(getattr(self, n).device).clone())
+                else:
+                    params[n].copy_(t)
 
 
 def build_model(encoder: nn.Module, layers: int, strategy: str, n_classes: int, head: str = "linear",

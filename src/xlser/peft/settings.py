@@ -58,6 +58,8 @@ class Finetune:
     two_stage_schedule: `stagewise` or `study`, only for two_stage jobs (else None).
     cross_val_on: `source` or `target`, only where train and test corpora differ (else None).
     threads: torch's thread count (results depend on it; not `--cores`).
+    standardize: the head sees pooled features standardised with the training partition's
+    statistics (computed once, before training, with the initial model; saved with the adapter).
     """
 
     grad_clip: float | None
@@ -69,6 +71,7 @@ class Finetune:
     two_stage_schedule: str | None
     cross_val_on: str | None
     threads: int
+    standardize: bool
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("precision", self.precision, PRECISIONS),
@@ -96,7 +99,8 @@ def job_settings(peft: Mapping[str, Any], *, strategy: str, train: str, test: st
                   precision=str(peft["precision"]), encoder_mode=str(peft["encoder_mode"]),
                   layers_kept=str(peft["layers_kept"]),
                   two_stage_schedule=str(peft["two_stage"]["schedule"]) if strategy == "two_stage" else None,
-                  cross_val_on=str(cross_val_on) if train != test else None, threads=int(threads))
+                  cross_val_on=str(cross_val_on) if train != test else None, threads=int(threads),
+                  standardize=bool(peft["standardize"]))
     lo = peft["lora"]
     lora = Lora(r=int(lo["r"]), alpha=float(lo["alpha"]), dropout=float(lo["dropout"])) if uses_lora(strategy) else None
     adapter = Adapter(reduction=int(peft["adapter"]["reduction"])) if uses_adapters(strategy) else None

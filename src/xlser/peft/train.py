@@ -168,6 +168,22 @@ def predict(model: PeftSER, part: Partition, collate: Collator, batch_size: int,
     return probs, loss / max(1, len(part))
 
 
+@torch.no_grad()
+def input_stats(model: PeftSER, part: Partition, collate: Collator, batch_size: int, max_batch_seconds: float,
+                device: torch.device, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std over a partition of the head's input (pooled features, eval mode): the
+    fixed standardisation of `peft.standardize`, like the layer-wise probe's."""
+    model.eval()
+    rows = []
+    for idx in batches(part, batch_size, max_batch_seconds):
+        b = _to(collate(part, idx), device)
+        _key(model, part, idx)
+        with _autocast(device, precision):
+            rows.append(model.pooled(b["input_values"], b["lengths"], b["attention_mask"]).float())
+    x = torch.cat(rows)
+    return x.mean(0), x.std(0) if len(x) > 1 else torch.ones_like(x[0])
+
+
 # ---- the resume fingerprint
 
 
@@ -443,6 +459,9 @@ def _run(*, optim: Optim, settings: Finetune, dev: torch.device, layer: int, sta
                       adapter=asdict(adapter) if adapter and uses_adapters(strategy) else None,
                       data=[[p.name, p.table["utt_id"].tolist()] for st in stages for p in st],
                       inputs=input_stamps(inputs), code=code_version())
+    if settings.standardize:  # before training: the initial model on the first stage's training data
+        net.set_input_stats(*input_stats(net, stages[0][0], collate, optim.batch_size, settings.max_batch_seconds,
+                                         dev, settings.precision))
     trainer = Trainer(net, optim, settings, dev, collate, checkpoint_dir, fp, emotions)
     if fresh_start:
         log.info("forced re-run: any checkpoint in %s is discarded", checkpoint_dir)
