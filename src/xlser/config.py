@@ -21,7 +21,6 @@ from .contracts import load_schema
 from .errors import ConfigError
 from .experiments import Experiment, setting_of
 
-STRATEGIES = ("frozen", "lora", "lora+ba+wg", "two_stage")
 # corpus keys that do not change what `scan_corpus` reads (split, role, fold lists)
 NOT_SCANNED = frozenset({"split_by", "role", "folds", "lang"})
 
@@ -237,16 +236,23 @@ def _experiments(spec: str | Sequence[Mapping[str, str]], models: Mapping[str, M
     return tuple(out)
 
 
-def _two_stage_allowed(peft: Mapping[str, Any], e: Experiment, models: Mapping[str, Model],
-                       corpora: Mapping[str, Corpus]) -> bool:
-    """two_stage means something only for `trans` (train on the model language first); the
-    optional `peft.two_stage.experiments` list restricts it further (the study ran two pairs)."""
-    if e.setting != "trans" or source_corpus(models, corpora, e.model) is None:
-        return False
-    only = (peft.get("two_stage") or {}).get("experiments") if isinstance(peft.get("two_stage"), Mapping) else None
+def _two_stage_experiments(peft: Mapping[str, Any], exps: Sequence[Experiment], models: Mapping[str, Model],
+                           corpora: Mapping[str, Corpus]) -> set[Experiment]:
+    """The experiments that run two_stage: `trans` ones (train on the model language first),
+    all of them or those `peft.two_stage.experiments` lists (the study ran two pairs); a
+    listed one that is no trans PEFT experiment is an error naming it."""
+    trans = {e for e in exps if e.setting == "trans" and source_corpus(models, corpora, e.model) is not None}
+    only = peft["two_stage"].get("experiments")
     if only is None:
-        return True
-    return any((x["model"], x["train"], x["test"]) == (e.model, e.train, e.test) for x in only)
+        return trans
+    chosen = set()
+    for i, x in enumerate(only):
+        hit = [e for e in trans if (e.model, e.train, e.test) == (x["model"], x["train"], x["test"])]
+        if not hit:
+            raise ConfigError(f"config peft.two_stage.experiments[{i}]: {dict(x)} is not a trans-lingual experiment "
+                              "of peft.experiments (two_stage trains on the model's language first)")
+        chosen |= set(hit)
+    return chosen
 
 
 def _check_references(cfg: Mapping[str, Any], corpora: Mapping[str, Corpus], models: Mapping[str, Model],
@@ -291,9 +297,11 @@ def resolve(config: dict[str, Any]) -> Settings:
             if f >= config["splits"]["folds"]:
                 raise ConfigError(f"config peft.folds[{i}]: fold {f} does not exist (splits.folds = "
                                   f"{config['splits']['folds']})")
+        two_stage = _two_stage_experiments(peft, peft_exps, models, corpora) if "two_stage" in peft["strategies"] \
+            else set()
         for e in peft_exps:
             for s in peft["strategies"]:
-                if s == "two_stage" and not _two_stage_allowed(peft, e, models, corpora):
+                if s == "two_stage" and e not in two_stage:
                     continue
                 jobs += [PeftJob(e, s, int(f)) for f in folds]
     return Settings(

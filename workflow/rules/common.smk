@@ -15,7 +15,7 @@ _SRC = str(Path(workflow.basedir).parent / "src")
 sys.path.insert(0, _SRC)
 
 from xlser.config import Optim, canonical, resolve  # noqa: E402
-from xlser.peft.settings import as_params, job_settings  # noqa: E402
+from xlser.peft.settings import STRATEGIES, as_params, job_settings  # noqa: E402
 from xlser.smk import export_pythonpath, forced_rerun  # noqa: E402
 
 export_pythonpath(_SRC)
@@ -51,7 +51,7 @@ wildcard_constraints:
     test=_alt(SER_CORPORA),
     model=_alt(set(MODELS) | set(DEMO.get("models", {}))),
     sed_model=_alt(SED_MODELS),
-    strategy=_alt(["frozen", "lora", "lora+ba+wg", "two_stage"]),
+    strategy=_alt(STRATEGIES),
     fold=r"\d+",
 
 
