@@ -10,7 +10,8 @@ from transformers import AutoFeatureExtractor, AutoModel
 from xlser.demo.models import build_demo_model
 from xlser.models import ModelLoadError, load_encoder
 
-SPEC = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 64, "seed": 1}
+SPEC = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 64, "seed": 1,
+        "conv_dim": 32, "feat_extract_norm": "layer", "initializer_range": 0.02}  # a schema-complete spec
 
 
 @pytest.mark.parametrize("kind,cls", [("wav2vec2", "Wav2Vec2Model"), ("wavlm", "WavLMModel")])
@@ -44,7 +45,7 @@ from xlser.demo.sentences import PRETRAIN_SENTENCES, SENTENCES, pretrain_sentenc
 from xlser.models import load_feature_extractor  # noqa: E402
 
 TINY = {"type": "wav2vec2", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "intermediate_size": 64, "conv_dim": 16}
+        "intermediate_size": 64, "conv_dim": 16, "feat_extract_norm": "layer", "initializer_range": 0.02}
 
 
 @pytest.fixture(scope="module")

@@ -30,28 +30,28 @@ CLASSES = {"wav2vec2": (Wav2Vec2Config, Wav2Vec2Model), "wavlm": (WavLMConfig, W
 
 def tiny_config(spec: dict[str, Any]) -> Any:
     """The model config of a demo spec (`type`, `hidden_size`, `num_hidden_layers`, ...)."""
-    kind = spec.get("type", "wav2vec2")
+    kind = spec["type"]
     if kind not in CLASSES:
         raise ValueError(f"demo model type '{kind}': expected one of {sorted(CLASSES)}")
     cfg_cls, _ = CLASSES[kind]
-    conv = int(spec.get("conv_dim", 32))
+    conv = int(spec["conv_dim"])
     return cfg_cls(
-        hidden_size=int(spec.get("hidden_size", 48)),
-        num_hidden_layers=int(spec.get("num_hidden_layers", 4)),
-        num_attention_heads=int(spec.get("num_attention_heads", 4)),
-        intermediate_size=int(spec.get("intermediate_size", 96)),
+        hidden_size=int(spec["hidden_size"]),
+        num_hidden_layers=int(spec["num_hidden_layers"]),
+        num_attention_heads=int(spec["num_attention_heads"]),
+        intermediate_size=int(spec["intermediate_size"]),
         conv_dim=(conv, conv, conv, conv),
         conv_kernel=(400, 8, 4, 4),
         conv_bias=False,
         conv_stride=(5, 4, 4, 4),  # 320 samples per frame, as the real models
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=4,
-        feat_extract_norm=spec.get("feat_extract_norm", "layer"),
-        do_stable_layer_norm=spec.get("feat_extract_norm", "layer") == "layer",
+        feat_extract_norm=spec["feat_extract_norm"],
+        do_stable_layer_norm=spec["feat_extract_norm"] == "layer",
         hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
         layerdrop=0.0, mask_time_prob=0.0,
         num_buckets=32, max_bucket_distance=200,  # WavLM relative positions
-        initializer_range=float(spec.get("initializer_range", 0.02)),
+        initializer_range=float(spec["initializer_range"]),
     )
 
 
@@ -68,9 +68,9 @@ def build_demo_model(out_dir: str | Path, spec: dict[str, Any]) -> Path:
     out = Path(out_dir)
     tmp = out.with_name(f".{out.name}.part")
     shutil.rmtree(tmp, ignore_errors=True)
-    torch.manual_seed(int(spec.get("seed", 0)))
+    torch.manual_seed(int(spec["seed"]))
     cfg = tiny_config(spec)
-    _, model_cls = CLASSES[spec.get("type", "wav2vec2")]
+    _, model_cls = CLASSES[spec["type"]]
     model = model_cls(cfg).eval()
     conv0 = model.feature_extractor.conv_layers[0].conv
     with torch.no_grad():

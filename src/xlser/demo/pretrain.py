@@ -143,11 +143,11 @@ def ctc_model(spec: dict[str, Any], vocab: Sequence[str]) -> torch.nn.Module:
 
     from .models import filterbank, tiny_config
 
-    torch.manual_seed(int(spec.get("seed", 0)))
+    torch.manual_seed(int(spec["seed"]))
     cfg = tiny_config(spec)
     cfg.vocab_size, cfg.pad_token_id = len(vocab), 0
     cfg.ctc_loss_reduction, cfg.ctc_zero_infinity = "mean", True
-    cls = WavLMForCTC if spec.get("type", "wav2vec2") == "wavlm" else Wav2Vec2ForCTC
+    cls = WavLMForCTC if spec["type"] == "wavlm" else Wav2Vec2ForCTC
     model = cls(cfg)
     conv0 = model.base_model.feature_extractor.conv_layers[0].conv
     with torch.no_grad():
@@ -265,10 +265,10 @@ def pretrain_demo_model(out_dir: str | Path, spec: dict[str, Any], steps: int, b
     lang = spec["voice"]
     train, _ = pretrain_sentences(lang)
     t0 = time.perf_counter()
-    (utts,), vocab = synthesize([(lang, train, voices)], seed=int(spec.get("seed", 0)))
+    (utts,), vocab = synthesize([(lang, train, voices)], seed=int(spec["seed"]))
     t_synth = time.perf_counter() - t0
     model = ctc_model(spec, vocab)
-    curve = train_ctc(model, utts, vocab, steps, batch_size, lr, seed=int(spec.get("seed", 0)))
+    curve = train_ctc(model, utts, vocab, steps, batch_size, lr, seed=int(spec["seed"]))
     t_train = time.perf_counter() - t0 - t_synth
     info = {"lang": lang, "voices": list(voices), "sentences": list(train), "steps": steps,
             "batch_size": batch_size, "lr": lr, "seconds_audio": round(sum(len(u.wav) for u in utts) / 16000, 1)}
