@@ -143,7 +143,9 @@ def test_non_png_figure_is_rejected(tmp_path: Path) -> None:
 def test_demo_static_report(demo_run: Path) -> None:
     text = (demo_run / "results/report/index.html").read_text()
     parsed = _parse(text)
-    assert len(parsed.tables) >= 5 and len(parsed.imgs) == 3  # Welch summary may hold no table
+    # Figure 1, Table III heatmaps, SED timelines, the demo models' pre-training
+    assert len(parsed.tables) >= 5 and len(parsed.imgs) == 4  # Welch summary may hold no table
+    assert "pre-training" in text
     assert "DEMO" in text and "SIMULATED" in text
     table1 = pd.read_csv(demo_run / "results/tables/table1_peft.csv")
     n_experiments = len(table1.drop_duplicates(["model", "setting", "train", "test"]))  # the CSV is long

@@ -241,7 +241,9 @@ def report_inputs(wildcards):
     if S.has_sed:
         out |= dict(table4=rules.table4_eder.output.md, sed_png=rules.table4_eder.output.figure)
     if PRETRAINED_DEMO_MODELS:
-        out |= dict(pretraining=rules.demo_pretraining.output.table, pretraining_png=rules.demo_pretraining.output.figure)
+        out |= dict(
+            pretraining=rules.demo_pretraining.output.table, pretraining_png=rules.demo_pretraining.output.figure
+        )
     return out
 
 
