@@ -16,8 +16,8 @@ rule demo_corpus:
         spec=lambda wc: canonical(DEMO["corpora"][wc.corpus]),
         corpus=lambda wc: S.corpora[wc.corpus].scan_spec,
         emotions=EMOTIONS,
-        sample_rate=DEMO.get("sample_rate", 22050),
-        seed=DEMO.get("seed", 0),
+        sample_rate=DEMO.get("sample_rate"),
+        seed=DEMO.get("seed"),
     script:
         "../scripts/demo_corpus.py"
 
@@ -71,7 +71,7 @@ if PRETRAINED_DEMO_MODELS:
         params:
             models=PRETRAINED_DEMO_MODELS,
             voices=DEMO["pretrain"]["heldout_voices"],
-            seed=DEMO.get("seed", 0),
+            seed=DEMO.get("seed"),
         script:
             "../scripts/demo_pretraining.py"
 
@@ -101,6 +101,6 @@ if "listeners" in DEMO:
             corpora=LANGS,
             emotions=EMOTIONS,
             sed_corpus=SED.get("corpus"),
-            listener_column=HUMAN.get("listener_column", "email"),
+            listener_column=HUMAN.get("listener_column"),
         script:
             "../scripts/demo_listeners.py"

@@ -23,7 +23,7 @@ rule build_listening_kit:
     params:
         test=lambda wc: canonical({k: v for k, v in KIT_TESTS[wc.kit].items() if k != "corpora"}),
         emotions=EMOTIONS,
-        listener_column=HUMAN.get("listener_column", "email"),
+        listener_column=HUMAN.get("listener_column"),
     script:
         "../scripts/listening_kit.py"
 
@@ -52,9 +52,9 @@ rule ingest_listening_test:
         ENV["stats"]
     params:
         emotions=EMOTIONS,
-        lenient=HUMAN.get("lenient", False),
+        lenient=HUMAN.get("lenient"),
         simulated="listeners" in DEMO,
-        listener_column=HUMAN.get("listener_column", "email"),
+        listener_column=HUMAN.get("listener_column"),
     script:
         "../scripts/ingest_listening_test.py"
 

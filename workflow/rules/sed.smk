@@ -43,7 +43,7 @@ rule sed_subset:
         emotions=SED.get("emotions"),
         seed=S.section("splits")["seed"],
         corpus=SED.get("corpus"),
-        lenient=HUMAN.get("lenient", False),
+        lenient=HUMAN.get("lenient"),
     script:
         "../scripts/sed_subset.py"
 
@@ -69,10 +69,10 @@ rule diarize:
         runtime=120,
     params:
         spec=lambda wc: canonical(SED["models"][wc.sed_model]),
-        window=SED.get("window", 0.02),
-        stride=SED.get("stride", 0.02),
+        window=SED.get("window"),
+        stride=SED.get("stride"),
         emotions=EMOTIONS,
-        sed_emotions=SED.get("emotions", ["angry", "happy", "sad"]),
+        sed_emotions=SED.get("emotions"),
         probe=lambda wc: sed_probe_optim(wc.sed_model),
         device=S.device,
         seed=S.section("splits")["seed"],
@@ -98,11 +98,11 @@ rule table4_eder:
     conda:
         ENV["sed"]
     params:
-        window=SED.get("window", 0.02),
-        stride=SED.get("stride", 0.02),
-        sed_emotions=SED.get("emotions", ["angry", "happy", "sad"]),
+        window=SED.get("window"),
+        stride=SED.get("stride"),
+        sed_emotions=SED.get("emotions"),
         corpus=SED.get("corpus"),
-        lenient=HUMAN.get("lenient", False),
+        lenient=HUMAN.get("lenient"),
     script:
         "../scripts/table4.py"
 
