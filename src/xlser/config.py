@@ -97,7 +97,6 @@ class Settings:
     experiments: tuple[Experiment, ...]
     peft_experiments: tuple[Experiment, ...]
     peft_jobs: tuple[PeftJob, ...]
-    probe: Optim
     peft_optim: Optim | None
     raw: Mapping[str, Any] = field(repr=False)
 
@@ -307,7 +306,6 @@ def resolve(config: dict[str, Any]) -> Settings:
     return Settings(
         emotions=emotions, sample_rate=int(config["sample_rate"]), device=config["device"], corpora=corpora,
         models=models, experiments=experiments, peft_experiments=peft_exps, peft_jobs=tuple(jobs),
-        probe=Optim.from_section(config["probe"]),
         peft_optim=Optim.from_section(peft) if peft_exps else None,
         raw=config,
     )
