@@ -30,7 +30,7 @@ import random
 import shutil
 import struct
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from tqdm import tqdm
 from .. import metrics
 from ..config import Optim
 from ..contracts import read_table
-from ..device import resolve_device
+from ..device import resolve_device, torch_threads
 from ..errors import InputError
 from ..io import atomic_path, write_csv, write_json
 from ..manifest import read_manifest
@@ -129,17 +129,6 @@ def _half_dtype(device: torch.device, precision: str) -> torch.dtype | None:
 def _autocast(device: torch.device, precision: str):
     dtype = _half_dtype(device, precision)
     return contextlib.nullcontext() if dtype is None else torch.autocast("cuda", dtype=dtype)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Compute with `n` torch threads (the config's, not the job's cores), restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
