@@ -4,7 +4,7 @@
     extracting all 13 pooled hidden states of a base-size group-norm wav2vec2 (stock
     `Wav2Vec2Config()`: 768-dim, 12 layers, random weights; feature extractor without
     attention mask, as the study's checkpoints) on 20 utterances of 1.5-5 s: one utterance
-    per forward pass (how the study ran) vs exact batches (`xlser.encoder`: length-bucketed,
+    per forward pass (how the study ran) vs exact batches (`xlser.models.encoder`: length-bucketed,
     per-utterance normalisation, masked group norm, masked transformer), with the largest
     deviation between the two. On CPU always; on CUDA, where present, in fp32 and bf16
     (`--gpu-seconds` of audio there).
@@ -33,11 +33,11 @@ import torch
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from xlser.batching import length_buckets  # noqa: E402
-from xlser.encoder import batch_mode  # noqa: E402
-from xlser.features import encode_batch  # noqa: E402
+from xlser.models.batching import length_buckets  # noqa: E402
+from xlser.models.encoder import batch_mode  # noqa: E402
+from xlser.layerwise.features import encode_batch  # noqa: E402
 from xlser.config import schema_defaults  # noqa: E402
-from xlser.probe import ProbeConfig, train_probes  # noqa: E402
+from xlser.layerwise.probe import ProbeConfig, train_probes  # noqa: E402
 
 SR = 16000
 BUDGET_S = 16.0  # padded seconds per batch, both batching plans

@@ -2,7 +2,7 @@
 
 Stock `Wav2Vec2Config()` (95M parameters, random weights: speed does not depend on them),
 per PEFT strategy: AdamW steps on batches of utterances of 1.5-4.5 s through the exact
-batched path (`PeftSER` -> `xlser.encoder`: per-utterance normalisation, masked group norm,
+batched path (`PeftSER` -> `xlser.models.encoder`: per-utterance normalisation, masked group norm,
 masked transformer), without and with the CNN feature cache. The figure is the median over
 `--repeats` timed runs of `--steps` steps. On CPU by default; `--device cuda` times fp32
 and bf16 autocast. Run: `.venv/bin/python benchmarks/bench_peft.py [--device cuda]`.
@@ -21,7 +21,7 @@ import torch
 import transformers as T
 
 from xlser.device import resolve_device
-from xlser.encoder import prepare
+from xlser.models.encoder import prepare
 from xlser.peft.modules import build_model, count_params
 
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # depends on one is not a test of this project.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-COPY = ("workflow", "config", "src", "profiles", "tests")
+COPY = ("Snakefile", "envs", "workflow", "config", "src", "profiles", "tests")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache")
 
 

@@ -8,7 +8,7 @@ entries
       original: "nn.Parameter(torch.ones(dim))"   # must occur exactly once in the file
       mutant: "nn.Parameter(torch.zeros(dim))"
       why: the study initialises the gate to ones   # the published number it would move
-      tests: [tests/test_guards.py::test_gate_at_initialisation_is_sigmoid_one_on_every_kept_layer]
+      tests: [tests/shared/test_guards.py::test_gate_at_initialisation_is_sigmoid_one_on_every_kept_layer]
 
 The repository's files (git's tracked and untracked-but-not-ignored ones) are copied to a
 scratch folder once; each mutant is applied to the scratch copy alone, its `tests` run

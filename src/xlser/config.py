@@ -17,9 +17,9 @@ from typing import Any
 
 import jsonschema
 
-from .contracts import load_schema
-from .errors import ConfigError
-from .experiments import Experiment, setting_of
+from xlser.contracts import load_schema
+from xlser.errors import ConfigError
+from xlser.experiments import Experiment, setting_of
 
 # corpus keys that do not change what `scan_corpus` reads (split, role, fold lists)
 NOT_SCANNED = frozenset({"split_by", "role", "folds", "lang"})

@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .errors import InputError
-from .io import encoding_error
+from xlser.errors import InputError
+from xlser.io import encoding_error
 
 # Shipped inside the package, so the library finds them wherever it is installed or run from
 # (`workflow/schemas` is a link to this folder, where the workflow catalog expects them).

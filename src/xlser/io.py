@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import InputError
+from xlser.errors import InputError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

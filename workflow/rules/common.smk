@@ -11,7 +11,7 @@ min_version("9.0")
 
 # The xlser library: importable here and, through PYTHONPATH, in every script's process
 # (also inside conda envs and on SLURM nodes, which re-read this file).
-_SRC = str(Path(workflow.basedir).parent / "src")
+_SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
 
 from xlser.config import Optim, canonical, resolve  # noqa: E402
@@ -37,7 +37,7 @@ HUMAN = S.section("human")
 DEMO = S.section("demo")
 # the corpora's languages: all that the human tables need to know of them
 LANGS = canonical({c: {"lang": S.corpora[c].lang} for c in LISTENING_CORPORA})
-ENV = {g: f"../envs/{g}.yaml" for g in ("data", "gpu", "sed", "stats")}
+ENV = {g: f"../../envs/{g}.yaml" for g in ("data", "gpu", "sed", "stats")}
 
 
 def _alt(names):
@@ -78,10 +78,10 @@ def corpus_root_input(wildcards):
 def corpus_files_param(wildcards):
     """Fingerprint of a real corpus's audio and label files (path, size, mtime), a param of
     `scan_corpus`: Snakemake's params trigger re-plans that corpus's scan, and all after it,
-    when one of them is edited, added, removed or replaced (xlser.corpora.files)."""
+    when one of them is edited, added, removed or replaced (xlser.data.corpora.files)."""
     if wildcards.corpus in DEMO.get("corpora", {}):
         return "demo corpus: its folder is an input"
-    from xlser.corpora.files import fingerprint
+    from xlser.data.corpora.files import fingerprint
 
     spec = config["corpora"][wildcards.corpus]
     return fingerprint(spec["format"], spec["root"], {k: spec[k] for k in ("table", "speakers") if k in spec})
@@ -207,7 +207,7 @@ def _sed_train_manifests(wc):
 def _splits_inputs(wc):
     """The manifest; the listening stimuli that no training partition may hold
     (splits.exclude_stimuli); the published fold lists (corpora.<name>.folds)."""
-    from xlser.folds import fold_list_paths
+    from xlser.data.folds import fold_list_paths
 
     inp = {"manifest": f"results/corpora/{wc.corpus}/manifest.csv"}
     if config["splits"]["exclude_stimuli"] and wc.corpus in LISTENING_CORPORA:

@@ -1,7 +1,7 @@
 # Data stage: raw corpus -> manifest (16 kHz mono) -> listening stimuli -> balanced cross-validation
 # splits (or the published fold lists) that keep the stimuli out of training.
 
-from xlser.splits import dialog_pools
+from xlser.data.splits import dialog_pools
 
 
 rule scan_corpus:

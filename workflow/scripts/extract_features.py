@@ -3,8 +3,8 @@ from xlser.smk import setup
 log = setup(snakemake)  # noqa: F821
 
 from xlser.device import torch_threads  # noqa: E402
-from xlser.features import extract_features, save_features  # noqa: E402
-from xlser.manifest import read_manifest  # noqa: E402
+from xlser.layerwise.features import extract_features, save_features  # noqa: E402
+from xlser.data.manifest import read_manifest  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with torch_threads(sm.params.torch_threads):

@@ -2,7 +2,7 @@ from xlser.smk import setup
 
 log = setup(snakemake)  # noqa: F821
 
-from xlser.layerwise import layerwise_summary  # noqa: E402
+from xlser.layerwise.summary import layerwise_summary  # noqa: E402
 
 sm = snakemake  # noqa: F821
 layerwise_summary(sm.input, sm.output.table, sm.output.best, sm.output.png, sm.output.pdf, dict(sm.params.langs))

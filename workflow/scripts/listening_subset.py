@@ -3,8 +3,8 @@ from xlser.smk import setup
 log = setup(snakemake)  # noqa: F821
 
 from xlser.io import write_csv  # noqa: E402
-from xlser.manifest import read_manifest  # noqa: E402
-from xlser.splits import listening_subset, select_dialogs  # noqa: E402
+from xlser.data.manifest import read_manifest  # noqa: E402
+from xlser.data.splits import listening_subset, select_dialogs  # noqa: E402
 
 sm = snakemake  # noqa: F821
 

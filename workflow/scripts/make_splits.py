@@ -2,10 +2,10 @@ from xlser.smk import setup
 
 log = setup(snakemake)  # noqa: F821
 
-from xlser.folds import import_folds  # noqa: E402
+from xlser.data.folds import import_folds  # noqa: E402
 from xlser.io import write_csv  # noqa: E402
-from xlser.manifest import read_manifest  # noqa: E402
-from xlser.splits import make_splits, select_dialogs  # noqa: E402
+from xlser.data.manifest import read_manifest  # noqa: E402
+from xlser.data.splits import make_splits, select_dialogs  # noqa: E402
 from xlser.contracts import read_table  # noqa: E402
 
 sm = snakemake  # noqa: F821

@@ -4,10 +4,10 @@ log = setup(snakemake)  # noqa: F821
 
 from xlser.contracts import read_table, validate_table  # noqa: E402
 from xlser.device import resolve_device  # noqa: E402
-from xlser.features import load_features  # noqa: E402
+from xlser.layerwise.features import load_features  # noqa: E402
 from xlser.io import write_csv  # noqa: E402
-from xlser.manifest import read_manifest  # noqa: E402
-from xlser.probe import ProbeConfig, probe_experiment  # noqa: E402
+from xlser.data.manifest import read_manifest  # noqa: E402
+from xlser.layerwise.probe import ProbeConfig, probe_experiment  # noqa: E402
 
 sm = snakemake  # noqa: F821
 tr_ids, tr_X, _ = load_features(sm.input.train_features)

@@ -4,7 +4,7 @@ from xlser.smk import setup
 
 log = setup(snakemake)  # noqa: F821
 
-from xlser.report import build_report  # noqa: E402
+from xlser.report.html import build_report  # noqa: E402
 
 sm = snakemake  # noqa: F821
 inp = dict(sm.input.items())  # only the configured sections' tables and figures

@@ -2,7 +2,7 @@ from xlser.smk import setup
 
 log = setup(snakemake)  # noqa: F821
 
-from xlser.resample import resample_corpus  # noqa: E402
+from xlser.data.resample import resample_corpus  # noqa: E402
 
 sm = snakemake  # noqa: F821
 

@@ -2,7 +2,7 @@ from xlser.smk import setup
 
 log = setup(snakemake)  # noqa: F821
 
-from xlser.corpora import scan_corpus  # noqa: E402
+from xlser.data.corpora import scan_corpus  # noqa: E402
 from xlser.io import write_csv  # noqa: E402
 
 sm = snakemake  # noqa: F821

@@ -1,5 +1,5 @@
 """Writers of the demo corpora, each in the on-disk layout of the real corpus it stands for,
-so the demo runs through the same adapters as real data (see xlser.corpora).
+so the demo runs through the same adapters as real data (see xlser.data.corpora).
 
 All writers take a `Synth` (voice, emotion, sentence index -> audio) and write 22.05 kHz files.
 """
@@ -22,9 +22,9 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from .espeak import ESpeak
-from .prosody import emotion_prosody, jitter, speaker_shift
-from .sentences import sentences_for
+from xlser.demo.espeak import ESpeak
+from xlser.demo.prosody import emotion_prosody, jitter, speaker_shift
+from xlser.demo.sentences import sentences_for
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Synth:
         prosody = jitter(emotion_prosody(emo, self.lang), speaker.shift, self.rng)
         wav = self.engine.synth(self.sentences[sentence % len(self.sentences)], speaker.voice, prosody)
         if self.engine.sample_rate != self.sample_rate:
-            from ..audio import resample
+            from xlser.data.audio import resample
 
             wav = resample(wav, self.engine.sample_rate, self.sample_rate)
         wav = wav + self.rng.normal(0, 0.003, size=wav.shape).astype(np.float32)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .sentences import PRETRAIN_SENTENCES, pretrain_sentences
+from xlser.demo.sentences import PRETRAIN_SENTENCES, pretrain_sentences
 
 if TYPE_CHECKING:  # torch and transformers stay out of the synthesis subprocess
     import torch
@@ -89,8 +89,8 @@ def encode(phonemes: str, vocab: Sequence[str]) -> list[int]:
 # ---- synthesis (in a fresh interpreter)
 
 def _synth(langs: list[str], sets: list[list[Any]], seed: int, out: str) -> None:
-    from ..audio import resample
-    from .espeak import ESpeak
+    from xlser.data.audio import resample
+    from xlser.demo.espeak import ESpeak
 
     engine = ESpeak.get()
     # phonemes first, for every pre-training language in a fixed order: the shared vocabulary
@@ -141,7 +141,7 @@ def ctc_model(spec: dict[str, Any], vocab: Sequence[str]) -> torch.nn.Module:
     import torch
     from transformers import Wav2Vec2ForCTC, WavLMForCTC
 
-    from .models import filterbank, tiny_config
+    from xlser.demo.models import filterbank, tiny_config
 
     torch.manual_seed(int(spec["seed"]))
     cfg = tiny_config(spec)
@@ -260,7 +260,7 @@ def pretrain_demo_model(out_dir: str | Path, spec: dict[str, Any], steps: int, b
     """Pre-train the demo model `spec` (its `voice`: the eSpeak language) with CTC on its
     language's training sentences spoken by `voices`; save the checkpoint; the loss curve
     goes to `curve_csv` (step, loss)."""
-    from ..io import write_csv
+    from xlser.io import write_csv
 
     lang = spec["voice"]
     train, _ = pretrain_sentences(lang)
@@ -324,7 +324,7 @@ def plot_pretraining(curves: dict[str, Any], table: Any, out: str | Path) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..io import atomic_path
+    from xlser.io import atomic_path
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, df in curves.items():

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .espeak import Prosody
+from xlser.demo.espeak import Prosody
 
 PROFILES: dict[str, Prosody] = {
     "neutral": Prosody(rate=160, volume=100, pitch=42, range=30, wordgap=1),

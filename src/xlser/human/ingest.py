@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..contracts import validate_table
-from ..errors import InputError
-from ..io import read_csv
-from ..manifest import read_manifest
+from xlser.contracts import validate_table
+from xlser.errors import InputError
+from xlser.io import read_csv
+from xlser.data.manifest import read_manifest
 
 log = logging.getLogger(__name__)
 

@@ -36,10 +36,10 @@ import pandas as pd
 import soundfile as sf
 import yaml
 
-from ..errors import InputError
-from ..io import read_csv, write_csv, write_text
-from ..manifest import read_manifest
-from .ingest import read_stimuli
+from xlser.errors import InputError
+from xlser.io import read_csv, write_csv, write_text
+from xlser.data.manifest import read_manifest
+from xlser.human.ingest import read_stimuli
 
 log = logging.getLogger(__name__)
 

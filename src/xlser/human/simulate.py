@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import read_csv, write_csv, write_text
-from .kit import read_kit
-from .tables import study_table2, study_table3
+from xlser.io import read_csv, write_csv, write_text
+from xlser.human.kit import read_kit
+from xlser.human.tables import study_table2, study_table3
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..contracts import read_table
-from ..errors import InputError
-from ..io import atomic_path
-from ..metrics import confusion, ua
-from ..tables import write_table
+from xlser.contracts import read_table
+from xlser.errors import InputError
+from xlser.io import atomic_path
+from xlser.metrics import confusion, ua
+from xlser.report.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def read_fold_stimuli(paths: Sequence[str | Path], emotions: Sequence[str]) -> d
 
     Each frame is checked: `utt_id, true, pred, in_train` and `p_<emotion>` for every emotion.
     """
-    from ..io import read_csv
+    from xlser.io import read_csv
 
     out: dict[tuple[str, str, str], list] = {}
     need = ["utt_id", "true", "pred", "in_train", *(f"p_{e}" for e in emotions)]

@@ -35,10 +35,10 @@ from scipy import stats
 from sklearn.metrics import precision_recall_fscore_support
 from statsmodels.stats.multitest import multipletests
 
-from ..contracts import read_table
-from ..io import write_csv, write_text
-from ..tables import to_markdown
-from .tables import _lang_key, utterance_answers
+from xlser.contracts import read_table
+from xlser.io import write_csv, write_text
+from xlser.report.tables import to_markdown
+from xlser.human.tables import _lang_key, utterance_answers
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 Batches are length-bucketed (sorted by duration, filled up to a padded-seconds budget) so
 little compute is spent on padding; training batches are redrawn every epoch (see
-`xlser.batching`). The collator normalises each utterance on its own samples and pads; the
-model (`xlser.encoder`) takes valid lengths from `lengths`, so no attention mask is needed.
+`xlser.models.batching`). The collator normalises each utterance on its own samples and pads; the
+model (`xlser.models.encoder`) takes valid lengths from `lengths`, so no attention mask is needed.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..audio import load_audio
-from ..batching import length_buckets
-from ..contracts import read_table
-from ..encoder import prepare
-from ..errors import InputError
-from ..manifest import read_manifest
+from xlser.data.audio import load_audio
+from xlser.models.batching import length_buckets
+from xlser.contracts import read_table
+from xlser.models.encoder import prepare
+from xlser.errors import InputError
+from xlser.data.manifest import read_manifest
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..heads import make_head
-from .settings import ENCODER_MODES, LAYERS_KEPT, STRATEGIES, Adapter, Lora, uses_adapters, uses_lora
+from xlser.layerwise.heads import make_head
+from xlser.peft.settings import ENCODER_MODES, LAYERS_KEPT, STRATEGIES, Adapter, Lora, uses_adapters, uses_lora
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class CachedFeatureEncoder(nn.Module):
     """The frozen CNN's output per utterance, kept in CPU memory (up to a cap) under (partition, row).
 
     No strategy changes the CNN and it has no stochastic part (in either encoder mode), and
-    `xlser.encoder` computes every utterance's CNN output exactly as alone, so an utterance
+    `xlser.models.encoder` computes every utterance's CNN output exactly as alone, so an utterance
     has the same features in every batch and epoch (batches are redrawn each epoch):
     computing them once saves most of an epoch on CPU, where the CNN dominates. Set `key` to
     (partition name, row indices of the batch) before a forward, None to bypass.
@@ -183,7 +183,7 @@ class CachedFeatureEncoder(nn.Module):
     def forward(self, input_values: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor,
                 per_utterance: bool = False) -> torch.Tensor:
         """CNN output (B, C, T) of the batch, zero after each utterance's `frames`."""
-        from ..encoder import cnn_features
+        from xlser.models.encoder import cnn_features
 
         keys = None if self.key is None else [(self.key[0], int(i)) for i in self.key[1]]
         n = [int(f) for f in frames.tolist()]
@@ -259,9 +259,9 @@ class PeftSER(nn.Module):
                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Mean of the last hidden state over each utterance's valid frames.
 
-        Through `xlser.encoder`'s exact batches: each utterance as if alone (`lengths` in samples
+        Through `xlser.models.encoder`'s exact batches: each utterance as if alone (`lengths` in samples
         define the valid part; `attention_mask` is not needed and ignored)."""
-        from .. import encoder as exact
+        from xlser.models import encoder as exact
 
         mode = exact.batch_mode(self.encoder)
         frames = exact.frame_lengths(self.encoder, lengths)

@@ -17,8 +17,8 @@ import numpy as np
 
 import pandas as pd
 
-from ..errors import InputError
-from ..tables import write_table
+from xlser.errors import InputError
+from xlser.report.tables import write_table
 
 STRATEGY_ORDER = ["frozen", "lora", "lora+ba+wg", "two_stage"]
 SETTING_ORDER = {"mono": 0, "cross": 1, "trans": 2}

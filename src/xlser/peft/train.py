@@ -41,17 +41,17 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .. import metrics
-from ..config import Optim
-from ..contracts import read_table
-from ..device import resolve_device, torch_threads
-from ..errors import InputError
-from ..io import atomic_path, write_csv, write_json
-from ..manifest import read_manifest
-from ..models import load_encoder, load_feature_extractor
-from .data import Collator, Partition, batches, corpus_files, load_partition
-from .modules import PeftSER, build_model, count_params, layers_to_keep
-from .settings import SCHEDULES, Adapter, Finetune, Lora, uses_adapters, uses_lora
+from xlser import metrics
+from xlser.config import Optim
+from xlser.contracts import read_table
+from xlser.device import resolve_device, torch_threads
+from xlser.errors import InputError
+from xlser.io import atomic_path, write_csv, write_json
+from xlser.data.manifest import read_manifest
+from xlser.models.loading import load_encoder, load_feature_extractor
+from xlser.peft.data import Collator, Partition, batches, corpus_files, load_partition
+from xlser.peft.modules import PeftSER, build_model, count_params, layers_to_keep
+from xlser.peft.settings import SCHEDULES, Adapter, Finetune, Lora, uses_adapters, uses_lora
 
 log = logging.getLogger(__name__)
 CKPT = "last.pt"

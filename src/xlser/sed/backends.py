@@ -5,7 +5,7 @@
   are computed exactly as its `diarize_batch` does (input norm -> encoder -> average pool
   -> linear -> log-softmax -> argmax -> label encoder), stopping before it merges frames into
   segments, because EDER is computed on frames. Audio is read with soundfile at 16 kHz.
-* `probe`: any SSL encoder (`xlser.models.load_encoder`) plus a frame-level linear head
+* `probe`: any SSL encoder (`xlser.models.loading.load_encoder`) plus a frame-level linear head
   trained here on neutral-emotional-neutral concatenations of utterances of the
   `train_corpora` (the ZED recipe's training data, built the same way, in audio space),
   frozen hidden state `layer`, frames of 0.02 s. Decoding takes ZED's design at its word (one
@@ -33,14 +33,14 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from ..audio import load_audio
-from ..config import Optim
-from ..device import resolve_device, torch_threads
-from ..errors import InputError
-from ..io import write_json
-from ..manifest import read_manifest
-from .eder import NEUTRAL, letter, letter_map
-from .subset import read_subset
+from xlser.data.audio import load_audio
+from xlser.config import Optim
+from xlser.device import resolve_device, torch_threads
+from xlser.errors import InputError
+from xlser.io import write_json
+from xlser.data.manifest import read_manifest
+from xlser.sed.eder import NEUTRAL, letter, letter_map
+from xlser.sed.subset import read_subset
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class FrameEncoder:
     """
 
     def __init__(self, source: str, layer: int, device: torch.device) -> None:
-        from ..models import load_encoder, load_feature_extractor
+        from xlser.models.loading import load_encoder, load_feature_extractor
 
         self.model = load_encoder(source, device)
         self.fe = load_feature_extractor(source)
@@ -106,8 +106,8 @@ class FrameEncoder:
 
     @torch.no_grad()
     def batch(self, wavs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """(T_i, D) standardised frames of each waveform, from one exact batched pass (`xlser.encoder`)."""
-        from .. import encoder
+        """(T_i, D) standardised frames of each waveform, from one exact batched pass (`xlser.models.encoder`)."""
+        from xlser.models import encoder
 
         values, lengths = encoder.prepare(self.fe, wavs)
         values, lengths = values.to(self.device), lengths.to(self.device)

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..io import write_csv
-from ..manifest import read_manifest
-from .eder import letter_map
+from xlser.errors import InputError
+from xlser.io import write_csv
+from xlser.data.manifest import read_manifest
+from xlser.sed.eder import letter_map
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,8 @@ def make_subset(manifest_csv: str | Path, out_csv: str | Path, emotions: Sequenc
                 corpus: str | None = None, lenient: bool = False) -> pd.DataFrame:
     """Read the SED corpus manifest, choose the subset (pinned > answered > seeded draw), write
     it atomically. Without `responses_csv` this is the draw a listening test plays."""
-    from ..contracts import read_table
-    from ..io import read_csv
+    from xlser.contracts import read_table
+    from xlser.io import read_csv
 
     df = read_manifest(manifest_csv)
     answers = None
@@ -161,7 +161,7 @@ def make_subset(manifest_csv: str | Path, out_csv: str | Path, emotions: Sequenc
 
 def read_subset(path: str | Path) -> pd.DataFrame:
     """Read `subset.csv`, checking its columns."""
-    from ..io import check_no_missing, read_csv
+    from xlser.io import check_no_missing, read_csv
 
     df = read_csv(path, SUBSET_COLUMNS, dtype={"utt_id": str})
     check_no_missing(df, SUBSET_COLUMNS, path)

@@ -33,12 +33,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..contracts import read_table  # noqa: E402
-from ..errors import InputError  # noqa: E402
-from ..io import atomic_path  # noqa: E402
-from ..tables import write_table  # noqa: E402
-from .eder import NEUTRAL, letter, segment_eder, utterance_eder  # noqa: E402
-from .subset import answers_in_subset, read_subset, sed_answers  # noqa: E402
+from xlser.contracts import read_table  # noqa: E402
+from xlser.errors import InputError  # noqa: E402
+from xlser.io import atomic_path  # noqa: E402
+from xlser.report.tables import write_table  # noqa: E402
+from xlser.sed.eder import NEUTRAL, letter, segment_eder, utterance_eder  # noqa: E402
+from xlser.sed.subset import answers_in_subset, read_subset, sed_answers  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,83 @@
+"""Corpus adapters: each reads one corpus in its real on-disk layout into manifest rows.
+
+`scan_corpus(name, cfg, emotions)` dispatches on `cfg['format']` (esd, pavoque, iemocap,
+zed, csv) and returns a DataFrame under the manifest contract, with absolute audio paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import soundfile as sf
+
+from xlser.data.wavheader import check_not_truncated
+from xlser.contracts import validate_table
+from xlser.errors import InputError
+from xlser.data.corpora.labels import LabelMapper
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+
+def audio_info(path: Path) -> tuple[float, int]:
+    """Duration (s) and sample rate of an audio file; unreadable or empty audio is an error."""
+    if not path.is_file():
+        raise InputError(path, "audio file not found")
+    check_not_truncated(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise InputError(path, f"unreadable audio ({exc})") from None
+    if info.frames == 0:
+        raise InputError(path, "empty audio (0 samples)")
+    return info.frames / info.samplerate, int(info.samplerate)
+
+
+def row(utt_id: str, speaker: str, emotion: str, path: Path, **extra: Any) -> Row:
+    """One manifest row (corpus and lang are added by scan_corpus)."""
+    duration, sr = audio_info(path)
+    path = path if path.is_absolute() else path.resolve()  # adapters build on the resolved root
+    return {"utt_id": utt_id, "speaker": speaker, "emotion": emotion, "path": str(path),
+            "duration_s": round(duration, 6), "sample_rate": sr, **extra}
+
+
+def _adapters() -> dict[str, Callable[[Path, dict[str, Any], LabelMapper], Iterable[Row]]]:
+    from xlser.data.corpora import esd, iemocap, pavoque, table, zed
+
+    return {"esd": esd.scan, "pavoque": pavoque.scan, "iemocap": iemocap.scan, "zed": zed.scan, "csv": table.scan}
+
+
+def scan_corpus(name: str, cfg: dict[str, Any], emotions: list[str]) -> pd.DataFrame:
+    """Scan one configured corpus into manifest rows (validated, sorted by utt_id)."""
+    fmt = cfg["format"]
+    adapters = _adapters()
+    if fmt not in adapters:
+        raise InputError(None, f"corpus {name}: unknown format '{fmt}' (expected one of {sorted(adapters)})")
+    root = Path(cfg["root"]).expanduser().resolve()  # once: the adapters' paths are then absolute
+    if not root.is_dir():
+        raise InputError(root, f"corpus root of '{name}' does not exist (config: corpora.{name}.root); "
+                               f"point it at the corpus folder")
+    extra = {"exc": "happy"} if fmt == "iemocap" and cfg.get("merge_excited") else None
+    mapper = LabelMapper(fmt, emotions, cfg.get("label_map"), cfg.get("strict", False), extra=extra)
+    rows = list(adapters[fmt](root, cfg, mapper))
+    mapper.report(name)
+    if not rows:
+        raise InputError(root, f"corpus '{name}' ({fmt}): no utterances with a label in {emotions} were found; "
+                               f"check root, format and label_map")
+    df = pd.DataFrame(rows)
+    df.insert(1, "corpus", name)
+    df.insert(2, "lang", cfg["lang"])
+    dup = df[df.duplicated("utt_id", keep=False)]
+    if len(dup):
+        first = dup.iloc[0]["utt_id"]
+        srcs = dup[dup["utt_id"] == first]["path"].tolist()
+        raise InputError(srcs[-1], f"duplicate utt_id '{first}' in corpus '{name}', also from {srcs[0]}")
+    df = df.sort_values("utt_id", kind="stable").reset_index(drop=True)
+    counts = df.groupby("emotion").size().to_dict()
+    log.info("%s: %d utterances, %d speakers; per emotion %s", name, len(df), df["speaker"].nunique(), counts)
+    return validate_table(df, "manifest")

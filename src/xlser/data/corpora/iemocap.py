@@ -1,0 +1,60 @@
+"""IEMOCAP: wavs in `<root>/Session<n>/sentences/wav/<dialog>/<utt>.wav`, labels in
+`<root>/Session<n>/dialog/EmoEvaluation/<dialog>.txt`.
+
+Label lines look like `[6.2901 - 8.2357]<TAB>Ses01F_impro01_F000<TAB>neu<TAB>[2.5000, 2.5000, 2.5000]`;
+the evaluators' lines after them (`C-E1:`, `A-E2:` ...) are ignored. The speaker is the
+session plus the gender letter of the utterance suffix (`Ses01F_impro01_M003` -> `Ses01M`).
+
+Improvised dialogs have `impro` in their name, the others are scripted; the manifest's
+`dialog` column says which. The study's model folds use both, its listening stimuli only
+improvised ones: `dialogs` and `listening_dialogs` choose the two pools (`select_dialogs`),
+and the scan keeps the dialog types either pool uses. macOS `._*` files are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from xlser.errors import InputError
+from xlser.data.splits import dialog_pools
+from xlser.data.corpora import Row, row
+from xlser.data.corpora.labels import LabelMapper
+
+_LINE = re.compile(r"^\[(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\]\s+(?P<utt>\S+)\s+(?P<label>\S+)\s+\[")
+
+
+def parse_emo_evaluation(path: Path) -> Iterator[tuple[int, str, str]]:
+    """(line number, utterance id, label) for every utterance line of an EmoEvaluation file."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for i, line in enumerate(fh, start=1):
+            m = _LINE.match(line.strip())
+            if m:
+                yield i, m["utt"], m["label"]
+
+
+def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
+    keep = set(dialog_pools(cfg))
+    keep = {"improvised", "scripted"} if "all" in keep else keep
+    sessions = sorted(p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"Session\d+", p.name))
+    if not sessions:
+        raise InputError(root, "IEMOCAP layout expected: <root>/Session<n>/dialog/EmoEvaluation/*.txt")
+    for sess_dir in sessions:
+        n = int(sess_dir.name[len("Session"):])
+        session = f"Ses{n:02d}"
+        for ev in sorted((sess_dir / "dialog" / "EmoEvaluation").glob("*.txt")):
+            dialog = ev.stem
+            kind = "improvised" if "impro" in dialog else "scripted"
+            if kind not in keep or ev.name.startswith("._"):
+                continue
+            for line_no, utt, label in parse_emo_evaluation(ev):
+                emotion = mapper(label, ev, line_no)
+                if emotion is None:
+                    continue
+                wav = sess_dir / "sentences" / "wav" / dialog / f"{utt}.wav"
+                if not wav.is_file():
+                    raise InputError(ev, f"utterance '{utt}' has no audio file (expected {wav})", line=line_no)
+                gender = utt.rsplit("_", 1)[-1][:1]
+                yield row(utt, f"{session}{gender}", emotion, wav, session=session, dialog=kind)

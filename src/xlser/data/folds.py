@@ -1,0 +1,95 @@
+"""Published fold lists, used verbatim instead of drawn folds (`corpora.<name>.folds: DIR`).
+
+The study published its folds as `DIR/{train,eval,test}/metadata_fold<k>.csv` with columns
+`file,answer` (e.g. `0003_001041.wav,Happy`; `eval` is the validation partition). A file's
+stem is the manifest's `utt_id` (ESD `0003_001041`, IEMOCAP `Ses02F_impro06_M009`, PAVOQUE
+`spike0074-angry`, the name `gradle wav` gives it); `answer` must be the manifest's emotion
+(any case). Anything else stops with the list's file and line, so a list is never
+silently half-used.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from collections.abc import Collection
+from pathlib import Path
+
+import pandas as pd
+
+from xlser.errors import InputError
+from xlser.io import check_text
+from xlser.data.splits import sort_splits
+
+log = logging.getLogger(__name__)
+
+PARTITIONS = {"train": "train", "eval": "val", "test": "test"}
+
+
+def fold_list_paths(folds_dir: str | Path, folds: int) -> list[Path]:
+    """Every list file the import reads: DIR/{train,eval,test}/metadata_fold<k>.csv, k < folds."""
+    return [Path(folds_dir) / sub / f"metadata_fold{k}.csv" for k in range(folds) for sub in PARTITIONS]
+
+
+def utterance_stem(name: str) -> str:
+    """`wav/0003_001041.wav` -> `0003_001041` (either slash; the last extension dropped)."""
+    base = re.split(r"[\\/]", name.strip())[-1]
+    return base.rsplit(".", 1)[0] if "." in base else base
+
+
+def import_folds(folds_dir: str | Path, manifest: pd.DataFrame, folds: int, corpus: str = "",
+                 exclude_from_train: Collection[str] = ()) -> pd.DataFrame:
+    """`utt_id, fold, partition` rows read from the published lists of `folds` folds.
+
+    `exclude_from_train` (the listening stimuli) is removed from the training partitions,
+    the only change made to the lists (logged); pass nothing to use them exactly.
+    """
+    emotion = dict(zip(manifest["utt_id"].astype(str), manifest["emotion"].astype(str)))
+    excluded = set(exclude_from_train)
+    rows: list[tuple[str, int, str]] = []
+    dropped = 0
+    for k in range(folds):
+        seen: dict[str, tuple[Path, int]] = {}
+        for sub, part in PARTITIONS.items():
+            path = Path(folds_dir) / sub / f"metadata_fold{k}.csv"
+            if not path.is_file():
+                raise InputError(path, f"fold list not found (corpora.{corpus}.folds = {folds_dir}: expected "
+                                       f"<DIR>/{{train,eval,test}}/metadata_fold<k>.csv for k = 0..{folds - 1})")
+            check_text(path, "utf-8-sig")
+            with open(path, encoding="utf-8-sig", newline="") as fh:
+                reader = csv.DictReader(fh)
+                header = [h.strip().lower() for h in (reader.fieldnames or [])]
+                if "file" not in header or "answer" not in header:
+                    raise InputError(path, f"expected the columns file,answer, found {reader.fieldnames}", line=1)
+                reader.fieldnames = header
+                n = 0
+                for rec in reader:
+                    line = reader.line_num
+                    name, answer = (rec.get("file") or "").strip(), (rec.get("answer") or "").strip()
+                    if not name or not answer:
+                        raise InputError(path, "empty 'file' or 'answer'", line=line)
+                    utt = utterance_stem(name)
+                    if utt not in emotion:
+                        raise InputError(path, f"'{name}' names utterance '{utt}', which is not in corpus {corpus}'s "
+                                               f"manifest ({len(emotion)} utterances; was it dropped by the scan? "
+                                               f"check root, speakers, label_map, merge_excited)", line=line)
+                    if answer.lower() != emotion[utt].lower():
+                        raise InputError(path, f"'{name}' is labelled '{answer}', but corpus {corpus} says "
+                                               f"'{emotion[utt]}'", line=line)
+                    if utt in seen:
+                        first, first_line = seen[utt]
+                        raise InputError(path, f"'{utt}' is listed twice in fold {k} (first in {first}, "
+                                               f"line {first_line})", line=line)
+                    seen[utt] = (path, line)
+                    n += 1
+                    if part == "train" and utt in excluded:
+                        dropped += 1
+                        continue
+                    rows.append((utt, k, part))
+                if n == 0:
+                    raise InputError(path, "the fold list has no rows", line=1)
+    if dropped:
+        log.info("%s: %d listening stimuli removed from the imported training partitions (splits.exclude_stimuli)",
+                 corpus, dropped)
+    return sort_splits(pd.DataFrame(rows, columns=["utt_id", "fold", "partition"]))

@@ -1,0 +1,222 @@
+"""Balanced, seeded cross-validation splits and listening-test subsets.
+
+Per fold: `train_per_emotion` utterances per emotion for train, `val` and `test` totals
+balanced over emotions. `split_by` says what is held out:
+- `speaker`: each fold holds out different speakers (ESD: 2 of its 10 per fold, so five
+  folds hold out every speaker once);
+- `session`: leave-one-session-out (IEMOCAP: one session, a female and a male speaker);
+- `random`: one-speaker corpora (PAVOQUE); test blocks rotate over a seeded permutation, so
+  the test sets of different folds do not overlap while there is data for it.
+`heldout` says how validation and test share the held-out speakers:
+- `mixed` (the study's published fold lists): both draw from every held-out speaker, as
+  evenly as the data allows (ESD: 25 per emotion per speaker; IEMOCAP: 100 female and
+  100 male utterances each, 50 per emotion);
+- `separate`: validation and test come from different held-out speakers (IEMOCAP: one
+  gender each), so no model choice is made on the test speakers.
+Train never contains a held-out speaker or session, nor an utterance of `exclude_from_train`
+(the listening stimuli, drawn first). Same seed, same files.
+
+The pools are chosen before: `select_dialogs` keeps the dialog types a pool uses (IEMOCAP:
+the study's folds use improvised and scripted dialogs, its listening stimuli improvised
+ones only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xlser.contracts import validate_table
+from xlser.errors import InputError
+
+DIALOG_POOLS = ("all", "improvised", "scripted")
+HELDOUT = ("mixed", "separate")
+
+
+def dialog_pools(corpus_cfg: Mapping[str, Any]) -> tuple[str, str]:
+    """(model-fold pool, listening pool) of a corpus: `dialogs`, `listening_dialogs`.
+
+    The deprecated `improvised_only: true|false` sets both (`improvised` | `all`), as it
+    did when it filtered the whole corpus. A key that is absent restricts nothing.
+    """
+    if "improvised_only" in corpus_cfg:
+        pool = "improvised" if corpus_cfg["improvised_only"] else "all"
+        return pool, pool
+    return str(corpus_cfg.get("dialogs", "all")), str(corpus_cfg.get("listening_dialogs", "all"))
+
+
+def select_dialogs(manifest: pd.DataFrame, pool: str, corpus: str = "") -> pd.DataFrame:
+    """The utterances of `pool` (all | improvised | scripted), by the manifest's `dialog` column.
+
+    Corpora without dialog types (no `dialog` column, or an empty value) are kept whole.
+    """
+    if pool not in DIALOG_POOLS:
+        raise InputError(None, f"corpus {corpus}: unknown dialog pool '{pool}' (expected one of {list(DIALOG_POOLS)})")
+    if pool == "all" or "dialog" not in manifest.columns:
+        return manifest
+    typed = manifest["dialog"].notna()
+    return manifest[~typed | (manifest["dialog"] == pool)].reset_index(drop=True)
+
+
+def _per_emotion(total: int, n: int, what: str) -> int:
+    if total % n:
+        raise InputError(None, f"splits.{what} = {total} cannot be balanced over {n} emotions "
+                               f"(must be a multiple of {n})")
+    return total // n
+
+
+def _round_robin(df: pd.DataFrame, rng: np.random.Generator) -> list[str]:
+    """Utterance ids interleaved over speakers (each speaker's list shuffled), so a prefix is
+    as speaker-balanced as possible."""
+    groups = [rng.permutation(g["utt_id"].to_numpy()) for _, g in df.groupby("speaker", sort=True)]
+    order = rng.permutation(len(groups))
+    out: list[str] = []
+    for i in range(max((len(g) for g in groups), default=0)):
+        out += [groups[j][i] for j in order if i < len(groups[j])]
+    return out
+
+
+def _take(df: pd.DataFrame, emotion: str, k: int, rng: np.random.Generator, where: str, key: str) -> list[str]:
+    pool = df[df["emotion"] == emotion]
+    if len(pool) < k:
+        raise InputError(None, f"too few '{emotion}' utterances for the split: {len(pool)} exist in {where}, "
+                               f"{k} were asked ({key})")
+    return _round_robin(pool, rng)[:k]
+
+
+def _mixed(held: pd.DataFrame, emotion: str, test_pe: int, val_pe: int, rng: np.random.Generator,
+           where: str, key: str) -> tuple[list[str], list[str]]:
+    """Test and validation ids of one emotion, each spread evenly over the held-out speakers;
+    a speaker short of utterances gives test and validation shares of what it has in
+    proportion to their sizes."""
+    pool = held[held["emotion"] == emotion]
+    need = test_pe + val_pe
+    if len(pool) < need:
+        raise InputError(None, f"too few '{emotion}' utterances for the split: {len(pool)} exist in {where}, "
+                               f"{need} were asked for validation and test ({key})")
+    groups = [list(rng.permutation(g["utt_id"].to_numpy())) for _, g in pool.groupby("speaker", sort=True)]
+    groups = [groups[i] for i in rng.permutation(len(groups))]
+    quota = _split_quota([len(g) for g in groups], need)
+    chosen = [g[:q] for g, q in zip(groups, quota)]
+    exact = [c * test_pe / need for c in quota]  # largest-remainder shares of test
+    t = [int(x) for x in exact]
+    for i in sorted(range(len(t)), key=lambda i: exact[i] - t[i], reverse=True)[: test_pe - sum(t)]:
+        t[i] += 1
+    te = [u for i, c in enumerate(chosen) for u in c[:t[i]]]
+    va = [u for i, c in enumerate(chosen) for u in c[t[i]:]]
+    return te, va
+
+
+def _split_quota(sizes: list[int], k: int) -> list[int]:
+    """How many of `k` to take from groups of `sizes`, as evenly as the sizes allow."""
+    quota = [0] * len(sizes)
+    for _ in range(k):
+        open_ = [i for i in range(len(sizes)) if quota[i] < sizes[i]]
+        quota[min(open_, key=lambda i: quota[i])] += 1
+    return quota
+
+
+def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emotion: int, val: int, test: int,
+                folds: int, seed: int = 0, split_by: str = "random", corpus: str = "",
+                heldout: str = "separate", exclude_from_train: Collection[str] = ()) -> pd.DataFrame:
+    """Return `utt_id, fold, partition` rows for every fold (see module docstring)."""
+    if heldout not in HELDOUT:
+        raise InputError(None, f"unknown splits.heldout '{heldout}' (expected one of {list(HELDOUT)})")
+    present = [e for e in emotions if (manifest["emotion"] == e).any()]
+    if len(present) < 2:
+        raise InputError(None, f"corpus {corpus}: fewer than two emotions present ({present})")
+    n_emo = len(present)
+    val_pe, test_pe = _per_emotion(val, n_emo, "val"), _per_emotion(test, n_emo, "test")
+    excluded = set(exclude_from_train)
+    rows: list[tuple[str, int, str]] = []
+    key_tr = f"splits.train_per_emotion={train_per_emotion}"
+    if excluded:
+        key_tr += f", {len(excluded)} listening stimuli kept out of training (splits.exclude_stimuli)"
+    key_va, key_te = f"splits.val={val} -> {val_pe} per emotion", f"splits.test={test} -> {test_pe} per emotion"
+    if split_by == "random":
+        rng0 = np.random.default_rng(seed)
+        perms = {e: rng0.permutation(manifest.loc[manifest["emotion"] == e, "utt_id"].to_numpy()) for e in present}
+        for f in range(folds):
+            rng = np.random.default_rng([seed, f])
+            for e in present:
+                perm = perms[e]
+                need = train_per_emotion + val_pe + test_pe
+                rolled = np.roll(perm, -f * test_pe)
+                rest = rolled[test_pe + val_pe:]
+                if excluded:
+                    rest = rest[~np.isin(rest, list(excluded))]
+                if len(perm) < need or len(rest) < train_per_emotion:
+                    raise InputError(None, f"too few '{e}' utterances in corpus {corpus}: {len(perm)} exist, "
+                                           f"{need} were asked ({key_tr}, {key_va}, {key_te})")
+                rows += [(u, f, "test") for u in rolled[:test_pe]]
+                rows += [(u, f, "val") for u in rolled[test_pe:test_pe + val_pe]]
+                rows += [(u, f, "train") for u in rng.choice(rest, train_per_emotion, replace=False)]
+    elif split_by in ("speaker", "session"):
+        col = "speaker" if split_by == "speaker" else "session"
+        if col not in manifest.columns or manifest[col].isna().any():
+            raise InputError(None, f"corpus {corpus}: split_by {split_by} needs a '{col}' for every utterance")
+        units = sorted(manifest[col].astype(str).unique())
+        if len(units) < 2:
+            raise InputError(None, f"corpus {corpus}: split_by {split_by} needs at least 2 {col}s, found {units}")
+        order = [units[i] for i in np.random.default_rng(seed).permutation(len(units))]
+        n_out = 1 if split_by == "session" else max(1, min(len(units) - 1, len(units) // folds))
+        for f in range(folds):
+            rng = np.random.default_rng([seed, f])
+            held = [order[(f * n_out + i) % len(order)] for i in range(n_out)]
+            held_df = manifest[manifest[col].astype(str).isin(held)]
+            train_df = manifest[~manifest[col].astype(str).isin(held) & ~manifest["utt_id"].isin(excluded)]
+            where_tr = f"the training {col}s of fold {f}"
+            if heldout == "mixed":
+                where = f"the held-out {col}(s) {held} of fold {f}"
+                for e in present:
+                    te, va = _mixed(held_df, e, test_pe, val_pe, rng, where, f"{key_va}, {key_te}")
+                    tr = _take(train_df, e, train_per_emotion, rng, where_tr, key_tr)
+                    rows += [(u, f, "test") for u in te] + [(u, f, "val") for u in va] + [(u, f, "train") for u in tr]
+                continue
+            spk = sorted(held_df["speaker"].unique())
+            spk = [spk[i] for i in np.random.default_rng([seed, f, 1]).permutation(len(spk))]
+            if len(spk) >= 2:
+                half = len(spk) // 2
+                val_df, test_df = held_df[held_df["speaker"].isin(spk[:half])], held_df[held_df["speaker"].isin(spk[half:])]
+                where_va, where_te = f"validation speaker(s) {spk[:half]}", f"test speaker(s) {spk[half:]}"
+            else:
+                val_df = test_df = held_df
+                where_va = where_te = f"held-out {col}(s) {held}"
+            for e in present:
+                te = _take(test_df, e, test_pe, rng, f"the {where_te} of fold {f}", key_te)
+                va_pool = val_df[~val_df["utt_id"].isin(te)]
+                va = _take(va_pool, e, val_pe, rng, f"the {where_va} of fold {f}", key_va)
+                tr = _take(train_df, e, train_per_emotion, rng, where_tr, key_tr)
+                rows += [(u, f, "test") for u in te] + [(u, f, "val") for u in va] + [(u, f, "train") for u in tr]
+    else:
+        raise InputError(None, f"unknown split_by '{split_by}' (expected speaker, session or random)")
+    return sort_splits(pd.DataFrame(rows, columns=["utt_id", "fold", "partition"]))
+
+
+def sort_splits(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by fold, partition (train, val, test), utt_id; checked against the contract."""
+    order_part = {"train": 0, "val": 1, "test": 2}
+    df = df.sort_values(["fold", "partition", "utt_id"], key=lambda s: s.map(order_part) if s.name == "partition"
+                        else s, kind="stable").reset_index(drop=True)
+    return validate_table(df, "splits")
+
+
+def listening_subset(manifest: pd.DataFrame, emotions: Sequence[str], per_emotion: int, seed: int = 0,
+                     corpus: str = "") -> pd.DataFrame:
+    """`per_emotion` stimuli per emotion (the study: 12), spread evenly over speakers.
+
+    Drawn before the folds, from the listening pool (`select_dialogs`), so that
+    `make_splits` can keep them out of every training partition."""
+    rng = np.random.default_rng([seed, 7])
+    rows = []
+    for e in emotions:
+        pool = manifest[manifest["emotion"] == e]
+        if pool.empty:
+            continue
+        ids = _take(pool, e, per_emotion, rng, f"corpus {corpus}", f"splits.listening_per_emotion={per_emotion}")
+        spk = pool.set_index("utt_id")["speaker"]
+        rows += [(u, e, spk[u]) for u in ids]
+    return pd.DataFrame(rows, columns=["utt_id", "emotion", "speaker"])

@@ -1,0 +1,66 @@
+"""Checkpoints load as the study's do (ForPreTraining / ForCTC into the bare encoder), and loudly when not."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import Wav2Vec2Config, Wav2Vec2ForCTC, Wav2Vec2ForPreTraining
+
+from tiny_encoders import LAYER_NORM, TINY, feature_extractor
+from xlser.models.loading import ModelLoadError, load_encoder, load_feature_extractor
+
+
+def saved(path, cls, **extra):
+    torch.manual_seed(0)
+    cfg = Wav2Vec2Config(**{**TINY, **extra}, vocab_size=12)
+    full = cls(cfg)
+    with torch.no_grad():  # no weight left at a value a fresh init would reproduce
+        for p in full.parameters():
+            p.add_(torch.rand_like(p))
+    full.save_pretrained(path)
+    return full.wav2vec2
+
+
+@pytest.mark.parametrize("cls", [Wav2Vec2ForPreTraining, Wav2Vec2ForCTC])
+def test_task_checkpoints_load_every_encoder_weight(tmp_path, cls):
+    source = saved(tmp_path, cls)
+    feature_extractor("wav2vec2-group").save_pretrained(tmp_path)
+    model = load_encoder(str(tmp_path))
+    want, got = source.state_dict(), model.state_dict()
+    assert set(got) == set(want)
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+    assert not model.training
+
+
+def test_a_missing_encoder_weight_is_an_error_naming_it(tmp_path):
+    saved(tmp_path, Wav2Vec2ForPreTraining)
+    weights = load_file(tmp_path / "model.safetensors")
+    gone = "wav2vec2.encoder.layers.1.feed_forward.output_dense.weight"
+    del weights[gone]
+    save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError, match=r"lacks 1 encoder weight.*encoder\.layers\.1\.feed_forward\.output_dense"
+                                             r"\.weight"):
+        load_encoder(str(tmp_path))
+
+
+@pytest.mark.parametrize("norm,mask", [("group", False), ("layer", True)])
+def test_a_folder_without_preprocessor_config_gets_one_from_the_model_config(tmp_path, caplog, norm, mask):
+    saved(tmp_path, Wav2Vec2ForCTC, **(LAYER_NORM if norm == "layer" else {}))
+    assert not (tmp_path / "preprocessor_config.json").exists()
+    with caplog.at_level(logging.INFO, logger="xlser.models.loading"):
+        fe = load_feature_extractor(str(tmp_path))
+    assert fe.return_attention_mask is mask and fe.do_normalize is True and fe.sampling_rate == 16000
+    assert "no preprocessor_config.json" in caplog.text and "derived from the model config" in caplog.text
+
+
+def test_a_shipped_preprocessor_config_is_used_as_is(tmp_path):
+    saved(tmp_path, Wav2Vec2ForCTC)
+    from transformers import Wav2Vec2FeatureExtractor
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=False, return_attention_mask=True).save_pretrained(
+        tmp_path)
+    fe = load_feature_extractor(str(tmp_path))
+    assert fe.do_normalize is False and fe.return_attention_mask is True
