@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from xlser.errors import InputError
-from xlser.data.folds import import_folds, utterance_stem
+from xlser.data.folds import import_folds, training_ids, utterance_stem
 
 EMO = ["angry", "happy", "neutral", "sad"]
 
@@ -40,11 +40,20 @@ def test_lists_are_used_verbatim(tmp_path):
             got = df[(df["fold"] == k) & (df["partition"] == part)]["utt_id"]
             assert sorted(got) == sorted(listed)
     assert len(df) == 2 * len(man)
-    stim = ["0003_000030", "0003_000001"]  # train in both folds; test in fold 0, train in fold 1
-    kept = import_folds(root, man, 2, corpus="ESD", exclude_from_train=stim)
-    assert len(kept) == len(df) - 3
-    assert not kept[(kept["partition"] == "train") & kept["utt_id"].isin(stim)].shape[0]
-    assert ((kept["utt_id"] == "0003_000001") & (kept["partition"] == "test")).sum() == 1
+    # stimuli outside every training list: the lists come back exactly
+    assert training_ids(root, man, 2, corpus="ESD") == set(df[df["partition"] == "train"]["utt_id"])
+    assert set(df["utt_id"]) - training_ids(root, man, 2, corpus="ESD") == set()  # every id trains in some fold
+    pd.testing.assert_frame_equal(import_folds(root, man, 2, corpus="ESD", stimuli=[]), df)
+
+
+def test_a_stimulus_in_an_imported_training_list_stops_never_edits(tmp_path):
+    man = manifest()
+    root = write_lists(tmp_path / "ESD", man, folds=1)
+    # 0003_000001 is in fold 0's test list: allowed; 0003_000030 is in its training list (line 21)
+    assert len(import_folds(root, man, 1, corpus="ESD", stimuli=["0003_000001"])) == len(man)
+    with pytest.raises(InputError, match=r"train/metadata_fold0.csv, line 21: listening stimulus '0003_000030' of "
+                                         r"corpus ESD is in this training partition"):
+        import_folds(root, man, 1, corpus="ESD", stimuli=["0003_000001", "0003_000030"])
 
 
 def test_pavoque_names_and_paths(tmp_path):

@@ -163,3 +163,40 @@ def test_dialog_pools_select_and_deprecated_improvised_only():
     assert dialog_pools({"improvised_only": False}) == ("all", "all")
     with pytest.raises(InputError, match="unknown dialog pool 'impro'"):
         select_dialogs(man, "impro")
+
+
+def test_random_folds_independent_draws_reproducible_and_may_overlap_disjoint_never():
+    """splits.random_folds: independent = one seeded draw per fold (the study's PAVOQUE folds,
+    whose held-out sets overlap); disjoint = blocks of one permutation (never overlap)."""
+    man = manifest(1, 60)
+    kw = dict(train_per_emotion=20, val=40, test=40, folds=5, split_by="random")
+
+    def heldout(df):  # the test sets of the folds
+        return [set(g[g["partition"] == "test"]["utt_id"]) for _, g in df.groupby("fold")]
+
+    ind = make_splits(man, EMO, seed=5, random_folds="independent", **kw)
+    check_balance(ind.merge(man, on="utt_id"), 20, 40, 40)
+    pd.testing.assert_frame_equal(ind, make_splits(man, EMO, seed=5, random_folds="independent", **kw))
+    assert not ind.equals(make_splits(man, EMO, seed=6, random_folds="independent", **kw))
+    sets = heldout(ind)
+    # 10 of 60 per emotion tested per fold: five independent draws overlap (chance of none < 1e-30)
+    overlaps = [len(a & b) for a, b in itertools.combinations(sets, 2)]
+    assert max(overlaps) > 0
+    # each fold is the draw of np.random.default_rng([seed, fold]) alone: fold 2 does not depend on folds 0-1
+    three = make_splits(man, EMO, seed=5, random_folds="independent", **{**kw, "folds": 3})
+    pd.testing.assert_frame_equal(three, ind[ind["fold"] < 3].reset_index(drop=True))
+    for seed in range(5):
+        dis = heldout(make_splits(man, EMO, seed=seed, random_folds="disjoint", **kw))
+        assert all(not (a & b) for a, b in itertools.combinations(dis, 2)), seed
+    with pytest.raises(InputError, match=r"unknown splits.random_folds 'fresh'"):
+        make_splits(man, EMO, seed=5, random_folds="fresh", **kw)
+
+
+def test_listening_subset_avoids_imported_training_utterances():
+    man = manifest(2, 20)
+    trained = set(man[man["utt_id"].str.endswith(tuple(f"_{i}" for i in range(14)))]["utt_id"])
+    sub = listening_subset(man, EMO, 12, seed=1, corpus="ESD", exclude=trained)
+    assert not set(sub["utt_id"]) & trained and sub["emotion"].value_counts().to_dict() == {e: 12 for e in EMO}
+    with pytest.raises(InputError, match=r"corpus ESD: too few 'angry' utterances .* outside the imported training "
+                                         r"partitions \(corpora.ESD.folds\): 10 remain, 12 were asked"):
+        listening_subset(man, EMO, 12, seed=1, corpus="ESD", exclude=trained | {"spk0_angry_19", "spk1_angry_19"})

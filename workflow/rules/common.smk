@@ -219,11 +219,15 @@ def _splits_inputs(wc):
 
 
 def _splits_params(wc):
-    """Only what the job uses: imported folds need the fold count alone."""
+    """Only what the job uses: imported folds need the fold count alone; random_folds only
+    single-speaker (split_by random) corpora."""
     s = config["splits"]
     if config["corpora"][wc.corpus].get("folds"):
         return {"folds": s["folds"]}
-    return {k: s[k] for k in ("folds", "heldout", "seed", "test", "train_per_emotion", "val")}
+    keys = ("folds", "heldout", "seed", "test", "train_per_emotion", "val")
+    if config["corpora"][wc.corpus]["split_by"] == "random":
+        keys = tuple(sorted((*keys, "random_folds")))
+    return {k: s[k] for k in keys}
 
 
 def report_inputs(wildcards):

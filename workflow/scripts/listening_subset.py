@@ -4,16 +4,21 @@ log = setup(snakemake)  # noqa: F821
 
 from xlser.io import write_csv  # noqa: E402
 from xlser.data.manifest import read_manifest  # noqa: E402
+from xlser.data.folds import training_ids  # noqa: E402
 from xlser.data.splits import listening_subset, select_dialogs  # noqa: E402
 
 sm = snakemake  # noqa: F821
 
 corpus = sm.wildcards.corpus
+manifest = read_manifest(sm.input.manifest)
+# imported fold lists stay exact: the stimuli avoid every utterance of their training partitions
+trained = training_ids(sm.params.folds_dir, manifest, sm.params.folds, corpus) if sm.params.folds_dir else set()
 df = listening_subset(
-    select_dialogs(read_manifest(sm.input[0]), sm.params.dialogs, corpus),
+    select_dialogs(manifest, sm.params.dialogs, corpus),
     sm.params.emotions,
     sm.params.per_emotion,
     sm.params.seed,
     corpus=corpus,
+    exclude=trained,
 )
 write_csv(df, sm.output[0])

@@ -15,7 +15,7 @@ s = p.splits
 manifest = read_manifest(inp.manifest)
 stimuli = read_table(inp.listening, "listening")["utt_id"].tolist() if "listening" in inp.keys() else []
 if p.folds_dir:
-    df = import_folds(p.folds_dir, manifest, s["folds"], corpus=corpus, exclude_from_train=stimuli)
+    df = import_folds(p.folds_dir, manifest, s["folds"], corpus=corpus, stimuli=stimuli)  # the lists, exactly
 else:
     df = make_splits(
         select_dialogs(manifest, p.dialogs, corpus),
@@ -25,5 +25,6 @@ else:
         corpus=corpus,
         heldout=s["heldout"],
         exclude_from_train=stimuli,
+        **({"random_folds": s["random_folds"]} if "random_folds" in s else {}),  # split_by random only
     )
 write_csv(df, sm.output[0])

@@ -5,7 +5,10 @@ The study published its folds as `DIR/{train,eval,test}/metadata_fold<k>.csv` wi
 stem is the manifest's `utt_id` (ESD `0003_001041`, IEMOCAP `Ses02F_impro06_M009`, PAVOQUE
 `spike0074-angry`, the name `gradle wav` gives it); `answer` must be the manifest's emotion
 (any case). Anything else stops with the list's file and line, so a list is never
-silently half-used.
+silently half-used. The lists are used exactly: with `splits.exclude_stimuli`, the listening
+stimuli are drawn among the utterances no imported training partition holds
+(`training_ids` -> `listening_subset(exclude=...)`), and a stimulus found in an imported
+training partition is an error, never a silent edit of the list.
 """
 
 from __future__ import annotations
@@ -39,16 +42,15 @@ def utterance_stem(name: str) -> str:
 
 
 def import_folds(folds_dir: str | Path, manifest: pd.DataFrame, folds: int, corpus: str = "",
-                 exclude_from_train: Collection[str] = ()) -> pd.DataFrame:
-    """`utt_id, fold, partition` rows read from the published lists of `folds` folds.
+                 stimuli: Collection[str] = ()) -> pd.DataFrame:
+    """`utt_id, fold, partition` rows read, exactly, from the published lists of `folds` folds.
 
-    `exclude_from_train` (the listening stimuli) is removed from the training partitions,
-    the only change made to the lists (logged); pass nothing to use them exactly.
+    `stimuli` (the listening stimuli, with `splits.exclude_stimuli`) must be in no training
+    partition: one that is stops with its list file and line.
     """
     emotion = dict(zip(manifest["utt_id"].astype(str), manifest["emotion"].astype(str)))
-    excluded = set(exclude_from_train)
+    stim = set(stimuli)
     rows: list[tuple[str, int, str]] = []
-    dropped = 0
     for k in range(folds):
         seen: dict[str, tuple[Path, int]] = {}
         for sub, part in PARTITIONS.items():
@@ -83,13 +85,19 @@ def import_folds(folds_dir: str | Path, manifest: pd.DataFrame, folds: int, corp
                                                f"line {first_line})", line=line)
                     seen[utt] = (path, line)
                     n += 1
-                    if part == "train" and utt in excluded:
-                        dropped += 1
-                        continue
+                    if part == "train" and utt in stim:
+                        raise InputError(path, f"listening stimulus '{utt}' of corpus {corpus} is in this training "
+                                               "partition; with imported lists the stimuli are drawn outside every "
+                                               "training list (re-run listening_subset with the lists as input)",
+                                         line=line)
                     rows.append((utt, k, part))
                 if n == 0:
                     raise InputError(path, "the fold list has no rows", line=1)
-    if dropped:
-        log.info("%s: %d listening stimuli removed from the imported training partitions (splits.exclude_stimuli)",
-                 corpus, dropped)
     return sort_splits(pd.DataFrame(rows, columns=["utt_id", "fold", "partition"]))
+
+
+def training_ids(folds_dir: str | Path, manifest: pd.DataFrame, folds: int, corpus: str = "") -> set[str]:
+    """Every utterance that an imported training partition (any fold) holds: the listening
+    stimuli are drawn among the others, so the lists need no edit."""
+    df = import_folds(folds_dir, manifest, folds, corpus=corpus)
+    return set(df.loc[df["partition"] == "train", "utt_id"].astype(str))

@@ -5,8 +5,12 @@ balanced over emotions. `split_by` says what is held out:
 - `speaker`: each fold holds out different speakers (ESD: 2 of its 10 per fold, so five
   folds hold out every speaker once);
 - `session`: leave-one-session-out (IEMOCAP: one session, a female and a male speaker);
-- `random`: one-speaker corpora (PAVOQUE); test blocks rotate over a seeded permutation, so
-  the test sets of different folds do not overlap while there is data for it.
+- `random`: one-speaker corpora (PAVOQUE). `random_folds` says how the folds relate:
+  `disjoint` (default): the test block rotates over one seeded permutation, so the test sets
+  of different folds do not overlap while there is data for it (fold f's validation block is
+  fold f+1's test block);
+  `independent`: every fold is its own seeded draw (seed, fold), so test sets of different
+  folds may overlap, as the study's PAVOQUE held-out sets do (by up to 115 utterances).
 `heldout` says how validation and test share the held-out speakers:
 - `mixed` (the study's published fold lists): both draw from every held-out speaker, as
   evenly as the data allows (ESD: 25 per emotion per speaker; IEMOCAP: 100 female and
@@ -34,6 +38,7 @@ from xlser.errors import InputError
 
 DIALOG_POOLS = ("all", "improvised", "scripted")
 HELDOUT = ("mixed", "separate")
+RANDOM_FOLDS = ("disjoint", "independent")
 
 
 def dialog_pools(corpus_cfg: Mapping[str, Any]) -> tuple[str, str]:
@@ -121,10 +126,13 @@ def _split_quota(sizes: list[int], k: int) -> list[int]:
 
 def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emotion: int, val: int, test: int,
                 folds: int, seed: int = 0, split_by: str = "random", corpus: str = "",
-                heldout: str = "separate", exclude_from_train: Collection[str] = ()) -> pd.DataFrame:
+                heldout: str = "separate", exclude_from_train: Collection[str] = (),
+                random_folds: str = "disjoint") -> pd.DataFrame:
     """Return `utt_id, fold, partition` rows for every fold (see module docstring)."""
     if heldout not in HELDOUT:
         raise InputError(None, f"unknown splits.heldout '{heldout}' (expected one of {list(HELDOUT)})")
+    if random_folds not in RANDOM_FOLDS:
+        raise InputError(None, f"unknown splits.random_folds '{random_folds}' (expected one of {list(RANDOM_FOLDS)})")
     present = [e for e in emotions if (manifest["emotion"] == e).any()]
     if len(present) < 2:
         raise InputError(None, f"corpus {corpus}: fewer than two emotions present ({present})")
@@ -144,7 +152,8 @@ def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emoti
             for e in present:
                 perm = perms[e]
                 need = train_per_emotion + val_pe + test_pe
-                rolled = np.roll(perm, -f * test_pe)
+                # disjoint: blocks rotate over one permutation; independent: a fresh draw per fold
+                rolled = np.roll(perm, -f * test_pe) if random_folds == "disjoint" else rng.permutation(np.sort(perm))
                 rest = rolled[test_pe + val_pe:]
                 if excluded:
                     rest = rest[~np.isin(rest, list(excluded))]
@@ -205,17 +214,27 @@ def sort_splits(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def listening_subset(manifest: pd.DataFrame, emotions: Sequence[str], per_emotion: int, seed: int = 0,
-                     corpus: str = "") -> pd.DataFrame:
+                     corpus: str = "", exclude: Collection[str] = ()) -> pd.DataFrame:
     """`per_emotion` stimuli per emotion (the study: 12), spread evenly over speakers.
 
     Drawn before the folds, from the listening pool (`select_dialogs`), so that
-    `make_splits` can keep them out of every training partition."""
+    `make_splits` can keep them out of every training partition. With imported fold lists,
+    `exclude` holds every utterance of their training partitions: the stimuli are drawn
+    among the others, so the lists stay exactly as published."""
     rng = np.random.default_rng([seed, 7])
+    excluded = set(exclude)
     rows = []
     for e in emotions:
         pool = manifest[manifest["emotion"] == e]
         if pool.empty:
             continue
+        if excluded:
+            pool = pool[~pool["utt_id"].isin(excluded)]
+            if len(pool) < per_emotion:
+                raise InputError(None, f"corpus {corpus}: too few '{e}' utterances for the listening stimuli outside "
+                                       f"the imported training partitions (corpora.{corpus}.folds): {len(pool)} "
+                                       f"remain, {per_emotion} were asked (splits.listening_per_emotion; "
+                                       f"splits.exclude_stimuli)")
         ids = _take(pool, e, per_emotion, rng, f"corpus {corpus}", f"splits.listening_per_emotion={per_emotion}")
         spk = pool.set_index("utt_id")["speaker"]
         rows += [(u, e, spk[u]) for u in ids]
