@@ -231,3 +231,47 @@ def test_write_table3_finetune_source(tmp_path: Path):
     with pytest.raises(InputError, match="strategy"):
         write_table3(rpath, [], EMO, CORPORA, {}, [], tmp_path / "t3", tmp_path / "t3.png", tmp_path / "t3.pdf",
                      source="finetune", stimuli_paths=paths, strategy="lora")
+
+
+def test_pooled_table3_equals_the_matrix_counted_by_hand_from_five_fold_models():
+    """human.table3.combine: pool (the study's): every eligible fold model's prediction on every
+    stimulus counts once, then rows are normalised; average: one argmax per stimulus."""
+    # 8 stimuli (2 per emotion); five fold models; the argmax (pred) of each model per stimulus:
+    preds = {  # utt: (true, [fold 0, 1, 2, 3, 4])
+        "a0": ("angry", ["angry", "angry", "angry", "happy", "angry"]),
+        "a1": ("angry", ["sad", "angry", "angry", "angry", "angry"]),
+        "h0": ("happy", ["happy", "neutral", "neutral", "happy", "angry"]),
+        "h1": ("happy", ["happy", "happy", "happy", "happy", "neutral"]),
+        "n0": ("neutral", ["neutral", "neutral", "sad", "neutral", "neutral"]),
+        "n1": ("neutral", ["neutral", "neutral", "neutral", "neutral", "neutral"]),
+        "s0": ("sad", ["sad", "neutral", "neutral", "neutral", "sad"]),
+        "s1": ("sad", ["sad", "sad", "sad", "sad", "happy"]),
+    }
+    folds = []
+    for k in range(5):
+        # fold 4 trained on n1: it must not count (9 of 10 neutral predictions remain)
+        probs = {u: (t, list(np.eye(4)[EMO.index(ps[k])] * .6 + .1)) for u, (t, ps) in preds.items()}
+        folds.append((k, f"f{k}", _fold_frame(probs, in_train={"n1"} if k == 4 else set())))
+    # by hand, rows true, columns angry happy neutral sad, over the 10 (neutral: 9) predictions:
+    # angry:   a0 -> 4 angry 1 happy; a1 -> 4 angry 1 sad              -> 8/10 0.1 0 0.1
+    # happy:   h0 -> 2 happy 2 neutral 1 angry; h1 -> 4 happy 1 neutral -> 0.1 6/10 3/10 0
+    # neutral: n0 -> 4 neutral 1 sad; n1 -> 4 neutral (fold 4 dropped)  -> 0 0 8/9 1/9
+    # sad:     s0 -> 2 sad 3 neutral; s1 -> 4 sad 1 happy               -> 0 0.1 0.3 0.6
+    hand = np.array([[.8, .1, 0, .1], [.1, .6, .3, 0], [0, 0, 8 / 9, 1 / 9], [0, .1, .3, .6]])
+    resp = pd.DataFrame(_resp("L1", "CN", "X-CN", [(t, t) for t, _ in preds.values()]))
+    resp["utt_id"] = list(preds)
+    exps = [{"model": "M-CN", "train": "X-CN", "test": "X-CN", "setting": "mono"}]
+    key = ("M-CN", "X-CN", "X-CN")
+    long = table3(resp, {}, EMO, CORPORA, {"M-CN": {"lang": "CN"}}, exps, {key: folds}, "lora+ba+wg", combine="pool")
+    model = long[(long["who"] == "model") & (long["source"] == "ours")].set_index("true").loc[EMO]
+    np.testing.assert_allclose(model[EMO].to_numpy(float), hand, atol=1e-12)
+    assert model["n"].tolist() == [10, 10, 9, 10] and model["n_utterances"].tolist() == [2, 2, 2, 2]
+    assert model["ua"].iloc[0] == pytest.approx((.8 + .6 + 8 / 9 + .6) / 4)
+    # average: one prediction per stimulus (the argmax of the mean probabilities = the majority here)
+    avg = table3(resp, {}, EMO, CORPORA, {"M-CN": {"lang": "CN"}}, exps, {key: folds}, "lora+ba+wg")
+    avg = avg[(avg["who"] == "model") & (avg["source"] == "ours")].set_index("true").loc[EMO]
+    # a0 a1 -> angry; h0: happy 2 = neutral 2 -> first maximum (happy); h1 happy; n0 n1 neutral; s0 neutral, s1 sad
+    np.testing.assert_allclose(avg[EMO].to_numpy(float), [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, .5, .5]])
+    assert avg["n"].tolist() == [2, 2, 2, 2]
+    with pytest.raises(ValueError, match="combine 'vote'"):
+        stimulus_predictions(folds, list(preds), EMO, combine="vote")

@@ -105,6 +105,7 @@ rule table3_confusions:
         ],
         source=lambda wc: HUMAN["table3"]["source"],
         strategy=lambda wc: HUMAN["table3"]["strategy"] if HUMAN["table3"]["source"] == "finetune" else "probe",
+        combine=lambda wc: HUMAN["table3"]["combine"] if HUMAN["table3"]["source"] == "finetune" else "average",
     script:
         "../scripts/table3.py"
 

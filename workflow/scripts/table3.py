@@ -15,4 +15,4 @@ sm = snakemake  # noqa: F821
 inp, out, par = sm.input, sm.output, sm.params
 write_table3(inp.responses, list(inp.predictions), par.emotions, par.corpora, par.models, par.experiments,
              out.csv.removesuffix(".csv"), out.png, out.pdf, source=par.source, stimuli_paths=list(inp.stimuli),
-             strategy=par.strategy)
+             strategy=par.strategy, combine=par.combine)

@@ -4,10 +4,14 @@
 Table III's model panels (`source: finetune`, the study's) score exactly the utterances the
 listener group answered on the corpus, with the fine-tuned fold models of the matching
 experiment: each fold job writes `stimuli.csv` (the corpus's listening stimuli scored by
-its best checkpoint, `in_train` marking stimuli in that fold's training partition). A
-stimulus's class probabilities are averaged over the fold models whose training never saw
-it, and the prediction is the most probable class of that average. `source: probe` keeps
-the layer-wise probes' test predictions pooled over the folds (not the stimuli).
+its best checkpoint, `in_train` marking stimuli in that fold's training partition). Only
+fold models whose training never saw a stimulus score it (eligible); `combine` says how:
+`average` (default): one prediction per stimulus, the most probable class of the class
+probabilities averaged over the eligible fold models; `pool` (the study's): every eligible
+fold model's prediction on every stimulus is counted, then rows are normalised (5 fold
+models x 48 stimuli = 240 predictions; reproduces the study's panels from its logs).
+`source: probe` keeps the layer-wise probes' test predictions pooled over the folds (not
+the stimuli).
 """
 
 from __future__ import annotations
@@ -150,21 +154,30 @@ def read_fold_stimuli(paths: Sequence[str | Path], emotions: Sequence[str]) -> d
     return out
 
 
-def stimulus_predictions(folds: Sequence[tuple[int, str, pd.DataFrame]], stimuli: Sequence[str],
-                         emotions: Sequence[str], what: str = "") -> pd.DataFrame:
-    """One prediction per stimulus: class probabilities averaged over the fold models whose
-    training partition did not hold it (`in_train` false), argmax of the average.
+COMBINE = ("average", "pool")
 
+
+def stimulus_predictions(folds: Sequence[tuple[int, str, pd.DataFrame]], stimuli: Sequence[str],
+                         emotions: Sequence[str], what: str = "", combine: str = "average") -> pd.DataFrame:
+    """The model panel's predictions on the stimuli, from the fold models whose training
+    partition did not hold them (`in_train` false).
+
+    `average`: one row per stimulus, argmax of the class probabilities averaged over those
+    fold models (`n_folds` of them). `pool`: one row per stimulus and eligible fold model,
+    with that model's own prediction (`pred`), so every prediction counts once.
     Rows of utterances that are not `stimuli` are ignored; a stimulus with no eligible fold
     model, or with different true labels across folds, is an InputError naming it.
     """
+    if combine not in COMBINE:
+        raise ValueError(f"human.table3.combine '{combine}': expected one of {list(COMBINE)}")
     pcols = [f"p_{e}" for e in emotions]
     wanted = set(stimuli)
     parts = []
     for fold, path, df in folds:
         sel = df[df["utt_id"].isin(wanted) & ~df["in_train"]]
-        parts.append(sel.assign(fold=fold, _path=path)[["utt_id", "true", "fold", "_path", *pcols]])
-    pool = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["utt_id", "true", "fold", *pcols])
+        parts.append(sel.assign(fold=fold, _path=path)[["utt_id", "true", "pred", "fold", "_path", *pcols]])
+    pool = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["utt_id", "true", "pred", "fold",
+                                                                                   *pcols])
     files_ = ", ".join(sorted({p for _, p, _ in folds})) or "(no stimuli.csv)"
     missing = sorted(wanted - set(pool["utt_id"]))
     if missing:
@@ -175,6 +188,9 @@ def stimulus_predictions(folds: Sequence[tuple[int, str, pd.DataFrame]], stimuli
     if (labels > 1).any():
         u = labels[labels > 1].index[0]
         raise InputError(files_, f"{what}: stimulus '{u}' has different true labels across folds")
+    if combine == "pool":
+        out = pool.sort_values(["utt_id", "fold"], kind="stable").reset_index(drop=True)
+        return out.assign(n_folds=1)[["utt_id", "true", "pred", "n_folds", "fold", *pcols]]
     agg = pool.groupby("utt_id", sort=True).agg(true=("true", "first"), n_folds=("fold", "nunique"),
                                                 **{c: (c, "mean") for c in pcols}).reset_index()
     agg["pred"] = [emotions[i] for i in np.argmax(agg[pcols].to_numpy(float), axis=1)]
@@ -217,12 +233,13 @@ def read_predictions(paths: Sequence[str | Path]) -> dict[tuple[str, str, str], 
 def table3(responses: pd.DataFrame, predictions: Mapping[tuple[str, str, str], pd.DataFrame],
            emotions: Sequence[str], corpora: Mapping[str, Mapping], models: Mapping[str, Mapping],
            experiments: Sequence[Mapping], fold_stimuli: FoldStimuli | None = None,
-           strategy: str = "probe") -> pd.DataFrame:
+           strategy: str = "probe", combine: str = "average") -> pd.DataFrame:
     """Long table of row-normalised matrices: ours (humans, matching models) and the study's.
 
     With `fold_stimuli` (source finetune), a model panel scores the utterances the listener
-    group answered on the corpus (`stimulus_predictions`); otherwise `predictions` (the probes'
-    pooled test folds) are used as they are. `n_utterances`: distinct utterances behind a row.
+    group answered on the corpus (`stimulus_predictions`, fold models combined by `combine`);
+    otherwise `predictions` (the probes' pooled test folds) are used as they are.
+    `n`: predictions behind a row; `n_utterances`: distinct utterances behind it.
     """
     df = utterance_answers(responses, corpora)
     study = study_table3()
@@ -245,7 +262,7 @@ def table3(responses: pd.DataFrame, predictions: Mapping[tuple[str, str, str], p
                 continue
             if fold_stimuli is not None:
                 pr = stimulus_predictions(fold_stimuli[key], sorted(g["utt_id"].unique()), emotions,
-                                          f"{'/'.join(key)} for {grp} listeners on {corpus}")
+                                          f"{'/'.join(key)} for {grp} listeners on {corpus}", combine)
             else:
                 pr = predictions[key]
             cm = confusion(pr["true"], pr["pred"], emotions)
@@ -320,11 +337,12 @@ def plot_table3(long: pd.DataFrame, emotions: Sequence[str], png: str | Path, pd
 def write_table3(responses_path: str | Path, prediction_paths: Sequence[str | Path], emotions: Sequence[str],
                  corpora: Mapping[str, Mapping], models: Mapping[str, Mapping], experiments: Sequence[Mapping],
                  stem: str | Path, png: str | Path, pdf: str | Path, source: str = "probe",
-                 stimuli_paths: Sequence[str | Path] = (), strategy: str = "probe") -> pd.DataFrame:
+                 stimuli_paths: Sequence[str | Path] = (), strategy: str = "probe",
+                 combine: str = "average") -> pd.DataFrame:
     """Read inputs, write the long CSV, a compact MD/TEX view and the heatmap figure.
 
-    `source`: `finetune` (model panels from the fold models' `stimuli_paths`, of `strategy`)
-    or `probe` (the layer-wise probes' `prediction_paths`).
+    `source`: `finetune` (model panels from the fold models' `stimuli_paths`, of `strategy`,
+    combined over folds by `combine`) or `probe` (the layer-wise probes' `prediction_paths`).
     """
     responses = read_table(responses_path, "responses")
     simulated = bool(responses["simulated"].fillna(False).any()) if "simulated" in responses else False
@@ -333,7 +351,7 @@ def write_table3(responses_path: str | Path, prediction_paths: Sequence[str | Pa
         if other:
             raise InputError(stimuli_paths[0], f"stimulus scores of strategy {other} given; Table III uses '{strategy}'")
         long = table3(responses, {}, emotions, corpora, models, experiments,
-                      fold_stimuli=read_fold_stimuli(stimuli_paths, emotions), strategy=strategy)
+                      fold_stimuli=read_fold_stimuli(stimuli_paths, emotions), strategy=strategy, combine=combine)
     elif source == "probe":
         long = table3(responses, read_predictions(prediction_paths), emotions, corpora, models, experiments)
     else:
@@ -344,7 +362,9 @@ def write_table3(responses_path: str | Path, prediction_paths: Sequence[str | Pa
     view = view[["panel", "corpus", "true", *emotions]].copy()
     for e in emotions:
         view[e] = view[e].map(lambda v: f"{v:.2f}")
-    scored = ("fine-tuned fold models scored on the utterances the listeners heard" if source == "finetune"
+    how = ("every eligible fold model's prediction counted" if combine == "pool"
+           else "fold models' probabilities averaged per utterance")
+    scored = (f"fine-tuned fold models scored on the utterances the listeners heard, {how}" if source == "finetune"
               else "layer-wise probes pooled over the cross-validation test folds")
     caption = ("Row-normalised confusion matrices (rows true, columns predicted) of listener groups and the "
                f"matching models (mono/cross/trans; {scored}), next to the study's Table III where it exists."
