@@ -38,14 +38,19 @@ def test_hand_computed_cases(pred, expected):
         pytest.approx(expected, abs=1e-9)
 
 
-def test_prediction_one_frame_short_is_padded_with_its_last_frame():
-    # 1.22 s at 0.02 s: the recipe makes 61 reference frames; WavLM gives 60 (400-sample receptive field)
+def test_prediction_short_by_any_amount_gets_one_copy_of_its_last_frame():
+    # 1.22 s at 0.02 s: the recipe makes 61 reference frames; the CNN gives 60 or 59
     assert n_reference_frames(1.22) == 61
-    pred = ["n"] * 30 + ["a"] * 30
-    assert pad_prediction(pred, 61) == pred + ["a"]
-    assert pad_prediction(pred, 62) == pred  # only one frame is padded, as in the recipe
-    # reference angry from 0.6 s to the end: padding makes the tail [1.20, 1.22] right
-    assert utterance_eder(pred, 1.22, "angry", 0.6, 1.22) == pytest.approx(0.0, abs=1e-9)
+    pred = ["n"] * 30 + ["a"] * 29
+    assert pad_prediction(pred, 60) == pred + ["a"]
+    assert pad_prediction(pred, 61) == pred + ["a"]  # two short: still one frame, as train.py does
+    assert pad_prediction(pred, 62) == pred + ["a"]
+    assert pad_prediction(pred, 59) == pred and pad_prediction(pred, 50) == pred  # never trimmed
+    # two frames short (59 of 61) of a reference angry from 0.6 s to the end: one frame
+    # appended covers [1.18, 1.20]; [1.20, 1.22] stays unpredicted, 0.02 s of 1.22 missed
+    assert utterance_eder(pred, 1.22, "angry", 0.6, 1.22) == pytest.approx(0.02 / 1.22, abs=1e-9)
+    # not padded (the old rule), the last 0.04 s would be missed
+    assert utterance_eder(pred, 1.22, "angry", 0.6, 1.22) < 0.04 / 1.22 - 1e-6
 
 
 def test_reference_frame_count_follows_zed_prepare():

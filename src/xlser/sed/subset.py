@@ -9,6 +9,10 @@ the same utterances. Which utterances, in order of precedence:
    (when there are any), so that the listeners' columns are never partial;
 3. otherwise, a seeded draw of `per_emotion` utterances per emotion.
 
+The subset's `duration_s` is the duration EDER is scored with: the manifest's
+`seg_duration` where the corpus gives one (ZED: `ZED.json`'s `duration`, as speechbrain's
+recipe), else the audio's.
+
 The draw without answers (1 or 3, `results/sed/draw.csv`) is what a listening test plays
 (the demo's simulated listeners answer it). Listener answers outside the subset are an
 error (or, lenient, counted, logged and left out).
@@ -40,6 +44,8 @@ def _checked(manifest: pd.DataFrame, emotions: Sequence[str], path: str | Path) 
         if col not in manifest.columns:
             raise InputError(path, f"missing column '{col}': a diarization corpus (format zed) is expected", line=1)
     df = manifest.reset_index(drop=True)
+    if "seg_duration" in df.columns:  # the duration the reference is scored with (ZED.json's)
+        df = df.assign(duration_s=df["seg_duration"].where(df["seg_duration"].notna(), df["duration_s"]))
     for i, r in enumerate(df.itertuples()):
         if r.emotion not in emotions:
             continue
