@@ -88,7 +88,7 @@ def job(tmp_path_factory):
 OPTIM = Optim(lr=5e-3, eps=1e-8, weight_decay=1e-5, batch_size=8, max_epochs=6, patience=10, seed=3)
 SETTINGS = Finetune(grad_clip=1.0, max_batch_seconds=100.0, cache_features=True, precision="fp32",
                     encoder_mode="eval", layers_kept="k", two_stage_schedule=None, cross_val_on="source", threads=1,
-                    standardize=False)
+                    standardize=False, clip_normalised_waveform=False)
 LORA, ADAPTER = Lora(r=2, alpha=4, dropout=0.1), Adapter(reduction=16)
 
 

@@ -42,14 +42,20 @@ MODES = ("batched", "cnn_per_utterance", "unbatched")
 EXACT_RTOL = 1e-4
 
 
-def prepare(feature_extractor: Any, wavs: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+def prepare(feature_extractor: Any, wavs: Sequence[np.ndarray],
+            clip_normalised: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Waveforms -> (zero-padded input values (B, S) float32, lengths in samples (B,)).
 
-    The feature extractor sees each waveform alone, so `do_normalize` uses only its samples."""
+    The feature extractor sees each waveform alone, so `do_normalize` uses only its samples.
+    `clip_normalised`: the normalised (zero-mean, unit-variance) values are clipped to +-1, as
+    the study's fine-tuning data path did by storing them as 16-bit PCM
+    (`peft.clip_normalised_waveform`; the layer-wise path never clips)."""
     sr = int(getattr(feature_extractor, "sampling_rate", 16000) or 16000)
     values = [np.asarray(feature_extractor(np.asarray(w, dtype=np.float32), sampling_rate=sr,
                                            return_tensors="np")["input_values"][0], dtype=np.float32)
               for w in wavs]
+    if clip_normalised:
+        values = [np.clip(v, -1.0, 1.0) for v in values]
     lengths = torch.tensor([len(v) for v in values], dtype=torch.long)
     out = torch.zeros(len(values), int(lengths.max()) if len(values) else 0)
     for i, v in enumerate(values):

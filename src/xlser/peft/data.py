@@ -108,12 +108,17 @@ def batches(part: Partition, batch_size: int, max_seconds: float, seed: int | No
 
 
 class Collator:
-    """Rows -> model inputs normalised per utterance and zero-padded, sample lengths, labels."""
+    """Rows -> model inputs normalised per utterance and zero-padded, sample lengths, labels.
 
-    def __init__(self, feature_extractor: Any, sample_rate: int = 16000, cache: bool = True):
+    `clip_normalised`: the normalised waveform clipped to +-1 (`peft.clip_normalised_waveform`,
+    the study's 16-bit PCM storage of it), for training, validation, test and the stimuli."""
+
+    def __init__(self, feature_extractor: Any, sample_rate: int = 16000, cache: bool = True,
+                 clip_normalised: bool = False):
         self.fe = feature_extractor
         self.sr = int(getattr(feature_extractor, "sampling_rate", sample_rate) or sample_rate)
         self.cache = cache
+        self.clip_normalised = clip_normalised
 
     def wav(self, part: Partition, i: int) -> np.ndarray:
         row = part.table.iloc[i]
@@ -128,7 +133,7 @@ class Collator:
         return wav
 
     def __call__(self, part: Partition, idx: Sequence[int]) -> dict[str, torch.Tensor | None]:
-        values, lengths = prepare(self.fe, [self.wav(part, i) for i in idx])
+        values, lengths = prepare(self.fe, [self.wav(part, i) for i in idx], self.clip_normalised)
         return {
             "input_values": values,
             "attention_mask": None,  # the valid part of each row is `lengths`

@@ -60,6 +60,8 @@ class Finetune:
     threads: torch's thread count (results depend on it; not `--cores`).
     standardize: the head sees pooled features standardised with the training partition's
     statistics (computed once, before training, with the initial model; saved with the adapter).
+    clip_normalised_waveform: the normalised input waveform clipped to +-1 (the study's 16-bit
+    PCM storage of it), for every utterance the job scores, stimuli included.
     """
 
     grad_clip: float | None
@@ -72,6 +74,7 @@ class Finetune:
     cross_val_on: str | None
     threads: int
     standardize: bool
+    clip_normalised_waveform: bool
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("precision", self.precision, PRECISIONS),
@@ -100,7 +103,8 @@ def job_settings(peft: Mapping[str, Any], *, strategy: str, train: str, test: st
                   layers_kept=str(peft["layers_kept"]),
                   two_stage_schedule=str(peft["two_stage"]["schedule"]) if strategy == "two_stage" else None,
                   cross_val_on=str(cross_val_on) if train != test else None, threads=int(threads),
-                  standardize=bool(peft["standardize"]))
+                  standardize=bool(peft["standardize"]),
+                  clip_normalised_waveform=bool(peft["clip_normalised_waveform"]))
     lo = peft["lora"]
     lora = Lora(r=int(lo["r"]), alpha=float(lo["alpha"]), dropout=float(lo["dropout"])) if uses_lora(strategy) else None
     adapter = Adapter(reduction=int(peft["adapter"]["reduction"])) if uses_adapters(strategy) else None

@@ -439,7 +439,7 @@ def _run(*, optim: Optim, settings: Finetune, dev: torch.device, layer: int, sta
     trainable, total = count_params(net)
     log.info("%s %s %s->%s fold %d: layer %d, %d layers kept, %d trainable of %d parameters, device %s, "
              "%d threads", model, strategy, train, test, fold, layer, n_kept, trainable, total, dev, settings.threads)
-    collate = Collator(load_feature_extractor(source))
+    collate = Collator(load_feature_extractor(source), clip_normalised=settings.clip_normalised_waveform)
     fp = _fingerprint(job={"source": source, "layer": layer, "layers_kept": n_kept, "strategy": strategy,
                            "head": head, "emotions": list(emotions), "train": train, "test": test, "fold": fold,
                            "stage_corpus": stage_corpus, "device": dev.type},
