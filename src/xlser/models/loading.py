@@ -8,6 +8,12 @@ encoder weights sit under the `wav2vec2.` prefix, which `from_pretrained` strips
 bare model. Every encoder weight the checkpoint lacks would be randomly initialised without
 a word, so a missing one is an error that names it. A checkpoint without a
 `preprocessor_config.json` gets the feature extractor its model config implies.
+
+Only speech encoders that `xlser.models.encoder` can run are accepted: a CNN feature
+encoder on the raw waveform (`feature_extractor` with conv layers) under a transformer, as
+in wav2vec2, HuBERT, WavLM and data2vec-audio. Any other checkpoint (e.g. a BERT folder)
+is rejected at load time, naming the folder and the model type found, instead of failing
+later inside feature extraction.
 """
 
 from __future__ import annotations
@@ -37,14 +43,42 @@ def _explain(source: str, exc: Exception) -> ModelLoadError:
     )
 
 
+def _not_a_speech_encoder(source: str, model_type: str, why: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"'{source}' holds a '{model_type}' checkpoint, which the speech encoder cannot run ({why}); "
+        "expected a wav2vec2-style speech encoder (a CNN on the raw waveform under a transformer: "
+        "wav2vec2, HuBERT, WavLM, data2vec-audio); check the config's `models:` section.")
+
+
+def check_speech_config(source: str, config: Any) -> None:
+    """Reject, before any weight is read, a config without a CNN feature encoder (`conv_dim`)."""
+    model_type = str(getattr(config, "model_type", type(config).__name__))
+    if not getattr(config, "conv_dim", None) or not getattr(config, "conv_kernel", None):
+        raise _not_a_speech_encoder(source, model_type, "its config has no CNN feature encoder (conv_dim)")
+
+
+def check_speech_model(source: str, model: torch.nn.Module) -> None:
+    """Reject a loaded model the encoder cannot run: it needs the CNN (`feature_extractor` with
+    `conv_layers`) and the model's own frame-length arithmetic."""
+    model_type = str(getattr(model.config, "model_type", type(model).__name__))
+    cnn = model._modules.get("feature_extractor")
+    if cnn is None or getattr(cnn, "conv_layers", None) is None:
+        raise _not_a_speech_encoder(source, model_type, f"{type(model).__name__} has no CNN feature_extractor")
+    if not callable(getattr(model, "_get_feat_extract_output_lengths", None)):
+        raise _not_a_speech_encoder(source, model_type, f"{type(model).__name__} does not compute frame lengths")
+
+
 def load_encoder(source: str, device: torch.device | str = "cpu", **kwargs: Any) -> torch.nn.Module:
     """The bare encoder (no task head) with every encoder weight from the checkpoint, in eval mode on `device`."""
-    from transformers import AutoModel
+    from transformers import AutoConfig, AutoModel
 
     try:
+        hub = {k: v for k, v in kwargs.items() if k in ("cache_dir", "revision", "local_files_only", "token")}
+        check_speech_config(source, AutoConfig.from_pretrained(source, **hub))
         model, info = AutoModel.from_pretrained(source, output_loading_info=True, **kwargs)
     except (OSError, ValueError, EnvironmentError) as exc:
         raise _explain(source, exc) from None
+    check_speech_model(source, model)
     missing = sorted(info.get("missing_keys") or [])
     train_only = [k for k in missing if k.split(".")[-1] in TRAIN_ONLY_WEIGHTS]
     missing = [k for k in missing if k not in train_only]
@@ -87,9 +121,11 @@ def load_feature_extractor(source: str) -> Any:
     from transformers import AutoConfig, AutoFeatureExtractor
 
     try:
+        config = AutoConfig.from_pretrained(source)
+        check_speech_config(source, config)
         if _has_preprocessor_config(source):
             return AutoFeatureExtractor.from_pretrained(source)
-        fe = derived_feature_extractor(AutoConfig.from_pretrained(source))
+        fe = derived_feature_extractor(config)
     except (OSError, ValueError, EnvironmentError) as exc:
         raise _explain(source, exc) from None
     log.info("%s has no preprocessor_config.json: feature extractor derived from the model config "
