@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from xlser.human.kit import (KitSpec, active_rms_dbfs, build_kit, page_id, read_
                              validate_kit)
 from xlser.human.simulate import answer_kits, write_lss
 from xlser.human.tables import table2
+from webmushra_yamljs import parse_yamljs, webmushra_reads
 
 EMO = ["angry", "happy", "neutral", "sad"]
 SR = 16000
@@ -59,8 +61,11 @@ def _spec(**kw) -> KitSpec:
 
 
 def _build(corpora: dict, spec: KitSpec | None = None, name: str = "kit") -> Path:
-    out = corpora["root"] / name / (spec or _spec()).id
-    build_kit(out, spec or _spec(), corpora["listening"], corpora["manifests"], EMO)
+    """Build a kit and check that webMUSHRA's parser (yaml.js) reads it as xlser wrote it."""
+    spec = spec or _spec()
+    out = corpora["root"] / name / spec.id
+    build_kit(out, spec, corpora["listening"], corpora["manifests"], EMO)
+    webmushra_reads(out, spec.id)
     return out
 
 
@@ -95,13 +100,15 @@ def test_audio_is_16bit_pcm_wav_of_the_utterance(corpora):
     man = pd.concat([pd.read_csv(m, dtype=str).assign(base=str(Path(m).parent))
                      for m in corpora["manifests"].values()]).set_index(["corpus", "utt_id"])
     for r in stim.itertuples():
-        f = kit / "configs/resources/audio" / f"{r.stimulus}.wav"
+        f = kit / "configs/resources/audio/ser_x" / f"{r.stimulus}.wav"
         info = sf.info(str(f))
         assert (info.format, info.subtype, info.samplerate, info.channels) == ("WAV", "PCM_16", SR, 1)
         src, _ = sf.read(str(Path(man.at[(r.corpus, r.utt_id), "base"]) / man.at[(r.corpus, r.utt_id), "path"]))
         got, _ = sf.read(str(f))
         assert len(got) == len(src) and np.abs(got - src).max() <= 1 / 32768 + 1e-9  # unchanged: no normalisation
-    assert sorted(p.stem for p in (kit / "configs/resources/audio").iterdir()) == sorted(stim["stimulus"])
+    assert sorted(p.name for p in (kit / "configs/resources/audio/ser_x").iterdir()) == sorted(
+        f"{s}.wav" for s in stim["stimulus"])
+    assert [p.name for p in (kit / "configs/resources/audio").iterdir()] == ["ser_x"]
 
 
 def test_keys_reveal_no_label_and_are_reproducible(corpora):
@@ -148,9 +155,13 @@ def _first_likert(cfg: dict) -> dict:
                                                             .pop())), "'random' block"),
     (lambda kit: _edit_yaml(kit, lambda c: next(b for b in c["pages"] if isinstance(b, list)).append(
         {**_first_likert(c), "id": "other"})), "used twice"),
-    (lambda kit: next((kit / "configs/resources/audio").iterdir()).unlink(), "does not exist"),
-    (lambda kit: sf.write(str(next((kit / "configs/resources/audio").iterdir())), np.zeros(10), SR, subtype="FLOAT"),
-     "16-bit PCM"),
+    (lambda kit: next((kit / "configs/resources/audio/ser_x").iterdir()).unlink(), "does not exist"),
+    (lambda kit: sf.write(str(next((kit / "configs/resources/audio/ser_x").iterdir())), np.zeros(10), SR,
+                          subtype="FLOAT"), "16-bit PCM"),
+    (lambda kit: (kit / "configs/resources/audio/ser_x/.snakemake_timestamp").touch(), "files no page plays"),
+    (lambda kit: _edit_yaml(kit, lambda c: [p["stimuli"].update({k: v.replace("/ser_x/", "/")})
+                                            for p in next(b for b in c["pages"] if isinstance(b, list))[1:]
+                                            for k, v in p["stimuli"].items()]), "does not exist"),
     (lambda kit: (kit / "stimuli.csv").write_text(
         "\n".join((kit / "stimuli.csv").read_text().splitlines()[:-1]) + "\n"), "does not match the pages"),
 ])
@@ -181,6 +192,7 @@ def test_training_page_plays_labelled_non_test_utterances(corpora):
     assert not set(zip(train["corpus"], train["utt_id"], strict=True)) & set(
         zip(stim["corpus"], stim["utt_id"], strict=True))
     assert "生气" in page["content"]
+    assert page["content"].startswith("<p>Examples: each recording is labelled with the emotion")  # a caption
 
 
 def test_loudness_normalisation_hits_the_target_level():
@@ -260,7 +272,11 @@ def test_simulated_listeners_answer_the_kits(corpora):
         for _, one in raw.groupby("email"):
             want = sorted((p.id, p.stimulus) for p in pages)
             assert sorted(zip(one["trial_id"], one["stimuli"], strict=True)) == want
-        assert raw["stimuli_rating"].str.fullmatch(r" (angry|happy|neutral|sad) ").all()
+        # as today's write.php writes them: the response value, no padding (PHP fputcsv: no quotes)
+        assert raw["stimuli_rating"].str.fullmatch(r"angry|happy|neutral|sad").all()
+        lines = path.read_text().splitlines()[1:]
+        assert all(re.fullmatch(rf"{tid},{tid[-2:].upper()}\d\d,trial_s[0-9a-f]{{11}},(angry|happy|neutral|sad),"
+                                r"s[0-9a-f]{11},\d+", line) for line in lines), lines[:2]
         assert set(raw["email"].str[:2]) == {tid[-2:].upper()}
     resp, drops = ingest(list(lss.values()), [out / "segments.csv"], out / "listeners.csv",
                          [k / "stimuli.csv" for k in kits.values()],
@@ -291,3 +307,104 @@ def test_stimulus_tables_merge_and_conflicts(tmp_path):
     assert read_stimulus_tables([a, b]) == {"k1": ("C", "u1"), "k2": ("C", "u2"), "k3": ("D", "u3")}
     with pytest.raises(InputError, match="u9 here but C/u1"):
         read_stimulus_tables([a, c])
+
+
+# ------------------------------------------------------------------ webMUSHRA reads the kit
+
+
+def test_webmushra_yaml_js_reads_the_pages_xlser_means(corpora):
+    """yaml.js (webMUSHRA's parser) gets the random block as a list of pages, with their types,
+    stimuli and responses; PyYAML's own style (`- - random`), which the kits used before, is
+    read there as one string, so webMUSHRA built no answer page."""
+    kit = _build(corpora, _spec(instructions="<p>Listen: then answer.</p>", training_per_emotion=1))
+    cfg = webmushra_reads(kit, "ser_x")
+    stim = pd.read_csv(kit / "stimuli.csv", dtype=str)
+    block = cfg["pages"][2]
+    assert [p["type"] for p in cfg["pages"][:2]] == ["generic", "generic"] and block[0] == "random"
+    assert [next(iter(p["stimuli"])) for p in block[1:]] == list(stim["stimulus"])
+    assert all(p["response"] == [{"value": e, "label": lab} for e, lab in
+                                 zip(EMO, ["生气", "happy", "neutral", "伤心"], strict=True)] for p in block[1:])
+    assert all(p["mustRate"] is True and p["mustPlayback"] == "ended" for p in block[1:])
+    assert cfg["pages"][0]["content"].startswith("<p>Listen: then answer.</p>")
+    old = kit / "configs" / "pyyaml_style.yaml"
+    no_training = {**cfg, "pages": [cfg["pages"][0], *cfg["pages"][2:]]}  # PyYAML's training page: a parse error
+    old.write_text(yaml.safe_dump(no_training, sort_keys=False, allow_unicode=True, width=1000), encoding="utf-8")
+    (js,) = parse_yamljs(old)
+    assert isinstance(js["pages"][1], str) and js["pages"][1].startswith("- random")
+
+
+def test_two_kits_install_into_one_webmushra_without_a_shared_audio_file(corpora):
+    """ser_cn and ser_de play the same utterances under the same keys (same seed); ser_de is
+    loudness-normalised. Copied into one webMUSHRA root as the kit README says, every page of
+    each test still plays its own kit's file."""
+    specs = [_spec(id="ser_cn"), _spec(id="ser_de", language="de", loudness_normalise=True)]
+    kits = {s.id: _build(corpora, s, name="kits") for s in specs}
+    root = corpora["root"] / "webmushra"
+    n_files = 0
+    for kit in kits.values():
+        n_files += sum(1 for f in (kit / "configs").rglob("*") if f.is_file())
+        shutil.copytree(kit / "configs", root / "configs", dirs_exist_ok=True)
+    assert sum(1 for f in (root / "configs").rglob("*") if f.is_file()) == n_files  # nothing overwritten
+    keys = {tid: set(pd.read_csv(k / "stimuli.csv", dtype=str)["stimulus"]) for tid, k in kits.items()}
+    assert keys["ser_cn"] == keys["ser_de"]  # the case that overwrote files before
+    for tid, kit in kits.items():
+        (cfg,) = parse_yamljs(root / "configs" / f"{tid}.yaml")
+        for page in cfg["pages"][0][1:]:
+            ((key, src),) = page["stimuli"].items()
+            assert (root / src).read_bytes() == (kit / src).read_bytes()
+    some = next(iter(keys["ser_cn"]))
+    assert (root / f"configs/resources/audio/ser_cn/{some}.wav").read_bytes() != \
+        (root / f"configs/resources/audio/ser_de/{some}.wav").read_bytes()
+
+
+def test_interface_language_must_be_one_webmushra_has(corpora):
+    from xlser.config import validate_config
+    from xlser.errors import ConfigError
+
+    with pytest.raises(ValueError, match=r"language 'zh' is not one webMUSHRA has \['en', 'de', 'fr', 'es'\]"):
+        build_kit(corpora["root"] / "zh", _spec(language="zh"), corpora["listening"], corpora["manifests"], EMO)
+    cfg = {"emotions": EMO, "corpora": {"c": {"format": "csv", "root": ".", "lang": "CN"}},
+           "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 1},
+           "human": {"tests": [{"id": "ser_cn", "language": "zh"}]}}
+    with pytest.raises(ConfigError, match=r"human\.tests\.0\.language"):
+        validate_config(cfg)
+    for lang in ("en", "de", "fr", "es"):
+        cfg["human"]["tests"][0]["language"] = lang
+        validate_config(cfg)
+
+
+def test_kit_tells_listeners_which_id_characters_survive_and_thanks_them(corpora):
+    kit = _build(corpora, _spec(instructions="<p>Hi.</p>"))
+    cfg = webmushra_reads(kit, "ser_x")
+    rule = "letters, digits and @ . _ - only"
+    assert rule in cfg["pages"][0]["content"]  # instruction page
+    finish = cfg["pages"][-1]
+    assert finish["content"].startswith("<p>Thank you for taking part!") and rule in finish["content"]
+    assert rule in finish["questionnaire"][0]["label"]
+    readme = (kit / "README.md").read_text(encoding="utf-8")
+    assert rule in readme and "`cn+1@x.org`" in readme and "configs/resources/audio/ser_x/*.wav" in readme
+
+
+def _configured_tests(path: Path) -> list[dict]:
+    """`human.tests` of a shipped config with the schema's defaults, as the workflow resolves them."""
+    from xlser.config import validate_config
+
+    tests = yaml.safe_load(path.read_text(encoding="utf-8"))["human"]["tests"]
+    cfg = {"emotions": EMO, "corpora": {"c": {"format": "csv", "root": ".", "lang": "CN"}},
+           "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 1}, "human": {"tests": tests}}
+    validate_config(cfg)
+    return cfg["human"]["tests"]
+
+
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml"])
+def test_the_shipped_configs_kits_read_in_webmushra(corpora, config):
+    """The demo's and the study's kits (their `human.tests`, on fixture corpora) parse with
+    yaml.js to pages with the configured labels and question, in a language webMUSHRA has."""
+    for test in _configured_tests(Path(__file__).parents[2] / config):
+        spec = KitSpec.from_config(test)
+        kit = _build(corpora, spec, name=Path(config).stem)
+        cfg = webmushra_reads(kit, spec.id)
+        assert cfg["language"] == test["language"] and cfg["testId"] == test["id"]
+        for page in cfg["pages"][-2][1:]:
+            assert page["content"] == test["question"]
+            assert [r["label"] for r in page["response"]] == [test["labels"].get(e, e) for e in EMO]

@@ -167,8 +167,11 @@ def test_report_page(demo_run):
 
 def test_listening_kits_round_trip(demo_run, cfg):
     """Each configured kit holds every listening stimulus of its corpora once, as a 16-bit PCM
-    WAV under a key that names neither corpus nor emotion, and the ingested answers are keyed by it."""
-    from xlser.human.kit import read_kit
+    WAV under a key that names neither corpus nor emotion, in its own audio folder with nothing
+    else in it (no .snakemake_timestamp); webMUSHRA's parser (yaml.js) reads its pages; and the
+    ingested answers are keyed by it."""
+    from webmushra_yamljs import webmushra_reads
+    from xlser.human.kit import audio_dir, read_kit
 
     per_corpus = cfg["splits"]["listening_per_emotion"] * len(cfg["emotions"])
     n_listening = len([c for c in cfg["corpora"].values() if c.get("role", "ser") in ("ser", "listening")])
@@ -177,12 +180,15 @@ def test_listening_kits_round_trip(demo_run, cfg):
         kit = demo_run / "results/listening_kit" / test["id"]
         test_id, pages, stimuli, names = read_kit(kit, test["id"])
         assert test_id == test["id"] and cfg["human"]["listener_column"] in names
+        webmushra_reads(kit, test["id"])
+        assert sorted(f.name for f in (kit / audio_dir(test["id"])).iterdir()) == sorted(
+            f"{p.stimulus}.wav" for p in pages)
         assert len(pages) == len(stimuli) == per_corpus * len(test.get("corpora") or range(n_listening))
         assert len({p.stimulus for p in pages}) == len(pages)
         for page in pages:
             assert list(page.values) == cfg["emotions"]
             assert re.fullmatch(r"s[0-9a-f]{11}", page.stimulus)  # opaque: a keyed hash, no label in it
-            wav = kit / "configs" / "resources" / "audio" / f"{page.stimulus}.wav"
+            wav = kit / audio_dir(test["id"]) / f"{page.stimulus}.wav"
             assert sf.info(str(wav)).subtype == "PCM_16"
             assert page.stimulus in stimuli
         answered = responses[responses["seg_start"].isna()]

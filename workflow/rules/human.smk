@@ -8,8 +8,9 @@ rule build_listening_kit:
         listening=lambda wc: [listening(c) for c in kit_corpora(wc.kit)],
         manifests=lambda wc: [manifest(c) for c in kit_corpora(wc.kit)],
     output:
+        # the audio (configs/resources/audio/{kit}/) is written with the config, never a directory()
+        # output: Snakemake would drop its .snakemake_timestamp into the folder users copy into webMUSHRA
         config="results/listening_kit/{kit}/configs/{kit}.yaml",
-        audio=directory("results/listening_kit/{kit}/configs/resources/audio"),
         stimuli="results/listening_kit/{kit}/stimuli.csv",
         readme="results/listening_kit/{kit}/README.md",
     log:

@@ -5,7 +5,9 @@ A kit is a folder that drops into a webMUSHRA installation (its root is webMUSHR
     configs/<testId>.yaml             the test: optional instruction / training pages, one
                                       `likert_single_stimulus` page per stimulus inside a
                                       `random` block, a `finish` page asking the listener id
-    configs/resources/audio/<key>.wav 16-bit PCM WAV (plays in every browser)
+    configs/resources/audio/<testId>/<key>.wav
+                                      16-bit PCM WAV (plays in every browser); one folder per
+                                      test, so kits installed into one webMUSHRA share no file
     stimuli.csv                       stimulus, corpus, utt_id (what `human.stimuli` reads)
     training.csv                      the training page's examples (only with training)
     README.md                         for the experimenter
@@ -14,6 +16,9 @@ Stimulus keys are a keyed hash of (corpus, utt_id): they reveal neither corpus, 
 speaker, and they are the same every time the kit is rebuilt (same seed), so answers
 collected with an earlier build still ingest. The page order in the file is the order of
 the keys, which says nothing either; webMUSHRA shuffles the `random` block per listener.
+
+The YAML is written by `xlser.human.webmushra_yaml` in the block style webMUSHRA's parser
+(yaml.js) reads as PyYAML does; PyYAML's own `- - random` reads as a string there.
 """
 
 from __future__ import annotations
@@ -39,11 +44,21 @@ import yaml
 from xlser.errors import InputError
 from xlser.io import read_csv, write_csv, write_text
 from xlser.data.manifest import read_manifest
+from xlser.human import webmushra_yaml
 from xlser.human.ingest import read_stimuli
 
 log = logging.getLogger(__name__)
 
-AUDIO_DIR = "configs/resources/audio"
+AUDIO_ROOT = "configs/resources/audio"
+# webMUSHRA interface languages (lib/webmushra/nls/nls.js); another one hangs on "Loading..."
+LANGUAGES = ("en", "de", "fr", "es")
+# webMUSHRA posts the session unencoded (a `+` arrives as a space, a `&` loses the result)
+LISTENER_ID_CHARS = "letters, digits and @ . _ - only (no spaces or other signs)"
+LISTENER_ID_NOTE = f"Your listener ID: use {LISTENER_ID_CHARS}, exactly as the experimenter gave it to you."
+THANKS = ("<p>Thank you for taking part! Please enter your listener ID below and press the button to send "
+          "your answers.</p>")
+TRAINING_CAPTION = ("<p>Examples: each recording is labelled with the emotion its speaker expresses. Play them "
+                    "to get used to the voices and the answers; nothing is recorded on this page.</p>")
 TEST_ID = re.compile(r"^[a-z0-9_-]+$")  # webMUSHRA's write.php lower-cases and sanitises the results folder name
 
 # The keys webMUSHRA's code reads, per page type (lib/webmushra/pages/*.js, startup.js):
@@ -100,6 +115,11 @@ def stimulus_key(corpus: str, utt_id: str, seed: int, *, role: str = "test") -> 
     """Opaque, reproducible key: HMAC-SHA256 of corpus/utt_id under the seed (`s` + 11 hex digits)."""
     mac = hmac.new(f"xlser-listening-kit/{seed}".encode(), f"{role}/{corpus}/{utt_id}".encode(), hashlib.sha256)
     return "s" + mac.hexdigest()[:11]
+
+
+def audio_dir(test_id: str) -> str:
+    """The kit's audio folder, relative to the webMUSHRA root: one per test."""
+    return f"{AUDIO_ROOT}/{test_id}"
 
 
 def page_id(key: str) -> str:
@@ -185,24 +205,30 @@ def _training(manifests: Mapping[str, str | Path], stim: pd.DataFrame, emotions:
 def kit_config(spec: KitSpec, keys: Sequence[str], emotions: Sequence[str], listener_column: str,
                training: pd.DataFrame | None = None) -> dict[str, Any]:
     """The webMUSHRA config (a dict in the order webMUSHRA's examples write it)."""
+    if spec.language not in LANGUAGES:
+        raise ValueError(f"test {spec.id}: language {spec.language!r} is not one webMUSHRA has {list(LANGUAGES)}")
     labels = {e: str(spec.labels.get(e, e)) for e in emotions}
     response = [{"value": e, "label": labels[e]} for e in emotions]
+    audio = audio_dir(spec.id)
     pages: list[Any] = []
     if spec.instructions:
-        pages.append({"type": "generic", "id": "instructions", "name": spec.name, "content": spec.instructions})
+        pages.append({"type": "generic", "id": "instructions", "name": spec.name,
+                      "content": f"{spec.instructions}<p>{html.escape(LISTENER_ID_NOTE)}</p>"})
     if training is not None and len(training):
         rows = "".join(
             f"<tr><td>{html.escape(labels[r.emotion])}</td>"
-            f"<td><audio controls preload='none' src='{AUDIO_DIR}/{r.stimulus}.wav'></audio></td></tr>"
+            f"<td><audio controls preload='none' src='{audio}/{r.stimulus}.wav'></audio></td></tr>"
             for r in training.itertuples())
         pages.append({"type": "generic", "id": "training", "name": spec.name,
-                      "content": f"<table>{rows}</table>"})
+                      "content": f"{TRAINING_CAPTION}<table>{rows}</table>"})
     trials = [{"type": "likert_single_stimulus", "id": page_id(k), "name": spec.name, "content": spec.question,
-               "mustRate": True, "mustPlayback": "ended", "stimuli": {k: f"{AUDIO_DIR}/{k}.wav"},
+               "mustRate": True, "mustPlayback": "ended", "stimuli": {k: f"{audio}/{k}.wav"},
                "response": [dict(r) for r in response]} for k in keys]  # own copies: no YAML aliases
     pages.append(["random", *trials])
-    pages.append({"type": "finish", "name": spec.name, "content": "", "showResults": False, "writeResults": True,
-                  "questionnaire": [{"type": "text", "label": "Listener ID", "name": listener_column}]})
+    pages.append({"type": "finish", "name": spec.name, "content": f"{THANKS}<p>{html.escape(LISTENER_ID_NOTE)}</p>",
+                  "showResults": False, "writeResults": True,
+                  "questionnaire": [{"type": "text", "label": f"Listener ID ({LISTENER_ID_CHARS})",
+                                     "name": listener_column}]})
     return {"testname": spec.name, "testId": spec.id, "bufferSize": 2048, "stopOnErrors": True,
             "showButtonPreviousPage": False, "remoteService": "service/write.php", "language": spec.language,
             "pages": pages}
@@ -227,10 +253,18 @@ Audio: 16-bit PCM WAV at the workflow's sample rate, {loud}.{training}
 1. Get webMUSHRA (https://github.com/audiolabs/webMUSHRA) and serve it with PHP (its own
    README: a PHP web server, or its Docker image).
 2. Copy this folder's `configs/` into the webMUSHRA root, next to its own `configs/`
-   (the files merge: `configs/{spec.id}.yaml`, `configs/resources/audio/*.wav`).
+   (the files merge: `configs/{spec.id}.yaml`, `{audio_dir(spec.id)}/*.wav`; every kit has
+   its own audio folder, so several kits install into one webMUSHRA side by side).
 3. Send listeners to `http://<server>/<webMUSHRA>/?config={spec.id}.yaml`. Each listener
    enters their listener id (field `{listener_column}`) on the last page; it must match the
    `listener` column of your `human.listeners` table.
+
+## Listener ids
+Give every listener an id made of {LISTENER_ID_CHARS}, e.g. `cn01` or `a.b@x.org`.
+webMUSHRA sends the results without URL-encoding them: a `+` arrives as a space (`cn+1@x.org`
+is stored as `cn 1@x.org`) and an id with `&` loses that listener's whole result ("An error
+occured while sending your data to the server!"). The instruction and finish pages say so.
+Ingestion stops at an id that matches no listener and names the likely one.
 
 ## Collect
 webMUSHRA appends every finished session to `results/{spec.id}/lss.csv` in its root.
@@ -271,7 +305,7 @@ def build_kit(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
     try:
-        (tmp / AUDIO_DIR).mkdir(parents=True)
+        (tmp / audio_dir(spec.id)).mkdir(parents=True)
         limited = 0
         for r in audio.itertuples():
             src = paths.get((r.corpus, r.utt_id))
@@ -285,12 +319,11 @@ def build_kit(
             pcm, lim = to_pcm16(wav.mean(axis=1), sr, normalise=spec.loudness_normalise,
                                 target_dbfs=spec.loudness_dbfs)
             limited += lim
-            sf.write(str(tmp / AUDIO_DIR / f"{r.stimulus}.wav"), pcm, sr, subtype="PCM_16")
+            sf.write(str(tmp / audio_dir(spec.id) / f"{r.stimulus}.wav"), pcm, sr, subtype="PCM_16")
         if limited:
             log.warning("%d of %d files scaled down to keep their peak below full scale", limited, len(audio))
         cfg = kit_config(spec, list(stim["stimulus"]), emotions, listener_column, training)
-        write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True, width=1000),
-                   tmp / "configs" / f"{spec.id}.yaml")
+        write_text(webmushra_yaml.dump(cfg), tmp / "configs" / f"{spec.id}.yaml")
         write_csv(stim[["stimulus", "corpus", "utt_id"]], tmp / "stimuli.csv")
         if training is not None:
             write_csv(training[["stimulus", "corpus", "utt_id", "emotion"]], tmp / "training.csv")
@@ -388,6 +421,7 @@ def validate_kit(kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] |
     in_random = {id(p) for b in random_blocks for p in b if isinstance(p, dict)}
     ids: set[str] = set()
     keys: set[str] = set()
+    played: set[str] = set()
     for n, page in enumerate(pages):
         kind = page.get("type")
         where = f"page {n + 1} ({kind}, id {page.get('id')!r})"
@@ -404,9 +438,9 @@ def validate_kit(kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] |
                 raise InputError(path, f"{where}: page id used twice")
             ids.add(str(page["id"]))
         for src in re.findall(r"src=['\"]([^'\"]+)['\"]", str(page.get("content", ""))):
-            _check_wav(kit_dir, src, path, where)
+            played.add(_check_wav(kit_dir, src, path, where))
         if kind == "volume":
-            _check_wav(kit_dir, str(page["stimulus"]), path, where)
+            played.add(_check_wav(kit_dir, str(page["stimulus"]), path, where))
         if kind == "likert_single_stimulus":
             if id(page) not in in_random:
                 raise InputError(path, f"{where}: answer pages must sit in a 'random' block")
@@ -417,7 +451,7 @@ def validate_kit(kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] |
             if str(key) in keys:
                 raise InputError(path, f"{where}: stimulus key {key!r} used twice")
             keys.add(str(key))
-            _check_wav(kit_dir, str(src), path, where)
+            played.add(_check_wav(kit_dir, str(src), path, where))
             resp = page["response"]
             if not isinstance(resp, list) or not all(isinstance(r, dict) and {"value", "label"} <= set(r)
                                                      and set(r) <= RESPONSE_KEYS for r in resp):
@@ -441,6 +475,16 @@ def validate_kit(kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] |
         raise InputError(path, f"the finish page does not ask for the listener id field {listener_column!r}")
     if not keys:
         raise InputError(path, "no likert_single_stimulus pages")
+    own = audio_dir(test_id)
+    outside = sorted(src for src in played if not src.startswith(own + "/"))
+    if outside:
+        raise InputError(path, f"audio {outside[:3]} is outside the test's own folder {own}/: kits installed "
+                         "into one webMUSHRA would overwrite each other's files")
+    folder = kit_dir / own
+    unplayed = sorted(f.name for f in folder.iterdir() if f"{own}/{f.name}" not in played)
+    if unplayed:
+        raise InputError(folder, f"files no page plays: {unplayed[:5]} (e.g. Snakemake's .snakemake_timestamp); "
+                         "the folder is copied into webMUSHRA as it is")
     table = read_stimuli(kit_dir / "stimuli.csv")
     if set(table) != keys:
         miss, more = sorted(keys - set(table)), sorted(set(table) - keys)
@@ -449,7 +493,8 @@ def validate_kit(kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] |
     return len(keys)
 
 
-def _check_wav(kit_dir: Path, src: str, path: Path, where: str) -> None:
+def _check_wav(kit_dir: Path, src: str, path: Path, where: str) -> str:
+    """Check one played file; returns its path relative to the kit (= webMUSHRA) root."""
     f = kit_dir / src
     if not f.is_file():
         raise InputError(path, f"{where}: file {src} does not exist in the kit")
@@ -459,3 +504,4 @@ def _check_wav(kit_dir: Path, src: str, path: Path, where: str) -> None:
         raise InputError(f, f"unreadable audio ({exc})") from None
     if info.format != "WAV" or info.subtype != "PCM_16":
         raise InputError(f, f"expected 16-bit PCM WAV, got {info.format}/{info.subtype}")
+    return src

@@ -104,8 +104,8 @@ def answer_kits(
     `kits`: testId -> kit folder; `out_lss`: testId -> where its lss.csv goes (webMUSHRA's
     `results/<testId>/lss.csv`); `test_groups`: testId -> listener groups taking it (empty: all).
     Each listener answers every answer page of the kit (page id as `trial_id`, the kit's
-    stimulus key as `stimuli`, a response value padded with spaces as `stimuli_rating`) in an
-    order of their own, and fills the kit's finish-page questionnaire. Truth comes from the
+    stimulus key as `stimuli`, the response value as is as `stimuli_rating`, as today's
+    write.php writes it) in an order of their own, and fills the kit's finish-page questionnaire. Truth comes from the
     listening tables (`listening`: corpus -> splits/<corpus>.listening.csv). Also writes
     listener metadata and (with an SED subset) segment answers. Returns row counts.
     """
@@ -146,7 +146,7 @@ def answer_kits(
                 if answer not in page.values:
                     raise ValueError(f"kit {kit_dir}: page {page.id} offers no answer {answer!r}")
                 rows.append({"session_test_id": kit_test_id, **{q: answers.get(q, "") for q in questions},
-                             "trial_id": page.id, "stimuli_rating": f" {answer} ", "stimuli": page.stimulus,
+                             "trial_id": page.id, "stimuli_rating": answer, "stimuli": page.stimulus,
                              "rating_time": int(rng.gamma(4.0, 900.0))})
         columns = ["session_test_id", *questions, "trial_id", "stimuli_rating", "stimuli", "rating_time"]
         write_lss(rows, columns, out_lss[test_id])
