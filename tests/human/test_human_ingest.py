@@ -43,6 +43,9 @@ def setup(tmp_path: Path) -> dict:
 
 
 def _run(s: dict, **kw):
+    """Ingest the fixture; L2 answered 1 of the 2 trials given to group DE, so the tests that
+    are not about completeness accept half (`min_answered=0.5`) unless they say otherwise."""
+    kw.setdefault("min_answered", 0.5)
     return ingest(s["lss"], s["long"], s["listeners"], s["stimuli"], s["manifests"], EMO, **kw)
 
 
@@ -73,6 +76,10 @@ def _append(path: Path, line: str) -> None:
     ("long", "L1,CN,C-ZED,z9,sad,0.5,1.0\n", "not in the manifest"),
     ("long", "L2,DE,C-ZED,z1,sad,2.0,1.0\n", "seg_start <= seg_end"),
     ("long", "L2,DE,C-ZED,z1,sad,1.0,3.5\n", "past the utterance"),
+    ("long", "L2,DE,C-ZED,z1,sad,nan,2.0\n", "finite numbers"),  # not an utterance-level answer
+    ("long", "L2,DE,C-ZED,z1,sad,nan,nan\n", "finite numbers"),
+    ("long", "L2,DE,C-ZED,z1,sad,0.5,inf\n", "finite numbers"),
+    ("long", "L2,DE,C-ZED,z1,sad,1.0s,2.0\n", "finite numbers"),
 ])
 def test_bad_input_names_file_and_line(setup, kind, line, fragment):
     path = setup[kind][0]
@@ -100,3 +107,75 @@ def test_custom_listener_column(setup):
         _run(setup)
     df, _ = _run(setup, listener_column="name")
     assert set(df["listener"]) == {"L1", "L2"}
+
+
+def test_nan_segment_start_is_not_an_utterance_answer(setup):
+    """`nan` parses as a float: before, the answer entered the responses with seg_start NaN,
+    i.e. as an utterance-level answer on the SED corpus."""
+    setup["long"][0].write_text("listener,group,corpus,utt_id,pred,seg_start,seg_end\nL1,CN,C-ZED,z1,sad,nan,nan\n")
+    with pytest.raises(InputError, match=r"seg.csv, line 2: seg_start/seg_end must be finite"):
+        _run(setup)
+
+
+def test_incomplete_listener_stops_ingestion_naming_listener_and_file(setup):
+    # L2 (DE) was given S1 and S2 and answered S2 only (S1: NA)
+    with pytest.raises(InputError) as err:
+        _run(setup, min_answered=1.0)
+    msg = str(err.value)
+    assert str(setup["lss"][0]) in msg and "listener 'L2' answered 1 of the 2 trials presented to group DE" in msg
+    assert "human.min_answered = 1 needs 2" in msg
+    # the schema's default is all trials: ingest's own default too
+    with pytest.raises(InputError, match="'L2' answered 1 of the 2"):
+        ingest(setup["lss"], setup["long"], setup["listeners"], setup["stimuli"], setup["manifests"], EMO)
+
+
+def test_listener_without_answers_is_an_error_not_dropped(setup):
+    listeners = setup["listeners"]
+    listeners.write_text(listeners.read_text() + "L3,CN,f,z\n")
+    with pytest.raises(InputError) as err:
+        _run(setup)
+    # CN listeners were given u1, u2 (lss) and z1 (segments): L3 answered none of the 3
+    assert f"{listeners}: listener 'L3' answered 0 of the 3 trials presented to group CN" in str(err.value)
+    df, _ = _run(setup, min_answered=0.0)
+    assert "L3" not in set(df["listener"])
+
+
+def test_incomplete_listeners_are_logged(setup, caplog):
+    caplog.set_level("WARNING", logger="xlser.human.ingest")
+    _run(setup, min_answered=0.5)
+    assert "listener L2 (group DE): 1 of 2 trials answered (50 %)" in caplog.text
+    assert "listener L1" not in caplog.text  # L1 answered all 3 trials of group CN
+
+
+def test_listener_id_mangled_by_webmushra_names_the_likely_listener(setup):
+    """webMUSHRA posts unencoded: `cn+1@x.org` arrives as `cn 1@x.org`."""
+    listeners = setup["listeners"]
+    listeners.write_text(listeners.read_text() + "cn+1@x.org,CN,f,z\n")
+    lss = setup["lss"][0]
+    lss.write_text(lss.read_text() + 't1,cn 1@x.org,25,f,ser," angry ",S1,100\n')
+    with pytest.raises(InputError) as err:
+        _run(setup)
+    msg = str(err.value)
+    assert f"{lss}, line 6: listener 'cn 1@x.org' is not in the listener metadata" in msg
+    assert "did you mean 'cn+1@x.org'?" in msg and "@._-" in msg
+    lss.write_text(lss.read_text() + 't1,L11,25,f,ser," angry ",S1,100\n')  # no likely one: no guess
+    _, drops = _run(setup, lenient=True, min_answered=0.0)
+    assert drops["unknown listener"] == 2
+
+
+def test_listener_ids_webmushra_mangles_are_warned_about(setup, caplog):
+    from xlser.human.ingest import read_listeners
+
+    setup["listeners"].write_text("listener,group\ncn+1@x.org,CN\na&b,CN\nok.id-1@x_y,CN\n")
+    caplog.set_level("WARNING", logger="xlser.human.ingest")
+    read_listeners(setup["listeners"])
+    assert "['cn+1@x.org', 'a&b']" in caplog.text
+
+
+def test_long_csv_answers_need_no_stimulus_table(setup):
+    """A long CSV names corpus and utterance: no stimulus table is read (before: 'no stimulus table')."""
+    df, _ = ingest([], setup["long"], setup["listeners"], [], setup["manifests"], EMO, min_answered=0.0)
+    assert list(df["utt_id"]) == ["z1"]
+    missing = setup["root"] / "nowhere.csv"
+    df, _ = ingest([], setup["long"], setup["listeners"], missing, setup["manifests"], EMO, min_answered=0.0)
+    assert len(df) == 1

@@ -50,6 +50,21 @@ def test_table2_by_hand():
     de = raw[(raw["group"] == "DE")].iloc[0]
     assert de["ua_mean"] == pytest.approx(62.5) and de["n_listeners"] == 1
     assert table.set_index("listeners").at["CN", "CN"] == "81.2 ± 26.5"
+    # every listener gave 6 utterance-level answers (the segment answer does not count)
+    assert table.set_index("listeners")["answers per listener"].to_dict() == {"CN": "6", "DE": "6"}
+    assert (cn["answers_min"], cn["answers_max"]) == (6, 6)
+
+
+def test_table2_shows_a_listener_with_fewer_answers():
+    """L2 (CN) kept only 2 of 6 X-CN answers (both angry, both right: UA over the classes present
+    = 1.0, so the mean alone does not show it); the table says 2–6 answers per CN listener."""
+    df = hand_responses()
+    df = df[~((df["listener"] == "L2") & ~df["utt_id"].isin(["X-CN-0", "X-CN-1"]))]
+    table, raw = table2(df, CORPORA, EMO)
+    assert table.set_index("listeners").at["CN", "answers per listener"] == "2–6"
+    cn = raw[(raw["group"] == "CN") & (raw["lang"] == "CN")].iloc[0]
+    assert (cn["answers_min"], cn["answers_max"], cn["n_listeners"]) == (2, 6, 2)
+    assert cn["ua_mean"] == pytest.approx(100 * (0.625 + 1.0) / 2)
 
 
 def test_table3_confusion_by_hand():

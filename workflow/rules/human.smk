@@ -54,6 +54,7 @@ rule ingest_listening_test:
     params:
         emotions=EMOTIONS,
         lenient=HUMAN.get("lenient"),
+        min_answered=HUMAN.get("min_answered"),
         simulated="listeners" in DEMO,
         listener_column=HUMAN.get("listener_column"),
     script:

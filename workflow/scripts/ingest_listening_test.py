@@ -12,5 +12,6 @@ sm = snakemake  # noqa: F821
 inp, par = sm.input, sm.params
 manifests = manifests_by_corpus(list(inp.manifests) + ([inp.sed_manifest] if inp.get("sed_manifest") else []))
 responses, drops = ingest(list(inp.lss), list(inp.responses), inp.listeners, inp.stimuli, manifests, par.emotions,
-                          listener_column=par.listener_column, lenient=par.lenient, simulated=par.simulated)
+                          listener_column=par.listener_column, lenient=par.lenient, simulated=par.simulated,
+                          min_answered=par.min_answered)
 write_csv(responses, sm.output[0])

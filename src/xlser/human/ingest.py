@@ -3,18 +3,28 @@
 webMUSHRA (service/write.php) writes one `results/<testId>/lss.csv` per test for
 `likert_single_stimulus` pages: `session_test_id`, one column per finish-page questionnaire
 item (named after the item's `name`, e.g. `email`, `age`, `gender` in its default config),
-`trial_id`, `stimuli_rating` (the chosen label, written padded with spaces, e.g. `" angry "`),
-`stimuli` (the stimulus key of the page config) and `rating_time` (ms). The file is appended
-to, one header only. Unanswered trials hold `NA` (or nothing): they are not answers, so they
-are dropped and counted, never an error.
+`trial_id`, `stimuli_rating` (the chosen response value as is, e.g. `angry`; webMUSHRA
+before 1.4 padded it with spaces, `" angry "`, which is read alike), `stimuli` (the stimulus
+key of the page config) and `rating_time` (ms). The file is appended to, one header only.
+Unanswered trials hold `NA` (or nothing): they are not answers, but they count as trials
+presented to the listener.
 
 Every answer is checked; a bad one raises `InputError` naming file and 1-based line, or,
-with `lenient=True`, is dropped, counted per reason and logged.
+with `lenient=True`, is dropped, counted per reason and logged. Every listener of the
+metadata must have answered at least `min_answered` of the trials presented to their group
+(the utterances any listener of the group was given, answered or not): a listener who sent
+2 of 24 answers is not averaged in as a full listener.
+
+webMUSHRA posts its results without URL-encoding them, so a `+` in a listener id arrives as a
+space: an id that matches no listener is named together with the listener it most likely is.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
+import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +44,7 @@ LSS_COLUMNS = ["session_test_id", "trial_id", "stimuli_rating", "stimuli", "rati
 LONG_COLUMNS = ["listener", "group", "corpus", "utt_id", "pred", "seg_start", "seg_end"]
 RESPONSE_COLUMNS = ["listener", "group", "corpus", "utt_id", "true", "pred", "seg_start", "seg_end", "simulated"]
 UNANSWERED = {"", "na", "nan", "null", "none"}
+SAFE_ID = re.compile(r"^[A-Za-z0-9@._-]+$")  # ids webMUSHRA's unencoded upload keeps intact
 
 
 @dataclass
@@ -94,7 +105,45 @@ def read_listeners(path: str | Path) -> pd.DataFrame:
     dup = df.index[df["listener"].duplicated()]
     if len(dup):
         raise InputError(path, f"listener {df['listener'][dup[0]]!r} listed twice", line=int(dup[0]) + 2)
+    unsafe = [lis for lis in df["listener"] if not SAFE_ID.match(lis)]
+    if unsafe:
+        log.warning("%s: listener ids %s hold characters webMUSHRA does not send intact (a '+' arrives as a "
+                    "space, '&' breaks the upload); use letters, digits and @._- only", path, unsafe[:5])
     return df.set_index("listener")
+
+
+def likely_listener(listener: str, known: Sequence[str]) -> str | None:
+    """The known listener id an unknown one most likely is: the same id after webMUSHRA's
+    unencoded upload (`+` -> space), else the closest spelling (difflib ratio >= 0.8)."""
+    sent = [k for k in known if k.replace("+", " ") == listener]
+    if sent:
+        return sent[0]
+    close = difflib.get_close_matches(listener, list(known), n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def check_complete(answered: Mapping[str, set], presented: Mapping[str, set], meta: pd.DataFrame,
+                   where: Mapping[str, Path], listeners: str | Path, min_answered: float) -> dict[str, tuple[int, int]]:
+    """Per listener (answered, presented to the group); logs every incomplete listener and
+    raises for one below `min_answered`, naming the listener and the file of their answers."""
+    out = {}
+    for lis, grp in meta["group"].items():
+        total = len(presented.get(grp, ()))
+        got = len(answered.get(lis, ()))
+        out[lis] = (got, total)
+        share = got / total if total else 0.0
+        if got < total or not total:
+            log.warning("listener %s (group %s): %d of %d trials answered (%.0f %%)", lis, grp, got, total,
+                        100 * share)
+        if share < min_answered - 1e-12:
+            need = math.ceil(min_answered * total - 1e-9)
+            what = (f"answered {got} of the {total} trials presented to group {grp}" if total
+                    else f"has no answers, nor has any listener of group {grp}")
+            raise InputError(where.get(lis, listeners),
+                             f"listener {lis!r} {what}; human.min_answered = {min_answered:g} needs "
+                             f"{need if total else 'some'}: add the missing answers, remove the listener from "
+                             f"{listeners}, or lower human.min_answered")
+    return out
 
 
 def load_truth(manifests: Mapping[str, str | Path]) -> dict[tuple[str, str], tuple[str, float]]:
@@ -139,21 +188,39 @@ def ingest(
     listener_column: str = "email",
     lenient: bool = False,
     simulated: bool = False,
+    min_answered: float = 1.0,
 ) -> tuple[pd.DataFrame, Counter]:
-    """All answers as one `responses` table, plus the count of dropped rows per reason."""
+    """All answers as one `responses` table, plus the count of dropped rows per reason.
+
+    `stimuli` (key -> utterance tables) is read only with webMUSHRA results: a long CSV names
+    its utterances itself.
+    """
     labels = [e.lower() for e in emotions]
     meta = read_listeners(listeners)
-    stim = read_stimulus_tables(stimuli)
+    stim = read_stimulus_tables(stimuli) if lss else {}
     truth = load_truth(manifests)
     chk = _Checker(lenient)
     rows: list[dict] = []
     seen: dict[tuple[str, str, str], tuple[Path, int]] = {}
+    presented: dict[str, set] = {}  # group -> (corpus, utt) given to any of its listeners
+    answered: dict[str, set] = {}
+    where: dict[str, Path] = {}
+
+    def known(path: Path, line: int, listener: str) -> bool:
+        if listener in meta.index:
+            where.setdefault(listener, path)
+            return True
+        likely = likely_listener(listener, list(meta.index))
+        hint = (f"; did you mean {likely!r}? webMUSHRA sends ids unencoded (a '+' arrives as a space): give "
+                "listeners ids of letters, digits and @._- only" if likely else "")
+        chk.bad(path, line, f"listener {listener!r} is not in the listener metadata {listeners}{hint}",
+                "unknown listener")
+        return False
 
     def add(path: Path, line: int, listener: str, corpus: str, utt: str, pred: str,
             start: float | None, end: float | None, group: str | None = None) -> None:
-        if listener not in meta.index:
-            return chk.bad(path, line, f"listener {listener!r} is not in the listener metadata {listeners}",
-                           "unknown listener")
+        if not known(path, line, listener):
+            return None
         meta_group = str(meta.at[listener, "group"])
         if group is not None and group != meta_group:
             return chk.bad(path, line, f"group {group!r} of listener {listener!r} differs from the metadata "
@@ -179,21 +246,31 @@ def ingest(
             return chk.bad(path, line, f"listener {listener!r} answered {corpus}/{utt} twice "
                            f"(first at {first[0]}, line {first[1]})", "duplicate answer")
         seen[key] = (path, line)
+        presented.setdefault(meta_group, set()).add((corpus, utt))
+        answered.setdefault(listener, set()).add((corpus, utt))
         rows.append({"listener": listener, "group": meta_group, "corpus": corpus, "utt_id": utt,
                      "true": true, "pred": pred, "seg_start": start, "seg_end": end, "simulated": simulated})
 
     unanswered = 0
+
+    def skip(path: Path, line: int, listener: str, corpus: str, utt: str) -> None:
+        """An unanswered trial: not an answer, but presented to the listener's group."""
+        nonlocal unanswered
+        unanswered += 1
+        if known(path, line, listener):
+            presented.setdefault(str(meta.at[listener, "group"]), set()).add((corpus, utt))
+
     for p in lss:
         p = Path(p)
         for r in read_lss(p, listener_column).itertuples(index=False):
-            if r.pred in UNANSWERED:
-                unanswered += 1
-                continue
             if r.stimulus not in stim:
                 chk.bad(p, r.line, f"stimulus {r.stimulus!r} is not in the stimulus table {stimuli}",
                         "unknown stimulus")
                 continue
             corpus, utt = stim[r.stimulus]
+            if r.pred in UNANSWERED:
+                skip(p, r.line, r.listener, corpus, utt)
+                continue
             add(p, r.line, r.listener, corpus, utt, r.pred, None, None)
     for p in long:
         p = Path(p)
@@ -203,12 +280,14 @@ def ingest(
                 start = float(r.seg_start) if str(r.seg_start).strip() else None
                 end = float(r.seg_end) if str(r.seg_end).strip() else None
             except ValueError:
-                chk.bad(p, i, f"seg_start/seg_end must be numbers in seconds, got {r.seg_start!r}/{r.seg_end!r}",
-                        "bad segment")
+                start = end = math.nan
+            if any(v is not None and not math.isfinite(v) for v in (start, end)):
+                chk.bad(p, i, f"seg_start/seg_end must be finite numbers in seconds (or both empty for an "
+                        f"utterance-level answer), got {r.seg_start!r}/{r.seg_end!r}", "bad segment")
                 continue
             pred = _label(r.pred)
             if pred in UNANSWERED:
-                unanswered += 1
+                skip(p, i, str(r.listener).strip(), str(r.corpus).strip(), str(r.utt_id).strip())
                 continue
             add(p, i, str(r.listener).strip(), str(r.corpus).strip(), str(r.utt_id).strip(), pred,
                 start, end, group=str(r.group).strip() or None)
@@ -216,6 +295,7 @@ def ingest(
         log.info("skipped %d unanswered trials (NA)", unanswered)
     if chk.drops:
         log.warning("dropped %d rows (lenient): %s", sum(chk.drops.values()), dict(chk.drops))
+    check_complete(answered, presented, meta, where, listeners, min_answered)
     out = pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
     if out.empty:
         raise InputError(lss[0] if lss else (long[0] if long else None), "no valid listening-test answers")

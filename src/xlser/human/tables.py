@@ -69,7 +69,11 @@ def listener_ua(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotion
 
 def table2(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Sequence[str],
            confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(formatted Table II, raw long numbers): mean UA over listeners, sample std, t-based CI."""
+    """(formatted Table II, raw long numbers): mean UA over listeners, sample std, t-based CI.
+
+    Answers per listener are part of the table (`answers per listener`: min-max of each
+    group's listeners over all corpora; raw `answers_min`/`answers_max` per cell), so a
+    listener who answered fewer trials than the others is seen where the mean is read."""
     per = listener_ua(responses, corpora, emotions)
     if per.empty:
         raise InputError(None, "no utterance-level answers on the listening corpora")
@@ -83,7 +87,8 @@ def table2(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Se
         half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
         ref = study.at[grp, lang] if grp in study.index and lang in study.columns else float("nan")
         raw.append({"group": grp, "lang": lang, "n_listeners": n, "ua_mean": 100 * mean, "ua_std": 100 * sd,
-                    "ci_low": 100 * (mean - half), "ci_high": 100 * (mean + half), "study_ua": ref})
+                    "ci_low": 100 * (mean - half), "ci_high": 100 * (mean + half), "study_ua": ref,
+                    "answers_min": int(g["n_answers"].min()), "answers_max": int(g["n_answers"].max())})
     raw_df = pd.DataFrame(raw)
     langs = sorted(raw_df["lang"].unique(), key=_lang_key)
     table = pd.DataFrame(index=pd.Index(sorted(raw_df["group"].unique(), key=_lang_key), name="listeners"),
@@ -91,8 +96,11 @@ def table2(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Se
     for r in raw_df.itertuples():
         cell = f"{r.ua_mean:.1f} ± {r.ua_std:.1f}" if r.n_listeners > 1 else f"{r.ua_mean:.1f}"
         table.at[r.group, r.lang] = cell
-    table = table.fillna("–").reset_index()
-    return table, raw_df
+    table = table.fillna("–")
+    total = per.groupby(["group", "listener"])["n_answers"].sum().groupby("group")
+    lo, hi = total.min(), total.max()
+    table["answers per listener"] = [f"{lo[g]}" if lo[g] == hi[g] else f"{lo[g]}–{hi[g]}" for g in table.index]
+    return table.reset_index(), raw_df
 
 
 def write_table2(responses_path: str | Path, corpora: Mapping[str, Mapping], emotions: Sequence[str],
@@ -102,7 +110,8 @@ def write_table2(responses_path: str | Path, corpora: Mapping[str, Mapping], emo
     table, raw = table2(responses, corpora, emotions)
     simulated = bool(responses["simulated"].fillna(False).any()) if "simulated" in responses else False
     caption = ("Human UA (%) per listener group (rows) and corpus language (columns): mean ± std over "
-               "listeners; 95 % t-based CIs in the CSV." + (SIMULATED_NOTE if simulated else ""))
+               "listeners; 95 % t-based CIs in the CSV. Answers per listener: min–max over the group's listeners "
+               "(utterance-level answers on all corpora)." + (SIMULATED_NOTE if simulated else ""))
     write_table(table, stem, caption=caption, label="tab:human_ua", csv_df=raw.assign(simulated=simulated))
     return raw
 
