@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import os
 import sys
@@ -49,4 +51,21 @@ def setup(snakemake: Any) -> logging.Logger:
         torch.set_num_threads(threads)
     except ImportError:
         pass
+    if log_path:
+        atexit.register(record_usage, os.path.splitext(log_path)[0] + ".usage.json", snakemake.rule,
+                        dict(snakemake.wildcards.items()) if hasattr(snakemake, "wildcards") else {})
     return logging.getLogger(f"xlser.{snakemake.rule}")
+
+
+def record_usage(path: str, rule: str, wildcards: dict[str, Any]) -> None:
+    """Write CUDA's peak memory of this job beside its log (`<log>.usage.json`), where the job
+    used CUDA: the cost table (xlser.report.cost) reads it; Snakemake's benchmarks see host memory only."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return
+    doc = {"rule": rule, "wildcards": {k: str(v) for k, v in wildcards.items()},
+           "device": torch.cuda.get_device_name(),
+           "cuda_max_allocated_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),
+           "cuda_max_reserved_mb": round(torch.cuda.max_memory_reserved() / 2**20, 1)}
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1)
