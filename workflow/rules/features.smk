@@ -23,6 +23,7 @@ rule extract_features:
         device=S.device,
         max_batch_seconds=S.section("features")["max_batch_seconds"],
         precision=S.section("features")["precision"],
+        top_layer_norm=S.section("features")["top_layer_norm"],
         torch_threads=config["torch_threads"],  # on CPU: features must not depend on --cores
     script:
         "../scripts/extract_features.py"

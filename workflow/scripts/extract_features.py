@@ -9,6 +9,7 @@ from xlser.data.manifest import read_manifest  # noqa: E402
 sm = snakemake  # noqa: F821
 with torch_threads(sm.params.torch_threads):
     ids, X, meta = extract_features(read_manifest(sm.input.manifest), sm.params.source, sm.params.device,
-                                    sm.params.max_batch_seconds, precision=sm.params.precision)
+                                    sm.params.max_batch_seconds, precision=sm.params.precision,
+                                    top_layer_norm=sm.params.top_layer_norm)
 save_features(sm.output[0], ids, X, meta)
 log.info("%d utterances, %d hidden states of dim %d", X.shape[0], X.shape[1], X.shape[2])

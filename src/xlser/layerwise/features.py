@@ -45,15 +45,20 @@ def autocast(device: torch.device, precision: str = "fp32") -> contextlib.Abstra
 
 @torch.inference_mode()
 def encode_batch(model: torch.nn.Module, feature_extractor: Any, wavs: list[np.ndarray],
-                 device: torch.device, precision: str = "fp32") -> torch.Tensor:
-    """Pooled hidden states of a batch of 16 kHz waveforms: (B, layers+1, D) float32, each as if alone."""
+                 device: torch.device, precision: str = "fp32", top_layer_norm: bool = False) -> torch.Tensor:
+    """Pooled hidden states of a batch of 16 kHz waveforms: (B, layers+1, D) float32, each as if alone.
+
+    `top_layer_norm`: the top layer after a stable-layer-norm model's final LayerNorm
+    (transformers 4's numbering; see `xlser.models.encoder`)."""
     values, lengths = encoder.prepare(feature_extractor, wavs)
     with autocast(device, precision):
-        return encoder.pooled(model, values.to(device), lengths.to(device), all_layers=True)
+        return encoder.pooled(model, values.to(device), lengths.to(device), all_layers=True,
+                              top_layer_norm=top_layer_norm)
 
 
 def extract_features(manifest: pd.DataFrame, source: str, device: str = "auto", max_batch_seconds: float = 120.0,
-                     precision: str = "fp32") -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+                     precision: str = "fp32", top_layer_norm: bool = False,
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Features of every utterance of a manifest: (utt_ids, X float16 (n, layers+1, dim), meta).
 
     `precision`: `fp32` (exact, the study's) or `bf16` (autocast, CUDA only)."""
@@ -86,7 +91,8 @@ def extract_features(manifest: pd.DataFrame, source: str, device: str = "auto", 
             if k + 2 < len(batches):
                 pending.append(pool.submit(read, batches[k + 2]))
             pending[k] = None
-            X[batch] = encode_batch(model, fe, wavs, dev, precision).cpu().numpy().astype(np.float16)
+            X[batch] = encode_batch(model, fe, wavs, dev, precision,
+                                    top_layer_norm).cpu().numpy().astype(np.float16)
             bar.update(len(batch))
     meta = {"model": source, "layers": n_layers - 1, "dim": model.config.hidden_size,
             "model_type": model.config.model_type, "batch_mode": mode}

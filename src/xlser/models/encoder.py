@@ -19,6 +19,13 @@ Whether this is exact is not assumed from a list: `batch_mode` runs the model on
 utterances, alone and together, and picks the first mode that reproduces them (masked CNN,
 else per-utterance CNN, else no batching: e.g. data2vec-audio, whose stacked positional
 convolutions let padding leak into valid frames). The choice is logged and cached on the model.
+
+Layer numbering: hidden state 0 is the transformer's input, k the output of block k, as
+transformers 5 returns them. For stable-layer-norm models (large, XLS-R) the encoder's final
+LayerNorm follows the last block; transformers 5 leaves it out of the top hidden state,
+transformers 4 applied it. `top_layer_norm=True` gives transformers 4's numbering (the top
+state replaced by the model's `last_hidden_state`, i.e. after that LayerNorm); the other
+models have no such norm, so for them both numberings are the same.
 """
 
 from __future__ import annotations
@@ -153,36 +160,43 @@ def _cnn_output(model: nn.Module, features: torch.Tensor) -> Iterator[None]:
 
 
 def _forward_one_by_one(model: nn.Module, values: torch.Tensor, lengths: torch.Tensor,
-                        all_layers: bool) -> tuple[torch.Tensor, ...]:
+                        all_layers: bool, top_layer_norm: bool = False) -> tuple[torch.Tensor, ...]:
     outs = []
     for i, n in enumerate(lengths.tolist()):
         o = model(values[i:i + 1, :int(n)], output_hidden_states=all_layers)
-        outs.append(_states(o, all_layers))
+        outs.append(_states(o, all_layers, top_layer_norm))
     t = max(h[0].shape[1] for h in outs)
     pad = lambda x: nn.functional.pad(x, (0, 0, 0, t - x.shape[1]))  # noqa: E731
     return tuple(torch.cat([pad(o[k]) for o in outs]) for k in range(len(outs[0])))
 
 
 def forward(model: nn.Module, values: torch.Tensor, lengths: torch.Tensor, *, all_layers: bool = False,
-            mode: str | None = None, features: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+            mode: str | None = None, features: torch.Tensor | None = None,
+            top_layer_norm: bool = False) -> tuple[torch.Tensor, ...]:
     """Hidden states of a padded batch, (B, T, D) each: all of them (0 = transformer input) or the last.
 
-    `features`: precomputed CNN output (B, C, T) (e.g. from a cache); `mode`: see `batch_mode`."""
+    `features`: precomputed CNN output (B, C, T) (e.g. from a cache); `mode`: see `batch_mode`;
+    `top_layer_norm`: the top state after the final LayerNorm (transformers 4's numbering)."""
     mode = mode or batch_mode(model)
     lengths = lengths.to(values.device)
     if mode == "unbatched":
-        return _forward_one_by_one(model, values, lengths, all_layers)
+        return _forward_one_by_one(model, values, lengths, all_layers, top_layer_norm)
     if features is None:
         features = cnn_features(model.feature_extractor, values, lengths, per_utterance=mode == "cnn_per_utterance")
     mask = frame_mask(lengths, values.shape[1]).long()
     with _cnn_output(model, features):
         out = model(values, attention_mask=mask, output_hidden_states=all_layers)
-    return _states(out, all_layers)
+    return _states(out, all_layers, top_layer_norm)
 
 
-def _states(out: Any, all_layers: bool) -> tuple[torch.Tensor, ...]:
-    # an encoder cut to 0 layers records no hidden states: its output is hidden state 0
-    return tuple(out.hidden_states or (out.last_hidden_state,)) if all_layers else (out.last_hidden_state,)
+def _states(out: Any, all_layers: bool, top_layer_norm: bool = False) -> tuple[torch.Tensor, ...]:
+    if not all_layers:
+        return (out.last_hidden_state,)
+    if not out.hidden_states:  # an encoder cut to 0 layers records none: its output is hidden state 0
+        return (out.last_hidden_state,)
+    states = tuple(out.hidden_states)
+    # last_hidden_state is the top block's output after the encoder's final norm, where it has one
+    return states[:-1] + (out.last_hidden_state,) if top_layer_norm and len(states) > 1 else states
 
 
 def frame_lengths(model: nn.Module, lengths: torch.Tensor) -> torch.Tensor:
@@ -198,9 +212,11 @@ def masked_mean(hidden: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
 
 
 def pooled(model: nn.Module, values: torch.Tensor, lengths: torch.Tensor, *, all_layers: bool = True,
-           mode: str | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
+           mode: str | None = None, features: torch.Tensor | None = None,
+           top_layer_norm: bool = False) -> torch.Tensor:
     """Hidden states mean-pooled over valid frames, float32: (B, layers+1 or 1, D)."""
-    hidden = forward(model, values, lengths, all_layers=all_layers, mode=mode, features=features)
+    hidden = forward(model, values, lengths, all_layers=all_layers, mode=mode, features=features,
+                     top_layer_norm=top_layer_norm)
     frames = frame_lengths(model, lengths.to(values.device)).clamp(1, hidden[0].shape[1])
     return masked_mean(torch.stack([h.float() for h in hidden]), frames)
 
