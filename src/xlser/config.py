@@ -11,7 +11,8 @@ adding an experiment re-plans nothing that did not change.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -309,3 +310,97 @@ def resolve(config: dict[str, Any]) -> Settings:
         peft_optim=Optim.from_section(peft) if peft_exps else None,
         raw=config,
     )
+
+
+# ---- user paths: placeholders and missing files stop the workflow before any plan
+
+PLACEHOLDER = "/path/to"
+
+# (key pattern, what it names, kind): `*` is any corpus or model name, `[]` any list item
+USER_PATHS: tuple[tuple[str, str, str], ...] = (
+    ("corpora.*.root", "the corpus folder", "dir"),
+    ("corpora.*.folds", "the study's fold lists of the corpus (<dir>/{train,eval,test}/metadata_fold<k>.csv)", "dir"),
+    ("models.*.source", "a local checkpoint folder (or a hub id such as org/name)", "model"),
+    ("sed.models.*.source", "a local checkpoint folder (or a hub id such as org/name)", "model"),
+    ("sed.subset", "the CSV of the pinned SED utterances (utt_id column)", "file"),
+    ("human.listeners", "the listener table (listener, group, ...)", "file"),
+    ("human.webmushra[]", "a webMUSHRA results/<testId> folder holding lss.csv", "webmushra"),
+    ("human.responses[]", "a long CSV of listening answers", "file"),
+    ("human.stimuli", "the stimulus table of the listening test", "file"),
+)
+
+
+def looks_like_path(source: str) -> bool:
+    """A model `source` that names a folder rather than a hub id (`name` or `org/name`):
+    absolute, home- or dot-relative, or more than one `/` deep."""
+    s = source.replace("\\", "/")
+    return s.startswith(("/", "~", "./", "../")) or s in (".", "..") or s.rstrip("/").count("/") >= 2
+
+
+def _user_paths(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
+    """(key path, value, what it names, kind) of every path-valued key that is set."""
+    for pattern, what, kind in USER_PATHS:
+        nodes: list[tuple[str, Any]] = [("", config)]
+        for part in pattern.split("."):
+            many = part.endswith("[]")
+            name = part[:-2] if many else part
+            nxt: list[tuple[str, Any]] = []
+            for where, node in nodes:
+                if not isinstance(node, Mapping):
+                    continue
+                items = list(node.items()) if name == "*" else [(name, node[name])] if name in node else []
+                for k, v in items:
+                    key = f"{where}.{k}" if where else str(k)
+                    if many and isinstance(v, (list, tuple)):
+                        nxt += [(f"{key}[{i}]", x) for i, x in enumerate(v)]
+                    elif not many or v is not None:
+                        nxt.append((key, v))
+            nodes = nxt
+        for key, value in nodes:
+            if isinstance(value, str):
+                yield key, value, what, kind
+
+
+def _placeholders(node: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            yield from _placeholders(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _placeholders(v, f"{where}[{i}]")
+    elif isinstance(node, str) and PLACEHOLDER in node:
+        yield where, node
+
+
+def check_paths(config: Mapping[str, Any], produced: Iterable[str] = (), base: str | None = None) -> None:
+    """Every `/path/to/...` placeholder left in `config` and every configured corpus root,
+    fold-list folder, local checkpoint and listening-test file that does not exist, in one
+    `ConfigError` naming each key path, its value and what to put there.
+
+    `produced`: paths that jobs of this workflow make (the embedded demo's corpora, models
+    and listeners), not checked. Relative paths are read from `base` (default: the current
+    folder, which is Snakemake's working directory). Hub ids (`org/name`) are not checked.
+    """
+    made = {os.path.normpath(p) for p in produced}
+    problems: list[str] = []
+    known = set()
+    for key, value, what, kind in _user_paths(config):
+        known.add(key)
+        if PLACEHOLDER in value:
+            problems.append(f"config {key}: '{value}' is a placeholder; set it to {what}")
+            continue
+        if os.path.normpath(value) in made or (kind == "model" and not looks_like_path(value)):
+            continue
+        path = os.path.join(base or os.getcwd(), os.path.expanduser(value))
+        want_dir = kind in ("dir", "model", "webmushra")
+        if not os.path.exists(path):
+            problems.append(f"config {key}: '{value}' does not exist; set it to {what}")
+        elif want_dir != os.path.isdir(path):
+            problems.append(f"config {key}: '{value}' is a {'file' if want_dir else 'folder'}; set it to {what}")
+        elif kind == "webmushra" and not os.path.isfile(os.path.join(path, "lss.csv")):
+            problems.append(f"config {key}: '{value}' holds no lss.csv; set it to {what}")
+    problems += [f"config {key}: '{value}' is a placeholder; replace it with your own value"
+                 for key, value in _placeholders(config) if key not in known]
+    if problems:
+        raise ConfigError(f"{len(problems)} path(s) to fill in or fix in the config (relative paths are read "
+                          f"from {base or os.getcwd()}; keys: config/README.md):\n  " + "\n  ".join(problems))

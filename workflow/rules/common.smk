@@ -14,7 +14,7 @@ min_version("9.0")
 _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
 
-from xlser.config import Optim, canonical, resolve  # noqa: E402
+from xlser.config import Optim, canonical, check_paths, resolve  # noqa: E402
 from xlser.peft.settings import STRATEGIES, as_params, job_settings  # noqa: E402
 from xlser.smk import export_pythonpath, forced_rerun  # noqa: E402
 
@@ -37,6 +37,14 @@ HUMAN = S.section("human")
 DEMO = S.section("demo")
 # the corpora's languages: all that the human tables need to know of them
 LANGS = canonical({c: {"lang": S.corpora[c].lang} for c in LISTENING_CORPORA})
+# `/path/to/...` placeholders and missing corpus roots, fold lists, local checkpoints and
+# listening files stop here, before any plan, all named at once; the demo's rules make its own.
+check_paths(
+    config,
+    produced=[config["corpora"][c]["root"] for c in DEMO.get("corpora", {}) if c in config["corpora"]]
+    + [f"resources/demo/models/{m}" for m in DEMO.get("models", {})]
+    + ([HUMAN["listeners"], *HUMAN["webmushra"], *HUMAN.get("responses", [])[:1]] if "listeners" in DEMO else []),
+)
 ENV = {g: f"../../envs/{g}.yaml" for g in ("data", "gpu", "sed", "stats")}
 
 
