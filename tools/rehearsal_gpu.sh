@@ -8,7 +8,8 @@
 # wheels in .whl/ (tools/rehearsal_wheels.sh writes them on a machine with PyPI; carry .whl).
 # A .venv that runs on the machine is used instead when present.
 # Runs tools/rehearsal.py in rehearsal-gpu/ with --cores CORES on CUDA (paper.yaml's
-# device: auto); Snakemake is stopped after BUDGET_S seconds of workflow and what ran is
+# device: auto), GPU jobs at 2 threads each (their torch threads are the config's, 1, so
+# this only lets 8 share the GPU instead of 4: batch-1 fine-tunes leave it mostly idle); Snakemake is stopped after BUDGET_S seconds of workflow and what ran is
 # costed. $OUT receives (flat, at most 8 files): rehearsal_gpu.log, summary.md (= cost.md:
 # wall time, throughput per stage, GPU memory peak, forecast), cost.csv, cost.png,
 # nvidia-smi.txt, logs.tar.gz (logs/, benchmarks, run json, config). Exit: the rehearsal's.
@@ -29,9 +30,11 @@ collect() {
     cp -f "$WORK/results/tables/cost.csv" "$OUT/" 2>/dev/null
     cp -f "$WORK/results/tables/cost.md" "$OUT/summary.md" 2>/dev/null
     cp -f "$WORK/results/figures/cost.png" "$OUT/" 2>/dev/null
+    # what `tools/rehearsal.py --cost-only` reads, to re-cost the run elsewhere
     tar -czf "$OUT/logs.tar.gz" --ignore-failed-read "$WORK/logs" "$WORK/results/benchmarks" \
         "$WORK/results/rehearsal_run.json" "$WORK/config.yaml" "$WORK/inputs/build.json" \
-        "$WORK/results/tables" 2>/dev/null
+        "$WORK/results/tables" "$WORK/results/corpora"/*/manifest.csv "$WORK/results/splits" \
+        "$WORK/results/sed/subset.csv" $(find "$WORK/results/peft" -name metrics.json 2>/dev/null) 2>/dev/null
     ls -la "$OUT"
 }
 trap collect EXIT
@@ -59,7 +62,7 @@ EOF
 
 start=$(date +%s)
 "$PY" tools/rehearsal.py --scale "$SCALE" --cores "$CORES" --workdir "$WORK" --max-seconds "$BUDGET_S" \
-    -- --keep-going --resources gpu=8
+    -- --keep-going --set-threads finetune=2 probe_layers=2 extract_features=2 diarize=2
 rc=$?
 [ -f "$WORK/results/tables/cost.csv" ] || "$PY" tools/rehearsal.py --scale "$SCALE" --workdir "$WORK" --cost-only
 echo "rehearsal_gpu: exit $rc after $(( $(date +%s) - start )) s (inputs, workflow and cost table)"

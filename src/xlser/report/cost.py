@@ -14,8 +14,10 @@ per-job times under these assumptions (each row names its own in `scales_with`):
   utterances (full: the forecast's epoch budget, `forecast` in config/rehearsal.yaml), and
   fine-tuning with its jobs (the protocol's folds over the rehearsal's);
 - `fixed`: everything else (splits, tables, report) takes what it took.
-Per-job overheads (model loading, interpreter start) are scaled with the rest, so the
-forecast errs high. `forecast_wall_s` is job time summed; the whole run's wall time
+Per-job overhead does not scale: a fine-tune's is its job time less its training time
+(metrics.json `wall_time_s`); other rules' is the median job time of the `fixed` rules
+(interpreter start, imports: the model loading of feature and diarization jobs is scaled
+with the rest, so those rows err high). `forecast_wall_s` is job time summed; the whole run's wall time
 forecast divides it by the parallelism the rehearsal reached (job time / wall time).
 """
 
@@ -60,7 +62,7 @@ def benchmark_patterns(rules_dir: str | Path) -> list[tuple[str, re.Pattern[str]
                     rx = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+?)" for i, p in enumerate(parts))
                     out.append((rule, re.compile(f"^{rx}$")))
                 want = False
-    return out
+    return sorted(out, key=lambda r: r[1].groups)  # a literal path before a pattern that also matches it
 
 
 def _number(v: Any) -> float:
@@ -123,6 +125,12 @@ class Audio:
         s = self._s[corpus]
         return self.seconds(corpus, s.loc[(s["fold"] == fold) & (s["partition"] == part), "utt_id"])
 
+    def finetune_metrics(self, wc: Mapping[str, str]) -> dict[str, Any]:
+        """A fine-tune's metrics.json ({} if it did not finish): epochs, training wall_time_s."""
+        p = self.wd / "results" / "peft" / wc["model"] / f"{wc['train']}__{wc['test']}" / wc["strategy"] \
+            / f"fold{wc['fold']}" / "metrics.json"
+        return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+
     def job(self, rule: str, wc: Mapping[str, str]) -> tuple[float, float]:
         """(audio seconds processed, epochs) of one job; nan where the rule reads no audio."""
         if rule in ("scan_corpus", "resample_corpus", "extract_features"):
@@ -132,11 +140,10 @@ class Audio:
             ids = pd.read_csv(p)["utt_id"] if p.exists() else []
             return self.seconds(self.cfg["sed"]["corpus"], ids), 1.0
         if rule == "finetune":
-            met = self.wd / "results" / "peft" / wc["model"] / f"{wc['train']}__{wc['test']}" / wc["strategy"] \
-                / f"fold{wc['fold']}" / "metrics.json"
-            if not met.exists():
+            met = self.finetune_metrics(wc)
+            if not met:
                 return math.nan, math.nan
-            epochs = float(json.loads(met.read_text(encoding="utf-8")).get("epochs", 0))
+            epochs = float(met.get("epochs", 0))
             f = int(wc["fold"])
             on_target = self.cfg["splits"].get("cross_val_on", "source") == "target"
             val = self.partition(wc["test"] if on_target else wc["train"], f, "val")
@@ -188,6 +195,10 @@ def cost_table(workdir: str | Path, rules_dir: str | Path, spec: Mapping[str, An
     audio = Audio(wd, cfg)
     folds_full = len(protocol.get("peft", {}).get("folds", [0])) or 1
     folds_run = len(cfg.get("peft", {}).get("folds", [0])) or 1
+    # per-job overhead (interpreter, imports, reading inputs): the median job of the rules that do
+    # little else; it does not grow with the scale
+    small = jobs.loc[~jobs["rule"].isin(AUDIO_RULES | TRAIN_RULES), "s"]
+    overhead = float(small.median()) if len(small) else 0.0
     rows = []
     for rule, g in jobs.groupby("rule", sort=False):
         aud, fc = [], []
@@ -196,7 +207,11 @@ def cost_table(workdir: str | Path, rules_dir: str | Path, spec: Mapping[str, An
             a, ep = audio.job(rule, j["wildcards"])
             f, scales = forecast_factor(rule, j["wildcards"], ep, spec, cfg, protocol, audio)
             aud.append(a)
-            fc.append(f * j["s"])
+            fixed = min(j["s"], overhead)
+            if rule == "finetune":  # its own training time is measured: the rest is per-job overhead
+                train_s = float(audio.finetune_metrics(j["wildcards"]).get("wall_time_s", j["s"] - fixed))
+                fixed = max(0.0, j["s"] - train_s)
+            fc.append(fixed + f * (j["s"] - fixed) if scales != "fixed" else j["s"])
         job_ratio = folds_full / folds_run if rule == "finetune" else 1.0
         a_sum = float(np.nansum(aud)) if not all(math.isnan(x) for x in aud) else math.nan
         gpu = g["gpu_mem_mb"].max()
