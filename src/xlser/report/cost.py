@@ -15,7 +15,7 @@ per-job times under these assumptions (each row names its own in `scales_with`):
   fine-tuning with its jobs (the protocol's folds over the rehearsal's);
 - `fixed`: everything else (splits, tables, report) takes what it took.
 Per-job overhead does not scale: a fine-tune's is its job time less its training time
-(metrics.json `wall_time_s`); other rules' is the median job time of the `fixed` rules
+(metrics.json `wall_time_s`); other rules' is the quickest job of the `fixed` rules
 (interpreter start, imports: the model loading of feature and diarization jobs is scaled
 with the rest, so those rows err high). `forecast_wall_s` is job time summed; the whole run's wall time
 forecast divides it by the parallelism the rehearsal reached (job time / wall time).
@@ -195,10 +195,10 @@ def cost_table(workdir: str | Path, rules_dir: str | Path, spec: Mapping[str, An
     audio = Audio(wd, cfg)
     folds_full = len(protocol.get("peft", {}).get("folds", [0])) or 1
     folds_run = len(cfg.get("peft", {}).get("folds", [0])) or 1
-    # per-job overhead (interpreter, imports, reading inputs): the median job of the rules that do
-    # little else; it does not grow with the scale
+    # per-job overhead (interpreter start, imports): the quickest job of the rules that do little
+    # else; it does not grow with the scale
     small = jobs.loc[~jobs["rule"].isin(AUDIO_RULES | TRAIN_RULES), "s"]
-    overhead = float(small.median()) if len(small) else 0.0
+    overhead = float(small.min()) if len(small) else 0.0
     rows = []
     for rule, g in jobs.groupby("rule", sort=False):
         aud, fc = [], []
