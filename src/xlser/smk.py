@@ -1,8 +1,10 @@
-"""Glue for workflow scripts: logging to the rule's log file and thread limits."""
+"""Glue for the workflow: logging to the rule's log file and thread limits (scripts), forced
+re-runs and local checkpoint fingerprints (rules)."""
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import logging
 import os
@@ -69,3 +71,31 @@ def record_usage(path: str, rule: str, wildcards: dict[str, Any]) -> None:
            "cuda_max_reserved_mb": round(torch.cuda.max_memory_reserved() / 2**20, 1)}
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=1)
+
+
+def checkpoint_fingerprint(source: str, base: str | None = None) -> str | None:
+    """`"<n> files, sha1 <hex>"` over (path inside the folder, size, mtime_ns) of every file of a
+    local checkpoint folder; None for a hub id (no such folder: the hub's revision is not tracked).
+
+    A param of the rules that load the checkpoint (extract_features, finetune, diarize): no
+    rule makes a local checkpoint, so without it Snakemake would not see one overwritten in
+    place and features, probes and fine-tunes would keep the old weights. Only stat'ed, never
+    read. Not seen: a file rewritten with its old size and mtime (`cp -p`): `--forcerun` then."""
+    root = os.path.join(base or os.getcwd(), os.path.expanduser(source))
+    if not os.path.isdir(root):
+        return None
+    entries = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                st = os.stat(path)
+                stat = f"{st.st_size}\t{st.st_mtime_ns}"
+            except OSError:  # a dangling link
+                stat = "missing"
+            entries.append(f"{os.path.relpath(path, root)}\t{stat}\n")
+    h = hashlib.sha1()
+    for e in sorted(entries):
+        h.update(e.encode("utf-8", "surrogateescape"))
+    return f"{len(entries)} files, sha1 {h.hexdigest()}"

@@ -16,7 +16,7 @@ sys.path.insert(0, _SRC)
 
 from xlser.config import Optim, canonical, check_paths, resolve  # noqa: E402
 from xlser.peft.settings import STRATEGIES, as_params, job_settings  # noqa: E402
-from xlser.smk import export_pythonpath, forced_rerun  # noqa: E402
+from xlser.smk import checkpoint_fingerprint, export_pythonpath, forced_rerun  # noqa: E402
 
 export_pythonpath(_SRC)
 
@@ -104,6 +104,15 @@ def model_source(name):
 
 def model_input(wildcards):
     return demo_model_dir(model_source(wildcards.model))
+
+
+def checkpoint_param(source):
+    """Fingerprint of a local checkpoint folder (files' path, size, mtime), a param of the
+    rules that load it: overwritten in place, it re-plans them (xlser.smk.checkpoint_fingerprint).
+    None for a hub id; a demo model's folder is an input instead."""
+    if demo_model_dir(source):
+        return "demo model: its folder is an input"
+    return checkpoint_fingerprint(source)
 
 
 # ---- paths (rules name their outputs with the same patterns)
@@ -278,3 +287,34 @@ def finetune_settings(wc):
 def stimuli_input(wc):
     """The test corpus's listening stimuli, scored by the job's best checkpoint."""
     return [listening(wc.test)] if wc.test in LISTENING_CORPORA else []
+
+
+# ---- what a result rests on: the named targets require every file of their chain
+
+
+def rests_on(files):
+    """`files` and every output of every job they are computed from, upstream to the inputs
+    that no rule makes (corpora, checkpoints, listening answers).
+
+    The named targets (and `all`) take these as inputs. Snakemake itself rebuilds a missing
+    file only when a job that needs to run asks for it: an intermediate lost after the tables
+    were made (a forced re-run interrupted mid-job deletes its job's outputs) would otherwise
+    leave `Nothing to be done` and a table resting on a file that is gone. Required here, a
+    missing one is rebuilt, and everything after it. Walks the rules as Snakemake's DAG does
+    (producer of a file, its wildcards, the job's inputs), so it follows every rule's inputs
+    as declared; tests/workflow/test_rests_on.py holds it to the planned jobs."""
+    out, seen = [], set()
+    todo = [str(f) for f in files]
+    while todo:
+        path = todo.pop()
+        producer = next((r for r in workflow.rules if not r.norun and r.is_producer(path)), None)
+        if producer is None:
+            continue  # made by no rule: a user's file
+        wc = producer.get_wildcards(path)
+        job = (producer.name, tuple(sorted(wc.items())))
+        if job in seen:
+            continue
+        seen.add(job)
+        out += [str(f) for f in producer.expand_output(wc)[0]]
+        todo += [str(f) for f in producer.expand_input(wc)[0]]
+    return sorted(set(out))

@@ -109,6 +109,9 @@ rule listening_subset:
 
 rule data:
     input:
-        expand("results/splits/{corpus}.csv", corpus=SER_CORPORA),
-        expand("results/splits/{corpus}.listening.csv", corpus=LISTENING_CORPORA),
-        expand("results/corpora/{corpus}/manifest.csv", corpus=CORPORA),
+        # and every file they rest on (common.smk: rests_on)
+        lambda wc: rests_on(
+            expand("results/splits/{corpus}.csv", corpus=SER_CORPORA)
+            + expand("results/splits/{corpus}.listening.csv", corpus=LISTENING_CORPORA)
+            + expand("results/corpora/{corpus}/manifest.csv", corpus=CORPORA)
+        ),

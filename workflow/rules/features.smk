@@ -20,6 +20,7 @@ rule extract_features:
         runtime=120,
     params:
         source=lambda wc: model_source(wc.model),
+        source_files=lambda wc: checkpoint_param(model_source(wc.model)),  # a local folder overwritten re-plans
         device=S.device,
         max_batch_seconds=S.section("features")["max_batch_seconds"],
         precision=S.section("features")["precision"],

@@ -31,8 +31,7 @@ rule build_listening_kit:
 
 rule listening_kit:
     input:
-        kit_files("config"),
-        kit_files("stimuli"),
+        lambda wc: rests_on(kit_files("config") + kit_files("stimuli")),  # and every file it rests on (common.smk: rests_on)
 
 
 rule ingest_listening_test:
@@ -133,14 +132,14 @@ rule welch_tests:
 
 rule table2:
     input:
-        rules.table2_human_ua.output,
+        lambda wc: rests_on(rules.table2_human_ua.output),  # and every file it rests on (common.smk: rests_on)
 
 
 rule table3:
     input:
-        rules.table3_confusions.output,
+        lambda wc: rests_on(rules.table3_confusions.output),  # and every file it rests on (common.smk: rests_on)
 
 
 rule stats:
     input:
-        rules.welch_tests.output,
+        lambda wc: rests_on(rules.welch_tests.output),  # and every file it rests on (common.smk: rests_on)

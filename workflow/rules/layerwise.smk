@@ -54,4 +54,4 @@ rule layerwise_summary:
 
 rule figure1:
     input:
-        rules.layerwise_summary.output,
+        lambda wc: rests_on(rules.layerwise_summary.output),  # and every file it rests on (common.smk: rests_on)

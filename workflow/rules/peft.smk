@@ -28,6 +28,7 @@ rule finetune:
         fresh_start=lambda wc: int(forced_rerun(workflow.dag_settings, "finetune", "results/peft/")),
     params:
         source=lambda wc: model_source(wc.model),
+        source_files=lambda wc: checkpoint_param(model_source(wc.model)),  # a local folder overwritten re-plans
         setting=experiment_setting,
         stage_corpus=lambda wc: S.source_corpus(wc.model) if wc.strategy == "two_stage" else None,
         optim=canonical(vars(S.peft_optim)) if S.peft_optim else {},
@@ -67,4 +68,4 @@ rule table1_peft:
 
 rule table1:
     input:
-        rules.table1_peft.output,
+        lambda wc: rests_on(rules.table1_peft.output),  # and every file it rests on (common.smk: rests_on)

@@ -21,4 +21,4 @@ rule report_html:
 
 rule report:
     input:
-        rules.report_html.output,
+        lambda wc: rests_on(rules.report_html.output),  # and every file it rests on (common.smk: rests_on)

@@ -69,6 +69,7 @@ rule diarize:
         runtime=120,
     params:
         spec=lambda wc: canonical(SED["models"][wc.sed_model]),
+        source_files=lambda wc: checkpoint_param(SED["models"][wc.sed_model]["source"]),
         window=SED.get("window"),
         stride=SED.get("stride"),
         emotions=EMOTIONS,
@@ -109,4 +110,4 @@ rule table4_eder:
 
 rule table4:
     input:
-        rules.table4_eder.output,
+        lambda wc: rests_on(rules.table4_eder.output),  # and every file it rests on (common.smk: rests_on)
