@@ -1,13 +1,15 @@
 # Two commands do everything on a fresh machine with Python 3.11:
 #   make demo   set up .venv and run the whole workflow on the embedded demo
 #   make test   set up .venv and run the test suite
+#   make rehearsal  paper.yaml's protocol on study-sized synthetic inputs, SCALE of it, and its cost
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.xlser-installed
 CORES  ?= all
+SCALE  ?= 0.01
 
-.PHONY: demo test venv lint bench mutants clean
+.PHONY: demo test venv lint bench mutants clean rehearsal
 
 venv: $(STAMP)
 
@@ -22,6 +24,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# not part of `make test`: writes rehearsal/ (inputs, results/tables/cost.csv), README "Rehearsal"
+rehearsal: $(STAMP)
+	$(BIN)/python tools/rehearsal.py --scale $(SCALE) --cores $(CORES)
+
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
@@ -33,4 +39,4 @@ mutants: $(STAMP)
 	$(BIN)/python tools/mutants.py
 
 clean:
-	rm -rf results logs resources .snakemake
+	rm -rf results logs resources .snakemake rehearsal rehearsal-gpu
