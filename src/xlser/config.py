@@ -21,6 +21,7 @@ import jsonschema
 from xlser.contracts import load_schema
 from xlser.errors import ConfigError
 from xlser.experiments import Experiment, setting_of
+from xlser.peft.settings import check_plan
 
 # corpus keys that do not change what `scan_corpus` reads (split, role, fold lists)
 NOT_SCANNED = frozenset({"split_by", "role", "folds", "lang"})
@@ -304,6 +305,11 @@ def resolve(config: dict[str, Any]) -> Settings:
                 if s == "two_stage" and e not in two_stage:
                     continue
                 jobs += [PeftJob(e, s, int(f)) for f in folds]
+        # every job's layer is pinned or chosen by a layer-wise experiment that runs (xlser.peft.settings)
+        check_plan(peft, dict.fromkeys((j.experiment.model, j.experiment.train, j.experiment.test, j.strategy)
+                                       for j in jobs),
+                   {(e.model, e.train, e.test) for e in experiments},
+                   {m: source_corpus(models, corpora, m) for m in models})
     return Settings(
         emotions=emotions, sample_rate=int(config["sample_rate"]), device=config["device"], corpora=corpora,
         models=models, experiments=experiments, peft_experiments=peft_exps, peft_jobs=tuple(jobs),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -24,7 +25,8 @@ from xlser.errors import InputError
 from xlser.peft import train as train_mod
 from xlser.peft.data import corpus_files, load_partition
 from xlser.peft.modules import Adapter, Lora
-from xlser.peft.train import Finetune, best_layer, run_finetune
+from xlser.peft.settings import Layer, best_layer
+from xlser.peft.train import Finetune, run_finetune, stage_limit
 
 EMOTIONS = ["angry", "happy", "neutral", "sad"]
 PITCH = {"angry": 300.0, "happy": 450.0, "neutral": 150.0, "sad": 100.0}
@@ -93,10 +95,12 @@ LORA, ADAPTER = Lora(r=2, alpha=4, dropout=0.1), Adapter(reduction=16)
 
 
 def kwargs(job, out: Path, strategy="lora+ba+wg", train="CA", test="CB", setting="cross", listening=None,
-           optim: dict | None = None, **settings) -> dict:
+           optim: dict | None = None, layer: Layer | None = None, **settings) -> dict:
+    """A job's arguments; its layer chosen from its own best_layers.csv row unless `layer` is given."""
     if strategy == "two_stage":
         settings.setdefault("two_stage_schedule", "stagewise")
-    return dict(best_layers=job["best"], source=job["model"], manifests=job["manifests"], splits=job["splits"],
+    return dict(best_layers=job["best"], layer=layer or Layer(row=("M", train, test)), source=job["model"],
+                manifests=job["manifests"], splits=job["splits"],
                 listening=listening, model="M", train=train, test=test, strategy=strategy, fold=0, setting=setting,
                 stage_corpus="CA" if strategy == "two_stage" else None,
                 optim=dataclasses.replace(OPTIM, **(optim or {})), settings=dataclasses.replace(SETTINGS, **settings),
@@ -117,6 +121,7 @@ def test_job_outputs_follow_the_contract(job, tmp_path):
                 "best_epoch", "trainable_params", "total_params", "wall_time_s", "torch_threads", "layers_kept"):
         assert key in m
     assert m["layer"] == 2 and m["layers_kept"] == 2 and m["epochs"] == 6 and 1 <= m["best_epoch"] <= 6
+    assert m["layer_source"] == "chosen"
     assert (m["train_lang"], m["test_lang"], m["val_corpus"]) == ("CN", "DE", "CA")
     pred = pd.read_csv(tmp_path / "predictions.csv")
     assert list(pred.columns) == ["utt_id", "true", "pred"] + [f"p_{e}" for e in EMOTIONS]
@@ -172,17 +177,112 @@ def test_two_stage_study_schedule_validates_on_the_target_and_keeps_the_best_of_
     rec = Recorder(monkeypatch)
     m = run_finetune(**kwargs(job, tmp_path, strategy="two_stage", train="CB", test="CB", setting="trans",
                               optim={"max_epochs": 4, "lr": 0.05}, two_stage_schedule="study"))
-    assert m["stage_epochs"] == [2, 2] and m["epochs"] == 4  # switch at half the budget, the rest for stage 2
+    # the study's loop switches at the start of epoch 4 // 2 = 2: one epoch of stage 1, the rest on the target
+    assert m["stage_epochs"] == [1, 3] and m["epochs"] == 4
     val = rec.calls[:4]
     assert [n for n, _ in val] == ["CB:val"] * 4
     best = max(range(4), key=lambda i: (val[i][1], -i))  # first epoch with the best val UA
     assert m["val_ua"] == val[best][1]
-    assert (m["best_stage"], m["best_epoch"]) == ((0, best + 1) if best < 2 else (1, best - 1))
+    assert (m["best_stage"], m["best_epoch"]) == ((0, 1) if best == 0 else (1, best))
     assert m["two_stage_schedule"] == "study"
     # early stopping in stage 1 switches before half the budget (huge lr: the val loss worsens fast)
     m = run_finetune(**kwargs(job, tmp_path / "es", strategy="two_stage", train="CB", test="CB", setting="trans",
                               optim={"max_epochs": 12, "patience": 1, "lr": 0.5}, two_stage_schedule="study"))
-    assert m["stage_epochs"][0] < 6 and m["epochs"] <= 12
+    # 12 epochs: the switch check fires at the start of epoch 6, so stage 1 has 5; an earlier
+    # switch ends the run at the start of epoch 6 too (5 epochs in all)
+    assert m["stage_epochs"][0] < 5 and m["epochs"] <= 5
+
+
+@pytest.mark.parametrize(("stage", "done", "limit"), [
+    (0, 0, 49),    # stage 1: at most epochs 1-49 (the switch check fires at the start of epoch 50)
+    (1, 11, 38),   # switched at the start of epoch 12 (early stopping): stop at the start of epoch 50
+    (1, 25, 24),   # switched at epoch 26 (the latest in the study's logs): the same end
+    (1, 48, 1),
+    (1, 49, 51),   # switched at epoch 50: the target stage runs to the end of the budget
+])
+def test_study_schedule_stage_limits_as_the_studys_loop(stage, done, limit):
+    assert stage_limit("study", 100, stage, 2, done) == limit
+    assert stage_limit("stagewise", 100, stage, 2, done) == 100
+    assert stage_limit("study", 100, 0, 1, 0) == 100  # one stage: the whole budget
+    with pytest.raises(ValueError, match="schedule 'halfway'"):
+        stage_limit("halfway", 100, 0, 2, 0)
+
+
+def _study_loop(max_epochs: int, val_losses: list[float], patience: int) -> tuple[int, int]:
+    """The study's two-stage loop (`runner_various_peft.py`, re-stated): (stage-1 epochs, epochs trained)."""
+    half, early, stage, bad, best, trained, first = max_epochs // 2, False, 1, patience, math.inf, 0, None
+    for epoch in range(max_epochs):
+        if early or epoch + 1 == half:
+            if stage == 2:
+                break
+            stage, first, bad, best, early = 2, trained, patience, math.inf, False
+        loss = val_losses[trained]
+        trained += 1
+        best, bad = (loss, patience) if loss <= best else (best, bad - 1)
+        early = early or bad == 0
+    return (trained if first is None else first), trained
+
+
+def test_study_schedule_stops_at_epoch_50_after_an_early_switch(job, tmp_path, monkeypatch):
+    """100 epochs, stage 1 stops early after epoch 3: the target stage ends the run at the start
+    of epoch 50 (49 epochs trained), as the study's loop does with the same validation losses."""
+    losses = [1.0, 1.1, 1.2] + [1.0 - 0.001 * i for i in range(200)]  # stage 1 worsens, stage 2 improves
+    calls = {"val": 0}
+    real = train_mod.predict
+
+    def scripted(model, part, *a, **k):
+        probs, loss = real(model, part, *a, **k)
+        if part.name.endswith(":val"):
+            loss, calls["val"] = losses[calls["val"]], calls["val"] + 1
+        return probs, loss
+
+    monkeypatch.setattr(train_mod, "predict", scripted)
+    monkeypatch.setattr(train_mod.Trainer, "_train_epoch", lambda self, part, seed: 0.0)  # the schedule only
+    m = run_finetune(**kwargs(job, tmp_path, strategy="two_stage", train="CB", test="CB", setting="trans",
+                              optim={"max_epochs": 100, "patience": 2}, two_stage_schedule="study"))
+    assert m["stage_epochs"] == [3, 46] and m["epochs"] == 49 == calls["val"]
+    assert _study_loop(100, losses, 2) == (3, 49)
+    # no early stopping at all: 49 epochs of stage 1, then 51 on the target
+    assert _study_loop(100, [1.0 - 0.001 * i for i in range(100)], 10) == (49, 100)
+    assert [stage_limit("study", 100, 0, 2, 0), stage_limit("study", 100, 1, 2, 49)] == [49, 51]
+
+
+def test_batch_1_steps_once_per_utterance(job, tmp_path, monkeypatch):
+    """paper.yaml's `peft.batch_size: 1` (the study's DataLoader): one optimiser step per
+    training utterance and epoch, every utterance once, and a finished job."""
+    steps, seen = [], []
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *a, **k):
+        steps.append(1)
+        return real_step(self, *a, **k)
+
+    real_collate = train_mod.Collator.__call__
+
+    def collate(self, part, idx):
+        if part.name.endswith(":train"):
+            seen.append(list(idx))
+        return real_collate(self, part, idx)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    monkeypatch.setattr(train_mod.Collator, "__call__", collate)
+    m = run_finetune(**kwargs(job, tmp_path, strategy="lora", optim={"max_epochs": 2, "batch_size": 1}))
+    n_train = 6 * len(EMOTIONS)  # the fixture: 6 training utterances per emotion
+    assert len(steps) == 2 * n_train and all(len(b) == 1 for b in seen)
+    assert sorted(i for b in seen[:n_train] for i in b) == list(range(n_train))
+    assert m["epochs"] == 2 and 0 <= m["ua"] <= 1
+
+
+def test_pinned_layer_needs_no_layer_wise_result(job, tmp_path):
+    """A pinned layer runs without best_layers.csv, is not read from it, and is recorded as pinned."""
+    m = run_finetune(**dict(kwargs(job, tmp_path / "pin", strategy="frozen", optim={"max_epochs": 1},
+                                   layer=Layer(pinned=1)), best_layers=None))
+    assert (m["layer"], m["layer_source"], m["layers_kept"]) == (1, "pinned", 1)  # best_layers.csv says 2
+    with pytest.raises(ValueError, match=r"hidden states 0\.\.3 only"):
+        run_finetune(**dict(kwargs(job, tmp_path / "high", strategy="frozen", layer=Layer(pinned=4)),
+                            best_layers=None))
+    with pytest.raises(ValueError, match="best_layers.csv is needed"):
+        run_finetune(**dict(kwargs(job, tmp_path / "none", strategy="frozen"), best_layers=None))
 
 
 def test_cross_runs_validate_on_the_configured_corpus(job, tmp_path, monkeypatch):
@@ -362,10 +462,11 @@ import json, sys, torch
 torch.set_num_threads(1)
 from xlser.config import Optim
 from xlser.peft.modules import Adapter, Lora
+from xlser.peft.settings import Layer
 from xlser.peft.train import Finetune, run_finetune
 a = json.loads(sys.argv[1])
 a.update(optim=Optim(**a["optim"]), settings=Finetune(**a["settings"]), lora=Lora(**a["lora"]),
-         adapter=Adapter(**a["adapter"]))
+         adapter=Adapter(**a["adapter"]), layer=Layer(row=tuple(a["layer"]["row"])))
 run_finetune(**a)
 """
 

@@ -15,7 +15,7 @@ _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
 
 from xlser.config import Optim, canonical, check_paths, resolve  # noqa: E402
-from xlser.peft.settings import STRATEGIES, as_params, job_settings  # noqa: E402
+from xlser.peft.settings import STRATEGIES, as_params, job_layer, job_settings  # noqa: E402
 from xlser.smk import checkpoint_fingerprint, export_pythonpath, forced_rerun  # noqa: E402
 
 export_pythonpath(_SRC)
@@ -282,6 +282,72 @@ def finetune_settings(wc):
         cross_val_on=S.section("splits")["cross_val_on"],
         threads=config["torch_threads"],
     )
+
+
+# ---- fine-tuning layers: pinned in the config or chosen by the layer-wise stage
+
+LAYERWISE_ROWS = {(e.model, e.train, e.test) for e in EXPERIMENTS}
+BEST_LAYERS = "results/layerwise/best_layers.csv"
+
+
+def finetune_layer(wc):
+    """The job's layer (xlser.peft.settings.Layer): pinned in the config, or the row of
+    best_layers.csv that chooses it (a two-stage job may take another experiment's)."""
+    return job_layer(
+        PEFT,
+        model=wc.model,
+        train=wc.train,
+        test=wc.test,
+        strategy=wc.strategy,
+        source_corpus=S.source_corpus(wc.model),
+        layerwise=LAYERWISE_ROWS,
+    )
+
+
+def finetune_best_layers(wc):
+    """best_layers.csv only where the layer is chosen: a pinned job does not wait for, nor
+    re-run after, the layer-wise stage."""
+    return [] if finetune_layer(wc).pinned is not None else [BEST_LAYERS]
+
+
+def experiment_layer(e):
+    """The layer of an experiment's own (not two-stage) fine-tunes: Table I's probe column reads it."""
+    return job_layer(
+        PEFT,
+        model=e.model,
+        train=e.train,
+        test=e.test,
+        strategy="frozen",
+        source_corpus=S.source_corpus(e.model),
+        layerwise=LAYERWISE_ROWS,
+    )
+
+
+def _no_peft_probe():
+    return bool(PEFT_JOBS) and PEFT["table1"]["no_peft"] == "probe"
+
+
+def table1_probe_inputs():
+    """`no_peft: probe`: the probes' scores of every PEFT experiment, best_layers.csv where a layer is chosen."""
+    if not _no_peft_probe():
+        return {}
+    exps = S.peft_experiments
+    inp = {"probe": [layerwise_scores(e) for e in exps]}
+    if any(experiment_layer(e).pinned is None for e in exps):
+        inp["best_layers"] = BEST_LAYERS
+    return inp
+
+
+def table1_probe_params():
+    """Each PEFT experiment with its layer (in the order of the `probe` inputs) and the
+    fine-tuned folds; {} for no_peft: frozen."""
+    if not _no_peft_probe():
+        return {}
+    exps = [
+        {"model": e.model, "train": e.train, "test": e.test, "layer": experiment_layer(e).as_param()}
+        for e in S.peft_experiments
+    ]
+    return canonical({"experiments": exps, "folds": sorted({j.fold for j in PEFT_JOBS})})
 
 
 def stimuli_input(wc):

@@ -3,7 +3,7 @@
 
 rule finetune:
     input:
-        best_layers="results/layerwise/best_layers.csv",
+        best_layers=finetune_best_layers,
         model=model_input,
         manifests=lambda wc: [manifest(c) for c in _stage_corpora(wc)],
         splits=lambda wc: [splits(c) for c in _stage_corpora(wc)],
@@ -30,6 +30,7 @@ rule finetune:
         source=lambda wc: model_source(wc.model),
         source_files=lambda wc: checkpoint_param(model_source(wc.model)),  # a local folder overwritten re-plans
         setting=experiment_setting,
+        layer=lambda wc: finetune_layer(wc).as_param(),
         stage_corpus=lambda wc: S.source_corpus(wc.model) if wc.strategy == "two_stage" else None,
         optim=canonical(vars(S.peft_optim)) if S.peft_optim else {},
         finetune=lambda wc: as_params(finetune_settings(wc)[0]),
@@ -46,6 +47,7 @@ rule finetune:
 
 rule table1_peft:
     input:
+        **table1_probe_inputs(),
         metrics=peft_metrics(),
     output:
         **{
@@ -62,6 +64,9 @@ rule table1_peft:
         "results/benchmarks/peft/table1.tsv"
     conda:
         ENV["stats"]
+    params:
+        no_peft=PEFT["table1"]["no_peft"],
+        probe=table1_probe_params(),
     script:
         "../scripts/table1.py"
 

@@ -5,15 +5,18 @@ from xlser.smk import setup
 log = setup(snakemake)  # noqa: F821
 
 from xlser.config import Optim  # noqa: E402
-from xlser.peft.settings import Adapter, Finetune, Lora  # noqa: E402
+from xlser.peft.settings import Adapter, Finetune, Layer, Lora  # noqa: E402
 from xlser.peft.train import run_finetune  # noqa: E402
 
 sm = snakemake  # noqa: F821
 w, i, p, o = sm.wildcards, sm.input, sm.params, sm.output
 listening = getattr(i, "listening", [])
 listening = [listening] if isinstance(listening, str) else list(listening)
+best = getattr(i, "best_layers", [])  # absent for a pinned layer
+best = [best] if isinstance(best, str) else list(best)
 run_finetune(
-    best_layers=i.best_layers, source=p.source, manifests=list(i.manifests), splits=list(i.splits),
+    best_layers=best[0] if best else None, layer=Layer.from_param(p.layer), source=p.source,
+    manifests=list(i.manifests), splits=list(i.splits),
     listening=listening[0] if listening else None,
     model=w.model, train=w.train, test=w.test, strategy=w.strategy, fold=int(w.fold), setting=p.setting,
     stage_corpus=p.stage_corpus, optim=Optim(**p.optim), settings=Finetune(**p.finetune),

@@ -5,14 +5,19 @@ and `Adapter` the PEFT modules' sizes. None of them has defaults: those live in 
 schema. `job_settings` cuts one job's share out of the (schema-defaulted) `peft` section,
 so a job's params and resume fingerprint see only what it uses: the two-stage schedule only
 in two_stage jobs, the validation corpus only where train and test differ, LoRA sizes only
-for LoRA strategies, the adapter's only for lora+ba+wg and two_stage.
+for LoRA strategies, the adapter's only for lora+ba+wg and two_stage. `job_layer` says
+where a job's layer comes from (`Layer`: pinned in the config, or chosen by the layer-wise
+stage), `check_plan` checks that every job has one when the config is resolved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
+
+from xlser.errors import ConfigError, InputError
 
 STRATEGIES = ("frozen", "lora", "lora+ba+wg", "two_stage")
 LAYERS_KEPT = ("k", "k+1")
@@ -20,6 +25,8 @@ ENCODER_MODES = ("eval", "train")
 PRECISIONS = ("fp32", "bf16")
 SCHEDULES = ("stagewise", "study")
 VAL_ON = ("source", "target")
+LAYER_FROM = ("trans", "cross")
+NO_PEFT = ("frozen", "probe")
 
 
 def uses_lora(strategy: str) -> bool:
@@ -111,6 +118,122 @@ def job_settings(peft: Mapping[str, Any], *, strategy: str, train: str, test: st
     return ft, lora, adapter
 
 
+@dataclass(frozen=True)
+class Layer:
+    """Where a job's layer k (hidden-state index) comes from.
+
+    `pinned`: a config value (`layer:` on an item of `peft.experiments` or
+    `peft.two_stage.experiments`), so a published study's layers can be reused and the job
+    needs no layer-wise result. Otherwise `row`, the (model, train, test) experiment whose
+    row of `best_layers.csv` (chosen there by validation UA) gives k. Exactly one is set.
+    """
+
+    pinned: int | None = None
+    row: tuple[str, str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.pinned is None) == (self.row is None):
+            raise ValueError(f"Layer: exactly one of pinned ({self.pinned}) and row ({self.row}) must be set")
+        if self.pinned is not None and self.pinned < 0:
+            raise ValueError(f"Layer.pinned = {self.pinned}: expected a hidden-state index >= 0")
+
+    @property
+    def source(self) -> str:
+        """`pinned` or `chosen` (recorded in metrics.json and Table I)."""
+        return "pinned" if self.pinned is not None else "chosen"
+
+    def as_param(self) -> dict[str, Any]:
+        """The Snakemake param: only what the job computes with (a pinned job: its layer)."""
+        return {"pinned": self.pinned} if self.pinned is not None else {"row": list(self.row)}
+
+    @classmethod
+    def from_param(cls, param: Mapping[str, Any]) -> Layer:
+        if "pinned" in param:
+            return cls(pinned=int(param["pinned"]))
+        return cls(row=tuple(str(x) for x in param["row"]))
+
+
+def _pins(items: Any) -> dict[tuple[str, str, str], int]:
+    """(model, train, test) -> pinned layer of the items of an experiment list that carry `layer:`."""
+    if not isinstance(items, list):
+        return {}
+    return {(e["model"], e["train"], e["test"]): int(e["layer"]) for e in items if e.get("layer") is not None}
+
+
+def job_layer(peft: Mapping[str, Any], *, model: str, train: str, test: str, strategy: str,
+              source_corpus: str | None, layerwise: Collection[tuple[str, str, str]]) -> Layer:
+    """The layer of one job, from the schema-defaulted `peft` section.
+
+    A two_stage job's own pin (`peft.two_stage.experiments[i].layer`) comes first; otherwise
+    it takes the layer of the experiment `peft.two_stage.layer_from` names: `trans` (its own,
+    train = test) or `cross` (the model's cross-lingual experiment: model-language corpus ->
+    the test corpus, the study's). That experiment's `layer:` in `peft.experiments` pins it;
+    without one it is chosen from `best_layers.csv`, so the experiment must be one of the
+    layer-wise `experiments` (`layerwise`): a ConfigError names the key otherwise.
+    """
+    row = (model, train, test)
+    where = "peft.experiments"
+    if strategy == "two_stage":
+        ts = peft["two_stage"]
+        own = _pins(ts.get("experiments")).get(row)
+        if own is not None:
+            return Layer(pinned=own)
+        if ts["layer_from"] == "cross":
+            if source_corpus is None:
+                raise ConfigError(f"config peft.two_stage.layer_from: cross needs a corpus in {model}'s language")
+            row = (model, source_corpus, test)
+            where = "peft.two_stage.layer_from: cross"
+    pinned = _pins(peft.get("experiments")).get(row)
+    if pinned is not None:
+        return Layer(pinned=pinned)
+    if row not in layerwise:
+        raise ConfigError(f"config {where}: the layer of {strategy} {model} {train} -> {test} comes from experiment "
+                          f"{{model: {row[0]}, train: {row[1]}, test: {row[2]}}}, which has no `layer:` in "
+                          "peft.experiments and is not a layer-wise experiment (`experiments`): pin its layer "
+                          "or add it there")
+    return Layer(row=row)
+
+
+def best_layer(path: str | Path, model: str, train: str, test: str, setting: str | None = None) -> int:
+    """Layer k of this experiment from best_layers.csv (chosen there by validation UA)."""
+    import pandas as pd  # noqa: PLC0415 (rules import this module: no pandas at DAG time)
+
+    if not Path(path).is_file():
+        raise InputError(path, "file not found: run the layer-wise stage first")
+    df = pd.read_csv(path, dtype=str)
+    need = {"model", "train", "test", "layer"}
+    if not need <= set(df.columns):
+        raise InputError(path, f"expected columns {sorted(need)}", line=1)
+    hit = df[(df["model"] == model) & (df["train"] == train) & (df["test"] == test)]
+    if setting is not None and "setting" in hit and len(hit) > 1:
+        hit = hit[hit["setting"] == setting]
+    if hit.empty:
+        raise InputError(path, f"no row for model={model}, train={train}, test={test}: run the layer-wise stage "
+                               "for this experiment")
+    value = hit["layer"].iloc[0]
+    try:
+        return int(float(value))
+    except ValueError:
+        raise InputError(path, f"layer '{value}' is not an integer", line=int(hit.index[0]) + 2) from None
+
+
 def as_params(value: Any) -> dict[str, Any] | None:
     """A settings dataclass as a Snakemake param (a dict with sorted keys), None as None."""
     return None if value is None else dict(sorted(asdict(value).items()))
+
+
+def check_plan(peft: Mapping[str, Any], jobs: Collection[tuple[str, str, str, str]],
+               layerwise: Collection[tuple[str, str, str]], sources: Mapping[str, str | None]) -> None:
+    """Fail at configuration time, naming the key, where a job's layer has no source
+    (`job_layer`) or Table I's "no PEFT" column would read a probe that does not run
+    (`peft.table1.no_peft: probe` needs every PEFT experiment among the layer-wise ones).
+    `jobs`: (model, train, test, strategy); `sources`: model -> its model-language corpus."""
+    for model, train, test, strategy in jobs:
+        job_layer(peft, model=model, train=train, test=test, strategy=strategy, source_corpus=sources.get(model),
+                  layerwise=layerwise)
+    if peft["table1"]["no_peft"] == "probe":
+        for model, train, test, strategy in jobs:
+            if strategy != "two_stage" and (model, train, test) not in layerwise:
+                raise ConfigError(f"config peft.table1.no_peft: probe reads the layer-wise probe of {model} "
+                                  f"{train} -> {test}, which is not a layer-wise experiment (`experiments`): add it "
+                                  "there, or no_peft: frozen")

@@ -51,29 +51,10 @@ from xlser.data.manifest import read_manifest
 from xlser.models.loading import load_encoder, load_feature_extractor
 from xlser.peft.data import Collator, Partition, batches, corpus_files, load_partition
 from xlser.peft.modules import PeftSER, build_model, count_params, layers_to_keep
-from xlser.peft.settings import SCHEDULES, Adapter, Finetune, Lora, uses_adapters, uses_lora
+from xlser.peft.settings import SCHEDULES, Adapter, Finetune, Layer, Lora, best_layer, uses_adapters, uses_lora
 
 log = logging.getLogger(__name__)
 CKPT = "last.pt"
-def best_layer(path: str | Path, model: str, train: str, test: str, setting: str | None = None) -> int:
-    """Layer k of this experiment from best_layers.csv (chosen there by validation UA)."""
-    if not Path(path).is_file():
-        raise InputError(path, "file not found: run the layer-wise stage first")
-    df = pd.read_csv(path, dtype=str)
-    need = {"model", "train", "test", "layer"}
-    if not need <= set(df.columns):
-        raise InputError(path, f"expected columns {sorted(need)}", line=1)
-    hit = df[(df["model"] == model) & (df["train"] == train) & (df["test"] == test)]
-    if setting is not None and "setting" in hit and len(hit) > 1:
-        hit = hit[hit["setting"] == setting]
-    if hit.empty:
-        raise InputError(path, f"no row for model={model}, train={train}, test={test}: run the layer-wise stage "
-                               "for this experiment")
-    value = hit["layer"].iloc[0]
-    try:
-        return int(float(value))
-    except ValueError:
-        raise InputError(path, f"layer '{value}' is not an integer", line=int(hit.index[0]) + 2) from None
 
 
 def load_stimuli(manifest_path: str, listening_path: str, emotions: Sequence[str]) -> Partition:
@@ -228,14 +209,36 @@ def save_adapter(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str
 # ---- training
 
 
+def stage_limit(schedule: str, max_epochs: int, stage: int, n_stages: int, done: int) -> int:
+    """Epochs stage `stage` (0-based) of `n_stages` may train after `done` epochs of the earlier ones.
+
+    `stagewise` (and any one-stage run): `max_epochs` each. `study`, as the study's loop runs
+    it: at the start of every epoch e (1-based) it switches to the target when early stopping
+    has fired or e = max_epochs // 2, and once switched it stops at the start of that same
+    epoch e = max_epochs // 2 or at early stopping. So stage 1 trains at most
+    max_epochs // 2 - 1 epochs (49 of 100); after an earlier switch the run stops at the start
+    of epoch 50 (49 epochs trained in all, as its logs show: switch at epochs 12-26, stop at
+    epoch 50); after a switch at epoch 50 the target stage runs to the end of the budget.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown two-stage schedule '{schedule}': expected one of {SCHEDULES}")
+    if schedule == "stagewise" or n_stages == 1:
+        return max_epochs
+    half = max_epochs // 2  # the 1-based epoch at whose start the study's loop switches or stops
+    if stage + 1 < n_stages:
+        return max(0, half - 1 - done)
+    end = half - 1 if done < half - 1 else max_epochs
+    return max(0, end - done)
+
+
 class Trainer:
     """Epoch loop over one or two stages with early stopping, best-by-val-UA weights, checkpoints.
 
     Two stages (`schedule`): `stagewise` gives each stage its own epoch budget and early
-    stopping and keeps the best weights of the last stage; `study` (the study's code) switches
-    at early stopping or at half the epoch budget, runs the second stage for the rest of it,
-    and keeps the best weights of either stage (both stages validate on the same data there).
-    A new stage resets early stopping and keeps the optimiser.
+    stopping and keeps the best weights of the last stage; `study` (the study's code, see
+    `stage_limit`) switches at early stopping or at half the epoch budget and keeps the best
+    weights of either stage (both stages validate on the same data there). A new stage resets
+    early stopping and keeps the optimiser.
     """
 
     def __init__(self, model: PeftSER, optim: Optim, settings: Finetune, device: torch.device, collate: Collator,
@@ -317,12 +320,8 @@ class Trainer:
 
     def _stage_limit(self, n_stages: int, schedule: str) -> int:
         """Epochs the current stage may run."""
-        s, budget = self.state, self.optim.max_epochs
-        if schedule == "stagewise" or n_stages == 1:
-            return budget
-        if s["stage"] + 1 < n_stages:
-            return max(1, budget // 2)
-        return budget - sum(s["stage_epochs"])
+        s = self.state
+        return stage_limit(schedule, self.optim.max_epochs, s["stage"], n_stages, sum(s["stage_epochs"]))
 
     def fit(self, stages: Sequence[tuple[Partition, Partition]], schedule: str = "stagewise") -> None:
         """Train each (train, val) stage until early stopping or its epoch limit."""
@@ -366,13 +365,16 @@ class Trainer:
         self.model.load_trainable_state(s["best_state"])
 
 
-def run_finetune(*, best_layers: str, source: str, manifests: Sequence[str], splits: Sequence[str],
+def run_finetune(*, best_layers: str | None, layer: Layer, source: str, manifests: Sequence[str], splits: Sequence[str],
                  listening: str | None, model: str, train: str, test: str, strategy: str, fold: int, setting: str,
                  stage_corpus: str | None, optim: Optim, settings: Finetune, lora: Lora | None,
                  adapter: Adapter | None, head: str, emotions: Sequence[str], device: str,
                  checkpoint_dir: str | None, out_metrics: str, out_predictions: str, out_adapter: str,
                  out_stimuli: str, fresh_start: bool = False) -> dict[str, Any]:
     """The whole job: layer k, model, data, training (with resume), test and stimulus predictions, outputs.
+
+    `layer` pinned: k as given (`best_layers` may be None); chosen: k from the `best_layers`
+    row of `layer.row`.
 
     `fresh_start` discards a leftover checkpoint instead of resuming it (a forced re-run:
     `snakemake -F` or `-R finetune`, which the job cannot tell from a restart after a kill).
@@ -393,7 +395,14 @@ def run_finetune(*, best_layers: str, source: str, manifests: Sequence[str], spl
     if train != test and settings.cross_val_on is None:
         raise ValueError(f"{train} -> {test} needs the validation corpus of cross-corpus runs (splits.cross_val_on)")
     dev = resolve_device(device)
-    layer = best_layer(best_layers, model, train, test, setting)
+    layer_source = layer.source
+    if layer.pinned is not None:
+        layer = layer.pinned
+    elif best_layers is None:
+        raise ValueError(f"the layer of {model} {train} -> {test} is chosen by the layer-wise stage "
+                         f"(row {layer.row}): best_layers.csv is needed")
+    else:
+        layer = best_layer(best_layers, *layer.row)
     files = corpus_files(manifests, splits)
     for c in {train, test} | ({stage_corpus} if two_stage else set()):
         if c not in files:
@@ -414,7 +423,7 @@ def run_finetune(*, best_layers: str, source: str, manifests: Sequence[str], spl
         stage_corpus = None
     stimuli = load_stimuli(files[test][0], listening, emotions) if listening else None
 
-    inputs = [best_layers, *manifests, *splits]
+    inputs = [*([best_layers] if layer_source == "chosen" else []), *manifests, *splits]
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     with torch_threads(settings.threads):
         seed_everything(optim.seed)
@@ -425,20 +434,25 @@ def run_finetune(*, best_layers: str, source: str, manifests: Sequence[str], spl
             torch.use_deterministic_algorithms(was_deterministic)
 
 
-def _run(*, optim: Optim, settings: Finetune, dev: torch.device, layer: int, stages: list, part: dict,
-         stimuli: Partition | None, val_corpus: str, source: str, model: str, train: str, test: str, strategy: str,
+def _run(*, optim: Optim, settings: Finetune, dev: torch.device, layer: int, layer_source: str, stages: list,
+         part: dict, stimuli: Partition | None, val_corpus: str, source: str, model: str, train: str, test: str,
+         strategy: str,
          fold: int, setting: str, stage_corpus: str | None, lora: Lora | None, adapter: Adapter | None, head: str,
          emotions: Sequence[str], inputs: list[str], checkpoint_dir: str | None, out_metrics: str,
          out_predictions: str, out_adapter: str, out_stimuli: str, t_start: float, fresh_start: bool,
          **_: Any) -> dict[str, Any]:
     encoder = load_encoder(source, "cpu")
+    if layer > len(encoder.encoder.layers):
+        raise ValueError(f"layer {layer} ({layer_source}) of {model} {train} -> {test}: {source} has hidden states "
+                         f"0..{len(encoder.encoder.layers)} only")
     n_kept = layers_to_keep(layer, settings.layers_kept, len(encoder.encoder.layers))
     net = build_model(encoder, n_kept, strategy, len(emotions), head, lora, adapter, settings.encoder_mode).to(dev)
     if settings.cache_features:
         net.cache_features()
     trainable, total = count_params(net)
-    log.info("%s %s %s->%s fold %d: layer %d, %d layers kept, %d trainable of %d parameters, device %s, "
-             "%d threads", model, strategy, train, test, fold, layer, n_kept, trainable, total, dev, settings.threads)
+    log.info("%s %s %s->%s fold %d: layer %d (%s), %d layers kept, %d trainable of %d parameters, device %s, "
+             "%d threads", model, strategy, train, test, fold, layer, layer_source, n_kept, trainable, total, dev,
+             settings.threads)
     collate = Collator(load_feature_extractor(source), clip_normalised=settings.clip_normalised_waveform)
     fp = _fingerprint(job={"source": source, "layer": layer, "layers_kept": n_kept, "strategy": strategy,
                            "head": head, "emotions": list(emotions), "train": train, "test": test, "fold": fold,
@@ -480,7 +494,8 @@ def _run(*, optim: Optim, settings: Finetune, dev: torch.device, layer: int, sta
 
     s = trainer.state
     result = {"model": model, "setting": setting, "train": train, "test": test, "strategy": strategy,
-              "fold": int(fold), "layer": layer, "layers_kept": n_kept, "ua": sc["ua"], "wa": sc["wa"],
+              "fold": int(fold), "layer": layer, "layer_source": layer_source, "layers_kept": n_kept,
+              "ua": sc["ua"], "wa": sc["wa"],
               "macro_f1": sc["macro_f1"], "epochs": int(s["total_epochs"]), "best_epoch": int(s["best_epoch"]),
               "best_stage": int(s["best_stage"]), "trainable_params": int(trainable), "total_params": int(total),
               "wall_time_s": float(s["wall_time_s"]),  # training time, summed over resumed runs
