@@ -9,7 +9,8 @@ import torch
 
 from xlser.layerwise.heads import make_head
 from xlser.config import schema_defaults
-from xlser.layerwise.probe import BatchedHead, ProbeConfig, probe_experiment, train_probes
+from xlser.layerwise.probe import (BatchedHead, Patience, ProbeConfig, initial_head, probe_experiment, train_probe_folds,
+                                   train_probes, training_orders)
 
 
 def pcfg(**kw) -> ProbeConfig:
@@ -89,7 +90,8 @@ def test_planted_signal_gives_best_layer_k():
 
 def reference_single_layer(Xtr, ytr, Xva, yva, Xte, cfg, layer):
     """An independent plain-PyTorch trainer of ONE layer's `make_head` head, as the study's
-    code trains it: seeded init, AdamW, seeded batch order, patience on validation loss,
+    code trains it: seeded init (per layer, or the one shared head), AdamW, seeded batch order
+    (drawn every epoch, or once), patience on validation loss (reset on `<` or `<=`),
     checkpoint with the best validation UA kept."""
     from xlser.metrics import ua
 
@@ -98,13 +100,15 @@ def reference_single_layer(Xtr, ytr, Xva, yva, Xte, cfg, layer):
     norm = lambda a: (torch.as_tensor(a[:, layer], dtype=torch.float32) - mean) / std  # noqa: E731
     xtr, xva, xte = norm(Xtr), norm(Xva), norm(Xte)
     ytr_t, yva_t = torch.as_tensor(ytr), torch.as_tensor(yva)
-    torch.manual_seed(cfg.optim.seed + layer)
+    torch.manual_seed(cfg.optim.seed + (layer if cfg.init == "per_layer" else 0))
     head = make_head(cfg.head, xtr.shape[1], 4)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.optim.lr, eps=cfg.optim.eps, weight_decay=cfg.optim.weight_decay)
     gen = torch.Generator().manual_seed(cfg.optim.seed)
     best_ua, best_loss, bad, best_state = -1.0, float("inf"), 0, None
-    for _ in range(cfg.optim.max_epochs):
-        perm = torch.randperm(len(xtr), generator=gen)
+    perm = torch.randperm(len(xtr), generator=gen)
+    for epoch in range(cfg.optim.max_epochs):
+        if epoch > 0 and cfg.shuffle == "every_epoch":
+            perm = torch.randperm(len(xtr), generator=gen)
         for s in range(0, len(xtr), cfg.optim.batch_size):
             idx = perm[s:s + cfg.optim.batch_size]
             loss = torch.nn.functional.cross_entropy(head(xtr[idx]), ytr_t[idx])
@@ -117,7 +121,7 @@ def reference_single_layer(Xtr, ytr, Xva, yva, Xte, cfg, layer):
             vua = ua(yva, logits.argmax(1).numpy(), range(4))
         if vua > best_ua:
             best_ua, best_state = vua, {k: v.clone() for k, v in head.state_dict().items()}
-        if vloss < best_loss:
+        if vloss < best_loss or (cfg.patience_reset == "tie" and vloss == best_loss):
             best_loss, bad = vloss, 0
         else:
             bad += 1
@@ -128,14 +132,19 @@ def reference_single_layer(Xtr, ytr, Xva, yva, Xte, cfg, layer):
         return best_ua, head(xte).argmax(1).numpy()
 
 
-@pytest.mark.parametrize("head", ["linear", "mlp"])
-def test_batched_probe_matches_independent_make_head_training(head):
+STUDY_OPTIONS = {"init": "shared", "shuffle": "once", "patience_reset": "tie"}
+
+
+@pytest.mark.parametrize("head,options", [("linear", {}), ("mlp", {}), ("mlp", STUDY_OPTIONS),
+                                          ("linear", STUDY_OPTIONS)])
+def test_batched_probe_matches_independent_make_head_training(head, options):
     """Acceptance: every layer of the batched probe reaches the same validation UA and the same
-    test predictions (hence test UA) as its own `make_head` head trained alone, same seed."""
+    test predictions (hence test UA) as its own `make_head` head trained alone, same seed;
+    with today's options and with the study code's (shared init, one order, `<=` reset)."""
     from xlser.metrics import ua
 
     X, y = planted(k=2, layers=4)
-    cfg = pcfg(head=head, lr=3e-3, max_epochs=30, patience=4, seed=11)
+    cfg = pcfg(head=head, lr=3e-3, max_epochs=30, patience=4, seed=11, **options)
     res = train_probes(X[:200], y[:200], X[200:260], y[200:260], 4, cfg)
     pred = res.predict_proba(X[260:]).argmax(-1)
     for layer in range(4):
@@ -198,3 +207,106 @@ def test_target_validation_differs_only_through_the_validation_rows():
     s_tgt, p_tgt = probe_experiment(fa, (ids_b, X_b), ma, mb, sa, sb, EMO, cfg, info, val_on="target")
     pd.testing.assert_frame_equal(s_src, s_tgt)
     pd.testing.assert_frame_equal(p_src, p_tgt)
+
+
+# ---------------------------------------------------------------- the study code's options (issue 21)
+
+
+def test_patience_reset_on_ties_pins_the_stop_epoch():
+    """Hand-computed, patience 3: `improve` counts the tied epochs 3 and 5 as bad (stop at 5);
+    `tie` resets on them (the study's `<=`) and stops after epochs 6-8 (stop at 8)."""
+    losses = [1.0, 0.8, 0.8, 0.9, 0.8, 0.85, 0.9, 0.95, 0.99]
+
+    def stop_epoch(reset):
+        p = Patience(1, 3, reset)
+        for epoch, v in enumerate(losses, start=1):
+            if p.update(torch.tensor([v]))[0]:
+                return epoch
+        return None
+
+    assert stop_epoch("improve") == 5
+    assert stop_epoch("tie") == 8
+
+
+def test_patience_keeps_heads_apart_when_some_are_dropped():
+    p = Patience(3, 2, "improve")
+    assert not p.update(torch.tensor([1.0, 1.0, 1.0])).any()
+    assert p.update(torch.tensor([2.0, 0.5, 2.0])).tolist() == [False, False, False]
+    assert p.update(torch.tensor([2.0, 0.6, 0.1])).tolist() == [True, False, False]
+    p.keep(torch.tensor([1, 2]))
+    assert p.update(torch.tensor([0.7, 0.2])).tolist() == [True, False]  # old head 1: 2 bad epochs
+    assert p.update(torch.tensor([0.1, 0.3])).tolist() == [False, True]  # old head 2: 2 bad epochs
+
+
+@pytest.mark.parametrize("reset,expected", [("improve", 1 + 3), ("tie", 12)])
+def test_a_constant_validation_loss_stops_only_without_tie_reset(reset, expected):
+    """lr 0: the heads never change, every epoch ties the first; `improve` stops after
+    patience epochs, `tie` runs to max_epochs."""
+    X, y = planted(n=120, layers=2, k=1)
+    res = train_probes(X[:80], y[:80], X[80:], y[80:], 4, pcfg(lr=0.0, max_epochs=12, patience=3,
+                                                                 patience_reset=reset))
+    assert res.epochs.tolist() == [expected, expected]
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_shared_init_starts_every_layer_from_one_head(head):
+    cfg = pcfg(head=head, seed=7, init="shared")
+    shared = initial_head(cfg, 16, 4, [0, 1, 2])
+    torch.manual_seed(7)
+    ref = [m for m in make_head(head, 16, 4).modules() if isinstance(m, torch.nn.Linear)]
+    per_layer = initial_head(pcfg(head=head, seed=7), 16, 4, [0, 1, 2])
+    for j, lin in enumerate(ref):
+        for layer in range(3):
+            assert torch.equal(shared.weights[j][layer], lin.weight) and torch.equal(shared.biases[j][layer], lin.bias)
+        assert torch.equal(per_layer.weights[j][0], lin.weight)  # seed + 0
+        assert not torch.equal(per_layer.weights[j][1], lin.weight)
+
+
+def test_shared_init_on_equal_layers_gives_equal_probes():
+    """Every layer holding the same features: with one shared start they train identically;
+    with per-layer seeds they do not."""
+    X, y = planted(layers=1, k=0)
+    X = np.repeat(X, 3, axis=1)
+    outs = {}
+    for init in ("shared", "per_layer"):
+        res = train_probes(X[:240], y[:240], X[240:], y[240:], 4, pcfg(head="mlp", lr=3e-3, max_epochs=8,
+                                                                         patience=3, init=init))
+        outs[init] = res.predict_proba(X[240:]), res.epochs.tolist(), res.best_epoch.tolist()
+    p, q = outs["shared"][0], outs["per_layer"][0]
+    for layer in (1, 2):  # equal up to float summation order in the batched kernels
+        np.testing.assert_allclose(p[:, layer], p[:, 0], atol=1e-6)
+        assert (outs["shared"][1][layer], outs["shared"][2][layer]) == (outs["shared"][1][0], outs["shared"][2][0])
+        assert np.abs(q[:, layer] - q[:, 0]).max() > 1e-3
+
+
+def test_training_order_once_is_the_same_every_epoch():
+    once = training_orders(50, 3, "once")
+    every = training_orders(50, 3, "every_epoch")
+    o = [next(once) for _ in range(4)]
+    e = [next(every) for _ in range(4)]
+    assert all(torch.equal(o[0], oi) for oi in o[1:])
+    assert torch.equal(o[0], e[0])  # the first draw is the same generator's
+    assert not any(torch.equal(e[0], ei) for ei in e[1:])
+    assert sorted(o[0].tolist()) == list(range(50))
+    with pytest.raises(ValueError, match="shuffle 'sometimes'"):
+        next(training_orders(5, 0, "sometimes"))
+
+
+def test_unknown_probe_option_names_the_key():
+    with pytest.raises(ValueError, match="probe.init: 'global'"):
+        pcfg(init="global")
+
+
+def test_folds_trained_together_equal_folds_trained_apart():
+    """`train_probe_folds` stacks folds of equal size; each fold's result is the one it gets alone."""
+    X, y = planted(n=400, layers=3, k=1)
+    folds = [(X[:200], y[:200], X[200:260], y[200:260]), (X[100:300], y[100:300], X[300:360], y[300:360]),
+             (X[:150], y[:150], X[200:260], y[200:260])]  # the third has another size: its own stack
+    cfg = pcfg(head="mlp", lr=3e-3, max_epochs=15, patience=3)
+    together = train_probe_folds(folds, 4, cfg)
+    for f, fold in enumerate(folds):
+        alone = train_probes(*fold, 4, cfg)
+        np.testing.assert_array_equal(together[f].epochs, alone.epochs)
+        np.testing.assert_array_equal(together[f].best_epoch, alone.best_epoch)
+        np.testing.assert_allclose(together[f].val_ua, alone.val_ua, atol=1e-6)
+        np.testing.assert_allclose(together[f].predict_proba(X[360:]), alone.predict_proba(X[360:]), atol=1e-5)

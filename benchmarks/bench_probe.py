@@ -1,0 +1,148 @@
+"""Benchmark (prints figures; not a test): the study's layer-wise probing grid on a CPU.
+
+The study's grid at its size: 11 experiments x 5 folds x 13 layers, 1,600 training and 200
+validation utterances per fold, 768-dim pooled features (synthetic, float16 as stored), the
+study's probe settings (AdamW lr 1e-4, batch 32, up to 100 epochs, patience 10, raw
+features), once with the study code's MLP head and once with the linear head.
+
+- new path: `xlser.layerwise.probe.probe_experiment`'s training, `train_probe_folds` (every
+  fold and layer of an experiment in one stack); the whole grid is timed, experiments run
+  `--jobs` at a time in worker processes of `--threads` torch threads each (Snakemake's
+  `probe_layers` jobs on `--cores 2`: two one-thread jobs at once);
+- old path: `train_probes` as of `--baseline` (git revision; 13 layers of one fold at a
+  time), timed on `--old-folds` folds in the same run and scaled to the 55 folds of the grid
+  by its per-fold time (the folds of the grid stop after similar epoch counts).
+
+Run: .venv/bin/python benchmarks/bench_probe.py   (about 5-10 minutes on 2 CPU cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from xlser.config import schema_defaults  # noqa: E402
+from xlser.device import torch_threads  # noqa: E402
+from xlser.layerwise.probe import ProbeConfig, train_probe_folds  # noqa: E402
+
+EXPERIMENTS, FOLDS, LAYERS, DIM, CLASSES = 11, 5, 13, 768, 4
+N_TRAIN, N_VAL = 1600, 200
+POOL = 4000  # synthetic utterances per experiment the folds draw from
+BASELINE = "b617a0b"  # the last revision with one fold per training run
+STUDY = {"lr": 1e-4, "eps": 1e-8, "weight_decay": 1e-5, "batch_size": 32, "max_epochs": 100, "patience": 10,
+         "standardize": False}
+
+
+def pool(experiment: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic pooled features of one experiment's corpus: layers carry a class signal
+    that peaks mid-network, with per-layer offsets and scales like real hidden states."""
+    rng = np.random.default_rng(experiment)
+    y = rng.integers(0, CLASSES, POOL)
+    X = rng.standard_normal((POOL, LAYERS, DIM), dtype=np.float32)
+    strength = 0.6 * np.exp(-0.5 * ((np.arange(LAYERS) - 6) / 3.0) ** 2)
+    X[:, :, :CLASSES] += strength[None, :, None] * np.eye(CLASSES, dtype=np.float32)[y][:, None, :]
+    X = X * rng.uniform(0.5, 2.0, (1, LAYERS, 1)).astype(np.float32) + rng.normal(0, 1, (1, LAYERS, DIM))
+    return X.astype(np.float16), y
+
+
+def folds_of(experiment: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    X, y = pool(experiment)
+    out = []
+    for f in range(FOLDS):
+        idx = np.random.default_rng(100 * experiment + f).permutation(POOL)
+        tr, va = idx[:N_TRAIN], idx[N_TRAIN:N_TRAIN + N_VAL]
+        out.append((X[tr], y[tr], X[va], y[va]))
+    return out
+
+
+def cfg(head: str) -> ProbeConfig:
+    return ProbeConfig.from_section(schema_defaults("probe") | STUDY | {"head": head})
+
+
+def run_experiment(args: tuple[int, str, int]) -> tuple[float, list[int]]:
+    """New path, one experiment (all folds): seconds and the heads' epoch counts."""
+    experiment, head, threads = args
+    folds = folds_of(experiment)
+    t = time.perf_counter()
+    res = train_probe_folds(folds, CLASSES, cfg(head), "cpu", threads=threads)
+    return time.perf_counter() - t, [int(e) for r in res for e in r.epochs]
+
+
+def old_module(rev: str):
+    """`xlser.layerwise.probe` as of git revision `rev`, imported from a temporary file."""
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:src/xlser/layerwise/probe.py"], check=True,
+                         capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "probe_old.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("probe_old", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def old_per_fold(head: str, n_folds: int, threads: int, rev: str) -> tuple[float, list[int]]:
+    """Old path: seconds per fold (13 layers) and the epoch counts, over the first `n_folds` folds."""
+    old = old_module(rev)
+    c = cfg(head)
+    old_cfg = old.ProbeConfig(c.optim, c.head, c.selection, c.standardize)
+    folds = folds_of(0)[:n_folds]
+    t = time.perf_counter()
+    epochs = []
+    with torch_threads(threads):
+        for X_tr, y_tr, X_va, y_va in folds:
+            res = old.train_probes(X_tr, y_tr, X_va, y_va, CLASSES, old_cfg, "cpu", threads=threads)
+            epochs += [int(e) for e in res.epochs]
+    return (time.perf_counter() - t) / n_folds, epochs
+
+
+def grid(head: str, jobs: int, threads: int) -> tuple[float, float, list[int]]:
+    """New path over the whole grid: wall seconds, summed job seconds, epoch counts."""
+    work = [(e, head, threads) for e in range(EXPERIMENTS)]
+    t = time.perf_counter()
+    if jobs == 1:
+        done = [run_experiment(w) for w in work]
+    else:
+        with ProcessPoolExecutor(jobs) as ex:
+            done = list(ex.map(run_experiment, work))
+    wall = time.perf_counter() - t
+    return wall, sum(d[0] for d in done), [e for d in done for e in d[1]]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=2, help="experiments trained at once (Snakemake jobs)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per job (config torch_threads)")
+    ap.add_argument("--old-folds", type=int, default=1, help="folds the old path is timed on")
+    ap.add_argument("--baseline", default=BASELINE, help="git revision of the old path")
+    ap.add_argument("--heads", nargs="+", default=["mlp", "linear"], choices=["mlp", "linear"])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"probing grid: {EXPERIMENTS} experiments x {FOLDS} folds x {LAYERS} layers, {N_TRAIN}/{N_VAL} "
+          f"utterances, {DIM}-dim, study settings (lr 1e-4, batch 32, patience 10, <= 100 epochs); "
+          f"{args.jobs} job(s) at once x {args.threads} thread(s); CPU {torch.get_num_threads()} thread(s)")
+    for head in args.heads:
+        wall, busy, epochs = grid(head, args.jobs, args.threads)
+        per_fold_old, old_epochs = old_per_fold(head, args.old_folds, args.threads, args.baseline)
+        old_grid = per_fold_old * EXPERIMENTS * FOLDS
+        per_fold_new = busy / (EXPERIMENTS * FOLDS)
+        print(f"  {head:6s} new: grid {wall:7.1f} s wall ({busy:7.1f} s of job time, {per_fold_new:5.2f} s per fold; "
+              f"heads stop after {min(epochs)}-{max(epochs)} epochs, median {int(np.median(epochs))})")
+        print(f"  {head:6s} old ({args.baseline}): {per_fold_old:6.2f} s per fold ({args.old_folds} timed; epochs "
+              f"{min(old_epochs)}-{max(old_epochs)}) -> grid {old_grid:7.1f} s of job time, "
+              f"{old_grid / args.jobs:7.1f} s wall at {args.jobs} job(s)")
+        print(f"  {head:6s} speed-up (job time per fold, old / new): x{per_fold_old / per_fold_new:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
