@@ -117,15 +117,17 @@ def test_paper_config_on_real_layouts_plans_the_study(tmp_path: Path) -> None:
     text = (work / "config/paper.yaml").read_text()
     assert text.count("/path/to/") >= 9  # every user path is an obvious placeholder
     overlay = {
-        "corpora": {name: {**paper["corpora"][name], "root": str(root),
+        # folds drawn here (the study's fold lists, `folds`, are planned in test_paper_plan.py)
+        "corpora": {name: {**{k: v for k, v in paper["corpora"][name].items() if k != "folds"}, "root": str(root),
                            **({"table": "labels.csv"} if name == "TJD" else {})}
                     for name, root in roots.items()},
         "human": {**paper["human"], "listeners": str(listening / "listeners.csv"),
                   "webmushra": [str(listening / "cn"), str(listening / "de")],
                   "responses": [str(listening / "segments.csv")], "stimuli": str(listening / "stimuli.csv")},
     }
-    (work / "mine.yaml").write_text(yaml.safe_dump(overlay))
-    jobs = planned(work, "--configfile", "config/paper.yaml", "mine.yaml")
+    # the whole config, not an overlay: Snakemake's merge cannot remove `folds`
+    (work / "mine.yaml").write_text(yaml.safe_dump({**paper, **overlay}, allow_unicode=True))
+    jobs = planned(work, "--configfile", "mine.yaml")
     assert not any(rule.startswith("demo_") for rule in jobs), jobs
     assert jobs["scan_corpus"] == 5 and jobs["make_splits"] == 3
     # the study's layer-wise grid: W2V2-CN and W2V2-DE on all three SER corpora, W2V2-EN on IEMOCAP
