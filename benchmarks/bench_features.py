@@ -35,7 +35,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from xlser.models.batching import length_buckets  # noqa: E402
 from xlser.models.encoder import batch_mode  # noqa: E402
-from xlser.layerwise.features import encode_batch  # noqa: E402
+from xlser.layerwise.features import encode_batch, one_per_pass  # noqa: E402
 from xlser.config import schema_defaults  # noqa: E402
 from xlser.layerwise.probe import ProbeConfig, train_probes  # noqa: E402
 
@@ -117,8 +117,11 @@ def part_a(tmp: Path, gpu_seconds: float, budget_gpu: float) -> float:
         print(f"    one utterance per pass : {t1:7.2f} s  RTF {t1 / d.sum():.4f}  ({d.sum() / t1:8.1f}x real time)")
         print(f"    exact batches          : {tb:7.2f} s  RTF {tb / d.sum():.4f}  ({d.sum() / tb:8.1f}x real time), "
               f"speed-up x{t1 / tb:.2f}, max deviation from one-by-one {dev_rel:.1e} (relative)", flush=True)
+        auto = "one utterance per pass" if one_per_pass("auto", device, mode) else "exact batches"
+        print(f"    features.batching: auto on {dev_name} runs {auto}; time one-per-pass / batched = "
+              f"{t1 / tb:.2f} (> 1: batches pay)", flush=True)
         if dev_name == "cpu":
-            t_utt = tb / len(d)
+            t_utt = (t1 if one_per_pass("auto", device, mode) else tb) / len(d)  # what `auto` extracts with
         del model
     return t_utt  # per-utterance extraction cost on CPU, for (b)
 

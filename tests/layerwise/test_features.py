@@ -86,21 +86,43 @@ def write_corpus(tmp_path, durations):
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("kind", ["wav2vec2-group", "wav2vec2-layer", "hubert-group", "wavlm-group",
-                                  "data2vec-audio"])
-def test_extract_equals_the_plain_model_one_utterance_at_a_time(tmp_path, kind):
+@pytest.mark.parametrize("kind,batching,dtype", [
+    ("wav2vec2-group", "exact", "float16"), ("wav2vec2-layer", "exact", "float16"),
+    ("hubert-group", "exact", "float16"), ("wavlm-group", "exact", "float16"), ("data2vec-audio", "exact", "float16"),
+    ("wav2vec2-group", "auto", "float32"), ("wav2vec2-group", "single", "float32")])
+def test_extract_equals_the_plain_model_one_utterance_at_a_time(tmp_path, kind, batching, dtype):
     src = save_tiny(tmp_path / "m", kind)
     man = write_corpus(tmp_path, [0.6, 1.3, 0.9, 2.0, 0.5])
-    ids, X, meta = extract_features(man, src, "cpu", max_batch_seconds=6.0)
-    assert X.dtype == np.float16 and X.shape == (5, 3, 32) and list(ids) == [f"u{i}" for i in range(5)]
+    ids, X, meta = extract_features(man, src, "cpu", max_batch_seconds=6.0, batching=batching, dtype=dtype)
+    assert X.dtype == np.dtype(dtype) and X.shape == (5, 3, 32) and list(ids) == [f"u{i}" for i in range(5)]
     assert meta["batch_mode"] == ("unbatched" if kind == "data2vec-audio" else "batched")
+    assert meta["one_per_pass"] == (kind == "data2vec-audio" or batching != "exact")  # auto: single on CPU
     model, fe = tiny_model(kind), feature_extractor(kind)
+    tol = 2e-3 if dtype == "float16" else 1e-4  # float16 storage rounds to ~1e-3 relative
     for i, d in enumerate(man["duration_s"]):
         ref = alone(model, fe, wav(d, 10 + i)).numpy()
-        np.testing.assert_allclose(X[i].astype(np.float32), ref, atol=2e-3 * np.abs(ref).max(), rtol=2e-3)
+        np.testing.assert_allclose(X[i].astype(np.float32), ref, atol=tol * np.abs(ref).max(), rtol=tol)
     save_features(tmp_path / "f.npz", ids, X, meta)
     ids2, X2, meta2 = load_features(tmp_path / "f.npz")
+    assert X2.dtype == np.dtype(dtype)  # stored as extracted: float32 keeps every bit
     assert list(ids2) == list(ids) and np.array_equal(X2, X) and meta2 == {"model": src, "layers": 2}
+
+
+def test_one_per_pass_auto_is_single_on_cpu_and_batched_on_cuda():
+    from xlser.layerwise.features import one_per_pass
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert one_per_pass("auto", cpu, "batched") and not one_per_pass("auto", cuda, "batched")
+    assert not one_per_pass("exact", cpu, "batched") and not one_per_pass("exact", cuda, "cnn_per_utterance")
+    assert one_per_pass("single", cuda, "batched")
+    assert one_per_pass("exact", cuda, "unbatched") and one_per_pass("auto", cuda, "unbatched")
+    with pytest.raises(ValueError, match="features.batching: 'fast'"):
+        one_per_pass("fast", cpu, "batched")
+
+
+def test_save_features_rejects_other_dtypes(tmp_path):
+    with pytest.raises(ValueError, match="float64"):
+        save_features(tmp_path / "f.npz", np.array(["u0"]), np.zeros((1, 2, 3)), {"model": "m", "layers": 1})
 
 
 def test_unknown_model_id_error_names_id():

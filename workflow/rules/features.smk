@@ -25,6 +25,8 @@ rule extract_features:
         max_batch_seconds=S.section("features")["max_batch_seconds"],
         precision=S.section("features")["precision"],
         top_layer_norm=S.section("features")["top_layer_norm"],
+        batching=S.section("features")["batching"],
+        dtype=S.section("features")["dtype"],
         torch_threads=config["torch_threads"],  # on CPU: features must not depend on --cores
     script:
         "../scripts/extract_features.py"

@@ -10,6 +10,7 @@ sm = snakemake  # noqa: F821
 with torch_threads(sm.params.torch_threads):
     ids, X, meta = extract_features(read_manifest(sm.input.manifest), sm.params.source, sm.params.device,
                                     sm.params.max_batch_seconds, precision=sm.params.precision,
-                                    top_layer_norm=sm.params.top_layer_norm)
+                                    top_layer_norm=sm.params.top_layer_norm, batching=sm.params.batching,
+                                    dtype=sm.params.dtype)
 save_features(sm.output[0], ids, X, meta)
-log.info("%d utterances, %d hidden states of dim %d", X.shape[0], X.shape[1], X.shape[2])
+log.info("%d utterances, %d hidden states of dim %d, stored as %s", X.shape[0], X.shape[1], X.shape[2], X.dtype)
