@@ -223,6 +223,7 @@ def test_lss_written_against_the_kit_reproduces_hand_computed_table2(corpora):
     spec = _spec(id="ser_cn")
     kit = corpora["root"] / "kits" / "ser_cn"
     build_kit(kit, spec, {"CORP-CN": corpora["listening"]["CORP-CN"]}, corpora["manifests"], EMO)
+    webmushra_reads(kit, "ser_cn")
     test_id, pages, stim, questions = read_kit(kit, "ser_cn")
     truth = pd.read_csv(corpora["listening"]["CORP-CN"], dtype=str).set_index("utt_id")["emotion"]
     answer = {"L1": lambda e: e, "L2": lambda e: "happy" if e == "angry" else e, "L3": lambda e: "neutral"}
@@ -248,6 +249,7 @@ def test_simulated_listeners_answer_the_kits(corpora):
     for tid, groups in (("ser_cn", ["CN"]), ("ser_de", ["DE"])):
         kits[tid] = corpora["root"] / "kits" / tid
         build_kit(kits[tid], _spec(id=tid, groups=groups), corpora["listening"], corpora["manifests"], EMO)
+        webmushra_reads(kits[tid], tid)
     out = corpora["root"] / "listening"
     lss = {t: out / "results" / t / "lss.csv" for t in kits}
     zed = corpora["root"] / "corpora/D-ZED/manifest.csv"
