@@ -29,7 +29,9 @@ def layers_to_keep(k: int, rule: str, n_layers: int) -> int:
 
     `k`: output is hidden state k (what the layer-wise probe chose). `k+1`: the study's code
     (`num_hidden_layers = layer_index + 1`), one layer more, PEFT modules on layers 0..k; at
-    the top of the model nothing is left to add, so it keeps all `n_layers` (logged).
+    the top of the model nothing is left to add, so it keeps all `n_layers` (logged). The
+    study's code would there build one layer more than the checkpoint has, initialised at
+    random (none of its runs used the top layer); xlser adds none.
     """
     if rule not in LAYERS_KEPT:
         raise ValueError(f"unknown layers_kept '{rule}': expected one of {LAYERS_KEPT}")
