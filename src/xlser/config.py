@@ -24,7 +24,7 @@ from xlser.experiments import Experiment, setting_of
 from xlser.peft.settings import check_plan
 
 # corpus keys that do not change what `scan_corpus` reads (split, role, fold lists)
-NOT_SCANNED = frozenset({"split_by", "role", "folds", "lang"})
+NOT_SCANNED = frozenset({"split_by", "role", "folds", "lang", "missing_emotions"})
 
 
 @dataclass(frozen=True)

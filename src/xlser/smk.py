@@ -37,7 +37,8 @@ def export_pythonpath(src: str) -> None:
 def setup(snakemake: Any) -> logging.Logger:
     """Send stdout/stderr and `logging` to the rule's log, cap torch/BLAS threads to `threads:`.
 
-    Called first in every script, so a failing job's log holds the traceback.
+    Called first in every script, so a failing job's log holds the traceback; for bad input
+    (`InputError`, `ConfigError`: file, line or key, and what to do) the message alone.
     """
     log_path = snakemake.log[0] if len(snakemake.log) else None
     if log_path:
@@ -45,6 +46,7 @@ def setup(snakemake: Any) -> logging.Logger:
         sys.stderr = sys.stdout = fh
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr, force=True)
+    sys.excepthook = report_user_error
     threads = max(1, int(getattr(snakemake, "threads", 1) or 1))
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
@@ -57,6 +59,18 @@ def setup(snakemake: Any) -> logging.Logger:
         atexit.register(record_usage, os.path.splitext(log_path)[0] + ".usage.json", snakemake.rule,
                         dict(snakemake.wildcards.items()) if hasattr(snakemake, "wildcards") else {})
     return logging.getLogger(f"xlser.{snakemake.rule}")
+
+
+def report_user_error(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+    """`sys.excepthook` of a job: bad input ends the job with `ERROR: <message>` (the message
+    names the file, line or config key and what to do; a traceback would bury it), any other
+    exception with its traceback (a bug to report)."""
+    from xlser.errors import ConfigError, InputError
+
+    if issubclass(kind, (InputError, ConfigError)):
+        print(f"ERROR: {exc}", file=sys.stderr, flush=True)
+    else:
+        sys.__excepthook__(kind, exc, tb)
 
 
 def record_usage(path: str, rule: str, wildcards: dict[str, Any]) -> None:

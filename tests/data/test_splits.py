@@ -85,7 +85,7 @@ def test_too_few_utterances_says_how_many():
         make_splits(manifest(1, 10), EMO, 16, 16, 16, folds=2, split_by="random", corpus="X")
     with pytest.raises(InputError, match=r"too few 'angry' utterances for the split: 3 exist in the test speaker"):
         make_splits(manifest(4, 3), EMO, 4, 16, 16, folds=2, split_by="speaker")
-    with pytest.raises(InputError, match="cannot be balanced over 4 emotions"):
+    with pytest.raises(InputError, match="cannot be balanced over its 4 emotions"):
         make_splits(manifest(1, 40), EMO, 4, 10, 16, folds=2)
 
 

@@ -61,6 +61,7 @@ rule make_splits:
         dialogs=lambda wc: dialog_pools(config["corpora"][wc.corpus])[0],
         folds_dir=lambda wc: config["corpora"][wc.corpus].get("folds", ""),
         emotions=EMOTIONS,
+        missing_emotions=lambda wc: config["corpora"][wc.corpus]["missing_emotions"],
     script:
         "../scripts/make_splits.py"
 
@@ -103,6 +104,7 @@ rule listening_subset:
         folds_dir=_imported_folds,
         folds=lambda wc: config["splits"]["folds"] if _imported_folds(wc) else 0,
         emotions=EMOTIONS,
+        missing_emotions=lambda wc: config["corpora"][wc.corpus]["missing_emotions"],
     script:
         "../scripts/listening_subset.py"
 

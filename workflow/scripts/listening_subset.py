@@ -20,5 +20,6 @@ df = listening_subset(
     sm.params.seed,
     corpus=corpus,
     exclude=trained,
+    missing_emotions=sm.params.missing_emotions,
 )
 write_csv(df, sm.output[0])

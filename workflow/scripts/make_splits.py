@@ -25,6 +25,7 @@ else:
         corpus=corpus,
         heldout=s["heldout"],
         exclude_from_train=stimuli,
+        missing_emotions=p.missing_emotions,
         **({"random_folds": s["random_folds"]} if "random_folds" in s else {}),  # split_by random only
     )
 write_csv(df, sm.output[0])

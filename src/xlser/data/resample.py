@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from xlser.data.audio import load_audio, save_audio
+from xlser.data.audio import load_audio, save_audio, write_failure
+from xlser.data.audiocheck import check_min_length
 from xlser.contracts import read_table
 from xlser.errors import InputError
 from xlser.data.manifest import write_manifest
@@ -25,19 +26,24 @@ log = logging.getLogger(__name__)
 
 
 def _convert(args: tuple[str, str, int]) -> tuple[str, float]:
-    """One file; any failure comes back as an InputError naming the source file (it pickles,
-    so a worker process's error reaches the user with the file's name)."""
+    """One file; any failure comes back as an InputError (it pickles, so a worker process's
+    error reaches the user with the file's name): a bad source names the source, a failed
+    write (full disk, quota) names the file written, the system's reason and the source."""
     src, dst, sr = args
     import torch
 
     torch.set_num_threads(1)
     try:
         wav, _ = load_audio(src, target_sr=sr)
-        save_audio(dst, wav, sr)
+        check_min_length(src, len(wav), sr)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, say which file it was
         raise InputError(src, f"cannot resample to {sr} Hz ({type(exc).__name__}: {exc})") from None
+    try:
+        save_audio(dst, wav, sr)
+    except OSError as exc:
+        raise InputError(dst, f"{write_failure(dst, exc, 'the resampled audio')} (converting {src})") from None
     return dst, len(wav) / sr
 
 
@@ -48,7 +54,11 @@ def resample_corpus(raw_csv: str | Path, manifest_csv: str | Path, wav_dir: str 
     wav_dir = Path(wav_dir)
     tmp_dir = wav_dir.with_name(f".{wav_dir.name}.part")
     shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
+    try:
+        tmp_dir.mkdir(parents=True)
+    except OSError as exc:
+        raise InputError(tmp_dir, write_failure(tmp_dir / "x", exc, "the resampled audio's folder")) from None
+    corpora = sorted(set(raw["corpus"].astype(str)))
     jobs = [(p, str(tmp_dir / f"{u}.wav"), sample_rate) for u, p in zip(raw["utt_id"], raw["path"])]
     try:
         if workers > 1 and len(jobs) > 1:
@@ -64,12 +74,17 @@ def resample_corpus(raw_csv: str | Path, manifest_csv: str | Path, wav_dir: str 
             results = [_convert(j) for j in tqdm(jobs, desc="resample", mininterval=2.0)]
         shutil.rmtree(wav_dir, ignore_errors=True)
         os.replace(tmp_dir, wav_dir)
+    except InputError as exc:  # the file is named; the user also needs the corpus it belongs to
+        raise exc.noted(", ".join(f"corpus {c}, config corpora.{c}" for c in corpora)) from None
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     out = raw.copy()
     out["path"] = [str(wav_dir / Path(dst).name) for dst, _ in results]
     out["duration_s"] = [round(d, 6) for _, d in results]
     out["sample_rate"] = sample_rate
-    write_manifest(out, manifest_csv)
+    try:
+        write_manifest(out, manifest_csv)
+    except OSError as exc:
+        raise InputError(manifest_csv, write_failure(manifest_csv, exc, "the manifest")) from None
     log.info("resampled %d utterances to %d Hz (%.1f s of audio)", len(out), sample_rate, out["duration_s"].sum())
     return out

@@ -38,6 +38,25 @@ from xlser.errors import InputError
 
 DIALOG_POOLS = ("all", "improvised", "scripted")
 HELDOUT = ("mixed", "separate")
+MISSING_EMOTIONS = ("error", "allow")
+
+
+def present_emotions(manifest: pd.DataFrame, emotions: Sequence[str], corpus: str, missing_emotions: str,
+                     where: str = "") -> list[str]:
+    """The configured emotions that `manifest` holds. One that it lacks is an error naming the
+    corpus and the emotion unless `corpora.<corpus>.missing_emotions` is `allow`: a corpus
+    without its Sad folder would otherwise quietly turn the study into a 3-class one."""
+    if missing_emotions not in MISSING_EMOTIONS:
+        raise InputError(None, f"corpora.{corpus}.missing_emotions: unknown value '{missing_emotions}' "
+                               f"(expected one of {list(MISSING_EMOTIONS)})")
+    present = [e for e in emotions if (manifest["emotion"] == e).any()]
+    missing = [e for e in emotions if e not in present]
+    if missing and missing_emotions == "error":
+        e = missing[0]
+        raise InputError(None, f"corpus {corpus} has no '{e}' utterances{where} (configured emotions: "
+                               f"{', '.join(emotions)}); add them, remove '{e}' from `emotions`, or set "
+                               f"corpora.{corpus}.missing_emotions: allow to run it with {', '.join(present)}")
+    return present
 RANDOM_FOLDS = ("disjoint", "independent")
 
 
@@ -66,10 +85,11 @@ def select_dialogs(manifest: pd.DataFrame, pool: str, corpus: str = "") -> pd.Da
     return manifest[~typed | (manifest["dialog"] == pool)].reset_index(drop=True)
 
 
-def _per_emotion(total: int, n: int, what: str) -> int:
+def _per_emotion(total: int, emotions: Sequence[str], what: str, corpus: str) -> int:
+    n = len(emotions)
     if total % n:
-        raise InputError(None, f"splits.{what} = {total} cannot be balanced over {n} emotions "
-                               f"(must be a multiple of {n})")
+        raise InputError(None, f"corpus {corpus}: splits.{what} = {total} cannot be balanced over its {n} emotions "
+                               f"({', '.join(emotions)}): use a multiple of {n}")
     return total // n
 
 
@@ -84,11 +104,12 @@ def _round_robin(df: pd.DataFrame, rng: np.random.Generator) -> list[str]:
     return out
 
 
-def _take(df: pd.DataFrame, emotion: str, k: int, rng: np.random.Generator, where: str, key: str) -> list[str]:
+def _take(df: pd.DataFrame, emotion: str, k: int, rng: np.random.Generator, where: str, key: str,
+          corpus: str = "", purpose: str = "the split") -> list[str]:
     pool = df[df["emotion"] == emotion]
     if len(pool) < k:
-        raise InputError(None, f"too few '{emotion}' utterances for the split: {len(pool)} exist in {where}, "
-                               f"{k} were asked ({key})")
+        raise InputError(None, f"corpus {corpus}: too few '{emotion}' utterances for {purpose}: {len(pool)} exist "
+                               f"in {where}, {k} were asked ({key}); lower it or add data")
     return _round_robin(pool, rng)[:k]
 
 
@@ -101,7 +122,7 @@ def _mixed(held: pd.DataFrame, emotion: str, test_pe: int, val_pe: int, rng: np.
     need = test_pe + val_pe
     if len(pool) < need:
         raise InputError(None, f"too few '{emotion}' utterances for the split: {len(pool)} exist in {where}, "
-                               f"{need} were asked for validation and test ({key})")
+                               f"{need} were asked for validation and test ({key}); lower them or add data")
     groups = [list(rng.permutation(g["utt_id"].to_numpy())) for _, g in pool.groupby("speaker", sort=True)]
     groups = [groups[i] for i in rng.permutation(len(groups))]
     quota = _split_quota([len(g) for g in groups], need)
@@ -127,17 +148,17 @@ def _split_quota(sizes: list[int], k: int) -> list[int]:
 def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emotion: int, val: int, test: int,
                 folds: int, seed: int = 0, split_by: str = "random", corpus: str = "",
                 heldout: str = "separate", exclude_from_train: Collection[str] = (),
-                random_folds: str = "disjoint") -> pd.DataFrame:
+                random_folds: str = "disjoint", missing_emotions: str = "error") -> pd.DataFrame:
     """Return `utt_id, fold, partition` rows for every fold (see module docstring)."""
     if heldout not in HELDOUT:
         raise InputError(None, f"unknown splits.heldout '{heldout}' (expected one of {list(HELDOUT)})")
     if random_folds not in RANDOM_FOLDS:
         raise InputError(None, f"unknown splits.random_folds '{random_folds}' (expected one of {list(RANDOM_FOLDS)})")
-    present = [e for e in emotions if (manifest["emotion"] == e).any()]
+    present = present_emotions(manifest, emotions, corpus, missing_emotions)
     if len(present) < 2:
-        raise InputError(None, f"corpus {corpus}: fewer than two emotions present ({present})")
-    n_emo = len(present)
-    val_pe, test_pe = _per_emotion(val, n_emo, "val"), _per_emotion(test, n_emo, "test")
+        raise InputError(None, f"corpus {corpus}: fewer than two emotions present ({present}); check "
+                               f"corpora.{corpus}.label_map and `emotions`")
+    val_pe, test_pe = _per_emotion(val, present, "val", corpus), _per_emotion(test, present, "test", corpus)
     excluded = set(exclude_from_train)
     rows: list[tuple[str, int, str]] = []
     key_tr = f"splits.train_per_emotion={train_per_emotion}"
@@ -179,10 +200,10 @@ def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emoti
             train_df = manifest[~manifest[col].astype(str).isin(held) & ~manifest["utt_id"].isin(excluded)]
             where_tr = f"the training {col}s of fold {f}"
             if heldout == "mixed":
-                where = f"the held-out {col}(s) {held} of fold {f}"
+                where = f"the held-out {col}(s) {held} of fold {f} of corpus {corpus}"
                 for e in present:
                     te, va = _mixed(held_df, e, test_pe, val_pe, rng, where, f"{key_va}, {key_te}")
-                    tr = _take(train_df, e, train_per_emotion, rng, where_tr, key_tr)
+                    tr = _take(train_df, e, train_per_emotion, rng, where_tr, key_tr, corpus)
                     rows += [(u, f, "test") for u in te] + [(u, f, "val") for u in va] + [(u, f, "train") for u in tr]
                 continue
             spk = sorted(held_df["speaker"].unique())
@@ -195,10 +216,10 @@ def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emoti
                 val_df = test_df = held_df
                 where_va = where_te = f"held-out {col}(s) {held}"
             for e in present:
-                te = _take(test_df, e, test_pe, rng, f"the {where_te} of fold {f}", key_te)
+                te = _take(test_df, e, test_pe, rng, f"the {where_te} of fold {f}", key_te, corpus)
                 va_pool = val_df[~val_df["utt_id"].isin(te)]
-                va = _take(va_pool, e, val_pe, rng, f"the {where_va} of fold {f}", key_va)
-                tr = _take(train_df, e, train_per_emotion, rng, where_tr, key_tr)
+                va = _take(va_pool, e, val_pe, rng, f"the {where_va} of fold {f}", key_va, corpus)
+                tr = _take(train_df, e, train_per_emotion, rng, where_tr, key_tr, corpus)
                 rows += [(u, f, "test") for u in te] + [(u, f, "val") for u in va] + [(u, f, "train") for u in tr]
     else:
         raise InputError(None, f"unknown split_by '{split_by}' (expected speaker, session or random)")
@@ -214,7 +235,7 @@ def sort_splits(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def listening_subset(manifest: pd.DataFrame, emotions: Sequence[str], per_emotion: int, seed: int = 0,
-                     corpus: str = "", exclude: Collection[str] = ()) -> pd.DataFrame:
+                     corpus: str = "", exclude: Collection[str] = (), missing_emotions: str = "error") -> pd.DataFrame:
     """`per_emotion` stimuli per emotion (the study: 12), spread evenly over speakers.
 
     Drawn before the folds, from the listening pool (`select_dialogs`), so that
@@ -224,10 +245,8 @@ def listening_subset(manifest: pd.DataFrame, emotions: Sequence[str], per_emotio
     rng = np.random.default_rng([seed, 7])
     excluded = set(exclude)
     rows = []
-    for e in emotions:
+    for e in present_emotions(manifest, emotions, corpus, missing_emotions, " in its listening pool"):
         pool = manifest[manifest["emotion"] == e]
-        if pool.empty:
-            continue
         if excluded:
             pool = pool[~pool["utt_id"].isin(excluded)]
             if len(pool) < per_emotion:
@@ -235,7 +254,8 @@ def listening_subset(manifest: pd.DataFrame, emotions: Sequence[str], per_emotio
                                        f"the imported training partitions (corpora.{corpus}.folds): {len(pool)} "
                                        f"remain, {per_emotion} were asked (splits.listening_per_emotion; "
                                        f"splits.exclude_stimuli)")
-        ids = _take(pool, e, per_emotion, rng, f"corpus {corpus}", f"splits.listening_per_emotion={per_emotion}")
+        ids = _take(pool, e, per_emotion, rng, "its listening pool", f"splits.listening_per_emotion={per_emotion}",
+                    corpus, "the listening test")
         spk = pool.set_index("utt_id")["speaker"]
         rows += [(u, e, spk[u]) for u in ids]
     return pd.DataFrame(rows, columns=["utt_id", "emotion", "speaker"])

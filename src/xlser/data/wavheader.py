@@ -12,7 +12,8 @@ from xlser.errors import InputError
 def wav_data_sizes(path: str | Path) -> tuple[int, int] | None:
     """(bytes the RIFF/WAVE header declares for the `data` chunk, bytes the file holds after
     it), or None for other formats and streamed WAVs (declared size 0 or 0xFFFFFFFF). A
-    shortfall of less than one frame (the `fmt ` block align) counts as complete.
+    shortfall of less than one frame (the `fmt ` block align) counts as complete; a file
+    that ends before its `data` chunk starts is an InputError naming the header part.
 
     libsndfile quietly shortens a WAV whose file is shorter than its header says, so a copy
     cut off in transfer would be read at a fraction of its length without a word.
@@ -20,15 +21,22 @@ def wav_data_sizes(path: str | Path) -> tuple[int, int] | None:
     try:
         with open(path, "rb") as fh:
             head = fh.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            if head[:4] != b"RIFF" or (len(head) == 12 and head[8:12] != b"WAVE"):
                 return None
             size = Path(path).stat().st_size
+            if len(head) < 12:
+                raise _cut(path, size, "RIFF header")
             pos, frame = 12, 1
-            while pos + 8 <= size:
+            while True:
+                if pos + 8 > size:
+                    raise _cut(path, size, "'data' chunk header" if pos < size else "header (no 'data' chunk)")
                 fh.seek(pos)
                 cid, n = struct.unpack("<4sI", fh.read(8))
-                if cid == b"fmt " and n >= 14:
-                    frame = max(1, struct.unpack("<H", fh.read(14)[12:14])[0])  # block align
+                if cid == b"fmt ":
+                    fmt = fh.read(min(n, 16))
+                    if len(fmt) < min(n, 16) or n < 14:
+                        raise _cut(path, size, "'fmt ' chunk")
+                    frame = max(1, struct.unpack("<H", fmt[12:14])[0])  # block align
                 if cid == b"data":
                     if n in (0, 0xFFFFFFFF):
                         return None
@@ -38,7 +46,11 @@ def wav_data_sizes(path: str | Path) -> tuple[int, int] | None:
                 pos += 8 + n + (n & 1)
     except OSError:
         return None
-    return None
+
+
+def _cut(path: str | Path, size: int, part: str) -> InputError:
+    return InputError(path, f"WAV file cut off inside its header ({size} bytes, ends in the {part}): "
+                            f"replace it with a complete copy or remove it from the corpus")
 
 
 def check_not_truncated(path: str | Path) -> None:

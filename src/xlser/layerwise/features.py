@@ -26,6 +26,7 @@ from xlser.data.audio import load_audio
 from xlser.models.batching import length_buckets
 from xlser.device import resolve_device
 from xlser.models.encoder import PAD_SENSITIVE, masked_mean  # noqa: F401  (re-exported: part of this module's API)
+from xlser.errors import require_finite
 from xlser.io import atomic_path
 from xlser.models.loading import load_encoder, load_feature_extractor
 
@@ -111,12 +112,28 @@ def extract_features(manifest: pd.DataFrame, source: str, device: str = "auto", 
             if k + 2 < len(batches):
                 pending.append(pool.submit(read, batches[k + 2]))
             pending[k] = None
-            X[batch] = encode_batch(model, fe, wavs, dev, precision,
-                                    top_layer_norm).cpu().numpy().astype(X.dtype)
+            out = encode_batch(model, fe, wavs, dev, precision, top_layer_norm).cpu().numpy()
+            X[batch] = finite_features(out, [manifest.iloc[i] for i in batch], source, X.dtype)
             bar.update(len(batch))
     meta = {"model": source, "layers": n_layers - 1, "dim": model.config.hidden_size,
             "model_type": model.config.model_type, "batch_mode": mode, "one_per_pass": single}
     return manifest["utt_id"].to_numpy(dtype=str), X, meta
+
+
+def finite_features(out: np.ndarray, rows: list[pd.Series], source: str,
+                    dtype: np.dtype | str = np.float16) -> np.ndarray:
+    """`out` (B, layers+1, D) as stored (`dtype`: features.dtype), after checking every utterance's features
+    are finite before and after the cast: a NaN (or a value past float16's 65504) would make
+    every probe trained on it score chance level without an error; the error names the
+    utterance and its file."""
+    with np.errstate(over="ignore"):  # an overflow becomes inf, reported below
+        half = out.astype(dtype)
+    for j, r in enumerate(rows):
+        what = f"features of utterance '{r['utt_id']}' from {source}"
+        require_finite(out[j], r["path"], what, "check the audio, or extract with features.precision: fp32")
+        require_finite(half[j], r["path"], f"{what} exceed float16's range (|x| > 65504) as stored",
+                       "this encoder's activations cannot be stored as float16 features")
+    return half
 
 
 def save_features(path: str | Path, utt_ids: np.ndarray, X: np.ndarray, meta: dict[str, Any]) -> None:

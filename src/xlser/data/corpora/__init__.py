@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import soundfile as sf
 
+from xlser.data.audiocheck import check_min_length
 from xlser.data.wavheader import check_not_truncated
 from xlser.contracts import validate_table
 from xlser.errors import InputError
@@ -35,6 +36,7 @@ def audio_info(path: Path) -> tuple[float, int]:
         raise InputError(path, f"unreadable audio ({exc})") from None
     if info.frames == 0:
         raise InputError(path, "empty audio (0 samples)")
+    check_min_length(path, info.frames, int(info.samplerate))
     return info.frames / info.samplerate, int(info.samplerate)
 
 
@@ -57,18 +59,23 @@ def scan_corpus(name: str, cfg: dict[str, Any], emotions: list[str]) -> pd.DataF
     fmt = cfg["format"]
     adapters = _adapters()
     if fmt not in adapters:
-        raise InputError(None, f"corpus {name}: unknown format '{fmt}' (expected one of {sorted(adapters)})")
+        raise InputError(None, f"corpus {name}: unknown format '{fmt}' (config corpora.{name}.format; expected "
+                                 f"one of {sorted(adapters)})")
     root = Path(cfg["root"]).expanduser().resolve()  # once: the adapters' paths are then absolute
     if not root.is_dir():
         raise InputError(root, f"corpus root of '{name}' does not exist (config: corpora.{name}.root); "
                                f"point it at the corpus folder")
     extra = {"exc": "happy"} if fmt == "iemocap" and cfg.get("merge_excited") else None
-    mapper = LabelMapper(fmt, emotions, cfg.get("label_map"), cfg.get("strict", False), extra=extra)
-    rows = list(adapters[fmt](root, cfg, mapper))
+    mapper = LabelMapper(fmt, emotions, cfg.get("label_map"), cfg.get("strict", False), extra=extra,
+                         key=f"corpora.{name}.label_map")
+    try:
+        rows = list(adapters[fmt](root, cfg, mapper))
+    except InputError as exc:  # the adapters know the file; the user also needs the corpus and its config
+        raise exc.noted(f"corpus {name}, config corpora.{name}") from None
     mapper.report(name)
     if not rows:
         raise InputError(root, f"corpus '{name}' ({fmt}): no utterances with a label in {emotions} were found; "
-                               f"check root, format and label_map")
+                               f"check corpora.{name}.root, .format and .label_map")
     df = pd.DataFrame(rows)
     df.insert(1, "corpus", name)
     df.insert(2, "lang", cfg["lang"])

@@ -13,7 +13,9 @@ and the scan keeps the dialog types either pool uses. macOS `._*` files are skip
 
 from __future__ import annotations
 
+import logging
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,16 +25,42 @@ from xlser.data.splits import dialog_pools
 from xlser.data.corpora import Row, row
 from xlser.data.corpora.labels import LabelMapper
 
-_LINE = re.compile(r"^\[(?P<start>[\d.]+)\s*-\s*(?P<end>[\d.]+)\]\s+(?P<utt>\S+)\s+(?P<label>\S+)\s+\[")
+log = logging.getLogger(__name__)
+
+_NUM = r"[-+]?\d+(?:\.\d*)?"
+_LINE = re.compile(rf"^\[(?P<start>{_NUM})\s*-\s*(?P<end>{_NUM})\]\s+(?P<utt>\S+)\s+(?P<label>\S+)\s+"
+                   rf"\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]$")
+LINE_FORMAT = "`[start - end]<TAB>utterance<TAB>label<TAB>[V, A, D]`"
 
 
 def parse_emo_evaluation(path: Path) -> Iterator[tuple[int, str, str]]:
-    """(line number, utterance id, label) for every utterance line of an EmoEvaluation file."""
+    """(line number, utterance id, label) for every utterance line of an EmoEvaluation file.
+
+    An utterance line is one that starts with `[`; one that does not parse whole (cut off in
+    transfer, edited by hand) is an error naming file and line, never a silently lost utterance."""
     with open(path, encoding="utf-8", errors="replace") as fh:
         for i, line in enumerate(fh, start=1):
-            m = _LINE.match(line.strip())
-            if m:
-                yield i, m["utt"], m["label"]
+            text = line.strip()
+            if not text.startswith("["):
+                continue
+            m = _LINE.match(text)
+            if m is None:
+                raise InputError(path, f"label line cut off or malformed (expected {LINE_FORMAT}, found "
+                                       f"{text[:80]!r}); restore the file from the corpus release", line=i)
+            yield i, m["utt"], m["label"]
+
+
+def _unlabelled(sess_dir: Path, keep: set[str], labelled: set[str]) -> Counter[str]:
+    """Per dialog, the wavs of the kept dialog types that no label line names."""
+    out: Counter[str] = Counter()
+    wav_root = sess_dir / "sentences" / "wav"
+    for dialog_dir in sorted(p for p in wav_root.glob("*") if p.is_dir()) if wav_root.is_dir() else []:
+        if ("improvised" if "impro" in dialog_dir.name else "scripted") not in keep:
+            continue
+        n = sum(1 for w in dialog_dir.glob("*.wav") if not w.name.startswith("._") and w.stem not in labelled)
+        if n:
+            out[dialog_dir.name] = n
+    return out
 
 
 def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
@@ -41,7 +69,9 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
     sessions = sorted(p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"Session\d+", p.name))
     if not sessions:
         raise InputError(root, "IEMOCAP layout expected: <root>/Session<n>/dialog/EmoEvaluation/*.txt")
+    unlabelled: Counter[str] = Counter()
     for sess_dir in sessions:
+        labelled: set[str] = set()
         n = int(sess_dir.name[len("Session"):])
         session = f"Ses{n:02d}"
         for ev in sorted((sess_dir / "dialog" / "EmoEvaluation").glob("*.txt")):
@@ -50,6 +80,7 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
             if kind not in keep or ev.name.startswith("._"):
                 continue
             for line_no, utt, label in parse_emo_evaluation(ev):
+                labelled.add(utt)
                 emotion = mapper(label, ev, line_no)
                 if emotion is None:
                     continue
@@ -58,3 +89,8 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
                     raise InputError(ev, f"utterance '{utt}' has no audio file (expected {wav})", line=line_no)
                 gender = utt.rsplit("_", 1)[-1][:1]
                 yield row(utt, f"{session}{gender}", emotion, wav, session=session, dialog=kind)
+        unlabelled += _unlabelled(sess_dir, keep, labelled)
+    if unlabelled:
+        detail = ", ".join(f"{d}: {k}" for d, k in sorted(unlabelled.items()))
+        log.warning("%s: %d utterance(s) with audio but no label line in Session*/dialog/EmoEvaluation, left out "
+                    "(%s)", root, sum(unlabelled.values()), detail)

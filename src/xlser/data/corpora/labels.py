@@ -34,7 +34,7 @@ class LabelMapper:
     """Maps one corpus's labels (case-insensitive) and counts what it drops."""
 
     def __init__(self, fmt: str, emotions: Iterable[str], label_map: Mapping[str, str | None] | None = None,
-                 strict: bool = False, extra: Mapping[str, str] | None = None) -> None:
+                 strict: bool = False, extra: Mapping[str, str] | None = None, key: str = "label_map") -> None:
         self.emotions = list(emotions)
         base = dict(DEFAULT_MAPS.get(fmt, {}))
         base.update({e: e for e in self.emotions} if fmt == "csv" else {})
@@ -42,7 +42,7 @@ class LabelMapper:
         base.update({str(k).lower(): v for k, v in (label_map or {}).items()})
         bad = sorted({v for v in base.values() if v not in self.emotions and v is not None})
         if label_map and any(v is not None and v not in self.emotions for v in label_map.values()):
-            raise InputError(None, f"label_map maps to {bad}, which are not among the configured emotions "
+            raise InputError(None, f"{key} maps to {bad}, which are not among the configured emotions "
                                    f"{self.emotions}")
         self.map = {k: v for k, v in base.items() if v in self.emotions}
         self.ignored = {k for k, v in base.items() if v is None}
