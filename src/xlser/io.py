@@ -7,8 +7,10 @@ temporary sibling and renames it into place only once it is complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -40,15 +42,42 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_csv(df: pd.DataFrame, path: str | Path, **kwargs: Any) -> None:
-    """Write a CSV atomically (no index)."""
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, **kwargs)
+    """Write a CSV atomically (no index); a failed write is an InputError (`write_failure`)."""
+    try:
+        with atomic_path(path) as tmp:
+            df.to_csv(tmp, index=False, **kwargs)
+    except OSError as exc:
+        raise InputError(path, write_failure(path, exc, "this file")) from None
 
 
 def write_text(text: str, path: str | Path) -> None:
-    """Write a text file atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    """Write a text file atomically; a failed write is an InputError (`write_failure`)."""
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(path, write_failure(path, exc, "this file")) from None
+
+
+_WRITE_HINTS = {errno.ENOSPC: "free disk space", errno.EDQUOT: "raise the disk quota",
+                errno.EFBIG: "raise the file-size limit (ulimit -f)", errno.EROFS: "make the results folder writable",
+                errno.EACCES: "make the results folder writable"}
+
+
+def write_failure(path: str | Path, exc: OSError, what: str) -> str:
+    """`writing <what> failed (<reason>); <free space> ...`: the message of an OSError while
+    writing an output, with the free space of the folder it was written to."""
+    reason = exc.strerror or str(exc)
+    folder = Path(path).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:.0f} MiB free on {folder}"
+    except OSError:
+        free = f"free space of {folder} unknown"
+    hint = _WRITE_HINTS.get(exc.errno or 0, "check the results folder")
+    return f"writing {what} failed ({reason}); {free}; {hint}, then re-run"
+
 
 
 def write_json(obj: Any, path: str | Path) -> None:

@@ -296,6 +296,23 @@ def test_full_disk_during_resampling_says_writing_failed(tmp_path, monkeypatch):
     assert not (tmp_path / "out" / "wav").exists() and not list((tmp_path / "out").glob(".*part*"))
 
 
+@pytest.mark.parametrize("err,hint", [(errno.ENOSPC, "free disk space"), (errno.EDQUOT, "raise the disk quota"),
+                                      (errno.EACCES, "make the results folder writable")])
+def test_a_failed_table_write_names_the_table_and_why(tmp_path, monkeypatch, err, hint):
+    """raw.csv, splits and every other table go through xlser.io.write_csv."""
+    root, cfg = _esd(tmp_path)
+    raw = scan_corpus("ESD", cfg, EMO)
+
+    def refuse(self, path, *a, **k):
+        raise OSError(err, os.strerror(err), str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)
+    with pytest.raises(InputError, match=rf"corpora/ESD/raw\.csv: writing this file failed \({re.escape(os.strerror(err))}\); "
+                                         rf"\d+ MiB free on .*; {hint}, then re-run$"):
+        write_csv(raw, tmp_path / "results" / "corpora" / "ESD" / "raw.csv")
+    assert not list((tmp_path / "results" / "corpora" / "ESD").iterdir())  # no partial file left
+
+
 def test_a_real_failed_write_in_a_worker_process(tmp_path):
     """A file-size limit (RLIMIT_FSIZE) makes the kernel refuse the write (EFBIG), as a full
     disk would (ENOSPC), in the resampling pool's worker processes."""

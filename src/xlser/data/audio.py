@@ -6,9 +6,7 @@ silently into features; every write reports a failure with the system's reason.
 
 from __future__ import annotations
 
-import errno
 import io
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -58,23 +56,3 @@ def save_audio(path: str | Path, wav: np.ndarray, sr: int, subtype: str = "FLOAT
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fh:
         fh.write(buf.getbuffer())
-
-
-_WRITE_HINTS = {errno.ENOSPC: "free disk space", errno.EDQUOT: "raise the disk quota",
-                errno.EFBIG: "raise the file-size limit (ulimit -f)", errno.EROFS: "make the results folder writable",
-                errno.EACCES: "make the results folder writable"}
-
-
-def write_failure(path: str | Path, exc: OSError, what: str) -> str:
-    """`writing <what> failed (<reason>); <free space> ...`: the message of an OSError while
-    writing an output, with the free space of the folder it was written to."""
-    reason = exc.strerror or str(exc)
-    folder = Path(path).parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        free = f"{shutil.disk_usage(folder).free / 2**20:.0f} MiB free on {folder}"
-    except OSError:
-        free = f"free space of {folder} unknown"
-    hint = _WRITE_HINTS.get(exc.errno or 0, "check the results folder")
-    return f"writing {what} failed ({reason}); {free}; {hint}, then re-run"

@@ -16,10 +16,11 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from xlser.data.audio import load_audio, save_audio, write_failure
+from xlser.data.audio import load_audio, save_audio
 from xlser.data.audiocheck import check_min_length
 from xlser.contracts import read_table
 from xlser.errors import InputError
+from xlser.io import write_failure
 from xlser.data.manifest import write_manifest
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,6 @@ def resample_corpus(raw_csv: str | Path, manifest_csv: str | Path, wav_dir: str 
     out["path"] = [str(wav_dir / Path(dst).name) for dst, _ in results]
     out["duration_s"] = [round(d, 6) for _, d in results]
     out["sample_rate"] = sample_rate
-    try:
-        write_manifest(out, manifest_csv)
-    except OSError as exc:
-        raise InputError(manifest_csv, write_failure(manifest_csv, exc, "the manifest")) from None
+    write_manifest(out, manifest_csv)  # a failed write: an InputError naming it (xlser.io.write_csv)
     log.info("resampled %d utterances to %d Hz (%.1f s of audio)", len(out), sample_rate, out["duration_s"].sum())
     return out
