@@ -360,6 +360,16 @@ def test_too_few_utterances_names_corpus_emotion_counts_and_keys():
         listening_subset(_manifest(1, 3), EMO, 12, corpus="IEMOCAP")
 
 
+def test_split_by_errors_name_the_corpus_key():
+    man = _manifest(1, 10)
+    with pytest.raises(InputError, match=r"corpus PAVOQUE: corpora\.PAVOQUE\.split_by = session needs a 'session' for "
+                                         r"every utterance, and 40 have none: use split_by random"):
+        make_splits(man, EMO, 2, 4, 4, folds=1, split_by="session", corpus="PAVOQUE")
+    with pytest.raises(InputError, match=r"corpus PAVOQUE: corpora\.PAVOQUE\.split_by = speaker needs at least 2 "
+                                         r"speakers, found \['s0'\]: use split_by random"):
+        make_splits(man, EMO, 2, 4, 4, folds=1, split_by="speaker", corpus="PAVOQUE")
+
+
 def test_adapter_errors_name_corpus_and_config_key(tmp_path):
     root, cfg = _esd(tmp_path)
     (root / "0001" / "Neutral" / "0001_000005.wav").write_bytes(b"not audio at all")

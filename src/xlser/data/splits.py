@@ -186,11 +186,15 @@ def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emoti
                 rows += [(u, f, "train") for u in rng.choice(rest, train_per_emotion, replace=False)]
     elif split_by in ("speaker", "session"):
         col = "speaker" if split_by == "speaker" else "session"
-        if col not in manifest.columns or manifest[col].isna().any():
-            raise InputError(None, f"corpus {corpus}: split_by {split_by} needs a '{col}' for every utterance")
+        n_missing = int(manifest[col].isna().sum()) if col in manifest.columns else len(manifest)
+        if n_missing:
+            raise InputError(None, f"corpus {corpus}: corpora.{corpus}.split_by = {split_by} needs a '{col}' for "
+                                   f"every utterance, and {n_missing} have none: use split_by random, or give it a "
+                                   f"'{col}' (csv format: a '{col}' column)")
         units = sorted(manifest[col].astype(str).unique())
         if len(units) < 2:
-            raise InputError(None, f"corpus {corpus}: split_by {split_by} needs at least 2 {col}s, found {units}")
+            raise InputError(None, f"corpus {corpus}: corpora.{corpus}.split_by = {split_by} needs at least 2 "
+                                   f"{col}s, found {units}: use split_by random (or add {col}s)")
         order = [units[i] for i in np.random.default_rng(seed).permutation(len(units))]
         n_out = 1 if split_by == "session" else max(1, min(len(units) - 1, len(units) // folds))
         for f in range(folds):
@@ -222,7 +226,8 @@ def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emoti
                 tr = _take(train_df, e, train_per_emotion, rng, where_tr, key_tr, corpus)
                 rows += [(u, f, "test") for u in te] + [(u, f, "val") for u in va] + [(u, f, "train") for u in tr]
     else:
-        raise InputError(None, f"unknown split_by '{split_by}' (expected speaker, session or random)")
+        raise InputError(None, f"corpus {corpus}: unknown corpora.{corpus}.split_by '{split_by}' (expected speaker, "
+                               f"session or random)")
     return sort_splits(pd.DataFrame(rows, columns=["utt_id", "fold", "partition"]))
 
 
