@@ -5,7 +5,7 @@ log = setup(snakemake)  # noqa: F821
 from xlser.data.folds import import_folds  # noqa: E402
 from xlser.io import write_csv  # noqa: E402
 from xlser.data.manifest import read_manifest  # noqa: E402
-from xlser.data.splits import make_splits, select_dialogs  # noqa: E402
+from xlser.data.splits import make_splits, present_emotions, select_dialogs  # noqa: E402
 from xlser.contracts import read_table  # noqa: E402
 
 sm = snakemake  # noqa: F821
@@ -15,6 +15,7 @@ s = p.splits
 manifest = read_manifest(inp.manifest)
 stimuli = read_table(inp.listening, "listening")["utt_id"].tolist() if "listening" in inp.keys() else []
 if p.folds_dir:
+    present_emotions(manifest, p.emotions, corpus, p.missing_emotions)  # before the lists' unknown utterances
     df = import_folds(p.folds_dir, manifest, s["folds"], corpus=corpus, stimuli=stimuli)  # the lists, exactly
 else:
     df = make_splits(
