@@ -29,13 +29,16 @@ def wav_data_sizes(path: str | Path) -> tuple[int, int] | None:
             pos, frame = 12, 1
             while True:
                 if pos + 8 > size:
-                    raise _cut(path, size, "'data' chunk header" if pos < size else "header (no 'data' chunk)")
+                    raise _cut(path, size, "a chunk header" if pos < size else "header (no 'data' chunk)")
                 fh.seek(pos)
                 cid, n = struct.unpack("<4sI", fh.read(8))
+                if cid != b"data" and pos + 8 + n > size:
+                    raise _cut(path, size, f"{cid.decode('latin-1')!r} chunk")
                 if cid == b"fmt ":
-                    fmt = fh.read(min(n, 16))
-                    if len(fmt) < min(n, 16) or n < 14:
-                        raise _cut(path, size, "'fmt ' chunk")
+                    if n < 14:
+                        raise InputError(path, f"malformed WAV header: its 'fmt ' chunk holds {n} bytes, at least 14 "
+                                               f"expected; replace the file with a complete copy")
+                    fmt = fh.read(14)
                     frame = max(1, struct.unpack("<H", fmt[12:14])[0])  # block align
                 if cid == b"data":
                     if n in (0, 0xFFFFFFFF):
