@@ -401,3 +401,15 @@ def test_a_job_reports_bad_input_without_a_traceback(tmp_path, raise_, log_has, 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     text = log.read_text()
     assert out.returncode == 1 and log_has in text and log_lacks not in text, text
+
+
+def test_wav_with_a_too_short_fmt_chunk_is_malformed(tmp_path):
+    from xlser.data.wavheader import check_not_truncated
+
+    f = tone(tmp_path / "a.wav", seconds=0.1)
+    data = bytearray(f.read_bytes())
+    assert data[12:16] == b"fmt " and int.from_bytes(data[16:20], "little") == 16
+    data[16:20] = (12).to_bytes(4, "little")  # 12 bytes: no room for the block align
+    f.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"a\.wav: malformed WAV header: its 'fmt ' chunk holds 12 bytes, at least 14"):
+        check_not_truncated(f)
