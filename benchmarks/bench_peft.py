@@ -87,14 +87,22 @@ def main() -> None:
     print(f"wav2vec2-base, group-norm CNN (random), {name}, batch {args.batch} utterances of 1.5-4.5 s, "
           f"median of {args.repeats} x {args.steps} steps after a warm-up pass")
     print(f"{'strategy':<12} {'prec':>5} {'layers':>6} {'cache':>5} {'trainable':>10} {'steps/s':>8}")
+    ratios = []
     for strategy in args.strategies:
         for precision in precisions:
+            rates = {}
             for layer in (6, 12):
                 for cache in (False, True):
                     rate, trainable = steps_per_second(base, layer, strategy, device, precision, args.batch,
                                                        args.steps, args.repeats, cache)
+                    rates[layer, cache] = rate
                     print(f"{strategy:<12} {precision:>5} {layer:>6} {str(cache):>5} {trainable:>10} {rate:>8.3f}",
                           flush=True)
+            for cache in (False, True):
+                ratios.append((strategy, precision, cache, rates[6, cache] / rates[12, cache]))
+    print("cut at layer 6 vs 12 (steps/s ratio; the goal with the cache: >= 1.9x for every strategy)")
+    for strategy, precision, cache, r in ratios:
+        print(f"  {strategy:<12} {precision:>5} cache {'on ' if cache else 'off'}  x{r:.2f}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ features), once with the study code's MLP head and once with the linear head.
   fold and layer of an experiment in one stack); the whole grid is timed, experiments run
   `--jobs` at a time in worker processes of `--threads` torch threads each (Snakemake's
   `probe_layers` jobs on `--cores 2`: two one-thread jobs at once);
+- on a shared machine wall time says little: CPU seconds (process time) are reported too,
+  and "on N idle cores" is the grid's CPU seconds spread over the cores the jobs use;
 - old path: `train_probes` as of `--baseline` (git revision; 13 layers of one fold at a
   time), timed on `--old-folds` folds in the same run and scaled to the 55 folds of the grid
   by its per-fold time (the folds of the grid stop after similar epoch counts).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import subprocess
 import sys
 import tempfile
@@ -70,13 +73,13 @@ def cfg(head: str) -> ProbeConfig:
     return ProbeConfig.from_section(schema_defaults("probe") | STUDY | {"head": head})
 
 
-def run_experiment(args: tuple[int, str, int]) -> tuple[float, list[int]]:
-    """New path, one experiment (all folds): seconds and the heads' epoch counts."""
+def run_experiment(args: tuple[int, str, int]) -> tuple[float, float, list[int]]:
+    """New path, one experiment (all folds): wall and CPU seconds, and the heads' epoch counts."""
     experiment, head, threads = args
     folds = folds_of(experiment)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     res = train_probe_folds(folds, CLASSES, cfg(head), "cpu", threads=threads)
-    return time.perf_counter() - t, [int(e) for r in res for e in r.epochs]
+    return time.perf_counter() - t, time.process_time() - c, [int(e) for r in res for e in r.epochs]
 
 
 def old_module(rev: str):
@@ -91,23 +94,23 @@ def old_module(rev: str):
     return mod
 
 
-def old_per_fold(head: str, n_folds: int, threads: int, rev: str) -> tuple[float, list[int]]:
-    """Old path: seconds per fold (13 layers) and the epoch counts, over the first `n_folds` folds."""
+def old_per_fold(head: str, n_folds: int, threads: int, rev: str) -> tuple[float, float, list[int]]:
+    """Old path: wall and CPU seconds per fold (13 layers) and the epoch counts, over the first `n_folds` folds."""
     old = old_module(rev)
     c = cfg(head)
     old_cfg = old.ProbeConfig(c.optim, c.head, c.selection, c.standardize)
     folds = folds_of(0)[:n_folds]
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     epochs = []
     with torch_threads(threads):
         for X_tr, y_tr, X_va, y_va in folds:
             res = old.train_probes(X_tr, y_tr, X_va, y_va, CLASSES, old_cfg, "cpu", threads=threads)
             epochs += [int(e) for e in res.epochs]
-    return (time.perf_counter() - t) / n_folds, epochs
+    return (time.perf_counter() - t) / n_folds, (time.process_time() - cpu) / n_folds, epochs
 
 
 def grid(head: str, jobs: int, threads: int) -> tuple[float, float, list[int]]:
-    """New path over the whole grid: wall seconds, summed job seconds, epoch counts."""
+    """New path over the whole grid: wall seconds, summed job CPU seconds, epoch counts."""
     work = [(e, head, threads) for e in range(EXPERIMENTS)]
     t = time.perf_counter()
     if jobs == 1:
@@ -116,7 +119,7 @@ def grid(head: str, jobs: int, threads: int) -> tuple[float, float, list[int]]:
         with ProcessPoolExecutor(jobs) as ex:
             done = list(ex.map(run_experiment, work))
     wall = time.perf_counter() - t
-    return wall, sum(d[0] for d in done), [e for d in done for e in d[1]]
+    return wall, sum(d[1] for d in done), [e for d in done for e in d[2]]
 
 
 def main() -> None:
@@ -132,17 +135,18 @@ def main() -> None:
           f"utterances, {DIM}-dim, study settings (lr 1e-4, batch 32, patience 10, <= 100 epochs); "
           f"{args.jobs} job(s) at once x {args.threads} thread(s); CPU {torch.get_num_threads()} thread(s)")
     for head in args.heads:
-        wall, busy, epochs = grid(head, args.jobs, args.threads)
-        per_fold_old, old_epochs = old_per_fold(head, args.old_folds, args.threads, args.baseline)
-        old_grid = per_fold_old * EXPERIMENTS * FOLDS
-        per_fold_new = busy / (EXPERIMENTS * FOLDS)
-        print(f"  {head:6s} new: grid {wall:7.1f} s wall ({busy:7.1f} s of job time, {per_fold_new:5.2f} s per fold; "
-              f"heads stop after {min(epochs)}-{max(epochs)} epochs, median {int(np.median(epochs))})")
-        print(f"  {head:6s} old ({args.baseline}): {per_fold_old:6.2f} s per fold ({args.old_folds} timed; epochs "
-              f"{min(old_epochs)}-{max(old_epochs)}) -> grid {old_grid:7.1f} s of job time, "
-              f"{old_grid / args.jobs:7.1f} s wall at {args.jobs} job(s)")
-        print(f"  {head:6s} speed-up (job time per fold, old / new): x{per_fold_old / per_fold_new:.1f}", flush=True)
-
+        wall, cpu, epochs = grid(head, args.jobs, args.threads)
+        old_wall, old_cpu, old_epochs = old_per_fold(head, args.old_folds, args.threads, args.baseline)
+        runs = EXPERIMENTS * FOLDS
+        quiet = cpu / min(args.jobs * args.threads, os.cpu_count() or 1)
+        print(f"  {head:6s} new: grid {wall:7.1f} s wall, {cpu:7.1f} CPU s ({cpu / runs:5.2f} per fold) -> "
+              f"{quiet:6.1f} s on {min(args.jobs * args.threads, os.cpu_count() or 1)} idle cores; heads stop after "
+              f"{min(epochs)}-{max(epochs)} epochs (median {int(np.median(epochs))})")
+        print(f"  {head:6s} old ({args.baseline}): {old_wall:6.2f} s wall, {old_cpu:6.2f} CPU s per fold "
+              f"({args.old_folds} fold(s) timed; epochs {min(old_epochs)}-{max(old_epochs)}) -> grid "
+              f"{old_cpu * runs:7.1f} CPU s, {old_cpu * runs / args.jobs:7.1f} s on {args.jobs} idle cores")
+        print(f"  {head:6s} speed-up, CPU time per fold old / new: x{old_cpu / (cpu / runs):.1f} "
+              f"(wall per fold: x{old_wall / (wall * args.jobs / runs):.1f})", flush=True)
 
 if __name__ == "__main__":
     main()

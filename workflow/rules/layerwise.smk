@@ -18,7 +18,7 @@ rule probe_layers:
         "results/benchmarks/layerwise/{model}/{train}__{test}.tsv"
     conda:
         ENV["gpu"]
-    threads: 2
+    threads: config["torch_threads"]  # what the probes compute with: on --cores 2, two one-thread jobs at once
     resources:
         mem_mb=4000,
     params:
