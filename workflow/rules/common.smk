@@ -235,6 +235,26 @@ def _splits_inputs(wc):
     return inp
 
 
+def _listening_inputs(wc):
+    """The manifest; with imported fold lists and splits.exclude_stimuli, the lists too: the
+    stimuli are drawn outside every imported training partition, so the lists stay exact."""
+    from xlser.data.folds import fold_list_paths
+
+    inp = {"manifest": f"results/corpora/{wc.corpus}/manifest.csv"}
+    folds_dir = _imported_folds(wc)
+    if folds_dir:
+        inp["fold_lists"] = [str(p) for p in fold_list_paths(folds_dir, config["splits"]["folds"])]
+    return inp
+
+
+def _imported_folds(wc):
+    """The fold-list folder the listening stimuli must avoid ('' when none is imported or the
+    stimuli are not kept out of training)."""
+    if not config["splits"]["exclude_stimuli"]:
+        return ""
+    return config["corpora"][wc.corpus].get("folds", "")
+
+
 def _splits_params(wc):
     """Only what the job uses: imported folds need the fold count alone; random_folds only
     single-speaker (split_by random) corpora."""
