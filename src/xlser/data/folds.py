@@ -14,7 +14,6 @@ training partition is an error, never a silent edit of the list.
 from __future__ import annotations
 
 import csv
-import logging
 import re
 from collections.abc import Collection
 from pathlib import Path
@@ -24,8 +23,6 @@ import pandas as pd
 from xlser.errors import InputError
 from xlser.io import check_text
 from xlser.data.splits import sort_splits
-
-log = logging.getLogger(__name__)
 
 PARTITIONS = {"train": "train", "eval": "val", "test": "test"}
 
