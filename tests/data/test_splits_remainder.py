@@ -1,6 +1,7 @@
-"""Mixed held-out splits when shares are not whole numbers: which held-out speaker gives the
-extra utterance, and how its utterances divide between test and validation (largest
-remainder), checked against hand-computed counts for every fold and emotion."""
+"""Held-out speakers in splits. Mixed splits when shares are not whole numbers: which
+held-out speaker gives the extra utterance, and how its utterances divide between test and
+validation (largest remainder), checked against hand-computed counts for every fold and
+emotion; and one held-out speaker per fold feeding validation and test without sharing."""
 
 from __future__ import annotations
 
@@ -66,3 +67,18 @@ def test_a_short_speaker_gives_what_it_has_in_proportion():
     other = next(s for s in got[fold, "angry"] if s != "s1")
     assert got[fold, "angry"][other] == (2, 2)
     assert sorted(got[fold, "sad"].values()) == [(1, 1), (2, 1)]
+
+
+@pytest.mark.parametrize("heldout", ["separate", "mixed"])
+def test_one_held_out_speaker_feeds_validation_and_test_without_sharing(heldout):
+    # 5 speakers, 5 folds: one held-out speaker per fold gives both validation and test
+    df = manifest({f"s{i}": {"angry": 7, "sad": 7, "happy": 7} for i in range(5)})
+    splits = make_splits(df, ["angry", "sad", "happy"], train_per_emotion=5, val=9, test=9, folds=5, seed=2,
+                         split_by="speaker", heldout=heldout).merge(df, on="utt_id")
+    for f, g in splits.groupby("fold"):
+        val, test = g[g["partition"] == "val"], g[g["partition"] == "test"]
+        assert val["speaker"].nunique() == test["speaker"].nunique() == 1
+        assert set(val["speaker"]) == set(test["speaker"])
+        assert not set(val["utt_id"]) & set(test["utt_id"])  # 3 + 3 of the speaker's 7 per emotion
+        assert val["emotion"].value_counts().to_dict() == test["emotion"].value_counts().to_dict() == \
+            {"angry": 3, "sad": 3, "happy": 3}

@@ -1,6 +1,7 @@
 """The epoch at which a probe stops, pinned for given validation-loss sequences: by hand,
 against a re-statement of the rule, and end to end (a probe that cannot learn, lr = 0, has
-the same validation loss every epoch)."""
+the same validation loss every epoch); and the layer whose predictions an experiment keeps
+(best on validation, where test peaks elsewhere)."""
 
 from __future__ import annotations
 
@@ -74,3 +75,32 @@ def test_a_probe_that_cannot_learn_stops_after_patience_epochs(patience):
     assert res.best_epoch.tolist() == [1] * 3
     # with `tie` an equal loss resets the count: the epoch budget ends it
     assert train_probes(X[:30], y[:30], X[30:], y[30:], 4, cfg(patience, "tie")).epochs.tolist() == [12] * 3
+
+
+def test_probe_experiment_predicts_with_the_layer_best_on_validation():
+    """Layer 0 carries the emotion on training and validation utterances only, layer 2 weakly on
+    all of them: validation peaks at 0, test at 2; the predictions must come from layer 0."""
+    import pandas as pd
+
+    from xlser.layerwise.probe import probe_experiment
+    from xlser.metrics import ua
+
+    emo = ["angry", "happy", "neutral", "sad"]
+    rng = np.random.default_rng(4)
+    n_train, n_val, n_test = 120, 40, 40
+    n = n_train + n_val + n_test
+    y = np.arange(n) % 4
+    X = rng.normal(size=(n, 3, 8)).astype(np.float32)
+    X[:n_train + n_val, 0, :4] += 5.0 * np.eye(4)[y[:n_train + n_val]]
+    X[:, 2, :4] += 2.0 * np.eye(4)[y]
+    ids = np.array([f"u{i:03d}" for i in range(n)])
+    part = ["train"] * n_train + ["val"] * n_val + ["test"] * n_test
+    splits = pd.DataFrame({"utt_id": ids, "fold": 0, "partition": part})
+    man = pd.DataFrame({"utt_id": ids, "emotion": [emo[i] for i in y]})
+    config = cfg(10, "improve", max_epochs=30, lr=1e-2)
+    scores, preds = probe_experiment((ids, X), (ids, X), man, man, splits, splits, emo, config,
+                                     {"model": "M", "setting": "mono", "train": "A", "test": "A"})
+    by = scores.set_index("layer")
+    assert by["val_ua"].idxmax() == 0 and by["ua"].idxmax() == 2  # the inputs discriminate
+    assert set(preds["layer"]) == {0}
+    assert ua(preds["true"].tolist(), preds["pred"].tolist(), emo) == pytest.approx(by.loc[0, "ua"], abs=1e-12)

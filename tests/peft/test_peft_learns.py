@@ -1,7 +1,9 @@
 """Fine-tuning learns: on a small corpus whose emotions are separable (pitch codes the
 emotion), a few epochs of a tiny model reach test UA far above chance. A job that pairs
 batches with the wrong labels, or trains on nothing, stays near chance (0.25) and fails.
-Also pins the epoch at which early stopping ends a job for a given validation-loss sequence."""
+Also pins the epoch at which early stopping ends a job for a given validation-loss sequence,
+that a job's outputs are its best validation epoch's, and the gate's initial value in a
+built model (checks the guards in tests/shared/test_guards.py made alone before)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import transformers as T
 
 from xlser.config import Optim
 from xlser.peft import train as train_mod
-from xlser.peft.modules import Lora
+from xlser.peft.modules import Lora, build_model
 from xlser.peft.settings import Finetune, Layer
 from xlser.peft.train import run_finetune
 
@@ -114,3 +116,41 @@ def test_fine_tuning_stops_at_the_pinned_epoch(data, tmp_path, monkeypatch, loss
     calls = scripted_losses(monkeypatch, losses + [0.0] * 10)
     m = run_finetune(**job(data, tmp_path, "frozen", max_epochs=6 if stops_after == 6 else 20, patience=patience))
     assert m["epochs"] == stops_after == calls["val"]
+
+
+def test_every_gate_of_a_built_model_starts_at_sigmoid_one():
+    torch.manual_seed(0)
+    cfg = T.Wav2Vec2Config(hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32,
+                           conv_dim=(16, 16), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
+                           num_conv_pos_embedding_groups=2)
+    model = build_model(T.Wav2Vec2Model(cfg), 2, "lora+ba+wg", 4)
+    gates = [m.g for m in model.modules() if isinstance(getattr(m, "g", None), torch.nn.Parameter)]
+    assert len(gates) == 2  # one per kept layer
+    for g in gates:
+        assert g.shape == (16,) and g.requires_grad
+        torch.testing.assert_close(torch.sigmoid(g), torch.full((16,), 0.7310585786300049))
+
+
+def test_outputs_are_those_of_the_best_validation_epoch(data, tmp_path, monkeypatch):
+    # validation UA scripted: best at epoch 2 of 5; the job must end with epoch 2's weights,
+    # i.e. exactly the test numbers of the same job stopped after 2 epochs
+    real_ua = train_mod.metrics.ua
+
+    def scripted(values):  # the first UAs a job computes are its epochs' validation UAs
+        script = list(values)
+        monkeypatch.setattr(train_mod.metrics, "ua", lambda *a, **k: script.pop(0) if script else real_ua(*a, **k))
+        return script
+
+    left = scripted([0.5, 0.9, 0.4, 0.3, 0.2])
+    m5 = run_finetune(**job(data, tmp_path / "five", "frozen", max_epochs=5))
+    assert not left and m5["epochs"] == 5 and m5["best_epoch"] == 2
+    scripted([0.5, 0.9])
+    m2 = run_finetune(**job(data, tmp_path / "two", "frozen", max_epochs=2))
+    assert m2["best_epoch"] == 2
+    assert m5["ua"] == pytest.approx(m2["ua"], abs=1e-12)
+    p5 = pd.read_csv(tmp_path / "five" / "predictions.csv")
+    p2 = pd.read_csv(tmp_path / "two" / "predictions.csv")
+    probs = [c for c in p5.columns if c.startswith("p_")]
+    assert probs
+    pd.testing.assert_frame_equal(p5[["utt_id", "pred", *probs]], p2[["utt_id", "pred", *probs]],
+                                  check_exact=False, atol=1e-6)
