@@ -107,8 +107,10 @@ def test_table1_cells_against_csv(tmp_path):
 
     rng = np.random.default_rng(0)
     paths = []
-    exps = [("W2V2-CN", "mono", "DEMO-CN", "DEMO-CN", "CN", "CN"), ("W2V2-CN", "cross", "DEMO-CN", "DEMO-DE", "CN", "DE"),
-            ("W2V2-DE", "cross", "DEMO-DE", "DEMO-CN", "DE", "CN"), ("W2V2-DE", "trans", "DEMO-CN", "DEMO-CN", "CN", "CN")]
+    exps = [("W2V2-CN", "mono", "DEMO-CN", "DEMO-CN", "CN", "CN"),
+            ("W2V2-CN", "cross", "DEMO-CN", "DEMO-DE", "CN", "DE"),
+            ("W2V2-DE", "cross", "DEMO-DE", "DEMO-CN", "DE", "CN"),
+            ("W2V2-DE", "trans", "DEMO-CN", "DEMO-CN", "CN", "CN")]
     for model, setting, train, test, sl, tl in exps:
         for strategy in ("frozen", "lora", "lora+ba+wg"):
             if setting == "mono" and strategy == "lora+ba+wg":
@@ -196,7 +198,8 @@ def test_table3_cells_against_csv(tmp_path):
     pred = tmp_path / "M-CN" / "X-CN__X-CN.predictions.csv"
     pred.parent.mkdir()
     pd.DataFrame({"model": "M-CN", "setting": "mono", "train": "X-CN", "test": "X-CN", "fold": [0, 0, 1, 1, 1],
-                  "layer": 2, "utt_id": ["a", "b", "c", "d", "e"], "true": ["angry", "happy", "angry", "sad", "neutral"],
+                  "layer": 2, "utt_id": ["a", "b", "c", "d", "e"],
+                  "true": ["angry", "happy", "angry", "sad", "neutral"],
                   "pred": ["angry", "angry", "sad", "sad", "happy"]}).to_csv(pred, index=False)
     write_table3(path, [pred], EMO, CORPORA, {"M-CN": {"lang": "CN"}},
                  [{"model": "M-CN", "train": "X-CN", "test": "X-CN", "setting": "mono"}],
