@@ -34,6 +34,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_peft.py
+	$(BIN)/python benchmarks/bench_probe.py
 
 mutants: $(STAMP)
 	$(BIN)/python tools/mutants.py

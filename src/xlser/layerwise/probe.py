@@ -171,13 +171,23 @@ def _ua_per_head(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.T
     return total / present
 
 
-def _forward(params: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+#: a first head layer with fewer outputs than this keeps nn.Linear's (out, in) layout and computes
+#: transposed (W @ x^T): on a CPU that halves the time of a linear probe's matmuls (768 -> 4),
+#: while wide layers (768 -> 128) are faster as x @ W
+NARROW = 32
+
+
+def _forward(params: Sequence[torch.Tensor], x: torch.Tensor, narrow_first: bool) -> torch.Tensor:
     """Stacked heads on stacked inputs: params alternate weight (H, in, out) and bias
-    (H, 1, out); x (H, B, in) -> logits (H, B, C)."""
+    (H, 1, out), the first pair (H, out, in) and (H, out, 1) when `narrow_first`;
+    x (H, B, in) -> logits (H, B, C)."""
     h = x
     last = len(params) // 2 - 1
     for j in range(last + 1):
-        h = torch.baddbmm(params[2 * j + 1], h, params[2 * j])
+        if j == 0 and narrow_first:
+            h = torch.baddbmm(params[1], params[0], h.transpose(1, 2)).transpose(1, 2)
+        else:
+            h = torch.baddbmm(params[2 * j + 1], h, params[2 * j])
         if j < last:
             h = F.relu(h)
     return h
@@ -288,10 +298,15 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
     yva = yva.repeat_interleave(n_layers, dim=0)
 
     init = initial_head(cfg, dim, n_classes, layer_ids)
+    narrow = init.weights[0].shape[1] < NARROW
     params: list[torch.Tensor] = []
-    for w, b in zip(init.weights, init.biases):
-        params.append(w.detach().transpose(1, 2).repeat(n_folds, 1, 1).contiguous().to(dev).requires_grad_())
-        params.append(b.detach()[:, None, :].repeat(n_folds, 1, 1).to(dev).requires_grad_())
+    for j, (w, b) in enumerate(zip(init.weights, init.biases)):
+        if j == 0 and narrow:  # (heads, out, in), (heads, out, 1)
+            w, b = w.detach(), b.detach()[:, :, None]
+        else:  # (heads, in, out), (heads, 1, out)
+            w, b = w.detach().transpose(1, 2), b.detach()[:, None, :]
+        params.append(w.repeat(n_folds, 1, 1).contiguous().to(dev).requires_grad_())
+        params.append(b.repeat(n_folds, 1, 1).contiguous().to(dev).requires_grad_())
     exp_avg = [torch.zeros_like(p) for p in params]
     exp_avg_sq = [torch.zeros_like(p) for p in params]
     steps = [torch.zeros((), dtype=torch.float32, device=dev) for _ in params]
@@ -318,7 +333,7 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
             rows = len(active) * len(idx)
             xb = torch.index_select(flat, 0, (offsets + idx).view(-1), out=buffer[:rows * dim].view(rows, dim))
             yb = y.index_select(1, idx)
-            logits = _forward(params, xb.view(len(active), len(idx), dim))
+            logits = _forward(params, xb.view(len(active), len(idx), dim), narrow)
             loss = F.cross_entropy(logits.reshape(-1, n_classes), yb.reshape(-1), reduction="sum") / yb.shape[1]
             grads = torch.autograd.grad(loss, params)
             with torch.no_grad():
@@ -326,7 +341,7 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
                       amsgrad=False, beta1=BETAS[0], beta2=BETAS[1], lr=o.lr, weight_decay=o.weight_decay,
                       eps=o.eps, maximize=False)
         with torch.no_grad():
-            logits = _forward(params, xva)
+            logits = _forward(params, xva, narrow)
             vloss = F.cross_entropy(logits.permute(0, 2, 1), yva, reduction="none").mean(1)
             vua = _ua_per_head(logits.argmax(-1), yva, n_classes)
         rows, vloss_np, vua_np = active.cpu().numpy(), vloss.cpu().numpy(), vua.cpu().numpy()
@@ -362,8 +377,9 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
     results = []
     for f in range(n_folds):
         rows = slice(f * n_layers, (f + 1) * n_layers)
-        head = BatchedHead.from_stacked([b[rows].transpose(1, 2).contiguous() for b in best[0::2]],
-                                        [b[rows, 0] for b in best[1::2]]).eval()
+        weights = [w[rows] if j == 0 and narrow else w[rows].transpose(1, 2).contiguous()
+                   for j, w in enumerate(best[0::2])]
+        head = BatchedHead.from_stacked(weights, [b[rows].reshape(n_layers, -1) for b in best[1::2]]).eval()
         results.append(ProbeResult(head, means[f], stds[f], epochs[rows].copy(), best_epoch[rows].copy(),
                                    best_val_ua[rows].cpu().numpy(), best_val_loss[rows].cpu().numpy(), history[f]))
     return results
