@@ -90,6 +90,7 @@ def old_module(rev: str):
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("probe_old", path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules["probe_old"] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 
@@ -136,12 +137,12 @@ def main() -> None:
           f"{args.jobs} job(s) at once x {args.threads} thread(s); CPU {torch.get_num_threads()} thread(s)")
     for head in args.heads:
         wall, cpu, epochs = grid(head, args.jobs, args.threads)
-        old_wall, old_cpu, old_epochs = old_per_fold(head, args.old_folds, args.threads, args.baseline)
         runs = EXPERIMENTS * FOLDS
         quiet = cpu / min(args.jobs * args.threads, os.cpu_count() or 1)
         print(f"  {head:6s} new: grid {wall:7.1f} s wall, {cpu:7.1f} CPU s ({cpu / runs:5.2f} per fold) -> "
               f"{quiet:6.1f} s on {min(args.jobs * args.threads, os.cpu_count() or 1)} idle cores; heads stop after "
-              f"{min(epochs)}-{max(epochs)} epochs (median {int(np.median(epochs))})")
+              f"{min(epochs)}-{max(epochs)} epochs (median {int(np.median(epochs))})", flush=True)
+        old_wall, old_cpu, old_epochs = old_per_fold(head, args.old_folds, args.threads, args.baseline)
         print(f"  {head:6s} old ({args.baseline}): {old_wall:6.2f} s wall, {old_cpu:6.2f} CPU s per fold "
               f"({args.old_folds} fold(s) timed; epochs {min(old_epochs)}-{max(old_epochs)}) -> grid "
               f"{old_cpu * runs:7.1f} CPU s, {old_cpu * runs / args.jobs:7.1f} s on {args.jobs} idle cores")
