@@ -515,6 +515,22 @@ def test_bad_inputs_name_file_and_line(job, tmp_path):
         load_partition(job["manifests"][0], str(spl), 0, "train", EMOTIONS)
 
 
+def test_a_non_finite_loss_stops_the_job_and_writes_nothing(job, tmp_path, monkeypatch):
+    """A NaN validation loss (a diverged model, a NaN input) would leave early stopping
+    counting 'no improvement' and the job ending with chance-level scores: it stops instead."""
+    real = train_mod.predict
+
+    def nan_loss(*a, **kw):
+        probs, _ = real(*a, **kw)
+        return probs, float("nan")
+
+    monkeypatch.setattr(train_mod, "predict", nan_loss)
+    args = kwargs(job, tmp_path)
+    with pytest.raises(InputError, match=r"epoch 1: training / validation loss: 1 of 2 values are NaN or inf"):
+        run_finetune(**args)
+    assert not Path(args["out_metrics"]).exists() and not Path(args["out_predictions"]).exists()
+
+
 def _metrics(dirpath: Path, **kw) -> str:
     m = {"model": "W2V2-CN", "setting": "cross", "train": "DEMO-CN", "test": "DEMO-DE", "strategy": "lora",
          "fold": 0, "layer": 3, "ua": 0.5, "wa": 0.5, "macro_f1": 0.4, "epochs": 5, "train_lang": "CN",

@@ -133,9 +133,11 @@ def test_paper_config_on_real_layouts_plans_the_study(tmp_path: Path) -> None:
     # the study's layer-wise grid: W2V2-CN and W2V2-DE on all three SER corpora, W2V2-EN on IEMOCAP
     assert jobs["extract_features"] == 3 + 3 + 1
     assert jobs["probe_layers"] == 5 + 5 + 1          # every setting for CN and DE, EN mono only
-    # Table I: 8 experiments x 3 strategies x 5 folds, plus two_stage for the two pairs the study ran
-    # (W2V2-CN on DE, W2V2-DE on CN)
-    assert jobs["finetune"] == 8 * 3 * 5 + 2 * 5
+    # Table I: 8 experiments x 2 fine-tuned strategies (LoRA, LoRA+BA+WG) x 5 folds, plus two_stage
+    # for the two pairs the study ran (W2V2-CN on DE, W2V2-DE on CN); the no-PEFT column is the
+    # layer-wise probe's (peft.table1.no_peft: probe), so no frozen fine-tune runs
+    assert paper["peft"]["table1"]["no_peft"] == "probe" and "frozen" not in paper["peft"]["strategies"]
+    assert jobs["finetune"] == 8 * 2 * 5 + 2 * 5
     assert jobs["diarize"] == 1 and jobs["report_html"] == 1
 
 

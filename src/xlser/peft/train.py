@@ -45,7 +45,7 @@ from xlser import metrics
 from xlser.config import Optim
 from xlser.contracts import read_table
 from xlser.device import resolve_device, torch_threads
-from xlser.errors import InputError
+from xlser.errors import InputError, require_finite
 from xlser.io import atomic_path, write_csv, write_json
 from xlser.data.manifest import read_manifest
 from xlser.models.loading import load_encoder, load_feature_extractor
@@ -337,6 +337,10 @@ class Trainer:
                 tr_loss = self._train_epoch(train, seed)
                 probs, val_loss = predict(self.model, val, self.collate, self.optim.batch_size, st.max_batch_seconds,
                                           self.device, st.precision)
+                require_finite([tr_loss, val_loss], self.ckpt_dir or train.name,
+                               f"stage {s['stage']} epoch {s['epoch'] + 1}: training / validation loss",
+                               "the model diverged or an input is not finite: lower peft.lr, set peft.grad_clip, "
+                               "or use precision: fp32")
                 y = val.table["label"].to_numpy()
                 val_ua = metrics.ua(y, probs.argmax(1), range(len(self.labels)))
                 s["epoch"] += 1
