@@ -237,7 +237,8 @@ def train_probe_folds(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, d
     the head seeded with `cfg.optim.seed`. The training order is a permutation drawn from a
     generator seeded with `cfg.optim.seed`: a new one every epoch, or the first kept
     (`probe.shuffle: once`); every head of a fold sees the same order. Folds whose training
-    and validation sizes match train in one stack (identical numbers to training them apart).
+    and validation sizes match train in one stack (the numbers of training them apart, to
+    float rounding: tests/layerwise/test_probe.py).
 
     On CPU the probes train with `threads` torch threads (config `torch_threads`, default 1),
     never the job's cores, so the numbers do not depend on `--cores`.
