@@ -310,3 +310,16 @@ def test_folds_trained_together_equal_folds_trained_apart():
         np.testing.assert_array_equal(together[f].best_epoch, alone.best_epoch)
         np.testing.assert_allclose(together[f].val_ua, alone.val_ua, atol=1e-6)
         np.testing.assert_allclose(together[f].predict_proba(X[360:]), alone.predict_proba(X[360:]), atol=1e-5)
+
+
+def test_a_non_finite_validation_loss_stops_the_probes_naming_fold_and_layer():
+    """One NaN in one layer's validation features would leave that head at chance while the
+    job exits 0 (issue 23): training stops naming the fold and the layer."""
+    from xlser.errors import InputError
+
+    X, y = planted(n=200, layers=3, k=1)
+    X_va = X[150:].copy()
+    X_va[4, 2, 0] = np.nan  # one validation value of layer 2
+    with pytest.raises(InputError, match=r"probe epoch 1: the validation loss of 1 head\(s\) is NaN or inf "
+                                         r"\(fold 0 layer 2\)"):
+        train_probe_folds([(X[:150], y[:150], X_va, y[150:])], 4, pcfg(standardize=False, max_epochs=3))

@@ -33,6 +33,7 @@ from torch.optim.adamw import adamw
 
 from xlser.config import Optim
 from xlser.device import torch_threads
+from xlser.errors import InputError
 from xlser.layerwise.heads import make_head
 from xlser.metrics import scores
 
@@ -345,6 +346,12 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
             logits = _forward(params, xva, narrow)
             vloss = F.cross_entropy(logits.permute(0, 2, 1), yva, reduction="none").mean(1)
             vua = _ua_per_head(logits.argmax(-1), yva, n_classes)
+        if not bool(torch.isfinite(vloss).all()):
+            bad = active[~torch.isfinite(vloss)].cpu().numpy()
+            heads = ", ".join(f"fold {r // n_layers} layer {r % n_layers}" for r in bad[:5])
+            raise InputError(None, f"probe epoch {epoch + 1}: the validation loss of {len(bad)} head(s) is NaN "
+                                   f"or inf ({heads}): a head diverged or a feature is not finite; lower "
+                                   f"probe.lr or set probe.standardize: true")
         rows, vloss_np, vua_np = active.cpu().numpy(), vloss.cpu().numpy(), vua.cpu().numpy()
         for f in range(n_folds):  # a stopped head's entries are NaN
             mine = (rows >= f * n_layers) & (rows < (f + 1) * n_layers)
