@@ -13,7 +13,7 @@ rule extract_features:
         "results/benchmarks/features/{model}/{corpus}.tsv"
     conda:
         ENV["gpu"]
-    threads: 4
+    threads: config["gpu_job_threads"]  # CPU threads reserved; compute uses torch_threads
     resources:
         gpu=1,
         mem_mb=16000,

@@ -19,7 +19,7 @@ rule finetune:
         "results/benchmarks/peft/{model}/{train}__{test}/{strategy}/fold{fold}.tsv"
     conda:
         ENV["gpu"]
-    threads: 4
+    threads: config["gpu_job_threads"]  # CPU threads reserved; compute uses torch_threads
     resources:
         gpu=1,
         mem_mb=24000,

@@ -62,7 +62,7 @@ rule diarize:
         "results/benchmarks/sed/{sed_model}.tsv"
     conda:
         ENV["sed"]
-    threads: 4
+    threads: config["gpu_job_threads"]  # CPU threads reserved; compute uses torch_threads
     resources:
         gpu=1,
         mem_mb=16000,
