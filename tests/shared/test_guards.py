@@ -218,7 +218,12 @@ def test_one_layer_with_lora_adapter_and_gate_computes_the_studys_equations(stab
 def test_finetune_outputs_are_those_of_a_run_stopped_at_its_best_epoch(tmp_path):
     """Table I reports the weights of the best validation epoch: the job's outputs must equal
     those of the same job stopped at that epoch (same seed, so the same first epochs)."""
-    from test_peft_train import corpus, kwargs, tiny_model  # the fine-tuning tests' tiny model and corpora
+    import sys
+    from pathlib import Path
+
+    # the fine-tuning tests' tiny model and corpora, importable when this file runs alone too
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "peft"))
+    from test_peft_train import corpus, kwargs, tiny_model
 
     from xlser.peft.train import run_finetune
 
