@@ -1,7 +1,7 @@
 # xlser: cross-lingual speech emotion recognition, humans vs. self-supervised models.
 # `snakemake --cores 2` runs the embedded demo; `--configfile config/paper.yaml` the study.
 # Named targets (each runs only what it needs): data figure1 table1 table2 table3 table4 stats
-# listening_kit report
+# listening_kit cost report
 
 # The demo config is the default only: a --configfile that defines `corpora` (e.g.
 # config/paper.yaml) replaces it instead of being merged into it (Snakemake would otherwise
@@ -35,6 +35,7 @@ localrules:
     table4,
     stats,
     listening_kit,
+    cost,
     report,
     # cheap table/figure/report jobs: on a cluster they run on the submit node, no queueing
     table1_peft,
@@ -42,6 +43,7 @@ localrules:
     table3_confusions,
     table4_eder,
     welch_tests,
+    cost_table,
     report_html,
 
 
@@ -52,14 +54,4 @@ localrules:
 rule all:
     default_target: True
     input:
-        lambda wc: rests_on(
-            (rules.layerwise_summary.output if EXPERIMENTS else [])
-            + (rules.table1_peft.output if PEFT_JOBS else [])
-            + (rules.table2_human_ua.output + rules.table3_confusions.output if S.has_human else [])
-            + (rules.welch_tests.output if S.has_human else [])
-            + (rules.table4_eder.output if S.has_sed else [])
-            + kit_files("config")
-            + kit_files("stimuli")
-            + rules.report_html.output
-            + (rules.demo_pretraining.output if PRETRAINED_DEMO_MODELS else [])
-        ),
+        lambda wc: rests_on(run_results() + rules.report_html.output),

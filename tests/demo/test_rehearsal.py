@@ -15,6 +15,7 @@ from xlser.config import PLACEHOLDER, resolve
 from xlser.data.corpora import scan_corpus
 from xlser.demo import rehearsal as R
 from xlser.errors import ConfigError
+from xlser.report.cost import forecast_basis
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((REPO / "config" / "rehearsal.yaml").read_text(encoding="utf-8"))
@@ -76,6 +77,11 @@ def test_rehearsal_config_is_paper_yaml_with_inputs_replaced(tmp_path):
     assert {k: v for k, v in cfg["sed"].items() if k != "models"} == \
         {k: v for k, v in PAPER["sed"].items() if k not in ("models", "subset")}
     resolve(copy.deepcopy(cfg))  # the workflow's schema accepts it
+    # and with the section tools/rehearsal.py adds for the cost table's forecast
+    cfg["rehearsal"] = forecast_basis(SPEC, cfg, PAPER, 1.0)
+    assert cfg["rehearsal"]["utterances"]["ESD"] == 10 * 350 * 4
+    assert cfg["rehearsal"]["peft_folds"] == len(PAPER["peft"].get("folds", range(PAPER["splits"]["folds"])))
+    resolve(copy.deepcopy(cfg))
 
 
 def test_rehearsal_config_names_a_corpus_without_stand_in(tmp_path):

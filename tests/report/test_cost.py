@@ -1,34 +1,42 @@
 """The cost table (xlser.report.cost) on a hand-made run: benchmark files matched to the
-real rules, audio seconds from manifests and splits, CUDA peaks, and the forecast by hand."""
+real rules, audio seconds from manifests and splits, CUDA peaks, the wall-time span, and the
+forecast by hand."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from xlser.report.cost import benchmark_patterns, cost_table, write_cost
+from xlser.report.cost import benchmark_patterns, cost_settings, cost_table, forecast_basis, write_cost
 
 RULES = Path(__file__).resolve().parents[2] / "workflow" / "rules"
 EMO = ["angry", "happy", "neutral", "sad"]
 
 
-def bench(wd: Path, rel: str, s: float, rss: float | str = 1000.0) -> None:
+T0 = 1_700_000_000.0
+
+
+def bench(wd: Path, rel: str, s: float, rss: float | str = 1000.0, end: float = T0 + 100) -> None:
+    """A benchmark file as Snakemake writes it when the job ends (`end`: its mtime)."""
     p = wd / "results" / "benchmarks" / rel
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(f"s\th:m:s\tmax_rss\tmax_vms\n{s}\t0:00:{int(s):02d}\t{rss}\t2000\n")
+    os.utime(p, (end, end))
 
 
 @pytest.fixture
 def run(tmp_path):
     wd = tmp_path
-    bench(wd, "features/W2V2-CN/ESD.tsv", 10.0, 1500.0)
-    bench(wd, "features/W2V2-CN/PAVOQUE.tsv", 20.0, "-")
-    bench(wd, "data/splits_ESD.tsv", 2.0)
-    bench(wd, "sed/table4.tsv", 3.0)  # table4_eder's, though sed/{sed_model}.tsv (diarize) also matches
-    bench(wd, "peft/W2V2-CN/ESD__ESD/lora/fold0.tsv", 30.0)
+    # a run from T0 to T0 + 50: the two extractions side by side, then the rest
+    bench(wd, "data/splits_ESD.tsv", 2.0, end=T0 + 2)
+    bench(wd, "features/W2V2-CN/ESD.tsv", 10.0, 1500.0, end=T0 + 12)
+    bench(wd, "features/W2V2-CN/PAVOQUE.tsv", 20.0, "-", end=T0 + 22)
+    bench(wd, "peft/W2V2-CN/ESD__ESD/lora/fold0.tsv", 30.0, end=T0 + 47)
+    bench(wd, "sed/table4.tsv", 3.0, end=T0 + 50)  # table4_eder's, though sed/{sed_model}.tsv (diarize) also matches
     for corpus, durs in {"ESD": [2.5] * 4, "PAVOQUE": [3.0, 3.0]}.items():
         m = wd / "results" / "corpora" / corpus / "manifest.csv"
         m.parent.mkdir(parents=True)
@@ -50,11 +58,12 @@ def run(tmp_path):
                                                                     "poker": 7}}},
             "forecast": {"finetune_epochs": 100, "probe_epochs": 100}}
     cfg = {"emotions": EMO, "corpora": {"ESD": {}, "PAVOQUE": {}},
-           "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "cross_val_on": "target"},
+           "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 5, "cross_val_on": "target"},
            "probe": {"max_epochs": 2}, "peft": {"folds": [0]}, "sed": {"corpus": "ZED", "per_emotion": 2}}
-    protocol = {"splits": {"train_per_emotion": 400, "val": 200, "test": 200}, "peft": {"folds": [0, 1, 2, 3, 4]},
-                "sed": {"per_emotion": 8}}
-    return wd, spec, cfg, protocol
+    protocol = {"splits": {"train_per_emotion": 400, "val": 200, "test": 200, "folds": 5}, "peft": {},
+                "sed": {"per_emotion": 8}}  # no peft.folds: every fold
+    basis = forecast_basis(spec, cfg, protocol, 0.01)
+    return wd, cost_settings(cfg), basis
 
 
 def test_benchmark_patterns_cover_every_rule_with_a_benchmark():
@@ -62,9 +71,16 @@ def test_benchmark_patterns_cover_every_rule_with_a_benchmark():
     assert {"scan_corpus", "extract_features", "probe_layers", "finetune", "diarize", "table4_eder"} <= rules
 
 
+def test_forecast_basis_from_the_spec_and_protocol(run):
+    _, settings, basis = run
+    assert basis["utterances"] == {"ESD": 10 * 350 * 4, "PAVOQUE": 16}  # poker is not a study emotion
+    assert (basis["peft_folds"], basis["train_per_emotion"], basis["val"], basis["sed_per_emotion"]) == (5, 400, 200, 8)
+    assert settings["peft_folds"] == 1 and settings["sed_corpus"] == "ZED"
+
+
 def test_cost_table_by_hand(run):
-    wd, spec, cfg, protocol = run
-    df = cost_table(wd, RULES, spec, cfg, protocol).set_index("rule")
+    wd, cfg, basis = run
+    df = cost_table(wd, RULES, cfg, basis).set_index("rule")
     assert set(df.index) == {"extract_features", "make_splits", "table4_eder", "finetune", "TOTAL"}
     f = df.loc["extract_features"]
     assert (f["jobs"], f["wall_total_s"], f["wall_median_s"], f["max_rss_mb"]) == (2, 30.0, 15.0, 1500.0)
@@ -83,11 +99,41 @@ def test_cost_table_by_hand(run):
 
 
 def test_write_cost_writes_table_text_and_figure(run):
-    wd, spec, cfg, protocol = run
-    write_cost(wd, RULES, spec, cfg, protocol, {"scale": 0.01, "cores": 2, "workflow_s": 32.5, "build_s": 4,
-                                                "returncode": 0})
+    wd, cfg, basis = run
+    write_cost(wd, RULES, cfg, basis, {"scale": 0.01, "cores": 2, "workflow_s": 32.5, "build_s": 4, "returncode": 1})
     csv = pd.read_csv(wd / "results" / "tables" / "cost.csv")
     assert csv["rule"].iloc[-1] == "TOTAL"
     md = (wd / "results" / "tables" / "cost.md").read_text()
-    assert "wall time 32 s" in md and "parallelism 2.0" in md  # 65 s of jobs in 32.5 s
-    assert (wd / "results" / "figures" / "cost.png").stat().st_size > 1000
+    assert "wall time 32 s" in md and "parallelism 2.0" in md and "exit status 1" in md  # 65 s of jobs in 32.5 s
+    assert "Forecast of the full-scale run" in md
+    assert (wd / "results" / "figures" / "cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_wall_time_is_the_span_of_the_jobs(run):
+    """In the workflow (no tool's run record) the wall time is first start to last end."""
+    wd, cfg, basis = run
+    write_cost(wd, RULES, cfg, basis)
+    md = (wd / "results" / "tables" / "cost.md").read_text()
+    assert "5 jobs, wall time 50 s" in md and "parallelism 1.3" in md  # 65 s of jobs from T0 to T0 + 50
+
+
+def test_without_a_rehearsal_only_what_was_measured(run, tmp_path):
+    """A run that is not a rehearsal: no forecast columns, no forecast text; the files named
+    (the workflow's benchmark inputs) are the only ones read."""
+    wd, cfg, _ = run
+    files = ["results/benchmarks/features/W2V2-CN/ESD.tsv", "results/benchmarks/data/splits_ESD.tsv"]
+    out = {"csv": tmp_path / "o" / "c.csv", "md": tmp_path / "o" / "c.md", "png": tmp_path / "o" / "c.png"}
+    write_cost(wd, RULES, cfg, None, files=files, out=out)
+    df = pd.read_csv(out["csv"]).set_index("rule")
+    assert set(df.index) == {"extract_features", "make_splits", "TOTAL"}
+    assert df["forecast_wall_s"].isna().all() and df.loc["TOTAL", "wall_total_s"] == 12.0
+    md = out["md"].read_text()
+    assert md.startswith("This run: 2 jobs, wall time 12 s") and "forecast" not in md.lower()
+    assert "| extract_features |" in md
+
+
+def test_a_named_benchmark_no_rule_makes_is_an_error(run):
+    wd, cfg, _ = run
+    bench(wd, "nowhere/x.tsv", 1.0)
+    with pytest.raises(ValueError, match="nowhere/x.tsv"):
+        cost_table(wd, RULES, cfg, None, files=["results/benchmarks/nowhere/x.tsv"])

@@ -143,8 +143,8 @@ def test_non_png_figure_is_rejected(tmp_path: Path) -> None:
 def test_demo_static_report(demo_run: Path) -> None:
     text = (demo_run / "results/report/index.html").read_text()
     parsed = _parse(text)
-    # Figure 1, Table III heatmaps, SED timelines, the demo models' pre-training
-    assert len(parsed.tables) >= 5 and len(parsed.imgs) == 4  # Welch summary may hold no table
+    # Figure 1, Table III heatmaps, SED timelines, the demo models' pre-training, the job times
+    assert len(parsed.tables) >= 6 and len(parsed.imgs) == 5  # Welch summary may hold no table
     assert "pre-training" in text
     assert "DEMO" in text and "SIMULATED" in text
     table1 = pd.read_csv(demo_run / "results/tables/table1_peft.csv")

@@ -162,7 +162,27 @@ def test_table4_probe_beats_all_neutral(demo_run, cfg):
 
 def test_report_page(demo_run):
     html = (demo_run / "results/report/index.html").read_text()
-    assert html.count("<table") >= 5 and html.count("data:image/png;base64,") >= 3
+    assert html.count("<table") >= 6 and html.count("data:image/png;base64,") >= 4
+    assert "What this run cost, per rule" in html and "Job time per rule" in html
+
+
+def test_cost_table_has_a_row_per_rule_that_ran(demo_run):
+    """Every benchmarked job but the report's own is costed once, under its rule; the
+    job times are the benchmark files' (a run that is not a rehearsal has no forecast)."""
+    from xlser.report.cost import read_jobs
+
+    cost = pd.read_csv(demo_run / "results/tables/cost.csv").set_index("rule")
+    jobs = read_jobs(demo_run, Path(__file__).resolve().parents[2] / "workflow" / "rules")
+    jobs = jobs[~jobs["rule"].isin({"cost_table", "report_html"})]
+    assert len(jobs) > 50
+    assert cost.drop("TOTAL")["jobs"].to_dict() == jobs.groupby("rule").size().to_dict()
+    assert cost.loc["TOTAL", "wall_total_s"] == pytest.approx(jobs["s"].sum(), abs=0.01)
+    assert cost.loc["finetune", "audio_s"] > 0 and cost.loc["extract_features", "audio_s_per_s"] > 0
+    assert cost.loc["finetune", "max_rss_mb"] > 100 and cost.loc["extract_features", "max_rss_mb"] > 100
+    assert cost["forecast_wall_s"].isna().all()
+    md = (demo_run / "results/tables/cost.md").read_text()
+    assert md.startswith(f"This run: {len(jobs)} jobs, wall time ")
+    _png(demo_run / "results/figures/cost.png")
 
 
 def test_listening_kits_round_trip(demo_run, cfg):

@@ -20,10 +20,10 @@ SED = {"diarize", "table4_eder"}
 # target: (rules that must be planned, rules that must not)
 EXPECT = {
     "data": ({"scan_corpus", "resample_corpus", "make_splits", "listening_subset"},
-             ENCODER | PEFT | HUMAN | SED | {"demo_model", "report_html"}),
+             ENCODER | PEFT | HUMAN | SED | {"demo_model", "cost_table", "report_html"}),
     "figure1": ({"make_splits", "extract_features", "probe_layers", "layerwise_summary"},
-                PEFT | HUMAN | SED | {"report_html"}),
-    "table1": ({"finetune", "table1_peft"}, HUMAN | SED | {"report_html"}),
+                PEFT | HUMAN | SED | {"cost_table", "report_html"}),
+    "table1": ({"finetune", "table1_peft"}, HUMAN | SED | {"cost_table", "report_html"}),
     "table2": ({"ingest_listening_test", "table2_human_ua"},
                ENCODER | PEFT | SED | {"table3_confusions", "welch_tests", "demo_model", "make_splits"}),
     # Table III's model panels: the fine-tuned fold models scored on the stimuli (human.table3)
@@ -32,7 +32,9 @@ EXPECT = {
     "table4": ({"diarize", "table4_eder"}, PEFT | {"table2_human_ua", "table3_confusions", "welch_tests"}),
     "stats": ({"welch_tests", "ingest_listening_test"},
               ENCODER | PEFT | SED | {"table2_human_ua", "table3_confusions", "demo_model"}),
-    "report": (ENCODER | PEFT | HUMAN | SED | {"report_html"}, set()),
+    "report": (ENCODER | PEFT | HUMAN | SED | {"cost_table", "report_html"}, set()),
+    # what every job of the run cost: all of them ran before it
+    "cost": (ENCODER | PEFT | HUMAN | SED | {"cost_table"}, {"report_html"}),
 }
 
 
@@ -159,7 +161,8 @@ def _merged_demo_config(work: Path) -> dict:
 
 
 # what fine-tuning jobs feed: Table I, Table III's model panels (human.table3.strategy), the report
-GATHER = {"finetune", "table1_peft", "table1", "table3_confusions", "table3", "report_html", "report", "all"}
+GATHER = {"finetune", "table1_peft", "table1", "table3_confusions", "table3", "cost_table", "report_html", "report",
+          "all"}
 
 
 def _plan_with(work: Path, cfg: dict, name: str) -> dict[str, int]:

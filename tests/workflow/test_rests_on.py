@@ -25,7 +25,7 @@ from xlser.smk import checkpoint_fingerprint  # noqa: E402
 CONFIG = ("--configfile", "config/config.yaml", "tests/e2e.yaml", "local.yaml")
 LOCAL = {"models": {"W2V2-CN": {"source": "./ckpt/W2V2-CN", "lang": "CN"}},
          "sed": {"models": {"WavLM-probe": {"source": "./ckpt/WavLM-SED"}}}}
-TARGETS = ("all", "data", "figure1", "table1", "table2", "table3", "table4", "stats", "listening_kit", "report")
+TARGETS = ("all", "data", "figure1", "table1", "table2", "table3", "table4", "stats", "listening_kit", "cost", "report")
 
 
 def dry_run(work: Path, *args: str) -> list[dict]:
@@ -107,7 +107,7 @@ def test_target_requires_every_output_it_plans(tmp_path: Path, target: str) -> N
 PEFT_METRICS = "results/peft/W2V2-CN/DEMO-CN__DEMO-CN/lora/fold0/metrics.json"
 LOST = [  # (file lost, target, the jobs then planned)
     (PEFT_METRICS, "table1", {"finetune": 1, "table1_peft": 1, "table1": 1}),
-    (PEFT_METRICS, "all", {"finetune": 1, "table1_peft": 1, "report_html": 1, "all": 1}),
+    (PEFT_METRICS, "all", {"finetune": 1, "table1_peft": 1, "cost_table": 1, "report_html": 1, "all": 1}),
     ("results/peft/W2V2-CN/DEMO-CN__DEMO-DE/lora+ba+wg/fold0/stimuli.csv", "table3",
      {"finetune": 1, "table3_confusions": 1, "table3": 1}),
     ("results/layerwise/W2V2-DE/DEMO-DE__DEMO-DE.csv", "figure1",
@@ -162,7 +162,7 @@ def test_overwritten_sed_checkpoint_replans_diarization_only(done: Path) -> None
     weights = done / "ckpt/WavLM-SED/model.safetensors"
     weights.write_bytes(weights.read_bytes())  # same size, same bytes: a new mtime
     jobs = counts(dry_run(done))
-    assert jobs == {"diarize": 1, "table4_eder": 1, "report_html": 1, "all": 1}
+    assert jobs == {"diarize": 1, "table4_eder": 1, "cost_table": 1, "report_html": 1, "all": 1}
 
 
 def test_checkpoint_fingerprint(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ sys.path.insert(0, _SRC)
 from xlser.config import Optim, canonical, check_paths, resolve  # noqa: E402
 from xlser.peft.settings import STRATEGIES, as_params, job_layer, job_settings  # noqa: E402
 from xlser.smk import checkpoint_fingerprint, export_pythonpath, forced_rerun  # noqa: E402
+from xlser.report.cost import cost_settings  # noqa: E402
 
 export_pythonpath(_SRC)
 
@@ -267,9 +268,24 @@ def _splits_params(wc):
     return {k: s[k] for k in keys}
 
 
+def run_results():
+    """What `all` makes besides the report and the cost table: the configured sections'
+    results and listening kits."""
+    return (
+        (rules.layerwise_summary.output if EXPERIMENTS else [])
+        + (rules.table1_peft.output if PEFT_JOBS else [])
+        + (rules.table2_human_ua.output + rules.table3_confusions.output if S.has_human else [])
+        + (rules.welch_tests.output if S.has_human else [])
+        + (rules.table4_eder.output if S.has_sed else [])
+        + kit_files("config")
+        + kit_files("stimuli")
+        + (rules.demo_pretraining.output if PRETRAINED_DEMO_MODELS else [])
+    )
+
+
 def report_inputs(wildcards):
-    """The tables and figures of the configured sections."""
-    out = {}
+    """The tables and figures of the configured sections, and the run's cost table."""
+    out = dict(cost=rules.cost_table.output.md, cost_png=rules.cost_table.output.png)
     if EXPERIMENTS:
         summary = rules.layerwise_summary.output
         out |= dict(figure1=summary.png, layerwise=summary.table, best_layers=summary.best)
@@ -378,18 +394,12 @@ def stimuli_input(wc):
 # ---- what a result rests on: the named targets require every file of their chain
 
 
-def rests_on(files):
-    """`files` and every output of every job they are computed from, upstream to the inputs
-    that no rule makes (corpora, checkpoints, listening answers).
-
-    The named targets (and `all`) take these as inputs. Snakemake itself rebuilds a missing
-    file only when a job that needs to run asks for it: an intermediate lost after the tables
-    were made (a forced re-run interrupted mid-job deletes its job's outputs) would otherwise
-    leave `Nothing to be done` and a table resting on a file that is gone. Required here, a
-    missing one is rebuilt, and everything after it. Walks the rules as Snakemake's DAG does
-    (producer of a file, its wildcards, the job's inputs), so it follows every rule's inputs
-    as declared; tests/workflow/test_rests_on.py holds it to the planned jobs."""
-    out, seen = [], set()
+def upstream_jobs(files):
+    """(rule, wildcards) of every job `files` are computed from, upstream to the inputs that
+    no rule makes (corpora, checkpoints, listening answers). Walks the rules as Snakemake's
+    DAG does (producer of a file, its wildcards, the job's inputs), so it follows every
+    rule's inputs as declared; tests/workflow/test_rests_on.py holds it to the planned jobs."""
+    jobs, seen = [], set()
     todo = [str(f) for f in files]
     while todo:
         path = todo.pop()
@@ -401,6 +411,22 @@ def rests_on(files):
         if job in seen:
             continue
         seen.add(job)
-        out += [str(f) for f in producer.expand_output(wc)[0]]
+        jobs.append((producer, wc))
         todo += [str(f) for f in producer.expand_input(wc)[0]]
-    return sorted(set(out))
+    return jobs
+
+
+def rests_on(files):
+    """`files` and every output of every job they are computed from (upstream_jobs).
+
+    The named targets (and `all`) take these as inputs. Snakemake itself rebuilds a missing
+    file only when a job that needs to run asks for it: an intermediate lost after the tables
+    were made (a forced re-run interrupted mid-job deletes its job's outputs) would otherwise
+    leave `Nothing to be done` and a table resting on a file that is gone. Required here, a
+    missing one is rebuilt, and everything after it."""
+    return sorted({str(f) for rule, wc in upstream_jobs(files) for f in rule.expand_output(wc)[0]})
+
+
+def benchmarks_of(files):
+    """The benchmark file of every job `files` are computed from (rule cost_table)."""
+    return sorted({str(r.expand_benchmark(wc)) for r, wc in upstream_jobs(files) if r.benchmark})

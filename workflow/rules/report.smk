@@ -1,4 +1,35 @@
-# A static HTML report of every table and figure (besides `snakemake --report`).
+# A static HTML report of every table and figure (besides `snakemake --report`), and what
+# the run cost.
+
+
+# Per rule: jobs, job time, peak memory, audio seconds, CUDA peak, from the benchmark file of
+# every job the results rest on; with a `rehearsal` section (tools/rehearsal.py), a forecast
+# of the full-scale run (xlser.report.cost).
+rule cost_table:
+    input:
+        benchmarks=lambda wc: benchmarks_of(run_results()),
+        # the manifests, splits and fine-tunes' metrics.json it reads audio seconds and epochs from
+        results=lambda wc: rests_on(run_results()),
+    output:
+        csv="results/tables/cost.csv",
+        md="results/tables/cost.md",
+        png="results/figures/cost.png",
+    log:
+        "logs/report/cost.log",
+    benchmark:
+        "results/benchmarks/report/cost.tsv"
+    conda:
+        ENV["stats"]
+    params:
+        settings=cost_settings(config),
+        rehearsal=config.get("rehearsal"),
+    script:
+        "../scripts/cost.py"
+
+
+rule cost:
+    input:
+        lambda wc: rests_on(rules.cost_table.output),  # and every file it rests on (common.smk: rests_on)
 
 
 rule report_html:

@@ -16,12 +16,14 @@ tables = {
     "Best layer per experiment (by validation UA)": "best_layers",
     "Demo models: held-out CTC loss and phone error rate per language (pre-training)": "pretraining",
     "Welch's and Student's t-tests (human listening tests)": "welch",
+    "What this run cost, per rule": "cost",
 }
 figures = {
     "Figure 1: layer-wise UA": "figure1",
     "Table III: confusion matrices": "table3_png",
     "Emotion diarization timelines": "sed_png",
     "Demo models: pre-training loss and held-out language specificity": "pretraining_png",
+    "Job time per rule": "cost_png",
 }
 build_report(
     tables={title: inp[key] for title, key in tables.items() if key in inp},

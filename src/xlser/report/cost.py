@@ -1,12 +1,15 @@
 """What a run cost, per rule, and what the full-scale run will cost (the rehearsal's table).
 
 Why: a researcher with a GPU node needs to know before spending it where the time goes.
+Rule `cost_table` (report.smk) writes it for every run, from the benchmark files of the
+jobs the report rests on, and the report shows it; the rehearsal adds the forecast.
 Measured per rule, from Snakemake's benchmark files (`results/benchmarks/**.tsv`: `s`,
 `max_rss`), the jobs' usage files (`logs/**.usage.json`, xlser.smk: CUDA's peak memory)
 and the manifests (audio seconds): jobs, wall time (total and median per job), peak
 memory, audio seconds processed and the throughput in audio seconds per second.
 
-Forecast of the full-scale run (the protocol at scale 1), per rule, from the measured
+Forecast of the full-scale run (the protocol at scale 1; only where the config has a
+`rehearsal` section, the `basis` of `forecast_basis`), per rule, from the measured
 per-job times under these assumptions (each row names its own in `scales_with`):
 - `audio`: time grows with the audio a job reads (scan, resample, features: the corpus's
   utterance count at full scale over the rehearsal's; diarize: the SED subset's);
@@ -18,7 +21,8 @@ Per-job overhead does not scale: a fine-tune's is its job time less its training
 (metrics.json `wall_time_s`); other rules' is the quickest job of the `fixed` rules
 (interpreter start, imports: the model loading of feature and diarization jobs is scaled
 with the rest, so those rows err high). `forecast_wall_s` is job time summed; the whole run's wall time
-forecast divides it by the parallelism the rehearsal reached (job time / wall time).
+forecast divides it by the parallelism the rehearsal reached (job time / wall time, the
+wall time being the span from the first job's start to the last one's end).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xlser.io import write_csv, write_text
+from xlser.io import atomic_path, write_csv, write_text
 from xlser.report.tables import to_markdown
 
 COLUMNS = ["rule", "jobs", "wall_total_s", "wall_median_s", "max_rss_mb", "audio_s", "audio_s_per_s",
@@ -73,8 +77,9 @@ def _number(v: Any) -> float:
     return x
 
 
-def read_jobs(workdir: str | Path, rules_dir: str | Path) -> pd.DataFrame:
-    """One row per benchmarked job: rule, wildcards, s, max_rss_mb, gpu_mem_mb, device."""
+def read_jobs(workdir: str | Path, rules_dir: str | Path, files: list[str] | None = None) -> pd.DataFrame:
+    """One row per benchmarked job (`files`, paths relative to `workdir`, or every benchmark
+    file under it): rule, wildcards, s, max_rss_mb, gpu_mem_mb, device, end (mtime, epoch s)."""
     wd = Path(workdir)
     patterns = benchmark_patterns(rules_dir)
     usage: dict[tuple[str, str], dict[str, Any]] = {}
@@ -82,10 +87,14 @@ def read_jobs(workdir: str | Path, rules_dir: str | Path) -> pd.DataFrame:
         u = json.loads(p.read_text(encoding="utf-8"))
         usage[(u["rule"], json.dumps(u.get("wildcards", {}), sort_keys=True))] = u
     rows = []
-    for tsv in sorted((wd / "results" / "benchmarks").rglob("*.tsv")) if (wd / "results" / "benchmarks").is_dir() else []:
+    bench_dir = wd / "results" / "benchmarks"
+    tsvs = [wd / f for f in files] if files is not None else sorted(bench_dir.rglob("*.tsv")) if bench_dir.is_dir() else []
+    for tsv in tsvs:
         rel = tsv.relative_to(wd).as_posix()
         match = next(((r, m) for r, rx in patterns if (m := rx.match(rel))), None)
         if match is None:
+            if files is not None:  # named by the workflow: a rule file this parser cannot read
+                raise ValueError(f"{tsv}: no rule's `benchmark:` path in {rules_dir} matches this file")
             continue
         rule, m = match
         bench = pd.read_csv(tsv, sep="\t")
@@ -95,12 +104,29 @@ def read_jobs(workdir: str | Path, rules_dir: str | Path) -> pd.DataFrame:
         u = usage.get((rule, json.dumps(wc, sort_keys=True)), {})
         rows.append({"rule": rule, "wildcards": wc, "s": _number(bench["s"].iloc[-1]),
                      "max_rss_mb": _number(bench.get("max_rss", pd.Series([math.nan])).iloc[-1]),
-                     "gpu_mem_mb": _number(u.get("cuda_max_allocated_mb")), "device": u.get("device", "")})
-    return pd.DataFrame(rows, columns=["rule", "wildcards", "s", "max_rss_mb", "gpu_mem_mb", "device"])
+                     "gpu_mem_mb": _number(u.get("cuda_max_allocated_mb")), "device": u.get("device", ""),
+                     "end": tsv.stat().st_mtime})
+    return pd.DataFrame(rows, columns=["rule", "wildcards", "s", "max_rss_mb", "gpu_mem_mb", "device", "end"])
+
+
+def _peft_folds(cfg: Mapping[str, Any]) -> int:
+    """Fine-tuned folds: `peft.folds`, else every CV fold (xlser.config)."""
+    return len(cfg.get("peft", {}).get("folds", range(int(cfg["splits"]["folds"])))) or 1
+
+
+def cost_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The few config values the cost table reads (rule cost_table's params)."""
+    sed = cfg.get("sed") or {}
+    return {"emotions": list(cfg["emotions"]),
+            "train_per_emotion": int(cfg["splits"]["train_per_emotion"]), "val": int(cfg["splits"]["val"]),
+            "cross_val_on": cfg["splits"].get("cross_val_on", "source"),
+            "probe_max_epochs": int(cfg.get("probe", {}).get("max_epochs", 100)),
+            "peft_folds": _peft_folds(cfg),
+            "sed_corpus": sed.get("corpus", ""), "sed_per_emotion": int(sed.get("per_emotion", 8))}
 
 
 class Audio:
-    """Audio seconds from the run's manifests and splits."""
+    """Audio seconds from the run's manifests and splits (`cfg`: cost_settings)."""
 
     def __init__(self, workdir: Path, cfg: Mapping[str, Any]) -> None:
         self.wd, self.cfg = workdir, cfg
@@ -138,14 +164,14 @@ class Audio:
         if rule == "diarize":
             p = self.wd / "results" / "sed" / "subset.csv"
             ids = pd.read_csv(p)["utt_id"] if p.exists() else []
-            return self.seconds(self.cfg["sed"]["corpus"], ids), 1.0
+            return self.seconds(self.cfg["sed_corpus"], ids), 1.0
         if rule == "finetune":
             met = self.finetune_metrics(wc)
             if not met:
                 return math.nan, math.nan
             epochs = float(met.get("epochs", 0))
             f = int(wc["fold"])
-            on_target = self.cfg["splits"].get("cross_val_on", "source") == "target"
+            on_target = self.cfg["cross_val_on"] == "target"
             val = self.partition(wc["test"] if on_target else wc["train"], f, "val")
             return epochs * (self.partition(wc["train"], f, "train") + val) + self.partition(wc["test"], f, "test"), epochs
         return math.nan, math.nan
@@ -166,35 +192,55 @@ def full_utterances(spec: Mapping[str, Any], emotions: list[str], corpus_cfg: Ma
     return 0
 
 
-def forecast_factor(rule: str, wc: Mapping[str, str], epochs_run: float, spec: Mapping[str, Any],
-                    cfg: Mapping[str, Any], protocol: Mapping[str, Any], audio: Audio) -> tuple[float, str]:
-    """(full-scale time / measured time) of one job, and what it scales with."""
+def forecast_basis(spec: Mapping[str, Any], cfg: Mapping[str, Any], protocol: Mapping[str, Any],
+                   scale: float) -> dict[str, Any]:
+    """The full-scale run the forecast is of: the config's `rehearsal` section (schema: rehearsal).
+
+    From the rehearsal spec (real corpus sizes, epoch budget) and the protocol at scale 1, so
+    that the workflow's cost rule needs neither file."""
+    emotions = list(cfg["emotions"])
+    fc = spec.get("forecast", {})
+    return {
+        "scale": float(scale),
+        "utterances": {c: full_utterances(spec["corpora"][c], emotions, cfg["corpora"][c]) for c in cfg["corpora"]},
+        "train_per_emotion": int(protocol["splits"]["train_per_emotion"]),
+        "val": int(protocol["splits"]["val"]),
+        "peft_folds": _peft_folds(protocol),
+        "sed_per_emotion": int(protocol.get("sed", {}).get("per_emotion", 8)),
+        "finetune_epochs": int(fc.get("finetune_epochs", 100)),
+        "probe_epochs": int(fc.get("probe_epochs", 100)),
+    }
+
+
+def forecast_factor(rule: str, wc: Mapping[str, str], epochs_run: float, basis: Mapping[str, Any],
+                    cfg: Mapping[str, Any], audio: Audio) -> tuple[float, str]:
+    """(full-scale time / measured time) of one job, and what it scales with (`cfg`: cost_settings)."""
     if rule in ("scan_corpus", "resample_corpus", "extract_features"):
         c = wc["corpus"]
         n = len(audio.manifest(c))
-        full = full_utterances(spec["corpora"][c], list(cfg["emotions"]), cfg["corpora"][c])
-        return (full / n if n else 1.0), "audio"
+        return (basis["utterances"][c] / n if n else 1.0), "audio"
     if rule == "diarize":
-        return protocol["sed"].get("per_emotion", 8) / cfg["sed"].get("per_emotion", 8), "audio"
+        return basis["sed_per_emotion"] / cfg["sed_per_emotion"], "audio"
     if rule in TRAIN_RULES:
         n_emo = len(cfg["emotions"])
-        utts = lambda c: c["splits"]["train_per_emotion"] * n_emo + c["splits"]["val"]  # noqa: E731
-        key = "finetune_epochs" if rule == "finetune" else "probe_epochs"
-        full_epochs = float(spec.get("forecast", {}).get(key, 100))
+        run_utts = cfg["train_per_emotion"] * n_emo + cfg["val"]
+        full_utts = basis["train_per_emotion"] * n_emo + basis["val"]
+        full_epochs = float(basis["finetune_epochs"] if rule == "finetune" else basis["probe_epochs"])
         run_epochs = epochs_run if rule == "finetune" and epochs_run == epochs_run and epochs_run > 0 \
-            else float(cfg["probe"].get("max_epochs", 100))
-        return full_epochs * utts(protocol) / (run_epochs * utts(cfg)), "epochs x utterances"
+            else float(cfg["probe_max_epochs"])
+        return full_epochs * full_utts / (run_epochs * run_utts), "epochs x utterances"
     return 1.0, "fixed"
 
 
-def cost_table(workdir: str | Path, rules_dir: str | Path, spec: Mapping[str, Any], cfg: Mapping[str, Any],
-               protocol: Mapping[str, Any]) -> pd.DataFrame:
-    """The per-rule table (COLUMNS) and a TOTAL row; see the module docstring."""
+def cost_table(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any],
+               basis: Mapping[str, Any] | None = None, files: list[str] | None = None) -> pd.DataFrame:
+    """The per-rule table (COLUMNS) and a TOTAL row; see the module docstring. `cfg`: the
+    run's cost_settings. Without a `basis` (a run that is not a rehearsal) the forecast
+    columns are empty."""
     wd = Path(workdir)
-    jobs = read_jobs(wd, rules_dir)
+    jobs = read_jobs(wd, rules_dir, files)
     audio = Audio(wd, cfg)
-    folds_full = len(protocol.get("peft", {}).get("folds", [0])) or 1
-    folds_run = len(cfg.get("peft", {}).get("folds", [0])) or 1
+    folds_run = cfg["peft_folds"]
     # per-job overhead (interpreter start, imports): the quickest job of the rules that do little
     # else; it does not grow with the scale
     small = jobs.loc[~jobs["rule"].isin(AUDIO_RULES | TRAIN_RULES), "s"]
@@ -202,61 +248,89 @@ def cost_table(workdir: str | Path, rules_dir: str | Path, spec: Mapping[str, An
     rows = []
     for rule, g in jobs.groupby("rule", sort=False):
         aud, fc = [], []
-        scales = "fixed"
+        scales = ""
         for _, j in g.iterrows():
             a, ep = audio.job(rule, j["wildcards"])
-            f, scales = forecast_factor(rule, j["wildcards"], ep, spec, cfg, protocol, audio)
             aud.append(a)
+            if basis is None:
+                continue
+            f, scales = forecast_factor(rule, j["wildcards"], ep, basis, cfg, audio)
             fixed = min(j["s"], overhead)
             if rule == "finetune":  # its own training time is measured: the rest is per-job overhead
                 train_s = float(audio.finetune_metrics(j["wildcards"]).get("wall_time_s", j["s"] - fixed))
                 fixed = max(0.0, j["s"] - train_s)
             fc.append(fixed + f * (j["s"] - fixed) if scales != "fixed" else j["s"])
-        job_ratio = folds_full / folds_run if rule == "finetune" else 1.0
+        job_ratio = basis["peft_folds"] / folds_run if basis is not None and rule == "finetune" else 1.0
         a_sum = float(np.nansum(aud)) if not all(math.isnan(x) for x in aud) else math.nan
         gpu = g["gpu_mem_mb"].max()
         rows.append({"rule": rule, "jobs": len(g), "wall_total_s": g["s"].sum(), "wall_median_s": g["s"].median(),
                      "max_rss_mb": g["max_rss_mb"].max(), "audio_s": a_sum,
                      "audio_s_per_s": a_sum / g["s"].sum() if g["s"].sum() > 0 else math.nan,
                      "gpu_mem_peak_mb": gpu, "device": ",".join(sorted({d for d in g["device"] if d})),
-                     "scales_with": scales, "forecast_jobs": int(round(len(g) * job_ratio)),
-                     "forecast_wall_s": float(np.sum(fc)) * job_ratio})
+                     "scales_with": scales,
+                     "forecast_jobs": int(round(len(g) * job_ratio)) if basis is not None else math.nan,
+                     "forecast_wall_s": float(np.sum(fc)) * job_ratio if basis is not None else math.nan})
     df = pd.DataFrame(rows, columns=COLUMNS).sort_values("wall_total_s", ascending=False)
     total = {"rule": "TOTAL", "jobs": df["jobs"].sum(), "wall_total_s": df["wall_total_s"].sum(),
              "wall_median_s": math.nan, "max_rss_mb": df["max_rss_mb"].max(), "audio_s": df["audio_s"].sum(),
              "audio_s_per_s": math.nan, "gpu_mem_peak_mb": df["gpu_mem_peak_mb"].max(),
              "device": ",".join(sorted({d for x in df["device"] for d in str(x).split(",") if d})),
-             "scales_with": "", "forecast_jobs": df["forecast_jobs"].sum(), "forecast_wall_s": df["forecast_wall_s"].sum()}
+             "scales_with": "", "forecast_jobs": df["forecast_jobs"].sum() if basis is not None else math.nan,
+             "forecast_wall_s": df["forecast_wall_s"].sum() if basis is not None else math.nan}
     return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
 
 
-def write_cost(workdir: str | Path, rules_dir: str | Path, spec: Mapping[str, Any], cfg: Mapping[str, Any],
-               protocol: Mapping[str, Any], run: Mapping[str, Any]) -> Path:
-    """`results/tables/cost.{csv,md}` and `results/figures/cost.png` under `workdir`."""
+def job_span(workdir: str | Path, rules_dir: str | Path, files: list[str] | None = None) -> float:
+    """Wall time from the first job's start (end - s) to the last one's end; 0 with no job."""
+    jobs = read_jobs(workdir, rules_dir, files)
+    return float((jobs["end"].max() - (jobs["end"] - jobs["s"]).min())) if len(jobs) else 0.0
+
+
+def write_cost(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any],
+               basis: Mapping[str, Any] | None = None, run: Mapping[str, Any] | None = None,
+               files: list[str] | None = None, out: Mapping[str, str | Path] | None = None) -> Path:
+    """The cost table: `out` csv, md and png (default `results/tables/cost.{csv,md}`,
+    `results/figures/cost.png` under `workdir`).
+
+    `run` (the rehearsal tool's, for a run it stopped or that failed): scale, cores, build_s,
+    workflow_s, returncode; without it the wall time is the jobs' span (job_span)."""
     wd = Path(workdir)
-    df = cost_table(wd, rules_dir, spec, cfg, protocol)
-    csv = wd / "results" / "tables" / "cost.csv"
+    out = dict(out or {})
+    csv = Path(out.get("csv", wd / "results" / "tables" / "cost.csv"))
+    md = Path(out.get("md", wd / "results" / "tables" / "cost.md"))
+    png = Path(out.get("png", wd / "results" / "figures" / "cost.png"))
+    df = cost_table(wd, rules_dir, cfg, basis, files)
     write_csv(df.round(3), csv)
     tot = df.iloc[-1]
-    wall = float(run.get("workflow_s") or 0.0)
+    run = dict(run or {})
+    wall = float(run.get("workflow_s") or job_span(wd, rules_dir, files))
     parallel = tot["wall_total_s"] / wall if wall > 0 else 1.0
-    forecast_wall = tot["forecast_wall_s"] / max(parallel, 1.0)
-    lines = [f"Rehearsal at scale {run.get('scale')} with --cores {run.get('cores')}: workflow wall time "
-             f"{wall:.0f} s (inputs built in {run.get('build_s', 0):.0f} s), job time {tot['wall_total_s']:.0f} s "
-             f"(parallelism {parallel:.1f}), exit status {run.get('returncode')}.",
-             f"Forecast of the full-scale run: job time {tot['forecast_wall_s'] / 3600:.1f} h, wall time about "
-             f"{forecast_wall / 3600:.1f} h at the same parallelism, on the same device(s) "
-             f"({tot['device'] or 'cpu'}).",
-             "Assumptions (xlser.report.cost): `audio` rows scale with the corpus's utterances, `epochs x "
-             "utterances` rows with the epoch budget (" + json.dumps(dict(spec.get("forecast", {}))) +
-             ") x training and validation utterances (fine-tunes also with folds), `fixed` rows not at all."]
-    text = "\n\n".join(lines) + "\n\n" + to_markdown(df.round(2), caption="Cost per rule (measured; forecast at scale 1)")
-    write_text(text, wd / "results" / "tables" / "cost.md")
-    _figure(df, wd / "results" / "figures" / "cost.png")
+    head = (f"Rehearsal at scale {run.get('scale', basis['scale'] if basis else '?')}"
+            + (f" with --cores {run['cores']}" if "cores" in run else "") + ": " if basis is not None else "This run: ")
+    lines = [head + f"{int(tot['jobs'])} jobs, wall time {wall:.0f} s"
+             + (f" (inputs built in {run.get('build_s', 0):.0f} s)" if "build_s" in run else "")
+             + f", job time {tot['wall_total_s']:.0f} s (parallelism {parallel:.1f})"
+             + (f", exit status {run['returncode']}" if "returncode" in run else "") + "."]
+    cols = COLUMNS
+    if basis is not None:
+        forecast_wall = tot["forecast_wall_s"] / max(parallel, 1.0)
+        lines += [f"Forecast of the full-scale run: job time {tot['forecast_wall_s'] / 3600:.1f} h, wall time about "
+                  f"{forecast_wall / 3600:.1f} h at the same parallelism, on the same device(s) "
+                  f"({tot['device'] or 'cpu'}).",
+                  "Assumptions (xlser.report.cost): `audio` rows scale with the corpus's utterances, `epochs x "
+                  f"utterances` rows with the epoch budget (fine-tunes {basis['finetune_epochs']}, probes "
+                  f"{basis['probe_epochs']} epochs) x training and validation utterances (fine-tunes also with "
+                  "folds), `fixed` rows not at all."]
+    else:
+        cols = [c for c in COLUMNS if c not in ("scales_with", "forecast_jobs", "forecast_wall_s")]
+    caption = "Cost per rule (measured" + ("; forecast at scale 1)" if basis is not None else ")")
+    text = "\n\n".join(lines) + "\n\n" + to_markdown(df[cols].round(2), caption=caption)
+    write_text(text, md)
+    _figure(df, png, forecast=basis is not None)
     return csv
 
 
-def _figure(df: pd.DataFrame, path: Path) -> None:
+def _figure(df: pd.DataFrame, path: Path, forecast: bool = True) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -265,13 +339,16 @@ def _figure(df: pd.DataFrame, path: Path) -> None:
     d = df[df["rule"] != "TOTAL"].iloc[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(d) + 1.2))
     y = np.arange(len(d))
-    ax.barh(y - 0.2, d["wall_total_s"].clip(lower=0.01), 0.4, label="measured (rehearsal)")
-    ax.barh(y + 0.2, d["forecast_wall_s"].clip(lower=0.01), 0.4, label="forecast (scale 1)")
+    if forecast:
+        ax.barh(y - 0.2, d["wall_total_s"].clip(lower=0.01), 0.4, label="measured (rehearsal)")
+        ax.barh(y + 0.2, d["forecast_wall_s"].clip(lower=0.01), 0.4, label="forecast (scale 1)")
+    else:
+        ax.barh(y, d["wall_total_s"].clip(lower=0.01), 0.6, label="measured")
     ax.set_yticks(y, d["rule"])
     ax.set_xscale("log")
     ax.set_xlabel("job time per rule, s (log)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
