@@ -2,8 +2,9 @@
 
 The study's grid at its size: 11 experiments x 5 folds x 13 layers, 1,600 training and 200
 validation utterances per fold, 768-dim pooled features (synthetic, float16 as stored), the
-study's probe settings (AdamW lr 1e-4, batch 32, up to 100 epochs, patience 10, raw
-features), once with the study code's MLP head and once with the linear head.
+study's probe settings as config/paper.yaml writes them (AdamW lr 1e-4, batch 32, up to 100
+epochs, patience 10 reset on ties, raw features, one shared initial head, one training
+order), once with the study code's MLP head and once with the linear head.
 
 - new path: `xlser.layerwise.probe.probe_experiment`'s training, `train_probe_folds` (every
   fold and layer of an experiment in one stack); the whole grid is timed, experiments run
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -43,8 +45,7 @@ EXPERIMENTS, FOLDS, LAYERS, DIM, CLASSES = 11, 5, 13, 768, 4
 N_TRAIN, N_VAL = 1600, 200
 POOL = 4000  # synthetic utterances per experiment the folds draw from
 BASELINE = "b617a0b"  # the last revision with one fold per training run
-STUDY = {"lr": 1e-4, "eps": 1e-8, "weight_decay": 1e-5, "batch_size": 32, "max_epochs": 100, "patience": 10,
-         "standardize": False}
+STUDY = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text(encoding="utf-8"))["probe"]
 
 
 def pool(experiment: int) -> tuple[np.ndarray, np.ndarray]:

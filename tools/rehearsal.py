@@ -117,11 +117,18 @@ def main(argv: list[str] | None = None) -> int:
                            f"(scale {scale}); do not edit\n" + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True),
                            encoding="utf-8")
     t0 = time.perf_counter()
-    stamps = build_inputs(spec, cfg, scale, layout)
-    build_s = time.perf_counter() - t0
-    R.check_config(cfg, layout)
     if a.build_only:
+        build_inputs(spec, cfg, scale, layout)
+        R.check_config(cfg, layout)
         return 0
+    # built in a child process: writing WavLM-large and three wav2vec2-base checkpoints leaves
+    # this process holding ~2 GB it would keep for the whole run
+    build = [sys.executable, __file__, "--build-only", "--spec", a.spec, "--scale", repr(scale),
+             "--workdir", str(workdir)]
+    if subprocess.run(build).returncode != 0:
+        return 1
+    stamps = json.loads((layout.inputs / "build.json").read_text())
+    build_s = time.perf_counter() - t0
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(config_path), "--cores", str(a.cores), "--rerun-incomplete", *a.snakemake_args]
     print("rehearsal:", " ".join(cmd), flush=True)

@@ -131,6 +131,18 @@ def test_report_marks_demo_and_simulated_sections(tmp_path: Path) -> None:
     assert text.count('class="banner"') == 2
 
 
+def test_rehearsal_report_says_what_its_numbers_measure(tmp_path: Path) -> None:
+    """tools/rehearsal.py's config has a demo section (its simulated listeners): its report is
+    marked REHEARSAL, not DEMO (no eSpeak NG speech or demo models in it)."""
+    md = tmp_path / "t.md"
+    md.write_text("| a |\n|---|\n| 1 |\n")
+    text = build_report({"Cost": md, "Table II: human listeners' UA": md}, {}, tmp_path / "index.html",
+                        demo=True, simulated=True, rehearsal=True).read_text()
+    assert "<h2>Cost [REHEARSAL]</h2>" in text and "[DEMO]" not in text and "eSpeak" not in text
+    assert "<h2>Table II: human listeners&#x27; UA [REHEARSAL] [SIMULATED]</h2>" in text
+    assert "cost table" in text and text.count('class="banner"') == 2
+
+
 def test_non_png_figure_is_rejected(tmp_path: Path) -> None:
     bad = tmp_path / "f.png"
     bad.write_text("not a png")

@@ -46,6 +46,7 @@ rule report_html:
     params:
         simulated="listeners" in DEMO,
         demo=bool(DEMO),
+        rehearsal="rehearsal" in config,
     script:
         "../scripts/report.py"
 

@@ -31,5 +31,6 @@ build_report(
     out_path=sm.output[0],
     demo=bool(sm.params.demo),
     simulated=bool(sm.params.simulated),
+    rehearsal=bool(sm.params.rehearsal),
 )
 log.info("wrote %s", sm.output[0])
