@@ -329,30 +329,27 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
     if once:  # one order for every epoch: store the rows in it, so a batch is a slice of every head's rows
         perm = next(orders).to(dev)
         x, y = x.index_select(1, perm), y.index_select(1, perm)
-    # `x` keeps the rows of the heads in `kept` (stack row -> head); the heads still training are
-    # kept[sel]. A stopped head's rows stay until fewer than 3/4 of the kept heads train: then
-    # x is compacted (one copy of the features, not one per epoch in which a head stops; on 2
-    # CPU cores compacting at every stop took 1.3x as long with `probe.shuffle: once`). While
-    # every kept head trains and the order is kept (`once`), a batch is a view: no copy
+    # The stack (x, y, xva, yva, params and moments) holds the heads `kept` (stack row -> head);
+    # the heads still training are kept[act] (= active). A stopped head stays in the stack and
+    # keeps stepping, unseen (its checkpoint is in `best`; heads are independent, so it changes
+    # no other head's numbers), until fewer than 3/4 of the kept heads train: then the stack is
+    # compacted. So a batch is a view of x with `once` (no copy) and one gather otherwise, never
+    # a copy of the features per epoch in which a head stops.
     kept = active
-    sel = torch.arange(n_heads, device=dev)
+    act = torch.arange(n_heads, device=dev)
     buffer = torch.empty(n_heads * min(o.batch_size, n) * dim, dtype=torch.float32, device=dev)  # reused per step
     for epoch in range(o.max_epochs):
-        order = torch.arange(n, device=dev) if once else next(orders).to(dev)
-        offsets = sel[:, None] * n  # the training heads' rows of x.view(-1, dim)
+        order = None if once else next(orders).to(dev)
+        offsets = torch.arange(len(kept), device=dev)[:, None] * n  # each kept head's rows of x.view(-1, dim)
         flat = x.view(-1, dim)
-        every_row = len(sel) == len(kept)
-        yk = y if every_row else y.index_select(0, sel)
         for start in range(0, n, o.batch_size):
-            if once and every_row:  # a view: no copy
-                xb = x[:, start:start + o.batch_size]
-                yb = yk[:, start:start + o.batch_size]
+            if order is None:  # a view: no copy
+                xb, yb = x[:, start:start + o.batch_size], y[:, start:start + o.batch_size]
             else:
                 idx = order[start:start + o.batch_size]
-                rows = len(sel) * len(idx)
+                rows = len(kept) * len(idx)
                 xb = torch.index_select(flat, 0, (offsets + idx).view(-1), out=buffer[:rows * dim].view(rows, dim))
-                xb = xb.view(len(sel), len(idx), dim)
-                yb = yk.index_select(1, idx)
+                xb, yb = xb.view(len(kept), len(idx), dim), y.index_select(1, idx)
             logits = _forward(params, xb, narrow)
             loss = F.cross_entropy(logits.reshape(-1, n_classes), yb.reshape(-1), reduction="sum") / yb.shape[1]
             grads = torch.autograd.grad(loss, params)
@@ -361,9 +358,9 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
                       amsgrad=False, beta1=BETAS[0], beta2=BETAS[1], lr=o.lr, weight_decay=o.weight_decay,
                       eps=o.eps, maximize=False)
         with torch.no_grad():
-            logits = _forward(params, xva, narrow)
-            vloss = F.cross_entropy(logits.permute(0, 2, 1), yva, reduction="none").mean(1)
-            vua = _ua_per_head(logits.argmax(-1), yva, n_classes)
+            logits = _forward(params, xva, narrow)[act]
+            vloss = F.cross_entropy(logits.permute(0, 2, 1), yva[act], reduction="none").mean(1)
+            vua = _ua_per_head(logits.argmax(-1), yva[act], n_classes)
         if not bool(torch.isfinite(vloss).all()):
             bad = active[~torch.isfinite(vloss)].cpu().numpy()
             heads = ", ".join(f"fold {r // n_layers} layer {r % n_layers}" for r in bad[:5])
@@ -382,7 +379,7 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
         if better.any():
             heads = active[better]
             for b, p in zip(best, params):
-                b[heads] = p.detach()[better]
+                b[heads] = p.detach()[act[better]]
             best_score = torch.where(better, score, best_score)
             best_val_ua[heads] = vua[better]
             best_val_loss[heads] = vloss[better]
@@ -393,15 +390,13 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
             keep = (~stop).nonzero().squeeze(1)
             if len(keep) == 0:
                 break
-            active, best_score = active[keep], best_score[keep]
+            active, best_score, act = active[keep], best_score[keep], act[keep]
             patience.keep(keep)
-            params = [p.detach()[keep].requires_grad_() for p in params]
-            exp_avg = [m[keep] for m in exp_avg]
-            exp_avg_sq = [v[keep] for v in exp_avg_sq]
-            xva, yva, sel = xva[keep], yva[keep], sel[keep]
-            if len(sel) < 0.75 * len(kept):
-                x, y, kept = x.index_select(0, sel), y.index_select(0, sel), kept[sel]
-                sel = torch.arange(len(sel), device=dev)
+            if len(act) < 0.75 * len(kept):
+                params = [p.detach()[act].requires_grad_() for p in params]
+                exp_avg, exp_avg_sq = [m[act] for m in exp_avg], [v[act] for v in exp_avg_sq]
+                x, y, xva, yva, kept = x[act], y[act], xva[act], yva[act], kept[act]
+                act = torch.arange(len(kept), device=dev)
 
     results = []
     for f in range(n_folds):
