@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.cost_only:  # the config that ran, not one regenerated from today's paper.yaml
         cfg = yaml.safe_load(config_path.read_text(encoding="utf-8"))
         run = json.loads(run_json.read_text()) if run_json.exists() else {"scale": scale, "cores": a.cores}
-        print(write_cost(workdir, REPO / "workflow" / "rules", cost_settings(cfg), cfg["rehearsal"], run))
+        print(write_cost(workdir, REPO / "workflow" / "rules", cost_settings(cfg), cfg.get("rehearsal"), run))
         return 0
     cfg = R.rehearsal_config(protocol, spec, scale, layout, protocol_path=spec["protocol"])
     cfg["rehearsal"] = forecast_basis(spec, cfg, protocol, scale)

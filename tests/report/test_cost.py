@@ -104,9 +104,21 @@ def test_write_cost_writes_table_text_and_figure(run):
     csv = pd.read_csv(wd / "results" / "tables" / "cost.csv")
     assert csv["rule"].iloc[-1] == "TOTAL"
     md = (wd / "results" / "tables" / "cost.md").read_text()
-    assert "wall time 32 s" in md and "parallelism 2.0" in md and "exit status 1" in md  # 65 s of jobs in 32.5 s
+    assert md.startswith("Rehearsal at scale 0.01 with --cores 2: 5 jobs, wall time 50 s")
+    # the tool's last invocation is reported, but the wall time is the jobs' span (65 s of jobs in 50 s)
+    assert "parallelism 1.3" in md and "last Snakemake invocation ran 32 s (inputs built in 4 s), exit status 1" in md
     assert "Forecast of the full-scale run" in md
     assert (wd / "results" / "figures" / "cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_report_rules_are_not_costed(run):
+    """Read from the folder (the rehearsal tool after a failed run), the cost table and report
+    jobs of an earlier invocation are left out, as the workflow's cost_table leaves them out."""
+    wd, cfg, basis = run
+    bench(wd, "report/cost.tsv", 4.0, end=T0 + 60)
+    bench(wd, "report/report.tsv", 4.0, end=T0 + 70)
+    df = cost_table(wd, RULES, cfg, basis).set_index("rule")
+    assert not {"cost_table", "report_html"} & set(df.index) and df.loc["TOTAL", "jobs"] == 5
 
 
 def test_wall_time_is_the_span_of_the_jobs(run):

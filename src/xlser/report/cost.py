@@ -44,6 +44,7 @@ COLUMNS = ["rule", "jobs", "wall_total_s", "wall_median_s", "max_rss_mb", "audio
            "gpu_mem_peak_mb", "device", "scales_with", "forecast_jobs", "forecast_wall_s"]
 AUDIO_RULES = {"scan_corpus", "resample_corpus", "extract_features", "diarize"}
 TRAIN_RULES = {"finetune", "probe_layers"}
+AFTER_RULES = {"cost_table", "report_html"}  # run after the results the table costs: never in it
 _RULE = re.compile(r"^\s*rule\s+(\w+)\s*:")
 _STRING = re.compile(r"""^\s*(?:\w+\s*=\s*)?["']([^"']+)["']""")
 
@@ -79,9 +80,10 @@ def _number(v: Any) -> float:
 
 def read_jobs(workdir: str | Path, rules_dir: str | Path, files: list[str] | None = None) -> pd.DataFrame:
     """One row per benchmarked job (`files`, paths relative to `workdir`, or every benchmark
-    file under it): rule, wildcards, s, max_rss_mb, gpu_mem_mb, device, end (mtime, epoch s)."""
+    file under it but AFTER_RULES'): rule, wildcards, s, max_rss_mb, gpu_mem_mb, device, end
+    (mtime, epoch s)."""
     wd = Path(workdir)
-    patterns = benchmark_patterns(rules_dir)
+    patterns = [(r, rx) for r, rx in benchmark_patterns(rules_dir) if files is not None or r not in AFTER_RULES]
     usage: dict[tuple[str, str], dict[str, Any]] = {}
     for p in (wd / "logs").rglob("*.usage.json") if (wd / "logs").is_dir() else []:
         u = json.loads(p.read_text(encoding="utf-8"))
@@ -95,7 +97,7 @@ def read_jobs(workdir: str | Path, rules_dir: str | Path, files: list[str] | Non
         if match is None:
             if files is not None:  # named by the workflow: a rule file this parser cannot read
                 raise ValueError(f"{tsv}: no rule's `benchmark:` path in {rules_dir} matches this file")
-            continue
+            continue  # e.g. cost_table's and report_html's own
         rule, m = match
         bench = pd.read_csv(tsv, sep="\t")
         if bench.empty:
@@ -293,7 +295,8 @@ def write_cost(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any
     `results/figures/cost.png` under `workdir`).
 
     `run` (the rehearsal tool's, for a run it stopped or that failed): scale, cores, build_s,
-    workflow_s, returncode; without it the wall time is the jobs' span (job_span)."""
+    workflow_s, returncode of its last Snakemake invocation. The wall time is the jobs' span
+    (job_span): a run resumed over several invocations is not one invocation's time."""
     wd = Path(workdir)
     out = dict(out or {})
     csv = Path(out.get("csv", wd / "results" / "tables" / "cost.csv"))
@@ -303,14 +306,16 @@ def write_cost(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any
     write_csv(df.round(3), csv)
     tot = df.iloc[-1]
     run = dict(run or {})
-    wall = float(run.get("workflow_s") or job_span(wd, rules_dir, files))
+    wall = job_span(wd, rules_dir, files)
     parallel = tot["wall_total_s"] / wall if wall > 0 else 1.0
     head = (f"Rehearsal at scale {run.get('scale', basis['scale'] if basis else '?')}"
             + (f" with --cores {run['cores']}" if "cores" in run else "") + ": " if basis is not None else "This run: ")
-    lines = [head + f"{int(tot['jobs'])} jobs, wall time {wall:.0f} s"
-             + (f" (inputs built in {run.get('build_s', 0):.0f} s)" if "build_s" in run else "")
-             + f", job time {tot['wall_total_s']:.0f} s (parallelism {parallel:.1f})"
-             + (f", exit status {run['returncode']}" if "returncode" in run else "") + "."]
+    lines = [head + f"{int(tot['jobs'])} jobs, wall time {wall:.0f} s (first job's start to last one's end), "
+             f"job time {tot['wall_total_s']:.0f} s (parallelism {parallel:.1f})."
+             + (f" The last Snakemake invocation ran {float(run['workflow_s']):.0f} s" if "workflow_s" in run else "")
+             + (f" (inputs built in {float(run.get('build_s', 0)):.0f} s)" if "workflow_s" in run and "build_s" in run
+                else "")
+             + (f", exit status {run['returncode']}." if "returncode" in run else "." if "workflow_s" in run else "")]
     cols = COLUMNS
     if basis is not None:
         forecast_wall = tot["forecast_wall_s"] / max(parallel, 1.0)
