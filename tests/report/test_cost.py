@@ -144,6 +144,18 @@ def test_without_a_rehearsal_only_what_was_measured(run, tmp_path):
     assert "| extract_features |" in md
 
 
+def test_jobs_without_a_benchmark_file_are_named_not_required(run):
+    """A job made with --touch (or elsewhere) has no benchmark file: the table costs the others
+    and says which are missing, instead of the workflow re-running the job for a table."""
+    wd, cfg, _ = run
+    files = ["results/benchmarks/features/W2V2-CN/ESD.tsv", "results/benchmarks/features/W2V2-EN/ESD.tsv"]
+    write_cost(wd, RULES, cfg, None, files=files)
+    df = pd.read_csv(wd / "results" / "tables" / "cost.csv").set_index("rule")
+    assert df.loc["extract_features", "jobs"] == 1
+    md = (wd / "results" / "tables" / "cost.md").read_text()
+    assert "Not costed: 1 of 2 jobs have no benchmark file" in md and "W2V2-EN/ESD.tsv" in md
+
+
 def test_a_named_benchmark_no_rule_makes_is_an_error(run):
     wd, cfg, _ = run
     bench(wd, "nowhere/x.tsv", 1.0)

@@ -3,13 +3,13 @@
 
 
 # Per rule: jobs, job time, peak memory, audio seconds, CUDA peak, from the benchmark file of
-# every job the results rest on; with a `rehearsal` section (tools/rehearsal.py), a forecast
+# every job the results rest on (params.benchmarks); with a `rehearsal` section (tools/rehearsal.py), a forecast
 # of the full-scale run (xlser.report.cost).
 rule cost_table:
     input:
-        benchmarks=lambda wc: benchmarks_of(run_results()),
-        # the manifests, splits and fine-tunes' metrics.json it reads audio seconds and epochs from
-        results=lambda wc: rests_on(run_results()),
+        # the results' files: it re-runs when any is remade; and the manifests, splits and
+        # fine-tunes' metrics.json it reads audio seconds and epochs from
+        lambda wc: rests_on(run_results()),
     output:
         csv="results/tables/cost.csv",
         md="results/tables/cost.md",
@@ -21,6 +21,10 @@ rule cost_table:
     conda:
         ENV["stats"]
     params:
+        # each job's benchmark file, read where present but not an input: a run made with
+        # --touch, or results made elsewhere, have none, and requiring them would re-run the
+        # whole study for a table (the table names the jobs without one)
+        benchmarks=lambda wc: benchmarks_of(run_results()),
         settings=cost_settings(config),
         rehearsal=config.get("rehearsal"),
     script:

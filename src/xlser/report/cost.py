@@ -79,9 +79,9 @@ def _number(v: Any) -> float:
 
 
 def read_jobs(workdir: str | Path, rules_dir: str | Path, files: list[str] | None = None) -> pd.DataFrame:
-    """One row per benchmarked job (`files`, paths relative to `workdir`, or every benchmark
-    file under it but AFTER_RULES'): rule, wildcards, s, max_rss_mb, gpu_mem_mb, device, end
-    (mtime, epoch s)."""
+    """One row per benchmarked job (those of `files`, paths relative to `workdir`, that exist,
+    or every benchmark file under it but AFTER_RULES'): rule, wildcards, s, max_rss_mb,
+    gpu_mem_mb, device, end (mtime, epoch s)."""
     wd = Path(workdir)
     patterns = [(r, rx) for r, rx in benchmark_patterns(rules_dir) if files is not None or r not in AFTER_RULES]
     usage: dict[tuple[str, str], dict[str, Any]] = {}
@@ -90,7 +90,8 @@ def read_jobs(workdir: str | Path, rules_dir: str | Path, files: list[str] | Non
         usage[(u["rule"], json.dumps(u.get("wildcards", {}), sort_keys=True))] = u
     rows = []
     bench_dir = wd / "results" / "benchmarks"
-    tsvs = [wd / f for f in files] if files is not None else sorted(bench_dir.rglob("*.tsv")) if bench_dir.is_dir() else []
+    tsvs = [wd / f for f in files if (wd / f).exists()] if files is not None \
+        else sorted(bench_dir.rglob("*.tsv")) if bench_dir.is_dir() else []
     for tsv in tsvs:
         rel = tsv.relative_to(wd).as_posix()
         match = next(((r, m) for r, rx in patterns if (m := rx.match(rel))), None)
@@ -328,6 +329,10 @@ def write_cost(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any
                   "folds), `fixed` rows not at all."]
     else:
         cols = [c for c in COLUMNS if c not in ("scales_with", "forecast_jobs", "forecast_wall_s")]
+    missing = [f for f in files or [] if not (wd / f).exists()]
+    if missing:
+        lines.append(f"Not costed: {len(missing)} of {len(files or [])} jobs have no benchmark file (results made "
+                     f"with --touch, or elsewhere), e.g. {', '.join(missing[:3])}.")
     caption = "Cost per rule (measured" + ("; forecast at scale 1)" if basis is not None else ")")
     text = "\n\n".join(lines) + "\n\n" + to_markdown(df[cols].round(2), caption=caption)
     write_text(text, md)
