@@ -239,7 +239,7 @@ def cost_table(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any
                basis: Mapping[str, Any] | None = None, files: list[str] | None = None) -> pd.DataFrame:
     """The per-rule table (COLUMNS) and a TOTAL row; see the module docstring. `cfg`: the
     run's cost_settings. Without a `basis` (a run that is not a rehearsal) the forecast
-    columns are empty."""
+    columns are empty. `attrs["span_s"]`: the jobs' wall time (job_span)."""
     wd = Path(workdir)
     jobs = read_jobs(wd, rules_dir, files)
     audio = Audio(wd, cfg)
@@ -280,12 +280,14 @@ def cost_table(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any
              "device": ",".join(sorted({d for x in df["device"] for d in str(x).split(",") if d})),
              "scales_with": "", "forecast_jobs": df["forecast_jobs"].sum() if basis is not None else math.nan,
              "forecast_wall_s": df["forecast_wall_s"].sum() if basis is not None else math.nan}
-    return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+    out = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+    out.attrs["span_s"] = job_span(jobs)
+    return out
 
 
-def job_span(workdir: str | Path, rules_dir: str | Path, files: list[str] | None = None) -> float:
-    """Wall time from the first job's start (end - s) to the last one's end; 0 with no job."""
-    jobs = read_jobs(workdir, rules_dir, files)
+def job_span(jobs: pd.DataFrame) -> float:
+    """Wall time of `jobs` (read_jobs) from the first one's start (end - s) to the last one's
+    end; 0 with no job."""
     return float((jobs["end"].max() - (jobs["end"] - jobs["s"]).min())) if len(jobs) else 0.0
 
 
@@ -307,7 +309,7 @@ def write_cost(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any
     write_csv(df.round(3), csv)
     tot = df.iloc[-1]
     run = dict(run or {})
-    wall = job_span(wd, rules_dir, files)
+    wall = float(df.attrs["span_s"])
     parallel = tot["wall_total_s"] / wall if wall > 0 else 1.0
     head = (f"Rehearsal at scale {run.get('scale', basis['scale'] if basis else '?')}"
             + (f" with --cores {run['cores']}" if "cores" in run else "") + ": " if basis is not None else "This run: ")
