@@ -337,7 +337,8 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
     # a copy of the features per epoch in which a head stops.
     kept = active
     act = torch.arange(n_heads, device=dev)
-    buffer = torch.empty(n_heads * min(o.batch_size, n) * dim, dtype=torch.float32, device=dev)  # reused per step
+    # the gathered batch (a new order per epoch), reused per step
+    buffer = None if once else torch.empty(n_heads * min(o.batch_size, n) * dim, dtype=torch.float32, device=dev)
     for epoch in range(o.max_epochs):
         order = None if once else next(orders).to(dev)
         offsets = torch.arange(len(kept), device=dev)[:, None] * n  # each kept head's rows of x.view(-1, dim)
@@ -346,6 +347,7 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
             if order is None:  # a view: no copy
                 xb, yb = x[:, start:start + o.batch_size], y[:, start:start + o.batch_size]
             else:
+                assert buffer is not None
                 idx = order[start:start + o.batch_size]
                 rows = len(kept) * len(idx)
                 xb = torch.index_select(flat, 0, (offsets + idx).view(-1), out=buffer[:rows * dim].view(rows, dim))
