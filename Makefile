@@ -28,7 +28,11 @@ test: $(STAMP)
 rehearsal: $(STAMP)
 	$(BIN)/python tools/rehearsal.py --scale $(SCALE) --cores $(CORES)
 
+# also part of `make test` (tests/workflow/test_lint.py)
 lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/snakemake --lint
 
 bench: $(STAMP)

@@ -33,11 +33,11 @@ import torch
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from xlser.models.batching import length_buckets  # noqa: E402
-from xlser.models.encoder import batch_mode  # noqa: E402
-from xlser.layerwise.features import encode_batch, one_per_pass  # noqa: E402
-from xlser.config import schema_defaults  # noqa: E402
-from xlser.layerwise.probe import ProbeConfig, train_probes  # noqa: E402
+from xlser.config import schema_defaults
+from xlser.layerwise.features import encode_batch, one_per_pass
+from xlser.layerwise.probe import ProbeConfig, train_probes
+from xlser.models.batching import length_buckets
+from xlser.models.encoder import batch_mode
 
 SR = 16000
 BUDGET_S = 16.0  # padded seconds per batch, both batching plans
@@ -75,8 +75,9 @@ def save_base(folder: Path) -> str:
     return str(folder)
 
 
-def time_plan(model: torch.nn.Module, fe, wavs: list[np.ndarray], batches: list[list[int]], device: torch.device,
-              precision: str) -> tuple[float, np.ndarray]:
+def time_plan(
+    model: torch.nn.Module, fe, wavs: list[np.ndarray], batches: list[list[int]], device: torch.device, precision: str
+) -> tuple[float, np.ndarray]:
     """Seconds to encode every batch (model and audio preloaded) and the pooled features (n, 13, 768)."""
     out = np.zeros((len(wavs), 13, 768), dtype=np.float32)
     encode_batch(model, fe, [wavs[i] for i in batches[0]], device, precision)  # warm-up (allocator, kernels)
@@ -108,18 +109,28 @@ def part_a(tmp: Path, gpu_seconds: float, budget_gpu: float) -> float:
         wavs = [sf.read(p, dtype="float32")[0] for p in man["path"]]
         model = Wav2Vec2Model.from_pretrained(src).to(device).eval()
         mode = batch_mode(model)
-        name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-        print(f"(a) extraction, group-norm wav2vec2-base (random init), {len(d)} utterances, {d.sum():.1f} s of audio, "
-              f"{name}, {precision}, exact mode '{mode}', budget {budget:.0f} padded s/batch")
+        name = (
+            torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+        )
+        print(
+            f"(a) extraction, group-norm wav2vec2-base (random init), {len(d)} utterances, {d.sum():.1f} s of audio, "
+            f"{name}, {precision}, exact mode '{mode}', budget {budget:.0f} padded s/batch"
+        )
         t1, one = time_plan(model, fe, wavs, [[i] for i in range(len(d))], device, precision)
         tb, batched = time_plan(model, fe, wavs, length_buckets(d, budget), device, precision)
         dev_rel = float(np.abs(batched - one).max() / np.abs(one).max())
         print(f"    one utterance per pass : {t1:7.2f} s  RTF {t1 / d.sum():.4f}  ({d.sum() / t1:8.1f}x real time)")
-        print(f"    exact batches          : {tb:7.2f} s  RTF {tb / d.sum():.4f}  ({d.sum() / tb:8.1f}x real time), "
-              f"speed-up x{t1 / tb:.2f}, max deviation from one-by-one {dev_rel:.1e} (relative)", flush=True)
+        print(
+            f"    exact batches          : {tb:7.2f} s  RTF {tb / d.sum():.4f}  ({d.sum() / tb:8.1f}x real time), "
+            f"speed-up x{t1 / tb:.2f}, max deviation from one-by-one {dev_rel:.1e} (relative)",
+            flush=True,
+        )
         auto = "one utterance per pass" if one_per_pass("auto", device, mode) else "exact batches"
-        print(f"    features.batching: auto on {dev_name} runs {auto}; time one-per-pass / batched = "
-              f"{t1 / tb:.2f} (> 1: batches pay)", flush=True)
+        print(
+            f"    features.batching: auto on {dev_name} runs {auto}; time one-per-pass / batched = "
+            f"{t1 / tb:.2f} (> 1: batches pay)",
+            flush=True,
+        )
         if dev_name == "cpu":
             t_utt = (t1 if one_per_pass("auto", device, mode) else tb) / len(d)  # what `auto` extracts with
         del model
@@ -133,27 +144,35 @@ def part_b(t_utt: float) -> None:
     X = rng.standard_normal((n, LAYERS, 768)).astype(np.float16)
     X[:, :, :4] += np.eye(4, dtype=np.float16)[y][:, None, :]
     tr, va = slice(0, N_TRAIN), slice(N_TRAIN, N_TRAIN + N_VAL)
-    cfg = ProbeConfig.from_section(schema_defaults("probe") | {"lr": 1e-3, "max_epochs": BENCH_EPOCHS, "patience": 10 ** 6})
+    cfg = ProbeConfig.from_section(
+        schema_defaults("probe") | {"lr": 1e-3, "max_epochs": BENCH_EPOCHS, "patience": 10**6}
+    )
     t = time.perf_counter()
     res = train_probes(X[tr], y[tr], X[va], y[va], 4, cfg)
-    res.predict_proba(X[N_TRAIN + N_VAL:])
+    res.predict_proba(X[N_TRAIN + N_VAL :])
     t_all = (time.perf_counter() - t) / BENCH_EPOCHS * STUDY_EPOCHS
     t = time.perf_counter()
     res1 = train_probes(X[tr, 6:7], y[tr], X[va, 6:7], y[va], 4, cfg, layer_ids=[6])
-    res1.predict_proba(X[N_TRAIN + N_VAL:, 6:7])
+    res1.predict_proba(X[N_TRAIN + N_VAL :, 6:7])
     t_one = (time.perf_counter() - t) / BENCH_EPOCHS * STUDY_EPOCHS
     runs = MODELS * SETTINGS * FOLDS
     extract_once = MODELS * n * t_utt  # every utterance once per model (features cached)
     batched = extract_once + runs * t_all
     naive = MODELS * LAYERS * SETTINGS * FOLDS * (n * t_utt + t_one)
-    print(f"(b) probing grid {MODELS} models x {LAYERS} layers x {SETTINGS} settings x {FOLDS} folds, "
-          f"{N_TRAIN}/{N_VAL}/{N_TEST} utterances, 768-dim; measured {BENCH_EPOCHS} epochs of one "
-          f"(model, setting, fold), scaled to {STUDY_EPOCHS} epochs")
-    print(f"    batched probe, all 13 layers, one run   : {t_all:7.1f} s   (single layer alone: {t_one:.1f} s; "
-          f"13 separate runs {LAYERS * t_one:.1f} s)")
+    print(
+        f"(b) probing grid {MODELS} models x {LAYERS} layers x {SETTINGS} settings x {FOLDS} folds, "
+        f"{N_TRAIN}/{N_VAL}/{N_TEST} utterances, 768-dim; measured {BENCH_EPOCHS} epochs of one "
+        f"(model, setting, fold), scaled to {STUDY_EPOCHS} epochs"
+    )
+    print(
+        f"    batched probe, all 13 layers, one run   : {t_all:7.1f} s   (single layer alone: {t_one:.1f} s; "
+        f"13 separate runs {LAYERS * t_one:.1f} s)"
+    )
     print(f"    extraction per utterance (CPU, (a))     : {t_utt:7.3f} s")
-    print(f"    batched plan: extract once + {runs} probe runs = {extract_once / 3600:.2f} h + "
-          f"{runs * t_all / 3600:.2f} h = {batched / 3600:.2f} h")
+    print(
+        f"    batched plan: extract once + {runs} probe runs = {extract_once / 3600:.2f} h + "
+        f"{runs * t_all / 3600:.2f} h = {batched / 3600:.2f} h"
+    )
     print(f"    naive plan: re-extract per layer/setting/fold + 1-layer probe = {naive / 3600:.1f} h")
     print(f"    ratio naive / batched = {naive / batched:.0f}x")
 

@@ -26,13 +26,23 @@ from xlser.peft.modules import build_model, count_params
 
 
 def batch_of(n: int, rng: np.random.Generator, fe) -> tuple[torch.Tensor, torch.Tensor]:
-    wavs = [rng.normal(0, rng.uniform(0.02, 0.3), int(rng.uniform(1.5, 4.5) * 16000)).astype(np.float32)
-            for _ in range(n)]
+    wavs = [
+        rng.normal(0, rng.uniform(0.02, 0.3), int(rng.uniform(1.5, 4.5) * 16000)).astype(np.float32) for _ in range(n)
+    ]
     return prepare(fe, wavs)
 
 
-def steps_per_second(base: torch.nn.Module, layer: int, strategy: str, device: torch.device, precision: str,
-                     batch: int, steps: int, repeats: int, cache: bool) -> tuple[float, int]:
+def steps_per_second(
+    base: torch.nn.Module,
+    layer: int,
+    strategy: str,
+    device: torch.device,
+    precision: str,
+    batch: int,
+    steps: int,
+    repeats: int,
+    cache: bool,
+) -> tuple[float, int]:
     model = build_model(copy.deepcopy(base), layer, strategy, 4).to(device)
     if cache:
         model.cache_features()
@@ -42,8 +52,11 @@ def steps_per_second(base: torch.nn.Module, layer: int, strategy: str, device: t
     rng = np.random.default_rng(0)
     data = [batch_of(batch, rng, fe) for _ in range(steps)]
     y = torch.arange(batch, device=device) % 4
-    amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and precision == "bf16"
-           else contextlib.nullcontext())
+    amp = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda" and precision == "bf16"
+        else contextlib.nullcontext()
+    )
     model.train()
 
     def step(k: int) -> None:
@@ -84,8 +97,10 @@ def main() -> None:
     torch.manual_seed(0)
     base = T.Wav2Vec2Model(T.Wav2Vec2Config()).eval()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"wav2vec2-base, group-norm CNN (random), {name}, batch {args.batch} utterances of 1.5-4.5 s, "
-          f"median of {args.repeats} x {args.steps} steps after a warm-up pass")
+    print(
+        f"wav2vec2-base, group-norm CNN (random), {name}, batch {args.batch} utterances of 1.5-4.5 s, "
+        f"median of {args.repeats} x {args.steps} steps after a warm-up pass"
+    )
     print(f"{'strategy':<12} {'prec':>5} {'layers':>6} {'cache':>5} {'trainable':>10} {'steps/s':>8}")
     ratios = []
     for strategy in args.strategies:
@@ -93,11 +108,14 @@ def main() -> None:
             rates = {}
             for layer in (6, 12):
                 for cache in (False, True):
-                    rate, trainable = steps_per_second(base, layer, strategy, device, precision, args.batch,
-                                                       args.steps, args.repeats, cache)
+                    rate, trainable = steps_per_second(
+                        base, layer, strategy, device, precision, args.batch, args.steps, args.repeats, cache
+                    )
                     rates[layer, cache] = rate
-                    print(f"{strategy:<12} {precision:>5} {layer:>6} {str(cache):>5} {trainable:>10} {rate:>8.3f}",
-                          flush=True)
+                    print(
+                        f"{strategy:<12} {precision:>5} {layer:>6} {cache!s:>5} {trainable:>10} {rate:>8.3f}",
+                        flush=True,
+                    )
             for cache in (False, True):
                 ratios.append((strategy, precision, cache, rates[6, cache] / rates[12, cache]))
     print("cut at layer 6 vs 12 (steps/s ratio; the goal with the cache: >= 1.9x for every strategy)")

@@ -65,7 +65,7 @@ def folds_of(experiment: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, 
     out = []
     for f in range(FOLDS):
         idx = np.random.default_rng(100 * experiment + f).permutation(POOL)
-        tr, va = idx[:N_TRAIN], idx[N_TRAIN:N_TRAIN + N_VAL]
+        tr, va = idx[:N_TRAIN], idx[N_TRAIN : N_TRAIN + N_VAL]
         out.append((X[tr], y[tr], X[va], y[va]))
     return out
 
@@ -86,8 +86,12 @@ def run_experiment(args: tuple[int, str, int]) -> tuple[float, float, list[int],
 
 def old_module(rev: str):
     """`xlser.layerwise.probe` as of git revision `rev`, imported from a temporary file."""
-    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:src/xlser/layerwise/probe.py"], check=True,
-                         capture_output=True, text=True).stdout
+    src = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:src/xlser/layerwise/probe.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     path = Path(tempfile.mkdtemp()) / "probe_old.py"
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("probe_old", path)
@@ -139,23 +143,34 @@ def main() -> None:
     ap.add_argument("--heads", nargs="+", default=["mlp", "linear"], choices=["mlp", "linear"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"probing grid: {EXPERIMENTS} experiments x {FOLDS} folds x {LAYERS} layers, {N_TRAIN}/{N_VAL} "
-          f"utterances, {DIM}-dim, study settings (lr 1e-4, batch 32, patience 10, <= 100 epochs); "
-          f"{args.jobs} job(s) at once x {args.threads} thread(s); CPU {torch.get_num_threads()} thread(s)")
+    print(
+        f"probing grid: {EXPERIMENTS} experiments x {FOLDS} folds x {LAYERS} layers, {N_TRAIN}/{N_VAL} "
+        f"utterances, {DIM}-dim, study settings (lr 1e-4, batch 32, patience 10, <= 100 epochs); "
+        f"{args.jobs} job(s) at once x {args.threads} thread(s); CPU {torch.get_num_threads()} thread(s)"
+    )
     for head in args.heads:
         wall, train_wall, cpu, epochs = grid(head, args.jobs, args.threads)
         runs = EXPERIMENTS * FOLDS
         quiet = cpu / min(args.jobs * args.threads, os.cpu_count() or 1)
-        print(f"  {head:6s} new: grid {wall:7.1f} s wall ({train_wall:.1f} s of it training in the busiest "
-              f"worker; the rest makes the synthetic features), {cpu:7.1f} CPU s ({cpu / runs:5.2f} per fold) -> "
-              f"{quiet:6.1f} s on {min(args.jobs * args.threads, os.cpu_count() or 1)} idle cores; heads stop after "
-              f"{min(epochs)}-{max(epochs)} epochs (median {int(np.median(epochs))})", flush=True)
+        print(
+            f"  {head:6s} new: grid {wall:7.1f} s wall ({train_wall:.1f} s of it training in the busiest "
+            f"worker; the rest makes the synthetic features), {cpu:7.1f} CPU s ({cpu / runs:5.2f} per fold) -> "
+            f"{quiet:6.1f} s on {min(args.jobs * args.threads, os.cpu_count() or 1)} idle cores; heads stop after "
+            f"{min(epochs)}-{max(epochs)} epochs (median {int(np.median(epochs))})",
+            flush=True,
+        )
         old_wall, old_cpu, old_epochs = old_per_fold(head, args.old_folds, args.threads, args.baseline)
-        print(f"  {head:6s} old ({args.baseline}): {old_wall:6.2f} s wall, {old_cpu:6.2f} CPU s per fold "
-              f"({args.old_folds} fold(s) timed; epochs {min(old_epochs)}-{max(old_epochs)}) -> grid "
-              f"{old_cpu * runs:7.1f} CPU s, {old_cpu * runs / args.jobs:7.1f} s on {args.jobs} idle cores")
-        print(f"  {head:6s} speed-up, CPU time per fold old / new: x{old_cpu / (cpu / runs):.1f} "
-              f"(wall per fold: x{old_wall / (wall * args.jobs / runs):.1f})", flush=True)
+        print(
+            f"  {head:6s} old ({args.baseline}): {old_wall:6.2f} s wall, {old_cpu:6.2f} CPU s per fold "
+            f"({args.old_folds} fold(s) timed; epochs {min(old_epochs)}-{max(old_epochs)}) -> grid "
+            f"{old_cpu * runs:7.1f} CPU s, {old_cpu * runs / args.jobs:7.1f} s on {args.jobs} idle cores"
+        )
+        print(
+            f"  {head:6s} speed-up, CPU time per fold old / new: x{old_cpu / (cpu / runs):.1f} "
+            f"(wall per fold: x{old_wall / (wall * args.jobs / runs):.1f})",
+            flush=True,
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -61,8 +61,10 @@ EMO_EVAL_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 def iemocap_tree(root: Path) -> Path:
     """Session1 with one improvised and one scripted dialog; Session2 improvised."""
     spec = {
-        1: {"Ses01F_impro01": [("F000", "neu"), ("M000", "ang"), ("F001", "exc"), ("M001", "fru")],
-            "Ses01F_script01_1": [("F000", "sad"), ("M000", "hap")]},
+        1: {
+            "Ses01F_impro01": [("F000", "neu"), ("M000", "ang"), ("F001", "exc"), ("M001", "fru")],
+            "Ses01F_script01_1": [("F000", "sad"), ("M000", "hap")],
+        },
         2: {"Ses02M_impro03": [("F000", "sad"), ("M000", "hap"), ("F001", "xxx")]},
     }
     for n, dialogs in spec.items():
@@ -85,8 +87,12 @@ def zed_tree(root: Path) -> Path:
     for i, (emo, start, end) in enumerate([("happy", 0.2, 0.6), ("sad", 0.1, 0.5), ("angry", 0.3, 0.9)]):
         uid = f"spk{i}_{i:03d}"
         tone(root / "audio" / f"{uid}.wav", seconds=1.0)
-        data[uid] = {"wav": f"datafolder/audio/{uid}.wav", "duration": 1.0,
-                     "emotion": [{"emo": emo, "start": start, "end": end}], "transcription": f"text {i}"}
+        data[uid] = {
+            "wav": f"datafolder/audio/{uid}.wav",
+            "duration": 1.0,
+            "emotion": [{"emo": emo, "start": start, "end": end}],
+            "transcription": f"text {i}",
+        }
     (root / "ZED.json").write_text(json.dumps(data, indent=2))
     return root
 

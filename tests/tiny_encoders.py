@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from transformers import (Data2VecAudioConfig, Data2VecAudioModel, HubertConfig, HubertModel, Wav2Vec2Config,
-                          Wav2Vec2FeatureExtractor, Wav2Vec2Model, WavLMConfig, WavLMModel)
+from transformers import (
+    Data2VecAudioConfig,
+    Data2VecAudioModel,
+    HubertConfig,
+    HubertModel,
+    Wav2Vec2Config,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2Model,
+    WavLMConfig,
+    WavLMModel,
+)
 
-TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=(32, 32, 32),
-            conv_kernel=(10, 4, 4), conv_stride=(5, 4, 4), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-            hidden_dropout=0.0, attention_dropout=0.0, feat_proj_dropout=0.0, layerdrop=0.0)
+TINY = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "conv_dim": (32, 32, 32),
+    "conv_kernel": (10, 4, 4),
+    "conv_stride": (5, 4, 4),
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+    "hidden_dropout": 0.0,
+    "attention_dropout": 0.0,
+    "feat_proj_dropout": 0.0,
+    "layerdrop": 0.0,
+}
 LAYER_NORM = {"feat_extract_norm": "layer", "do_stable_layer_norm": True}
 #: name -> (config class, model class, extra config); group-norm CNN unless the name says otherwise
 KINDS = {
@@ -37,8 +58,9 @@ def tiny_model(kind: str, seed: int = 0) -> torch.nn.Module:
 
 def feature_extractor(kind: str) -> Wav2Vec2FeatureExtractor:
     """As the checkpoints ship them: a group-norm CNN takes no attention mask."""
-    return Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True,
-                                    return_attention_mask=KINDS[kind][2].get("feat_extract_norm") == "layer")
+    return Wav2Vec2FeatureExtractor(
+        sampling_rate=16000, do_normalize=True, return_attention_mask=KINDS[kind][2].get("feat_extract_norm") == "layer"
+    )
 
 
 def save_tiny(path, kind: str) -> str:

@@ -46,8 +46,21 @@ def yamljs_bundle() -> Path:
     with open(root / ".lock", "w") as lock:  # parallel test processes install once
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not bundle.is_file():
-            run = subprocess.run([npm, "install", "--prefix", str(root), "--no-audit", "--no-fund", "--no-save",
-                                  f"yamljs@{YAMLJS_VERSION}"], capture_output=True, text=True, timeout=600)
+            run = subprocess.run(
+                [
+                    npm,
+                    "install",
+                    "--prefix",
+                    str(root),
+                    "--no-audit",
+                    "--no-fund",
+                    "--no-save",
+                    f"yamljs@{YAMLJS_VERSION}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             if run.returncode != 0 or not bundle.is_file():
                 pytest.fail(f"npm install yamljs@{YAMLJS_VERSION} into {root} failed:\n{run.stderr[-2000:]}")
     digest = hashlib.sha256(bundle.read_bytes()).hexdigest()
@@ -63,8 +76,9 @@ def parse_yamljs(*paths: str | Path) -> list[Any]:
         tmp = script.with_name(f"parse.{os.getpid()}.js")
         tmp.write_text(PARSE_JS)
         os.replace(tmp, script)
-    run = subprocess.run(["node", str(script), str(bundle), *map(str, paths)], capture_output=True, text=True,
-                         timeout=120, check=True)
+    run = subprocess.run(
+        ["node", str(script), str(bundle), *map(str, paths)], capture_output=True, text=True, timeout=120, check=True
+    )
     out = json.loads(run.stdout)
     got = []
     for p in map(str, paths):

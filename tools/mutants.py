@@ -33,8 +33,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -77,8 +77,17 @@ def load_mutants(package: Path = PACKAGE) -> list[Mutant]:
             if not tests:
                 raise SystemExit(f"{spec}: mutant {e['id']} names no tests")
             rel = (spec.parent / e["file"]).relative_to(ROOT)
-            out.append(Mutant(str(e["id"]), rel, str(e["original"]), str(e["mutant"]), str(e["why"]), tests,
-                              spec.relative_to(ROOT)))
+            out.append(
+                Mutant(
+                    str(e["id"]),
+                    rel,
+                    str(e["original"]),
+                    str(e["mutant"]),
+                    str(e["why"]),
+                    tests,
+                    spec.relative_to(ROOT),
+                )
+            )
     ids = [m.id for m in out]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
@@ -88,8 +97,12 @@ def load_mutants(package: Path = PACKAGE) -> list[Mutant]:
 
 def repo_files(root: Path = ROOT) -> list[str]:
     """Tracked and untracked-but-not-ignored files (the working tree as it is, not HEAD)."""
-    proc = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
-                          capture_output=True, check=True)
+    proc = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        check=True,
+    )
     return sorted({f for f in proc.stdout.decode().split("\0") if f and (root / f).is_file()})
 
 
@@ -101,10 +114,27 @@ def copy_repo(dest: Path, root: Path = ROOT) -> Path:
     return dest
 
 
-PRELOAD = ("numpy", "pandas", "scipy.stats", "sklearn.metrics", "statsmodels.stats.multitest", "yaml", "jsonschema",
-           "matplotlib.pyplot", "seaborn", "soundfile", "torch", "transformers", "peft", "safetensors.torch",
-           "transformers.models.wav2vec2.modeling_wav2vec2", "transformers.models.wavlm.modeling_wavlm",
-           "transformers.models.hubert.modeling_hubert", "speechbrain.utils.EDER", "pytest")
+PRELOAD = (
+    "numpy",
+    "pandas",
+    "scipy.stats",
+    "sklearn.metrics",
+    "statsmodels.stats.multitest",
+    "yaml",
+    "jsonschema",
+    "matplotlib.pyplot",
+    "seaborn",
+    "soundfile",
+    "torch",
+    "transformers",
+    "peft",
+    "safetensors.torch",
+    "transformers.models.wav2vec2.modeling_wav2vec2",
+    "transformers.models.wavlm.modeling_wavlm",
+    "transformers.models.hubert.modeling_hubert",
+    "speechbrain.utils.EDER",
+    "pytest",
+)
 
 
 def preload() -> None:
@@ -117,10 +147,8 @@ def preload() -> None:
 
     matplotlib.use("Agg")
     for name in PRELOAD:
-        try:
+        with contextlib.suppress(Exception):
             importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a library a test does not need may be missing
-            pass
     assert "xlser" not in sys.modules
 
 
@@ -146,7 +174,7 @@ def run_tests(work: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, 
             os.environ["PYTHONPATH"] = str(work / "src")
             sys.path.insert(0, str(work / "src"))
             code = int(pytest.main(args))
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             import traceback
 
             traceback.print_exc()
@@ -179,8 +207,9 @@ def run_tests(work: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, 
 
 def first_failure(tail: str, verbose: bool = False) -> str:
     """The failing test's name (and, verbose, its first assertion line)."""
-    name = next((ln.split(" - ")[0].split("::", 1)[-1] for ln in tail.splitlines()
-                 if ln.startswith(("FAILED", "ERROR"))), "")
+    name = next(
+        (ln.split(" - ")[0].split("::", 1)[-1] for ln in tail.splitlines() if ln.startswith(("FAILED", "ERROR"))), ""
+    )
     last = tail.splitlines()[-1] if tail else ""
     return f"{name}\n           {last[:300]}" if verbose and last.startswith("E ") else name
 
@@ -232,8 +261,11 @@ def main(argv: list[str] | None = None) -> int:
             n = text.count(m.original)
             if n != 1:
                 errors.append(m)
-                print(f"ERROR    {m.id}: its original snippet occurs {n} times in {m.path}, not once "
-                      f"(stale: update {m.spec})", flush=True)
+                print(
+                    f"ERROR    {m.id}: its original snippet occurs {n} times in {m.path}, not once "
+                    f"(stale: update {m.spec})",
+                    flush=True,
+                )
                 continue
             target.write_text(text.replace(m.original, m.mutant), encoding="utf-8")
             try:

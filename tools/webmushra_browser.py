@@ -62,8 +62,9 @@ def answer_session(driver, base: str, field: str, session: dict) -> list[dict]:
     lss = Path(session["lss"])
     before = lss_rows(lss)
     met: list[dict] = []
-    first = wait_for("webMUSHRA to build its pages (a config it cannot read stays on 'Loading...')",
-                     lambda: current(driver))
+    first = wait_for(
+        "webMUSHRA to build its pages (a config it cannot read stays on 'Loading...')", lambda: current(driver)
+    )
     for _ in range(first["n"] + 1):  # every page once, no more
         page = wait_for("the page to render", lambda: current(driver))
         if page["type"] == "finish":
@@ -80,22 +81,29 @@ def answer_session(driver, base: str, field: str, session: dict) -> list[dict]:
             return met
         if page["type"] == "likert_single_stimulus":
             radios = "input[name='1__response']"
-            wait_for("the answer buttons", lambda: driver.find_elements(By.CSS_SELECTOR, radios))
+            wait_for("the answer buttons", lambda radios=radios: driver.find_elements(By.CSS_SELECTOR, radios))
             locked = not enabled(driver, radios) and not enabled(driver, "#__button_next")
             driver.find_element(By.ID, "playCondition0").click()
-            wait_for("playback to end (the answers unlock)", lambda: enabled(driver, radios))
+            wait_for("playback to end (the answers unlock)", lambda radios=radios: enabled(driver, radios))
             value = session["answers"][page["stimulus"]]
             radio = driver.find_element(By.CSS_SELECTOR, f"{radios}[value='{value}']")
             driver.find_element(By.CSS_SELECTOR, f"label[for='{radio.get_attribute('id')}']").click()
             wait_for("Next to unlock after the answer", lambda: enabled(driver, "#__button_next"))
-            met.append({"type": page["type"], "id": page["id"], "stimulus": page["stimulus"], "answer": value,
-                        "locked_until_played": locked})
+            met.append(
+                {
+                    "type": page["type"],
+                    "id": page["id"],
+                    "stimulus": page["stimulus"],
+                    "answer": value,
+                    "locked_until_played": locked,
+                }
+            )
         else:
             text = driver.find_element(By.ID, "page_content").text
             met.append({"type": page["type"], "id": page["id"], "text": text[:2000]})
             wait_for("Next to unlock", lambda: enabled(driver, "#__button_next"))
         driver.find_element(By.ID, "__button_next").click()
-        wait_for("the next page", lambda: (current(driver) or {}).get("index") != page["index"])
+        wait_for("the next page", lambda page=page: (current(driver) or {}).get("index") != page["index"])
     raise RuntimeError(f"no finish page after {first['n']} pages")
 
 
@@ -103,9 +111,17 @@ def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     opts = webdriver.ChromeOptions()
     opts.binary_location = spec["chromium"]
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required",
-                "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--autoplay-policy=no-user-gesture-required",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ):
         opts.add_argument(arg)
     results = []
     for session in spec["sessions"]:
@@ -114,8 +130,12 @@ def main() -> None:
             driver.set_page_load_timeout(WAIT_S)
             pages = answer_session(driver, spec["base"], spec["listener_field"], session)
             results.append({"test_id": session["test_id"], "listener": session["listener"], "pages": pages})
-            print(f"{session['test_id']} {session['listener']}: {sum(p['type'] == 'likert_single_stimulus' for p in pages)}"
-                  " answers sent", flush=True)
+            print(
+                f"{session['test_id']} {session['listener']}: "
+                f"{sum(p['type'] == 'likert_single_stimulus' for p in pages)}"
+                " answers sent",
+                flush=True,
+            )
         except Exception:
             logs = [entry.get("message") for entry in driver.get_log("browser")] if hasattr(driver, "get_log") else []
             print(f"{session['test_id']} {session['listener']} failed; browser console: {logs[-10:]}", file=sys.stderr)

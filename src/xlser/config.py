@@ -202,14 +202,19 @@ def validate_config(config: dict[str, Any]) -> None:
 def schema_defaults(section: str) -> dict[str, Any]:
     """The schema's defaults of one top-level section (for library users and tests that build
     settings without a config file)."""
-    cfg: dict[str, Any] = {"emotions": ["a", "b"], "corpora": {"c": {"format": "csv", "root": ".", "lang": "X"}},
-                           "splits": {"train_per_emotion": 1, "val": 2, "test": 2, "folds": 1}, section: {}}
+    cfg: dict[str, Any] = {
+        "emotions": ["a", "b"],
+        "corpora": {"c": {"format": "csv", "root": ".", "lang": "X"}},
+        "splits": {"train_per_emotion": 1, "val": 2, "test": 2, "folds": 1},
+        section: {},
+    }
     validate_config(cfg)
     return cfg[section]
 
 
-def _experiments(spec: str | Sequence[Mapping[str, str]], models: Mapping[str, Model],
-                 corpora: Mapping[str, Corpus], key: str) -> tuple[Experiment, ...]:
+def _experiments(
+    spec: str | Sequence[Mapping[str, str]], models: Mapping[str, Model], corpora: Mapping[str, Corpus], key: str
+) -> tuple[Experiment, ...]:
     """`grid`: every mono/cross/trans triple of the models and `ser` corpora; a list restricts it."""
     ser = {n: c for n, c in corpora.items() if c.role == "ser"}
     if spec == "grid":
@@ -237,8 +242,9 @@ def _experiments(spec: str | Sequence[Mapping[str, str]], models: Mapping[str, M
     return tuple(out)
 
 
-def _two_stage_experiments(peft: Mapping[str, Any], exps: Sequence[Experiment], models: Mapping[str, Model],
-                           corpora: Mapping[str, Corpus]) -> set[Experiment]:
+def _two_stage_experiments(
+    peft: Mapping[str, Any], exps: Sequence[Experiment], models: Mapping[str, Model], corpora: Mapping[str, Corpus]
+) -> set[Experiment]:
     """The experiments that run two_stage: `trans` ones (train on the model language first),
     all of them or those `peft.two_stage.experiments` lists (the study ran two pairs); a
     listed one that is no trans PEFT experiment is an error naming it."""
@@ -250,14 +256,17 @@ def _two_stage_experiments(peft: Mapping[str, Any], exps: Sequence[Experiment], 
     for i, x in enumerate(only):
         hit = [e for e in trans if (e.model, e.train, e.test) == (x["model"], x["train"], x["test"])]
         if not hit:
-            raise ConfigError(f"config peft.two_stage.experiments[{i}]: {dict(x)} is not a trans-lingual experiment "
-                              "of peft.experiments (two_stage trains on the model's language first)")
+            raise ConfigError(
+                f"config peft.two_stage.experiments[{i}]: {dict(x)} is not a trans-lingual experiment "
+                "of peft.experiments (two_stage trains on the model's language first)"
+            )
         chosen |= set(hit)
     return chosen
 
 
-def _check_references(cfg: Mapping[str, Any], corpora: Mapping[str, Corpus], models: Mapping[str, Model],
-                      emotions: Sequence[str]) -> None:
+def _check_references(
+    cfg: Mapping[str, Any], corpora: Mapping[str, Corpus], models: Mapping[str, Model], emotions: Sequence[str]
+) -> None:
     """References between sections name things that exist (the schema cannot check these)."""
     sed = cfg.get("sed") or {}
     if sed:
@@ -266,25 +275,37 @@ def _check_references(cfg: Mapping[str, Any], corpora: Mapping[str, Corpus], mod
         for name, spec in (sed.get("models") or {}).items():
             for i, c in enumerate(spec.get("train_corpora", [])):
                 if c not in corpora:
-                    raise ConfigError(f"config sed.models.{name}.train_corpora[{i}]: '{c}' names no corpus "
-                                      f"(known: {sorted(corpora)})")
+                    raise ConfigError(
+                        f"config sed.models.{name}.train_corpora[{i}]: '{c}' names no corpus (known: {sorted(corpora)})"
+                    )
         for i, e in enumerate(sed.get("emotions") or []):
             if e not in emotions:
                 raise ConfigError(f"config sed.emotions[{i}]: '{e}' is not one of emotions {list(emotions)}")
     for name, c in corpora.items():
         for label, target in (c.spec.get("label_map") or {}).items():
             if target is not None and target not in emotions:
-                raise ConfigError(f"config corpora.{name}.label_map.{label}: '{target}' is not one of emotions "
-                                  f"{list(emotions)} (null drops the label)")
+                raise ConfigError(
+                    f"config corpora.{name}.label_map.{label}: '{target}' is not one of emotions "
+                    f"{list(emotions)} (null drops the label)"
+                )
 
 
 def resolve(config: dict[str, Any]) -> Settings:
     """Validate `config` (filling in defaults, in place) and resolve it into `Settings`."""
     validate_config(config)
     emotions = tuple(config["emotions"])
-    corpora = {n: Corpus(name=n, format=c["format"], root=c["root"], lang=c["lang"], role=c["role"],
-                         split_by=c["split_by"], spec=canonical(c))
-               for n, c in config["corpora"].items()}
+    corpora = {
+        n: Corpus(
+            name=n,
+            format=c["format"],
+            root=c["root"],
+            lang=c["lang"],
+            role=c["role"],
+            split_by=c["split_by"],
+            spec=canonical(c),
+        )
+        for n, c in config["corpora"].items()
+    }
     models = {n: Model(name=n, source=m["source"], lang=m["lang"]) for n, m in (config.get("models") or {}).items()}
     _check_references(config, corpora, models, emotions)
     experiments = _experiments(config["experiments"], models, corpora, "experiments") if models else ()
@@ -296,23 +317,33 @@ def resolve(config: dict[str, Any]) -> Settings:
         folds = peft.get("folds", list(range(config["splits"]["folds"])))
         for i, f in enumerate(folds):
             if f >= config["splits"]["folds"]:
-                raise ConfigError(f"config peft.folds[{i}]: fold {f} does not exist (splits.folds = "
-                                  f"{config['splits']['folds']})")
-        two_stage = _two_stage_experiments(peft, peft_exps, models, corpora) if "two_stage" in peft["strategies"] \
-            else set()
+                raise ConfigError(
+                    f"config peft.folds[{i}]: fold {f} does not exist (splits.folds = {config['splits']['folds']})"
+                )
+        two_stage = (
+            _two_stage_experiments(peft, peft_exps, models, corpora) if "two_stage" in peft["strategies"] else set()
+        )
         for e in peft_exps:
             for s in peft["strategies"]:
                 if s == "two_stage" and e not in two_stage:
                     continue
                 jobs += [PeftJob(e, s, int(f)) for f in folds]
         # every job's layer is pinned or chosen by a layer-wise experiment that runs (xlser.peft.settings)
-        check_plan(peft, dict.fromkeys((j.experiment.model, j.experiment.train, j.experiment.test, j.strategy)
-                                       for j in jobs),
-                   {(e.model, e.train, e.test) for e in experiments},
-                   {m: source_corpus(models, corpora, m) for m in models})
+        check_plan(
+            peft,
+            dict.fromkeys((j.experiment.model, j.experiment.train, j.experiment.test, j.strategy) for j in jobs),
+            {(e.model, e.train, e.test) for e in experiments},
+            {m: source_corpus(models, corpora, m) for m in models},
+        )
     return Settings(
-        emotions=emotions, sample_rate=int(config["sample_rate"]), device=config["device"], corpora=corpora,
-        models=models, experiments=experiments, peft_experiments=peft_exps, peft_jobs=tuple(jobs),
+        emotions=emotions,
+        sample_rate=int(config["sample_rate"]),
+        device=config["device"],
+        corpora=corpora,
+        models=models,
+        experiments=experiments,
+        peft_experiments=peft_exps,
+        peft_jobs=tuple(jobs),
         peft_optim=Optim.from_section(peft) if peft_exps else None,
         raw=config,
     )
@@ -405,8 +436,13 @@ def check_paths(config: Mapping[str, Any], produced: Iterable[str] = (), base: s
             problems.append(f"config {key}: '{value}' is a {'file' if want_dir else 'folder'}; set it to {what}")
         elif kind == "webmushra" and not os.path.isfile(os.path.join(path, "lss.csv")):
             problems.append(f"config {key}: '{value}' holds no lss.csv; set it to {what}")
-    problems += [f"config {key}: '{value}' is a placeholder; replace it with your own value"
-                 for key, value in _placeholders(config) if key not in known]
+    problems += [
+        f"config {key}: '{value}' is a placeholder; replace it with your own value"
+        for key, value in _placeholders(config)
+        if key not in known
+    ]
     if problems:
-        raise ConfigError(f"{len(problems)} path(s) to fill in or fix in the config (relative paths are read "
-                          f"from {base or os.getcwd()}; keys: config/README.md):\n  " + "\n  ".join(problems))
+        raise ConfigError(
+            f"{len(problems)} path(s) to fill in or fix in the config (relative paths are read "
+            f"from {base or os.getcwd()}; keys: config/README.md):\n  " + "\n  ".join(problems)
+        )

@@ -48,5 +48,6 @@ def require_finite(values: Any, path: str | Path | None, what: str, fix: str = "
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         hint = f"; {fix}" if fix else ""
-        raise InputError(path, f"{what}: {int(bad.sum())} of {arr.size} values are NaN or inf "
-                               f"(the first at index {first}){hint}")
+        raise InputError(
+            path, f"{what}: {int(bad.sum())} of {arr.size} values are NaN or inf (the first at index {first}){hint}"
+        )

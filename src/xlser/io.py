@@ -59,9 +59,13 @@ def write_text(text: str, path: str | Path) -> None:
         raise InputError(path, write_failure(path, exc, "this file")) from None
 
 
-_WRITE_HINTS = {errno.ENOSPC: "free disk space", errno.EDQUOT: "raise the disk quota",
-                errno.EFBIG: "raise the file-size limit (ulimit -f)", errno.EROFS: "make the results folder writable",
-                errno.EACCES: "make the results folder writable"}
+_WRITE_HINTS = {
+    errno.ENOSPC: "free disk space",
+    errno.EDQUOT: "raise the disk quota",
+    errno.EFBIG: "raise the file-size limit (ulimit -f)",
+    errno.EROFS: "make the results folder writable",
+    errno.EACCES: "make the results folder writable",
+}
 
 
 def write_failure(path: str | Path, exc: OSError, what: str) -> str:
@@ -77,7 +81,6 @@ def write_failure(path: str | Path, exc: OSError, what: str) -> str:
         free = f"free space of {folder} unknown"
     hint = _WRITE_HINTS.get(exc.errno or 0, "check the results folder")
     return f"writing {what} failed ({reason}); {free}; {hint}, then re-run"
-
 
 
 def write_json(obj: Any, path: str | Path) -> None:
@@ -137,7 +140,7 @@ def encoding_error(path: str | Path, exc: UnicodeDecodeError, encoding: str = "u
                 break
     except OSError:
         pass
-    byte = exc.object[exc.start:exc.start + 1]
+    byte = exc.object[exc.start : exc.start + 1]
     name = encoding.upper()
     return InputError(path, f"not {name} text ({exc.reason}: byte {byte!r}); save the file as {name}", line=line)
 

@@ -23,8 +23,9 @@ def forced_rerun(dag_settings: Any, rule: str, prefix: str) -> bool:
     if dag_settings is None:
         return False
     forcerun = {str(f) for f in (getattr(dag_settings, "forcerun", None) or ())}
-    return bool(getattr(dag_settings, "forceall", False) or rule in forcerun
-                or any(f.startswith(prefix) for f in forcerun))
+    return bool(
+        getattr(dag_settings, "forceall", False) or rule in forcerun or any(f.startswith(prefix) for f in forcerun)
+    )
 
 
 def export_pythonpath(src: str) -> None:
@@ -44,8 +45,9 @@ def setup(snakemake: Any) -> logging.Logger:
     if log_path:
         fh = open(log_path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the job
         sys.stderr = sys.stdout = fh
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
+    )
     sys.excepthook = report_user_error
     threads = max(1, int(getattr(snakemake, "threads", 1) or 1))
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
@@ -56,8 +58,12 @@ def setup(snakemake: Any) -> logging.Logger:
     except ImportError:
         pass
     if log_path:
-        atexit.register(record_usage, os.path.splitext(log_path)[0] + ".usage.json", snakemake.rule,
-                        dict(snakemake.wildcards.items()) if hasattr(snakemake, "wildcards") else {})
+        atexit.register(
+            record_usage,
+            os.path.splitext(log_path)[0] + ".usage.json",
+            snakemake.rule,
+            dict(snakemake.wildcards.items()) if hasattr(snakemake, "wildcards") else {},
+        )
     return logging.getLogger(f"xlser.{snakemake.rule}")
 
 
@@ -79,10 +85,13 @@ def record_usage(path: str, rule: str, wildcards: dict[str, Any]) -> None:
     torch = sys.modules.get("torch")
     if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
         return
-    doc = {"rule": rule, "wildcards": {k: str(v) for k, v in wildcards.items()},
-           "device": torch.cuda.get_device_name(),
-           "cuda_max_allocated_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),
-           "cuda_max_reserved_mb": round(torch.cuda.max_memory_reserved() / 2**20, 1)}
+    doc = {
+        "rule": rule,
+        "wildcards": {k: str(v) for k, v in wildcards.items()},
+        "device": torch.cuda.get_device_name(),
+        "cuda_max_allocated_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),
+        "cuda_max_reserved_mb": round(torch.cuda.max_memory_reserved() / 2**20, 1),
+    }
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=1)
 

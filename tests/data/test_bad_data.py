@@ -51,16 +51,22 @@ def test_non_finite_samples_in_a_float_wav_stop_resampling(tmp_path, bad):
     x = np.full(4000, 0.1, dtype=np.float32)
     x[[1600, 3000]] = bad  # the first at 0.100 s
     sf.write(str(f), x, 16000, subtype="FLOAT")
-    with pytest.raises(InputError, match=r"0001_000007\.wav: 2 of 4000 samples are NaN or inf \(the first at "
-                                         r"sample 1600, 0\.100 s\)"):
+    with pytest.raises(
+        InputError,
+        match=r"0001_000007\.wav: 2 of 4000 samples are NaN or inf \(the first at "
+        r"sample 1600, 0\.100 s\)",
+    ):
         _scan_and_resample(tmp_path, "ESD", cfg)
     assert not (tmp_path / "out" / "manifest.csv").exists()
 
 
 def test_require_finite_names_what_and_where(tmp_path):
     require_finite(np.ones(3), tmp_path / "a.npz", "loss")  # finite: nothing
-    with pytest.raises(InputError, match=r"a\.npz: loss of epoch 3: 1 of 3 values are NaN or inf "
-                                         r"\(the first at index \(1,\)\); lower the learning rate"):
+    with pytest.raises(
+        InputError,
+        match=r"a\.npz: loss of epoch 3: 1 of 3 values are NaN or inf "
+        r"\(the first at index \(1,\)\); lower the learning rate",
+    ):
         require_finite([0.5, float("nan"), 1.0], tmp_path / "a.npz", "loss of epoch 3", "lower the learning rate")
     import torch
 
@@ -84,11 +90,15 @@ def test_non_finite_features_name_the_utterance(tmp_path, monkeypatch):
             if 11200 in lengths:  # u2 (0.7 s)
                 out[lengths.index(11200), 1, 5] = value
             return out
+
         return encode
 
     monkeypatch.setattr(features, "encode_batch", poisoned(float("nan")))
-    with pytest.raises(InputError, match=r"u2\.wav: features of utterance 'u2' from .*m: 1 of 96 "
-                                         r"values are NaN or inf \(the first at index \(1, 5\)\)"):
+    with pytest.raises(
+        InputError,
+        match=r"u2\.wav: features of utterance 'u2' from .*m: 1 of 96 "
+        r"values are NaN or inf \(the first at index \(1, 5\)\)",
+    ):
         features.extract_features(man, src, "cpu")
     monkeypatch.setattr(features, "encode_batch", poisoned(1e5))  # finite in float32, inf in float16
     with pytest.raises(InputError, match=r"u2\.wav: features of utterance 'u2' .* exceed float16's range"):
@@ -109,16 +119,21 @@ def _edit_line(path, startswith, new):
     return i + 1
 
 
-LINE_ERROR = (r"label line cut off or malformed \(expected `\[start - end\]<TAB>utterance<TAB>label<TAB>"
-              r"\[V, A, D\]`, found '{found}'\).* \[corpus IEMOCAP, config corpora\.IEMOCAP\]")
+LINE_ERROR = (
+    r"label line cut off or malformed \(expected `\[start - end\]<TAB>utterance<TAB>label<TAB>"
+    r"\[V, A, D\]`, found '{found}'\).* \[corpus IEMOCAP, config corpora\.IEMOCAP\]"
+)
 
 
-@pytest.mark.parametrize("new", [
-    "[2.5000 - 4.5000]\tSes01F_impro01_M000\tang\t[2.5000, 3.0",  # cut off inside [V, A, D]
-    "[2.5000 - 4.5000]\tSes01F_impro01_M000",  # cut off before the label
-    "[2.5000 - 4.5000]\tSes01F_impro01_M000\tang",  # no [V, A, D]
-    "[2.5000 - x]\tSes01F_impro01_M000\tang\t[2.5000, 3.0000, 3.5000]",  # no number
-])
+@pytest.mark.parametrize(
+    "new",
+    [
+        "[2.5000 - 4.5000]\tSes01F_impro01_M000\tang\t[2.5000, 3.0",  # cut off inside [V, A, D]
+        "[2.5000 - 4.5000]\tSes01F_impro01_M000",  # cut off before the label
+        "[2.5000 - 4.5000]\tSes01F_impro01_M000\tang",  # no [V, A, D]
+        "[2.5000 - x]\tSes01F_impro01_M000\tang\t[2.5000, 3.0000, 3.5000]",  # no number
+    ],
+)
 def test_iemocap_malformed_label_line_names_file_and_line(tmp_path, new):
     root = iemocap_tree(tmp_path / "IEMOCAP")
     ev = root / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
@@ -132,9 +147,11 @@ def test_iemocap_label_file_cut_off_in_transfer(tmp_path):
     root = iemocap_tree(tmp_path / "IEMOCAP")
     ev = root / "Session2" / "dialog" / "EmoEvaluation" / "Ses02M_impro03.txt"
     text = ev.read_text()
-    ev.write_text(text[:text.index("\n[2.5000") + 13])  # the file ends inside the second utterance's line
+    ev.write_text(text[: text.index("\n[2.5000") + 13])  # the file ends inside the second utterance's line
     assert ev.read_text().splitlines()[-1] == "[2.5000 - 4."
-    with pytest.raises(InputError, match=r"Ses02M_impro03\.txt, line 8: " + LINE_ERROR.format(found=r"\[2\.5000 - 4\.")):
+    with pytest.raises(
+        InputError, match=r"Ses02M_impro03\.txt, line 8: " + LINE_ERROR.format(found=r"\[2\.5000 - 4\.")
+    ):
         scan_corpus("IEMOCAP", {"format": "iemocap", "root": str(root), "lang": "EN"}, EMO)
 
 
@@ -147,11 +164,16 @@ def test_iemocap_audio_without_label_is_counted_in_the_log(tmp_path, caplog):
     caplog.set_level("INFO")
     df = scan_corpus("IEMOCAP", {"format": "iemocap", "root": str(root), "lang": "EN"}, EMO)
     assert len(df) == 6  # the labelled ones, as before
-    assert (f"{root}: 3 utterance(s) with audio but no label line in Session*/dialog/EmoEvaluation, left out "
-            "(Ses01F_impro01: 2, Ses01F_impro09: 1)") in caplog.text
+    assert (
+        f"{root}: 3 utterance(s) with audio but no label line in Session*/dialog/EmoEvaluation, left out "
+        "(Ses01F_impro01: 2, Ses01F_impro09: 1)"
+    ) in caplog.text
     caplog.clear()  # the scripted pool alone: the improvised dialogs' wavs are not counted
-    scan_corpus("IEMOCAP", {"format": "iemocap", "root": str(root), "lang": "EN", "dialogs": "scripted",
-                            "listening_dialogs": "scripted"}, EMO)
+    scan_corpus(
+        "IEMOCAP",
+        {"format": "iemocap", "root": str(root), "lang": "EN", "dialogs": "scripted", "listening_dialogs": "scripted"},
+        EMO,
+    )
     assert "no label line" not in caplog.text
 
 
@@ -166,8 +188,10 @@ def test_a_missing_emotion_is_an_error_naming_corpus_and_emotion(tmp_path):
         (root / spk / "Sad").rmdir()
     man = scan_corpus("ESD", cfg, EMO)
     assert set(man["emotion"]) == {"angry", "happy", "neutral"}
-    msg = (r"corpus ESD has no 'sad' utterances \(configured emotions: angry, happy, neutral, sad\); add them, "
-           r"remove 'sad' from `emotions`, or set corpora\.ESD\.missing_emotions: allow")
+    msg = (
+        r"corpus ESD has no 'sad' utterances \(configured emotions: angry, happy, neutral, sad\); add them, "
+        r"remove 'sad' from `emotions`, or set corpora\.ESD\.missing_emotions: allow"
+    )
     with pytest.raises(InputError, match=msg):
         make_splits(man, EMO, 2, 3, 3, folds=1, split_by="speaker", corpus="ESD")
     with pytest.raises(InputError, match=msg.replace("utterances", "utterances in its listening pool")):
@@ -195,14 +219,18 @@ def test_missing_emotions_in_the_schema_and_the_rule_params():
 # ---- 6: a WAV cut inside its header
 
 
-@pytest.mark.parametrize("keep,what", [(10, "RIFF header"), (30, "'fmt ' chunk"), (40, "a chunk header"),
-                                       (36, "header (no 'data' chunk)")])
+@pytest.mark.parametrize(
+    "keep,what", [(10, "RIFF header"), (30, "'fmt ' chunk"), (40, "a chunk header"), (36, "header (no 'data' chunk)")]
+)
 def test_wav_cut_inside_its_header_names_the_file(tmp_path, keep, what):
     root, cfg = _esd(tmp_path)
     f = root / "0001" / "Happy" / "0001_000003.wav"
     f.write_bytes(f.read_bytes()[:keep])
-    with pytest.raises(InputError, match=rf"0001_000003\.wav: WAV file cut off inside its header \({keep} bytes, "
-                                         rf"ends in the {re.escape(what)}\)"):
+    with pytest.raises(
+        InputError,
+        match=rf"0001_000003\.wav: WAV file cut off inside its header \({keep} bytes, "
+        rf"ends in the {re.escape(what)}\)",
+    ):
         scan_corpus("ESD", cfg, EMO)
     from xlser.data.audio import load_audio
 
@@ -213,12 +241,15 @@ def test_wav_cut_inside_its_header_names_the_file(tmp_path, keep, what):
 # ---- 7: ZED events
 
 
-@pytest.mark.parametrize("edit,msg", [
-    (lambda ev: ev.pop("end"), r"emotion event lacks 'end'"),
-    (lambda ev: ev.update(start="1.0s"), r"'start' = '1\.0s' is not a number of seconds"),
-    (lambda ev: ev.update(end=None), r"'end' = None is not a number of seconds"),
-    (lambda ev: ev.pop("emo"), r"emotion event lacks 'emo'"),
-])
+@pytest.mark.parametrize(
+    "edit,msg",
+    [
+        (lambda ev: ev.pop("end"), r"emotion event lacks 'end'"),
+        (lambda ev: ev.update(start="1.0s"), r"'start' = '1\.0s' is not a number of seconds"),
+        (lambda ev: ev.update(end=None), r"'end' = None is not a number of seconds"),
+        (lambda ev: ev.pop("emo"), r"emotion event lacks 'emo'"),
+    ],
+)
 def test_zed_malformed_event_names_file_entry_and_field(tmp_path, edit, msg):
     root = zed_tree(tmp_path / "ZED")
     data = json.loads((root / "ZED.json").read_text())
@@ -249,7 +280,7 @@ def test_receptive_field_from_kernels_and_strides():
     assert receptive_field((10, 4, 4), (5, 4, 4)) == 10 + 3 * 5 + 3 * 20  # the tiny test encoders: 85
     assert receptive_field((3,), (1,)) == 3
     for cfg in (Wav2Vec2Config(), WavLMConfig(), HubertConfig()):  # every encoder family of the study
-        assert WAV2VEC2_CONV == (tuple(cfg.conv_kernel), tuple(cfg.conv_stride))
+        assert (tuple(cfg.conv_kernel), tuple(cfg.conv_stride)) == WAV2VEC2_CONV
     assert MIN_SAMPLES == 400
 
 
@@ -258,9 +289,12 @@ def test_a_clip_shorter_than_the_receptive_field_stops_the_data_stage(tmp_path, 
     root, cfg = _esd(tmp_path)
     f = root / "0001" / "Angry" / "0001_000001.wav"
     tone(f, seconds=seconds, sr=sr)
-    with pytest.raises(InputError, match=rf"0001_000001\.wav: clip of {seconds * 1000:.1f} ms \({n} samples at {sr} Hz\) "
-                                         r"is shorter than the encoders' receptive field \(400 samples = 25\.0 ms at "
-                                         r"16 kHz\).* \[corpus ESD, config corpora\.ESD\]"):
+    with pytest.raises(
+        InputError,
+        match=rf"0001_000001\.wav: clip of {seconds * 1000:.1f} ms \({n} samples at {sr} Hz\) "
+        r"is shorter than the encoders' receptive field \(400 samples = 25\.0 ms at "
+        r"16 kHz\).* \[corpus ESD, config corpora\.ESD\]",
+    ):
         scan_corpus("ESD", cfg, EMO)
     from xlser.data.resample import _convert
 
@@ -279,7 +313,7 @@ def test_a_clip_shorter_than_the_receptive_field_stops_the_data_stage(tmp_path, 
 def test_full_disk_during_resampling_says_writing_failed(tmp_path, monkeypatch):
     import xlser.data.audio as audio
 
-    root, cfg = _esd(tmp_path)
+    _root, cfg = _esd(tmp_path)
     real_open = open
 
     def full_disk(path, mode="r", *a, **k):
@@ -288,28 +322,40 @@ def test_full_disk_during_resampling_says_writing_failed(tmp_path, monkeypatch):
         return real_open(path, mode, *a, **k)
 
     monkeypatch.setattr(audio, "open", full_disk, raising=False)
-    with pytest.raises(InputError, match=r"out/\.wav\.part/0001_000001\.wav: writing the resampled audio failed "
-                                         r"\(No space left on device\); \d+ MiB free on .*out/\.wav\.part; free disk "
-                                         r"space, then re-run \(converting .*ESD/0001/Angry/0001_000001\.wav\) "
-                                         r"\[corpus ESD, config corpora\.ESD\]$") as exc:
+    with pytest.raises(
+        InputError,
+        match=r"out/\.wav\.part/0001_000001\.wav: writing the resampled audio failed "
+        r"\(No space left on device\); \d+ MiB free on .*out/\.wav\.part; free disk "
+        r"space, then re-run \(converting .*ESD/0001/Angry/0001_000001\.wav\) "
+        r"\[corpus ESD, config corpora\.ESD\]$",
+    ) as exc:
         _scan_and_resample(tmp_path, "ESD", cfg)
     assert "cannot resample" not in str(exc.value)
     assert not (tmp_path / "out" / "wav").exists() and not list((tmp_path / "out").glob(".*part*"))
 
 
-@pytest.mark.parametrize("err,hint", [(errno.ENOSPC, "free disk space"), (errno.EDQUOT, "raise the disk quota"),
-                                      (errno.EACCES, "make the results folder writable")])
+@pytest.mark.parametrize(
+    "err,hint",
+    [
+        (errno.ENOSPC, "free disk space"),
+        (errno.EDQUOT, "raise the disk quota"),
+        (errno.EACCES, "make the results folder writable"),
+    ],
+)
 def test_a_failed_table_write_names_the_table_and_why(tmp_path, monkeypatch, err, hint):
     """raw.csv, splits and every other table go through xlser.io.write_csv."""
-    root, cfg = _esd(tmp_path)
+    _root, cfg = _esd(tmp_path)
     raw = scan_corpus("ESD", cfg, EMO)
 
     def refuse(self, path, *a, **k):
         raise OSError(err, os.strerror(err), str(path))
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", refuse)
-    with pytest.raises(InputError, match=rf"corpora/ESD/raw\.csv: writing this file failed \({re.escape(os.strerror(err))}\); "
-                                         rf"\d+ MiB free on .*; {hint}, then re-run$"):
+    with pytest.raises(
+        InputError,
+        match=rf"corpora/ESD/raw\.csv: writing this file failed \({re.escape(os.strerror(err))}\); "
+        rf"\d+ MiB free on .*; {hint}, then re-run$",
+    ):
         write_csv(raw, tmp_path / "results" / "corpora" / "ESD" / "raw.csv")
     assert not list((tmp_path / "results" / "corpora" / "ESD").iterdir())  # no partial file left
 
@@ -317,7 +363,7 @@ def test_a_failed_table_write_names_the_table_and_why(tmp_path, monkeypatch, err
 def test_a_real_failed_write_in_a_worker_process(tmp_path):
     """A file-size limit (RLIMIT_FSIZE) makes the kernel refuse the write (EFBIG), as a full
     disk would (ENOSPC), in the resampling pool's worker processes."""
-    root, cfg = _esd(tmp_path)
+    _root, cfg = _esd(tmp_path)
     write_csv(scan_corpus("ESD", cfg, EMO), tmp_path / "raw.csv")
     code = textwrap.dedent(f"""
         import resource, signal
@@ -341,33 +387,54 @@ def test_a_real_failed_write_in_a_worker_process(tmp_path):
 
 
 def _manifest(speakers, per, emotions=EMO):
-    return pd.DataFrame([{"utt_id": f"s{s}_{e}_{i}", "speaker": f"s{s}", "emotion": e}
-                         for s in range(speakers) for e in emotions for i in range(per)])
+    return pd.DataFrame(
+        [
+            {"utt_id": f"s{s}_{e}_{i}", "speaker": f"s{s}", "emotion": e}
+            for s in range(speakers)
+            for e in emotions
+            for i in range(per)
+        ]
+    )
 
 
 def test_unbalanced_val_names_corpus_emotions_and_key():
     man = _manifest(3, 10, EMO[:3])
-    with pytest.raises(InputError, match=r"corpus PAVOQUE: splits\.val = 4 cannot be balanced over its 3 emotions "
-                                         r"\(angry, happy, neutral\): use a multiple of 3"):
+    with pytest.raises(
+        InputError,
+        match=r"corpus PAVOQUE: splits\.val = 4 cannot be balanced over its 3 emotions "
+        r"\(angry, happy, neutral\): use a multiple of 3",
+    ):
         make_splits(man, EMO, 2, 4, 3, folds=1, corpus="PAVOQUE", missing_emotions="allow")
 
 
 def test_too_few_utterances_names_corpus_emotion_counts_and_keys():
-    with pytest.raises(InputError, match=r"corpus ESD: too few 'angry' utterances for the split: 6 exist in the "
-                                         r"training speakers of fold 0, 8 were asked \(splits\.train_per_emotion=8\)"):
+    with pytest.raises(
+        InputError,
+        match=r"corpus ESD: too few 'angry' utterances for the split: 6 exist in the "
+        r"training speakers of fold 0, 8 were asked \(splits\.train_per_emotion=8\)",
+    ):
         make_splits(_manifest(4, 3), EMO, 8, 4, 4, folds=2, split_by="speaker", corpus="ESD")
-    with pytest.raises(InputError, match=r"corpus IEMOCAP: too few 'angry' utterances for the listening test: 3 "
-                                         r"exist in its listening pool, 12 were asked \(splits\.listening_per_emotion=12\)"):
+    with pytest.raises(
+        InputError,
+        match=r"corpus IEMOCAP: too few 'angry' utterances for the listening test: 3 "
+        r"exist in its listening pool, 12 were asked \(splits\.listening_per_emotion=12\)",
+    ):
         listening_subset(_manifest(1, 3), EMO, 12, corpus="IEMOCAP")
 
 
 def test_split_by_errors_name_the_corpus_key():
     man = _manifest(1, 10)
-    with pytest.raises(InputError, match=r"corpus PAVOQUE: corpora\.PAVOQUE\.split_by = session needs a 'session' for "
-                                         r"every utterance, and 40 have none: use split_by random"):
+    with pytest.raises(
+        InputError,
+        match=r"corpus PAVOQUE: corpora\.PAVOQUE\.split_by = session needs a 'session' for "
+        r"every utterance, and 40 have none: use split_by random",
+    ):
         make_splits(man, EMO, 2, 4, 4, folds=1, split_by="session", corpus="PAVOQUE")
-    with pytest.raises(InputError, match=r"corpus PAVOQUE: corpora\.PAVOQUE\.split_by = speaker needs at least 2 "
-                                         r"speakers, found \['s0'\]: use split_by random"):
+    with pytest.raises(
+        InputError,
+        match=r"corpus PAVOQUE: corpora\.PAVOQUE\.split_by = speaker needs at least 2 "
+        r"speakers, found \['s0'\]: use split_by random",
+    ):
         make_splits(man, EMO, 2, 4, 4, folds=1, split_by="speaker", corpus="PAVOQUE")
 
 
@@ -383,12 +450,18 @@ def test_adapter_errors_name_corpus_and_config_key(tmp_path):
 # ---- no traceback for bad input: a job's log holds the message alone
 
 
-@pytest.mark.parametrize("raise_,log_has,log_lacks", [
-    ("InputError('/data/x.wav', 'empty audio (0 samples)')", "ERROR: /data/x.wav: empty audio (0 samples)",
-     "Traceback"),
-    ("ConfigError('config corpora.ESD.root: ...')", "ERROR: config corpora.ESD.root: ...", "Traceback"),
-    ("RuntimeError('a bug')", "Traceback", "ERROR:"),  # not bad input: the traceback, to report it
-])
+@pytest.mark.parametrize(
+    "raise_,log_has,log_lacks",
+    [
+        (
+            "InputError('/data/x.wav', 'empty audio (0 samples)')",
+            "ERROR: /data/x.wav: empty audio (0 samples)",
+            "Traceback",
+        ),
+        ("ConfigError('config corpora.ESD.root: ...')", "ERROR: config corpora.ESD.root: ...", "Traceback"),
+        ("RuntimeError('a bug')", "Traceback", "ERROR:"),  # not bad input: the traceback, to report it
+    ],
+)
 def test_a_job_reports_bad_input_without_a_traceback(tmp_path, raise_, log_has, log_lacks):
     log = tmp_path / "job.log"
     code = textwrap.dedent(f"""

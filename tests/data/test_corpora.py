@@ -27,7 +27,7 @@ def test_esd_every_field(tmp_path, caplog):
     assert r["path"] == str((root / "0002" / "Happy" / "0002_000003.wav").resolve())
     assert r["sample_rate"] == 16000 and r["duration_s"] == pytest.approx(0.25 + 0.03, abs=1e-4)
     assert r["text"] == "打开空调3"  # read from a UTF-16 transcript
-    assert df["emotion"].value_counts().to_dict() == {e: 4 for e in EMO}
+    assert df["emotion"].value_counts().to_dict() == dict.fromkeys(EMO, 4)
     assert "dropped 4 utterance(s) with unmapped labels (Surprise: 4)" in caplog.text
 
 
@@ -66,8 +66,14 @@ def test_iemocap_every_field_and_dialog_pools(tmp_path):
     cfg = {"format": "iemocap", "root": str(root), "lang": "EN"}
     # the schema's defaults: folds from all dialogs, stimuli from improvised ones -> the scan keeps both
     df = scan_corpus("IEMOCAP", {**cfg, "dialogs": "all", "listening_dialogs": "improvised"}, EMO).set_index("utt_id")
-    assert sorted(df.index) == ["Ses01F_impro01_F000", "Ses01F_impro01_M000", "Ses01F_script01_1_F000",
-                                "Ses01F_script01_1_M000", "Ses02M_impro03_F000", "Ses02M_impro03_M000"]
+    assert sorted(df.index) == [
+        "Ses01F_impro01_F000",
+        "Ses01F_impro01_M000",
+        "Ses01F_script01_1_F000",
+        "Ses01F_script01_1_M000",
+        "Ses02M_impro03_F000",
+        "Ses02M_impro03_M000",
+    ]
     assert df["dialog"].to_dict() == {u: "scripted" if "script" in u else "improvised" for u in df.index}
     r = df.loc["Ses01F_impro01_M000"]
     assert (r["emotion"], r["speaker"], r["session"], r["sample_rate"]) == ("angry", "Ses01M", "Ses01", 16000)
@@ -83,8 +89,11 @@ def test_iemocap_every_field_and_dialog_pools(tmp_path):
 
 def test_iemocap_merge_excited(tmp_path):
     root = iemocap_tree(tmp_path / "IEMOCAP")
-    merged = scan_corpus("IEMOCAP", {"format": "iemocap", "root": str(root), "lang": "EN", "merge_excited": True,
-                                     "improvised_only": False}, EMO)
+    merged = scan_corpus(
+        "IEMOCAP",
+        {"format": "iemocap", "root": str(root), "lang": "EN", "merge_excited": True, "improvised_only": False},
+        EMO,
+    )
     m = merged.set_index("utt_id")["emotion"]
     assert m["Ses01F_impro01_F001"] == "happy" and m["Ses01F_script01_1_F000"] == "sad"
     assert len(merged) == 7  # + exc, + 2 scripted; fru and xxx dropped
@@ -108,8 +117,13 @@ def test_zed_every_field(tmp_path):
 
 def test_csv_table_with_label_map(tmp_path):
     root = csv_tree(tmp_path / "TJD")
-    cfg = {"format": "csv", "root": str(root), "table": "labels.csv", "lang": "TJ",
-           "label_map": {"negation": "angry", "expectation": "happy", "question": "neutral"}}
+    cfg = {
+        "format": "csv",
+        "root": str(root),
+        "table": "labels.csv",
+        "lang": "TJ",
+        "label_map": {"negation": "angry", "expectation": "happy", "question": "neutral"},
+    }
     df = scan_corpus("TJD", cfg, EMO).set_index("utt_id")
     assert df["emotion"].to_dict() == {"tj_0": "angry", "tj_1": "happy", "tj_2": "neutral", "tj_3": "angry"}
     assert df.loc["tj_1", "speaker"] == "S1" and df.loc["tj_1", "text"] == "句子1"
@@ -128,8 +142,16 @@ def test_unreadable_and_empty_audio(tmp_path):
     root = csv_tree(tmp_path / "T")
     (root / "wav" / "tj1.wav").write_bytes(b"not audio at all")
     with pytest.raises(InputError, match=r"labels.csv, line 3: .*tj1.wav: unreadable audio"):
-        scan_corpus("T", {"format": "csv", "root": str(root), "lang": "TJ",
-                          "label_map": {"negation": "angry", "expectation": "happy", "question": "neutral"}}, EMO)
+        scan_corpus(
+            "T",
+            {
+                "format": "csv",
+                "root": str(root),
+                "lang": "TJ",
+                "label_map": {"negation": "angry", "expectation": "happy", "question": "neutral"},
+            },
+            EMO,
+        )
     root2 = pavoque_tree(tmp_path / "P", per_style=1)
     tone(root2 / "Recordings" / "Spike" / "empty.wav", seconds=0.0, sr=44100)
     with pytest.raises(InputError, match=r"empty.wav: empty audio"):
@@ -147,8 +169,16 @@ def test_duplicate_utt_ids(tmp_path):
     text = (root / "labels.csv").read_text().replace("tj_3", "tj_0")
     (root / "labels.csv").write_text(text)
     with pytest.raises(InputError, match=r"duplicate utt_id 'tj_0'.*also from .*tj0.wav"):
-        scan_corpus("T", {"format": "csv", "root": str(root), "lang": "TJ",
-                          "label_map": {"negation": "angry", "expectation": "happy", "question": "neutral"}}, EMO)
+        scan_corpus(
+            "T",
+            {
+                "format": "csv",
+                "root": str(root),
+                "lang": "TJ",
+                "label_map": {"negation": "angry", "expectation": "happy", "question": "neutral"},
+            },
+            EMO,
+        )
 
 
 def test_zed_segment_outside_audio(tmp_path):
@@ -162,6 +192,7 @@ def test_zed_segment_outside_audio(tmp_path):
 
 def test_config_of_wrong_type_is_a_schema_error():
     import yaml
+
     from xlser.config import resolve
     from xlser.errors import ConfigError
 

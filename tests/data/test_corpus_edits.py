@@ -16,10 +16,9 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from conftest import copy_workflow  # noqa: E402
-from fixtures_corpora import csv_tree, esd_tree, iemocap_tree, tone, zed_tree  # noqa: E402
-
-from xlser.data.corpora.files import corpus_files, fingerprint  # noqa: E402
+from conftest import copy_workflow
+from fixtures_corpora import csv_tree, esd_tree, iemocap_tree, tone, zed_tree
+from xlser.data.corpora.files import corpus_files, fingerprint
 
 LABELS = {"negation": "angry", "expectation": "happy", "question": "neutral"}
 SER = ["TA", "TB", "ESD", "IEMOCAP"]
@@ -33,8 +32,7 @@ def _snakemake(work: Path, *args: str) -> str:
 
 
 def _targets() -> list[str]:
-    return ([f"results/corpora/{c}/manifest.csv" for c in SER + ["ZED"]]
-            + [f"results/splits/{c}.csv" for c in SER])
+    return [f"results/corpora/{c}/manifest.csv" for c in SER + ["ZED"]] + [f"results/splits/{c}.csv" for c in SER]
 
 
 def planned(work: Path) -> set[tuple[str, str]]:
@@ -88,8 +86,11 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "IEMOCAP": {"format": "iemocap", "root": str(iemocap_tree(data / "IEMOCAP")), "lang": "EN"},
         "ZED": {"format": "zed", "root": str(zed_tree(data / "ZED")), "lang": "EN", "role": "sed"},
     }
-    cfg = {"emotions": ["angry", "happy", "neutral", "sad"], "corpora": corpora,
-           "splits": {"train_per_emotion": 1, "val": 1, "test": 1, "folds": 1}}
+    cfg = {
+        "emotions": ["angry", "happy", "neutral", "sad"],
+        "corpora": corpora,
+        "splits": {"train_per_emotion": 1, "val": 1, "test": 1, "folds": 1},
+    }
     (work / "mine.yaml").write_text(yaml.safe_dump(cfg))
     placeholders(work)
     finish(work)

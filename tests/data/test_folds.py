@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from xlser.errors import InputError
 from xlser.data.folds import import_folds, training_ids, utterance_stem
+from xlser.errors import InputError
 
 EMO = ["angry", "happy", "neutral", "sad"]
 
@@ -21,7 +21,7 @@ def write_lists(root, man, folds=2):
     """Fold k: test = ids 10k..10k+4, eval = next 5, train = the rest (answers in the study's spelling)."""
     ids, emo = man["utt_id"].tolist(), dict(zip(man["utt_id"], man["emotion"]))
     for k in range(folds):
-        parts = {"test": ids[10 * k:10 * k + 5], "eval": ids[10 * k + 5:10 * k + 10]}
+        parts = {"test": ids[10 * k : 10 * k + 5], "eval": ids[10 * k + 5 : 10 * k + 10]}
         parts["train"] = [u for u in ids if u not in parts["test"] + parts["eval"]]
         for sub, us in parts.items():
             (root / sub).mkdir(parents=True, exist_ok=True)
@@ -51,8 +51,11 @@ def test_a_stimulus_in_an_imported_training_list_stops_never_edits(tmp_path):
     root = write_lists(tmp_path / "ESD", man, folds=1)
     # 0003_000001 is in fold 0's test list: allowed; 0003_000030 is in its training list (line 21)
     assert len(import_folds(root, man, 1, corpus="ESD", stimuli=["0003_000001"])) == len(man)
-    with pytest.raises(InputError, match=r"train/metadata_fold0.csv, line 21: listening stimulus '0003_000030' of "
-                                         r"corpus ESD is in this training partition"):
+    with pytest.raises(
+        InputError,
+        match=r"train/metadata_fold0.csv, line 21: listening stimulus '0003_000030' of "
+        r"corpus ESD is in this training partition",
+    ):
         import_folds(root, man, 1, corpus="ESD", stimuli=["0003_000001", "0003_000030"])
 
 
@@ -62,12 +65,21 @@ def test_pavoque_names_and_paths(tmp_path):
     assert utterance_stem("a/b/0003_001041.wav") == "0003_001041"
 
 
-@pytest.mark.parametrize("bad,msg", [
-    ("0003_999999.wav,Happy", r"'0003_999999.wav' names utterance '0003_999999', which is not in corpus ESD's manifest"),
-    ("0003_000002.wav,Sad", r"'0003_000002.wav' is labelled 'Sad', but corpus ESD says 'happy'"),
-    ("0003_000011.wav,Neutral", r"'0003_000011' is listed twice in fold 0 \(first in .*train/metadata_fold0.csv, line 2\)"),
-    (",Sad", r"empty 'file' or 'answer'"),
-])
+@pytest.mark.parametrize(
+    "bad,msg",
+    [
+        (
+            "0003_999999.wav,Happy",
+            r"'0003_999999.wav' names utterance '0003_999999', which is not in corpus ESD's manifest",
+        ),
+        ("0003_000002.wav,Sad", r"'0003_000002.wav' is labelled 'Sad', but corpus ESD says 'happy'"),
+        (
+            "0003_000011.wav,Neutral",
+            r"'0003_000011' is listed twice in fold 0 \(first in .*train/metadata_fold0.csv, line 2\)",
+        ),
+        (",Sad", r"empty 'file' or 'answer'"),
+    ],
+)
 def test_bad_rows_name_file_and_line(tmp_path, bad, msg):
     man = manifest()
     root = write_lists(tmp_path / "ESD", man)

@@ -36,11 +36,23 @@ EMO = ["angry", "happy", "neutral", "sad"]
 # keeps the 100 per emotion that mixed validation + test need; a real session short of them
 # stops make_splits naming the session and the fold).
 IEMOCAP_COUNTS = {
-    "improvised": {"ang": [56, 62, 53, 52, 66], "hap": [71, 52, 60, 45, 56], "neu": [229, 222, 198, 178, 272],
-                   "sad": [109, 134, 154, 80, 131], "exc": [20, 30, 25, 20, 40], "fru": [30, 30, 30, 30, 30],
-                   "xxx": [40, 40, 40, 40, 40]},
-    "scripted": {"ang": [173, 75, 187, 275, 104], "hap": [61, 65, 62, 63, 60], "neu": [155, 140, 122, 80, 112],
-                 "sad": [85, 63, 151, 63, 114], "exc": [30, 30, 30, 30, 30], "fru": [40, 40, 40, 40, 40]},
+    "improvised": {
+        "ang": [56, 62, 53, 52, 66],
+        "hap": [71, 52, 60, 45, 56],
+        "neu": [229, 222, 198, 178, 272],
+        "sad": [109, 134, 154, 80, 131],
+        "exc": [20, 30, 25, 20, 40],
+        "fru": [30, 30, 30, 30, 30],
+        "xxx": [40, 40, 40, 40, 40],
+    },
+    "scripted": {
+        "ang": [173, 75, 187, 275, 104],
+        "hap": [61, 65, 62, 63, 60],
+        "neu": [155, 140, 122, 80, 112],
+        "sad": [85, 63, 151, 63, 114],
+        "exc": [30, 30, 30, 30, 30],
+        "fru": [40, 40, 40, 40, 40],
+    },
 }
 # PAVOQUE (v0.2 release, cut by `./gradlew wav`): neutral-heavy, sizes of the release's YAML files
 PAVOQUE_COUNTS = {"angry": 608, "happy": 594, "sad": 574, "neutral": 3226, "poker": 590}
@@ -81,9 +93,14 @@ def iemocap_tree(root: Path) -> None:
     audio = _wav(16000, "PCM_16")
     for n in range(1, 6):
         sess = root / f"Session{n}"
-        dialogs = {"improvised": [f"Ses{n:02d}{g}_impro{k:02d}" for g in "FM" for k in range(1, 8)],
-                   "scripted": [f"Ses{n:02d}{g}_script0{a}_{b}" for g in "FM" for a, b in
-                                ((1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (3, 1), (3, 2))]}
+        dialogs = {
+            "improvised": [f"Ses{n:02d}{g}_impro{k:02d}" for g in "FM" for k in range(1, 8)],
+            "scripted": [
+                f"Ses{n:02d}{g}_script0{a}_{b}"
+                for g in "FM"
+                for a, b in ((1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (3, 1), (3, 2))
+            ],
+        }
         for kind, names in dialogs.items():
             utts: dict[str, list[tuple[str, str]]] = {d: [] for d in names}
             counter: dict[tuple[str, str], int] = {}
@@ -99,8 +116,10 @@ def iemocap_tree(root: Path) -> None:
                 lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"]
                 for i, (utt, label) in enumerate(items):
                     (sess / "sentences" / "wav" / d / f"{utt}.wav").write_bytes(audio)
-                    lines.append(f"[{i * 3.1:.4f} - {i * 3.1 + 2.5:.4f}]\t{utt}\t{label}\t[2.5000, 3.0000, 2.0000]\n"
-                                 f"C-E1:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  2;\t()\n\n")
+                    lines.append(
+                        f"[{i * 3.1:.4f} - {i * 3.1 + 2.5:.4f}]\t{utt}\t{label}\t[2.5000, 3.0000, 2.0000]\n"
+                        f"C-E1:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  2;\t()\n\n"
+                    )
                 ev = sess / "dialog" / "EmoEvaluation" / f"{d}.txt"
                 ev.parent.mkdir(parents=True, exist_ok=True)
                 ev.write_text("".join(lines))
@@ -116,7 +135,9 @@ def pavoque_tree(root: Path) -> None:
     (root / "build" / "wav").mkdir(parents=True)
     for style, n in PAVOQUE_COUNTS.items():
         own = 54 if style != "neutral" else n  # style prompts (spike0001...), then shared ones (m0001...)
-        prompts = [f"{PAVOQUE_PREFIX[style]}{i + 1:04d}" for i in range(own)] + [f"m{i + 1:04d}" for i in range(n - own)]
+        prompts = [f"{PAVOQUE_PREFIX[style]}{i + 1:04d}" for i in range(own)] + [
+            f"m{i + 1:04d}" for i in range(n - own)
+        ]
         (root / f"pavoque-{style}.yaml").write_text("".join(f"- prompt: {p}\n  style: {style}\n" for p in prompts))
         for p in prompts:
             (root / "build" / "wav" / f"{p}-{style}.wav").write_bytes(audio)
@@ -141,12 +162,27 @@ def data_stage():
             resample_corpus(res / "raw.csv", res / "manifest.csv", res / "wav", cfg["sample_rate"], workers=2)
             man = read_manifest(res / "manifest.csv")
             folds_pool, listening_pool = dialog_pools(c)
-            stim = listening_subset(select_dialogs(man, listening_pool, name), cfg["emotions"],
-                                    s["listening_per_emotion"], s["seed"], corpus=name)
-            splits = make_splits(select_dialogs(man, folds_pool, name), cfg["emotions"], s["train_per_emotion"],
-                                 s["val"], s["test"], s["folds"], s["seed"], split_by=c["split_by"], corpus=name,
-                                 heldout=s["heldout"], exclude_from_train=set(stim["utt_id"]) if s["exclude_stimuli"] else (),
-                                 random_folds=s["random_folds"])
+            stim = listening_subset(
+                select_dialogs(man, listening_pool, name),
+                cfg["emotions"],
+                s["listening_per_emotion"],
+                s["seed"],
+                corpus=name,
+            )
+            splits = make_splits(
+                select_dialogs(man, folds_pool, name),
+                cfg["emotions"],
+                s["train_per_emotion"],
+                s["val"],
+                s["test"],
+                s["folds"],
+                s["seed"],
+                split_by=c["split_by"],
+                corpus=name,
+                heldout=s["heldout"],
+                exclude_from_train=set(stim["utt_id"]) if s["exclude_stimuli"] else (),
+                random_folds=s["random_folds"],
+            )
             out[name] = (man, stim, splits.merge(man, on="utt_id", how="left"), base)
         yield cfg, out
     finally:
@@ -156,7 +192,13 @@ def data_stage():
 def test_paper_yaml_holds_the_studys_data_protocol(data_stage):
     cfg, _ = data_stage
     s, iem = cfg["splits"], cfg["corpora"]["IEMOCAP"]
-    assert (s["train_per_emotion"], s["val"], s["test"], s["folds"], s["listening_per_emotion"]) == (400, 200, 200, 5, 12)
+    assert (s["train_per_emotion"], s["val"], s["test"], s["folds"], s["listening_per_emotion"]) == (
+        400,
+        200,
+        200,
+        5,
+        12,
+    )
     assert (s["heldout"], s["exclude_stimuli"]) == ("mixed", True)
     assert dialog_pools(iem) == ("all", "improvised") and iem["split_by"] == "session"
     assert cfg["corpora"]["ESD"]["split_by"] == "speaker" and cfg["corpora"]["PAVOQUE"]["split_by"] == "random"
@@ -165,7 +207,7 @@ def test_paper_yaml_holds_the_studys_data_protocol(data_stage):
 def test_manifests_have_the_real_counts(data_stage):
     cfg, out = data_stage
     counts = {n: man["emotion"].value_counts().to_dict() for n, (man, *_rest) in out.items()}
-    assert counts["ESD"] == {e: 3500 for e in EMO}
+    assert counts["ESD"] == dict.fromkeys(EMO, 3500)
     # paper.yaml merges `exc` into happy (the study's lists need it): the release's 595 hap + this tree's 285 exc
     assert cfg["corpora"]["IEMOCAP"]["merge_excited"] is True
     assert counts["IEMOCAP"] == {"angry": 1103, "happy": 595 + 285, "neutral": 1708, "sad": 1084}
@@ -181,12 +223,12 @@ def test_manifests_have_the_real_counts(data_stage):
 def test_five_folds_balanced_and_stimuli_never_trained_on(data_stage, name):
     _, out = data_stage
     man, stim, df, _ = out[name]
-    assert stim["emotion"].value_counts().to_dict() == {e: 12 for e in EMO}
+    assert stim["emotion"].value_counts().to_dict() == dict.fromkeys(EMO, 12)
     assert sorted(df["fold"].unique()) == [0, 1, 2, 3, 4]
     for f, g in df.groupby("fold"):
         assert not g["utt_id"].duplicated().any()
         for part, n in (("train", 400), ("val", 50), ("test", 50)):
-            assert g[g["partition"] == part]["emotion"].value_counts().to_dict() == {e: n for e in EMO}, (f, part)
+            assert g[g["partition"] == part]["emotion"].value_counts().to_dict() == dict.fromkeys(EMO, n), (f, part)
         assert not set(g[g["partition"] == "train"]["utt_id"]) & set(stim["utt_id"])
     if name == "IEMOCAP":
         assert set(man.set_index("utt_id").loc[stim["utt_id"], "dialog"]) == {"improvised"}
@@ -235,15 +277,20 @@ def test_iemocap_leaves_one_session_out_female_and_male(data_stage):
 def test_drawn_folds_written_as_the_studys_lists_import_back(data_stage, name):
     """The study's list format (`spike0074-angry.wav,Angry`) names our utterances as they are."""
     _, out = data_stage
-    man, stim, df, base = out[name]
+    man, _stim, df, base = out[name]
     root = base / "split_id" / name
     for (f, part), g in df.groupby(["fold", "partition"]):
         sub = {"train": "train", "val": "eval", "test": "test"}[part]
         (root / sub).mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"file": g["utt_id"] + ".wav", "answer": g["emotion"].str.capitalize()}).to_csv(
-            root / sub / f"metadata_fold{f}.csv", index=False)
+            root / sub / f"metadata_fold{f}.csv", index=False
+        )
     if name == "PAVOQUE":
-        assert (root / "test" / "metadata_fold0.csv").read_text().splitlines()[1].split("-")[-1] in \
-            {"angry.wav,Angry", "happy.wav,Happy", "neutral.wav,Neutral", "sad.wav,Sad"}
+        assert (root / "test" / "metadata_fold0.csv").read_text().splitlines()[1].split("-")[-1] in {
+            "angry.wav,Angry",
+            "happy.wav,Happy",
+            "neutral.wav,Neutral",
+            "sad.wav,Sad",
+        }
     back = import_folds(root, man, 5, corpus=name)
     pd.testing.assert_frame_equal(back, df[["utt_id", "fold", "partition"]].reset_index(drop=True))

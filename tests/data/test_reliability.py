@@ -11,10 +11,10 @@ import soundfile as sf
 
 from fixtures_corpora import csv_tree, esd_tree, iemocap_tree, tone
 from xlser.data.corpora import scan_corpus
+from xlser.data.resample import resample_corpus
 from xlser.errors import InputError
 from xlser.io import read_csv, write_csv
 from xlser.models.loading import ModelLoadError
-from xlser.data.resample import resample_corpus
 
 EMOTIONS = ["angry", "happy", "neutral", "sad"]
 
@@ -36,8 +36,11 @@ def test_every_library_error_type_pickles():
 
     from xlser import errors
 
-    kinds = [c for _, c in inspect.getmembers(errors, inspect.isclass)
-             if issubclass(c, Exception) and c.__module__ == errors.__name__] + [ModelLoadError]
+    kinds = [
+        c
+        for _, c in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(c, Exception) and c.__module__ == errors.__name__
+    ] + [ModelLoadError]
     assert InputError in kinds and len(kinds) >= 2
     for cls in kinds:
         err = cls("f.csv", "bad value", 3) if cls is InputError else cls("config peft: unknown key 'max_epoch'")
@@ -46,9 +49,18 @@ def test_every_library_error_type_pickles():
 
 
 def _raw(tmp_path, paths):
-    raw = pd.DataFrame({"utt_id": [f"u{i:02d}" for i in range(len(paths))], "corpus": "C", "lang": "EN",
-                        "speaker": "s", "emotion": "sad", "path": [str(p) for p in paths],
-                        "duration_s": 0.2, "sample_rate": 16000})
+    raw = pd.DataFrame(
+        {
+            "utt_id": [f"u{i:02d}" for i in range(len(paths))],
+            "corpus": "C",
+            "lang": "EN",
+            "speaker": "s",
+            "emotion": "sad",
+            "path": [str(p) for p in paths],
+            "duration_s": 0.2,
+            "sample_rate": 16000,
+        }
+    )
     write_csv(raw, tmp_path / "raw.csv")
     return tmp_path / "raw.csv"
 
@@ -84,8 +96,12 @@ def test_truncated_wav_is_an_error_in_resample_and_scan(tmp_path):
         resample_corpus(raw, tmp_path / "manifest.csv", tmp_path / "wav", 16000)
     root = csv_tree(tmp_path / "TJ")
     _truncate(root / "wav" / "tj2.wav", 0.9)
-    cfg = {"format": "csv", "root": str(root), "lang": "TJ",
-           "label_map": {"negation": "angry", "expectation": "happy", "question": "neutral"}}
+    cfg = {
+        "format": "csv",
+        "root": str(root),
+        "lang": "TJ",
+        "label_map": {"negation": "angry", "expectation": "happy", "question": "neutral"},
+    }
     with pytest.raises(InputError, match=r"labels\.csv, line 4: .*tj2\.wav: truncated WAV"):
         scan_corpus("TJ", cfg, EMOTIONS)
 
@@ -128,7 +144,7 @@ def test_non_utf8_corpus_table_names_file_and_line(tmp_path):
 
 def test_non_utf8_listening_csv_names_file_and_line(tmp_path):
     path = tmp_path / "lss.csv"
-    path.write_bytes("listener,group\nalice,CN\n".encode() + "bjørn,DE\n".encode("latin-1"))
+    path.write_bytes(b"listener,group\nalice,CN\n" + "bjørn,DE\n".encode("latin-1"))
     with pytest.raises(InputError, match=r"lss\.csv, line 3: not UTF-8 text"):
         read_csv(path, ["listener", "group"])
 
@@ -170,8 +186,9 @@ def test_strict_iemocap_with_unused_labels_dropped(tmp_path):
 def test_label_map_to_unknown_emotion_is_still_an_error(tmp_path):
     root = esd_tree(tmp_path / "ESD", speakers=("0001",))
     with pytest.raises(InputError, match="surprised"):
-        scan_corpus("ESD", {"format": "esd", "root": str(root), "lang": "CN",
-                            "label_map": {"Surprise": "surprised"}}, EMOTIONS)
+        scan_corpus(
+            "ESD", {"format": "esd", "root": str(root), "lang": "CN", "label_map": {"Surprise": "surprised"}}, EMOTIONS
+        )
 
 
 def test_non_utf8_fold_list_names_file_and_line(tmp_path):

@@ -8,9 +8,9 @@ import pytest
 import soundfile as sf
 
 from fixtures_corpora import tone
-from xlser.io import write_csv
 from xlser.data.manifest import read_manifest
 from xlser.data.resample import resample_corpus
+from xlser.io import write_csv
 
 
 @pytest.mark.parametrize("sr", [22050, 44100, 48000])
@@ -19,8 +19,18 @@ def test_tone_keeps_frequency_and_duration(tmp_path, sr):
     stereo = tmp_path / f"s{sr}.wav"
     w, _ = sf.read(str(src))
     sf.write(str(stereo), np.stack([w, w], axis=1), sr)  # a stereo file must come out mono
-    raw = pd.DataFrame({"utt_id": ["a", "b"], "corpus": "C", "lang": "EN", "speaker": "s", "emotion": "sad",
-                        "path": [str(src), str(stereo)], "duration_s": 1.5, "sample_rate": sr})
+    raw = pd.DataFrame(
+        {
+            "utt_id": ["a", "b"],
+            "corpus": "C",
+            "lang": "EN",
+            "speaker": "s",
+            "emotion": "sad",
+            "path": [str(src), str(stereo)],
+            "duration_s": 1.5,
+            "sample_rate": sr,
+        }
+    )
     write_csv(raw, tmp_path / "raw.csv")
     resample_corpus(tmp_path / "raw.csv", tmp_path / "manifest.csv", tmp_path / "wav", 16000, workers=2)
     man = read_manifest(tmp_path / "manifest.csv")
@@ -41,8 +51,18 @@ def test_failure_leaves_no_finished_output(tmp_path):
     good = tone(tmp_path / "g.wav")
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"garbage")
-    raw = pd.DataFrame({"utt_id": ["g", "x"], "corpus": "C", "lang": "EN", "speaker": "s", "emotion": "sad",
-                        "path": [str(good), str(bad)], "duration_s": 0.5, "sample_rate": 16000})
+    raw = pd.DataFrame(
+        {
+            "utt_id": ["g", "x"],
+            "corpus": "C",
+            "lang": "EN",
+            "speaker": "s",
+            "emotion": "sad",
+            "path": [str(good), str(bad)],
+            "duration_s": 0.5,
+            "sample_rate": 16000,
+        }
+    )
     write_csv(raw, tmp_path / "raw.csv")
     with pytest.raises(Exception, match="bad.wav"):
         resample_corpus(tmp_path / "raw.csv", tmp_path / "out" / "manifest.csv", tmp_path / "out" / "wav", 16000)

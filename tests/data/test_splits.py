@@ -8,8 +8,8 @@ import itertools
 import pandas as pd
 import pytest
 
-from xlser.errors import InputError
 from xlser.data.splits import listening_subset, make_splits
+from xlser.errors import InputError
 
 EMO = ["angry", "happy", "neutral", "sad"]
 
@@ -31,11 +31,12 @@ def check_balance(df, train_pe, val, test):
         assert not g["utt_id"].duplicated().any()  # no utterance in two partitions of a fold
         for part, n in (("train", train_pe), ("val", val // 4), ("test", test // 4)):
             counts = g[g["partition"] == part]["emotion"].value_counts()
-            assert counts.to_dict() == {e: n for e in EMO}, (f, part)
+            assert counts.to_dict() == dict.fromkeys(EMO, n), (f, part)
 
 
-@pytest.mark.parametrize("mode,man", [("random", manifest(1, 40)), ("speaker", manifest(10, 12)),
-                                       ("session", manifest(10, 6, sessions=5))])
+@pytest.mark.parametrize(
+    "mode,man", [("random", manifest(1, 40)), ("speaker", manifest(10, 12)), ("session", manifest(10, 6, sessions=5))]
+)
 def test_balance_disjoint_differing_deterministic(mode, man):
     df = make_splits(man, EMO, 8, 16, 16, folds=5, seed=3, split_by=mode)
     df = df.merge(man, on="utt_id")
@@ -58,7 +59,7 @@ def test_speaker_mode_holds_out_speakers():
     man = manifest(10, 12)
     df = make_splits(man, EMO, 8, 16, 16, folds=5, seed=0, split_by="speaker").merge(man, on="utt_id")
     held_all = []
-    for f, g in df.groupby("fold"):
+    for _f, g in df.groupby("fold"):
         train_spk = set(g[g["partition"] == "train"]["speaker"])
         val_spk, test_spk = set(g[g["partition"] == "val"]["speaker"]), set(g[g["partition"] == "test"]["speaker"])
         assert not train_spk & (val_spk | test_spk)
@@ -71,7 +72,7 @@ def test_session_mode_is_leave_one_session_out():
     man = manifest(10, 6, sessions=5)
     df = make_splits(man, EMO, 8, 16, 16, folds=5, seed=0, split_by="session").merge(man, on="utt_id")
     held = []
-    for f, g in df.groupby("fold"):
+    for _f, g in df.groupby("fold"):
         out = set(g[g["partition"] != "train"]["session"])
         assert len(out) == 1 and not out & set(g[g["partition"] == "train"]["session"])
         genders = {p: set(g[g["partition"] == p]["speaker"].str[-1]) for p in ("val", "test")}
@@ -92,8 +93,10 @@ def test_too_few_utterances_says_how_many():
 def test_listening_subset_is_balanced_over_emotions_and_speakers():
     man = manifest(4, 10)
     sub = listening_subset(man, EMO, 12, seed=1)
-    assert sub["emotion"].value_counts().to_dict() == {e: 12 for e in EMO}
-    assert sub.groupby("emotion")["speaker"].value_counts().to_dict() == {(e, f"spk{s}"): 3 for e in EMO for s in range(4)}
+    assert sub["emotion"].value_counts().to_dict() == dict.fromkeys(EMO, 12)
+    assert sub.groupby("emotion")["speaker"].value_counts().to_dict() == {
+        (e, f"spk{s}"): 3 for e in EMO for s in range(4)
+    }
     pd.testing.assert_frame_equal(sub, listening_subset(man, EMO, 12, seed=1))
 
 
@@ -119,9 +122,11 @@ def test_mixed_session_gives_val_and_test_both_genders_and_balances_what_it_can(
     # speaker Ses01F has only 30 'happy' utterances: test and val still 50 per emotion, the male fills in
     short = man[(man["speaker"] == "Ses01F") & (man["emotion"] == "happy")].index[30:]
     man = man.drop(short).reset_index(drop=True)
-    df = make_splits(man, EMO, 40, 200, 200, folds=5, seed=1, split_by="session", heldout="mixed").merge(man, on="utt_id")
+    df = make_splits(man, EMO, 40, 200, 200, folds=5, seed=1, split_by="session", heldout="mixed").merge(
+        man, on="utt_id"
+    )
     check_balance(df, 40, 200, 200)
-    for f, g in df.groupby("fold"):
+    for _f, g in df.groupby("fold"):
         held = g[g["partition"] != "train"]
         assert held["session"].nunique() == 1
         for part in ("val", "test"):
@@ -139,15 +144,24 @@ def test_stimuli_never_in_train():
     stim = listening_subset(man, EMO, 12, seed=0)["utt_id"]
     for mode, heldout in (("session", "mixed"), ("session", "separate"), ("speaker", "mixed"), ("random", "separate")):
         base = man if mode != "random" else man.assign(speaker="one")
-        df = make_splits(base, EMO, 24, 16, 16, folds=5, seed=2, split_by=mode, heldout=heldout,
-                         exclude_from_train=set(stim))
+        df = make_splits(
+            base, EMO, 24, 16, 16, folds=5, seed=2, split_by=mode, heldout=heldout, exclude_from_train=set(stim)
+        )
         assert not set(df[df["partition"] == "train"]["utt_id"]) & set(stim), (mode, heldout)
         check_balance(df.merge(base, on="utt_id"), 24, 16, 16)
         without = make_splits(base, EMO, 24, 16, 16, folds=5, seed=2, split_by=mode, heldout=heldout)
         assert set(without[without["partition"] == "train"]["utt_id"]) & set(stim)  # they would be there
     with pytest.raises(InputError, match=r"listening stimuli kept out of training"):
-        make_splits(manifest(1, 30), EMO, 20, 16, 16, folds=1, split_by="random",
-                    exclude_from_train=set(manifest(1, 30)["utt_id"]))
+        make_splits(
+            manifest(1, 30),
+            EMO,
+            20,
+            16,
+            16,
+            folds=1,
+            split_by="random",
+            exclude_from_train=set(manifest(1, 30)["utt_id"]),
+        )
 
 
 def test_dialog_pools_select_and_deprecated_improvised_only():
@@ -169,7 +183,7 @@ def test_random_folds_independent_draws_reproducible_and_may_overlap_disjoint_ne
     """splits.random_folds: independent = one seeded draw per fold (the study's PAVOQUE folds,
     whose held-out sets overlap); disjoint = blocks of one permutation (never overlap)."""
     man = manifest(1, 60)
-    kw = dict(train_per_emotion=20, val=40, test=40, folds=5, split_by="random")
+    kw = {"train_per_emotion": 20, "val": 40, "test": 40, "folds": 5, "split_by": "random"}
 
     def heldout(df):  # the test sets of the folds
         return [set(g[g["partition"] == "test"]["utt_id"]) for _, g in df.groupby("fold")]
@@ -196,7 +210,10 @@ def test_listening_subset_avoids_imported_training_utterances():
     man = manifest(2, 20)
     trained = set(man[man["utt_id"].str.endswith(tuple(f"_{i}" for i in range(14)))]["utt_id"])
     sub = listening_subset(man, EMO, 12, seed=1, corpus="ESD", exclude=trained)
-    assert not set(sub["utt_id"]) & trained and sub["emotion"].value_counts().to_dict() == {e: 12 for e in EMO}
-    with pytest.raises(InputError, match=r"corpus ESD: too few 'angry' utterances .* outside the imported training "
-                                         r"partitions \(corpora.ESD.folds\): 10 remain, 12 were asked"):
+    assert not set(sub["utt_id"]) & trained and sub["emotion"].value_counts().to_dict() == dict.fromkeys(EMO, 12)
+    with pytest.raises(
+        InputError,
+        match=r"corpus ESD: too few 'angry' utterances .* outside the imported training "
+        r"partitions \(corpora.ESD.folds\): 10 remain, 12 were asked",
+    ):
         listening_subset(man, EMO, 12, seed=1, corpus="ESD", exclude=trained | {"spk0_angry_19", "spk1_angry_19"})

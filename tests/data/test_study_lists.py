@@ -104,8 +104,10 @@ def iemocap_tree(root: Path) -> dict[str, str]:
         lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"]
         for i, utt in enumerate(utts):
             (sess / "sentences" / "wav" / dialog / f"{utt}.wav").write_bytes(audio)
-            lines.append(f"[{i * 3.1:.4f} - {i * 3.1 + 2.5:.4f}]\t{utt}\t{labels[utt]}\t[2.5000, 3.0000, 2.0000]\n"
-                         "C-E1:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  2;\t()\n\n")
+            lines.append(
+                f"[{i * 3.1:.4f} - {i * 3.1 + 2.5:.4f}]\t{utt}\t{labels[utt]}\t[2.5000, 3.0000, 2.0000]\n"
+                "C-E1:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  2;\t()\n\n"
+            )
         ev = sess / "dialog" / "EmoEvaluation" / f"{dialog}.txt"
         ev.parent.mkdir(parents=True, exist_ok=True)
         ev.write_text("".join(lines))
@@ -136,8 +138,14 @@ def imported():
             assert s["exclude_stimuli"]
             # rule listening_subset: the stimuli avoid every imported training partition
             trained = training_ids(c["folds"], man, s["folds"], name)
-            stim = listening_subset(select_dialogs(man, dialog_pools(c)[1], name), cfg["emotions"],
-                                    s["listening_per_emotion"], s["seed"], corpus=name, exclude=trained)
+            stim = listening_subset(
+                select_dialogs(man, dialog_pools(c)[1], name),
+                cfg["emotions"],
+                s["listening_per_emotion"],
+                s["seed"],
+                corpus=name,
+                exclude=trained,
+            )
             # rule make_splits: the lists, exactly
             df = import_folds(c["folds"], man, s["folds"], corpus=name, stimuli=stim["utt_id"].tolist())
             out[name] = (man, stim, df)
@@ -167,14 +175,14 @@ def test_every_fold_equals_the_studys_lists(imported, name):
 def test_no_stimulus_in_any_training_set(imported, name):
     _, out, _, _ = imported
     man, stim, df = out[name]
-    assert stim["emotion"].value_counts().to_dict() == {e: 12 for e in EMO}
+    assert stim["emotion"].value_counts().to_dict() == dict.fromkeys(EMO, 12)
     assert not set(stim["utt_id"]) & set(df[df["partition"] == "train"]["utt_id"])
     if name == "IEMOCAP":  # listening stimuli from improvised dialogs (paper.yaml listening_dialogs)
         assert set(man.set_index("utt_id").loc[stim["utt_id"], "dialog"]) == {"improvised"}
 
 
 def test_iemocap_happy_includes_excited(imported):
-    cfg, out, written, base = imported
+    cfg, out, written, _base = imported
     man, _, df = out["IEMOCAP"]
     assert cfg["corpora"]["IEMOCAP"]["merge_excited"] is True
     happy = {u for u, a in listed_labels("IEMOCAP").items() if a == "Happy"}
@@ -186,6 +194,9 @@ def test_iemocap_happy_includes_excited(imported):
     c = {**cfg["corpora"]["IEMOCAP"], "merge_excited": False}
     plain = scan_corpus("IEMOCAP", c, cfg["emotions"])
     assert not exc & set(plain["utt_id"])
-    with pytest.raises(InputError, match=r"metadata_fold0.csv, line \d+: '.*\.wav' names utterance '.*', which is "
-                                         r"not in corpus IEMOCAP's manifest .*merge_excited"):
+    with pytest.raises(
+        InputError,
+        match=r"metadata_fold0.csv, line \d+: '.*\.wav' names utterance '.*', which is "
+        r"not in corpus IEMOCAP's manifest .*merge_excited",
+    ):
         import_folds(c["folds"], plain, 5, corpus="IEMOCAP")

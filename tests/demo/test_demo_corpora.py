@@ -26,8 +26,10 @@ SR = 22050
 def corpus(tmp_path, name, fmt, voice, lang, **spec):
     cfg = {"format": fmt, "root": str(tmp_path / name), "lang": lang}
     if fmt == "csv":
-        cfg |= {"table": "labels.csv",
-                "label_map": {"negation": "angry", "expectation": "happy", "question": "neutral", "sad": "sad"}}
+        cfg |= {
+            "table": "labels.csv",
+            "label_map": {"negation": "angry", "expectation": "happy", "question": "neutral", "sad": "sad"},
+        }
     build_demo_corpus(tmp_path / name, name, {"voice": voice, **spec}, cfg, EMO, SR, seed=7)
     return cfg
 
@@ -38,26 +40,40 @@ def prosodic_features(path: str) -> np.ndarray:
     hop, win = int(0.01 * sr), int(0.04 * sr)
     f0s, rms = [], []
     for s in range(0, len(y) - win, hop):
-        fr = y[s:s + win] * np.hanning(win)
-        e = float(np.sqrt(np.mean(fr ** 2)))
+        fr = y[s : s + win] * np.hanning(win)
+        e = float(np.sqrt(np.mean(fr**2)))
         rms.append(e)
         if e < 0.02:
             continue
-        ac = np.correlate(fr, fr, "full")[win - 1:]
+        ac = np.correlate(fr, fr, "full")[win - 1 :]
         lo, hi = int(sr / 400), int(sr / 60)
         lag = lo + int(np.argmax(ac[lo:hi]))
         if ac[lag] > 0.3 * ac[0]:
             f0s.append(sr / lag)
     f0 = np.array(f0s) if f0s else np.zeros(1)
     rms_a = np.array(rms)
-    return np.array([f0.mean(), f0.std(), np.percentile(f0, 90) - np.percentile(f0, 10), rms_a.mean(), rms_a.std(),
-                     len(y) / sr, len(f0s) / max(1, len(rms))])
+    return np.array(
+        [
+            f0.mean(),
+            f0.std(),
+            np.percentile(f0, 90) - np.percentile(f0, 10),
+            rms_a.mean(),
+            rms_a.std(),
+            len(y) / sr,
+            len(f0s) / max(1, len(rms)),
+        ]
+    )
 
 
 def test_espeak_synthesises_every_demo_language():
     eng = ESpeak.get()
     assert eng.sample_rate == SR
-    for voice, text in [("cmn", "我们明天去公园"), ("yue", "我哋听日去公园"), ("de+m3", "Wir gehen"), ("en+f2", "We go")]:
+    for voice, text in [
+        ("cmn", "我们明天去公园"),
+        ("yue", "我哋听日去公园"),
+        ("de+m3", "Wir gehen"),
+        ("en+f2", "We go"),
+    ]:
         y = eng.synth(text, voice, Prosody())
         assert 0.3 < len(y) / SR < 5 and np.abs(y).max() > 0.1
     slow = eng.synth("We are going to the park", "en", Prosody(rate=100))
@@ -70,12 +86,19 @@ def test_espeak_synthesises_every_demo_language():
 def test_esd_layout_read_by_the_real_adapter(tmp_path):
     cfg = corpus(tmp_path, "DEMO-CN", "esd", "cmn", "CN", speakers=2, per_speaker_emotion=3)
     root = tmp_path / "DEMO-CN"
-    assert sorted(p.name for p in (root / "0001").iterdir()) == ["0001.txt", "Angry", "Happy", "Neutral", "Sad", "Surprise"]
+    assert sorted(p.name for p in (root / "0001").iterdir()) == [
+        "0001.txt",
+        "Angry",
+        "Happy",
+        "Neutral",
+        "Sad",
+        "Surprise",
+    ]
     first = (root / "0001" / "0001.txt").read_text(encoding="utf-8").splitlines()[0].split("\t")
     assert first[0] == "0001_000001" and first[2] == "中立"
     assert sf.info(str(root / "0001" / "Angry" / "0001_000004.wav")).samplerate == SR
     df = scan_corpus("DEMO-CN", cfg, EMO)
-    assert len(df) == 2 * 4 * 3 and df["emotion"].value_counts().to_dict() == {e: 6 for e in EMO}
+    assert len(df) == 2 * 4 * 3 and df["emotion"].value_counts().to_dict() == dict.fromkeys(EMO, 6)
     assert df["text"].notna().all()
 
 
@@ -102,15 +125,18 @@ def test_pavoque_iemocap_csv_zed_layouts(tmp_path):
         assert 0.5 < r.seg_start < r.seg_end < r.duration_s - 0.5
         # the emotional segment differs acoustically from its neutral context (louder or softer)
         y, sr = sf.read(r.path)
-        mid = y[int(r.seg_start * sr):int(r.seg_end * sr)]
+        mid = y[int(r.seg_start * sr) : int(r.seg_end * sr)]
         head = y[: int((r.seg_start - 0.15) * sr)]
-        assert abs(np.sqrt(np.mean(mid ** 2)) / np.sqrt(np.mean(head ** 2)) - 1) > 0.05 or r.emotion == "happy"
+        assert abs(np.sqrt(np.mean(mid**2)) / np.sqrt(np.mean(head**2)) - 1) > 0.05 or r.emotion == "happy"
 
 
 def test_same_seed_same_files(tmp_path):
     def digest(root):
-        return {p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
 
     corpus(tmp_path / "a", "X", "pavoque", "de", "DE", speakers=1, per_speaker_emotion=2)
     corpus(tmp_path / "b", "X", "pavoque", "de", "DE", speakers=1, per_speaker_emotion=2)

@@ -10,8 +10,16 @@ from transformers import AutoFeatureExtractor, AutoModel
 from xlser.demo.models import build_demo_model
 from xlser.models.loading import ModelLoadError, load_encoder
 
-SPEC = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 64, "seed": 1,
-        "conv_dim": 32, "feat_extract_norm": "layer", "initializer_range": 0.02}  # a schema-complete spec
+SPEC = {
+    "hidden_size": 32,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "seed": 1,
+    "conv_dim": 32,
+    "feat_extract_norm": "layer",
+    "initializer_range": 0.02,
+}  # a schema-complete spec
 
 
 @pytest.mark.parametrize("kind,cls", [("wav2vec2", "Wav2Vec2Model"), ("wavlm", "WavLMModel")])
@@ -30,7 +38,9 @@ def test_demo_model_round_trip(tmp_path, kind, cls):
 
 
 def test_unknown_model_id_names_the_id(tmp_path):
-    with pytest.raises(ModelLoadError, match=r"(?s)cannot load speech encoder .no-such-org/no-such-model.*must be on disk"):
+    with pytest.raises(
+        ModelLoadError, match=r"(?s)cannot load speech encoder .no-such-org/no-such-model.*must be on disk"
+    ):
         load_encoder("no-such-org/no-such-model")
 
 
@@ -44,8 +54,16 @@ from xlser.demo import pretrain as pt  # noqa: E402
 from xlser.demo.sentences import PRETRAIN_SENTENCES, SENTENCES, pretrain_sentences  # noqa: E402
 from xlser.models.loading import load_feature_extractor  # noqa: E402
 
-TINY = {"type": "wav2vec2", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "intermediate_size": 64, "conv_dim": 16, "feat_extract_norm": "layer", "initializer_range": 0.02}
+TINY = {
+    "type": "wav2vec2",
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "conv_dim": 16,
+    "feat_extract_norm": "layer",
+    "initializer_range": 0.02,
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +72,15 @@ def pretrained(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretrained")
     out = {}
     for lang, seed in (("en", 1), ("de", 2)):
-        res = pt.pretrain_demo_model(root / lang, {**TINY, "seed": seed, "voice": lang}, steps=20, batch_size=4,
-                                     lr=5e-3, voices=["f1"], curve_csv=root / f"{lang}.csv")
+        res = pt.pretrain_demo_model(
+            root / lang,
+            {**TINY, "seed": seed, "voice": lang},
+            steps=20,
+            batch_size=4,
+            lr=5e-3,
+            voices=["f1"],
+            curve_csv=root / f"{lang}.csv",
+        )
         out[lang] = (root / lang, root / f"{lang}.csv", res)
     return out
 
@@ -89,11 +114,14 @@ def test_pretrained_checkpoint_loads_into_the_bare_encoder(pretrained, tmp_path)
     assert all(torch.equal(got[k], want[k]) for k in want)
     # the pre-trained weights, not a fresh init: the CNN moved away from its filterbank start
     fresh = pt.ctc_model({**TINY, "seed": 1}, list(range(cfg["vocab_size"]))).wav2vec2.state_dict()
-    assert not torch.equal(fresh["encoder.layers.0.attention.k_proj.weight"], got["encoder.layers.0.attention.k_proj.weight"])
+    assert not torch.equal(
+        fresh["encoder.layers.0.attention.k_proj.weight"], got["encoder.layers.0.attention.k_proj.weight"]
+    )
     assert load_feature_extractor(str(path)).return_attention_mask
     # a checkpoint that lacks an encoder weight fails loudly through the same loader
-    from safetensors.torch import load_file, save_file
     import shutil
+
+    from safetensors.torch import load_file, save_file
 
     broken = tmp_path / "broken"
     shutil.copytree(path, broken)
@@ -115,8 +143,12 @@ def test_pretraining_sentences_are_not_the_corpora_and_held_out_is_apart():
 def test_heldout_table_scores_every_model_on_every_language_held_out_only(pretrained, tmp_path):
     dirs = {"W-EN": pretrained["en"][0], "W-DE": pretrained["de"][0]}
     table = pt.heldout_table(dirs, ["f4"], seed=0)
-    assert sorted(zip(table["model"], table["test_lang"])) == [("W-DE", "de"), ("W-DE", "en"), ("W-EN", "de"),
-                                                                ("W-EN", "en")]
+    assert sorted(zip(table["model"], table["test_lang"])) == [
+        ("W-DE", "de"),
+        ("W-DE", "en"),
+        ("W-EN", "de"),
+        ("W-EN", "en"),
+    ]
     assert (table["own"] == (table["model_lang"] == table["test_lang"])).all()
     assert (table["n_utterances"] == len(pretrain_sentences("en")[1])).all()
     assert table["ctc_loss"].gt(0).all() and table["per"].between(0, 1.5).all()
@@ -136,7 +168,9 @@ def test_heldout_table_scores_every_model_on_every_language_held_out_only(pretra
 
 
 def test_plot_pretraining_writes_the_figure(pretrained, tmp_path):
-    table = pd.DataFrame({"model": ["A", "A", "B", "B"], "test_lang": ["de", "en"] * 2, "ctc_loss": [1.0, 2.0, 2.5, 1.5]})
+    table = pd.DataFrame(
+        {"model": ["A", "A", "B", "B"], "test_lang": ["de", "en"] * 2, "ctc_loss": [1.0, 2.0, 2.5, 1.5]}
+    )
     pt.plot_pretraining({"A": pd.read_csv(pretrained["en"][1])}, table, tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
 

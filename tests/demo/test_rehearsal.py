@@ -42,11 +42,13 @@ def test_scaled_keeps_scale_one_and_floors():
 
 
 def test_scale_protocol_hand_computed():
-    cfg = {"emotions": EMO, "splits": {"train_per_emotion": 400, "val": 200, "test": 200, "folds": 5,
-                                       "listening_per_emotion": 12},
-           "probe": {"max_epochs": 100, "patience": 10}, "peft": {"max_epochs": 100, "patience": 10,
-                                                                   "folds": [0, 1, 2, 3, 4]},
-           "sed": {"per_emotion": 8}}
+    cfg = {
+        "emotions": EMO,
+        "splits": {"train_per_emotion": 400, "val": 200, "test": 200, "folds": 5, "listening_per_emotion": 12},
+        "probe": {"max_epochs": 100, "patience": 10},
+        "peft": {"max_epochs": 100, "patience": 10, "folds": [0, 1, 2, 3, 4]},
+        "sed": {"per_emotion": 8},
+    }
     full = R.scale_protocol(copy.deepcopy(cfg), 1.0)
     assert full == cfg
     s = R.scale_protocol(copy.deepcopy(cfg), 0.1)
@@ -74,8 +76,9 @@ def test_rehearsal_config_is_paper_yaml_with_inputs_replaced(tmp_path):
     # at scale 1 everything else is paper.yaml's
     for key in ("splits", "experiments", "probe", "peft", "features", "emotions"):
         assert cfg[key] == PAPER[key], key
-    assert {k: v for k, v in cfg["sed"].items() if k != "models"} == \
-        {k: v for k, v in PAPER["sed"].items() if k not in ("models", "subset")}
+    assert {k: v for k, v in cfg["sed"].items() if k != "models"} == {
+        k: v for k, v in PAPER["sed"].items() if k not in ("models", "subset")
+    }
     resolve(copy.deepcopy(cfg))  # the workflow's schema accepts it
     # and with the section tools/rehearsal.py adds for the cost table's forecast
     cfg["rehearsal"] = forecast_basis(SPEC, cfg, PAPER, 1.0)
@@ -111,8 +114,10 @@ def small(tmp_path_factory):
     root = tmp_path_factory.mktemp("rehearsal")
     layout = R.Layout(root)
     cfg = R.rehearsal_config(PAPER, SPEC, 0.01, layout)
-    info = {name: R.write_corpus(layout.corpus(name), name, SPEC["corpora"][name], c, cfg, 0.01, 42)
-            for name, c in cfg["corpora"].items()}
+    info = {
+        name: R.write_corpus(layout.corpus(name), name, SPEC["corpora"][name], c, cfg, 0.01, 42)
+        for name, c in cfg["corpora"].items()
+    }
     return cfg, info
 
 
@@ -124,7 +129,7 @@ def test_small_corpora_read_by_the_real_adapters(small):
         counts = df.groupby("emotion").size().to_dict()
         if name == "ESD":
             assert df["speaker"].nunique() == 10
-            assert counts == {e: 10 * plan["per_speaker_emotion"] for e in EMO}
+            assert counts == dict.fromkeys(EMO, 10 * plan["per_speaker_emotion"])
             assert (df["duration_s"].between(1.5, 5.5 + 1e-3)).all()
         elif name == "PAVOQUE":
             assert counts == {e: plan["counts"][e] for e in EMO}  # poker left out by the adapter
@@ -140,7 +145,7 @@ def test_small_corpora_read_by_the_real_adapters(small):
         elif name == "ZED":
             assert len(df) == 3 * plan["per_emotion"]
         elif name == "TJD":
-            assert counts == {e: plan["speakers"] * plan["per_speaker_emotion"] for e in EMO}
+            assert counts == dict.fromkeys(EMO, plan["speakers"] * plan["per_speaker_emotion"])
         if name != "ZED":  # (ZED's utterances also hold the silent gaps between their three parts)
             assert info[name]["seconds"] >= df["duration_s"].sum() - 1e-3
 
@@ -153,8 +158,18 @@ def test_small_corpora_are_big_enough_for_the_scaled_splits(small):
     for name in ("ESD", "PAVOQUE", "IEMOCAP"):
         c = cfg["corpora"][name]
         df = scan_corpus(name, c, EMO)
-        out = make_splits(df, EMO, sp["train_per_emotion"], sp["val"], sp["test"], sp["folds"], sp["seed"],
-                          c["split_by"], name, sp["heldout"])
+        out = make_splits(
+            df,
+            EMO,
+            sp["train_per_emotion"],
+            sp["val"],
+            sp["test"],
+            sp["folds"],
+            sp["seed"],
+            c["split_by"],
+            name,
+            sp["heldout"],
+        )
         assert out.groupby(["fold", "partition"]).size().loc[(0, "train")] == 4 * sp["train_per_emotion"]
 
 
@@ -163,8 +178,12 @@ def test_wav2vec2_base_checkpoint_loads_as_the_hubs(tmp_path):
 
     out = R.write_wav2vec2_base(tmp_path / "W2V2", seed=1)
     cfg = json.loads((out / "config.json").read_text())
-    assert (cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["intermediate_size"]) \
-        == (768, 12, 12, 3072)
+    assert (cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["intermediate_size"]) == (
+        768,
+        12,
+        12,
+        3072,
+    )
     assert cfg["feat_extract_norm"] == "group" and cfg["conv_bias"] is False
     model = load_encoder(str(out))
     assert 94_000_000 < sum(p.numel() for p in model.parameters()) < 95_500_000  # wav2vec2-base: 94.4 M

@@ -17,9 +17,18 @@ LSS_HEADER = "session_test_id,email,age,gender,trial_id,stimuli_rating,stimuli,r
 def _manifest(root: Path, corpus: str, lang: str, utts: dict[str, str], dur: float = 2.0) -> Path:
     d = root / "corpora" / corpus
     d.mkdir(parents=True)
-    pd.DataFrame({"utt_id": list(utts), "corpus": corpus, "lang": lang, "speaker": "s1",
-                  "emotion": list(utts.values()), "path": [f"/x/{u}.wav" for u in utts],
-                  "duration_s": dur, "sample_rate": 16000}).to_csv(d / "manifest.csv", index=False)
+    pd.DataFrame(
+        {
+            "utt_id": list(utts),
+            "corpus": corpus,
+            "lang": lang,
+            "speaker": "s1",
+            "emotion": list(utts.values()),
+            "path": [f"/x/{u}.wav" for u in utts],
+            "duration_s": dur,
+            "sample_rate": 16000,
+        }
+    ).to_csv(d / "manifest.csv", index=False)
     return d / "manifest.csv"
 
 
@@ -31,15 +40,23 @@ def setup(tmp_path: Path) -> dict:
     (tmp_path / "stimuli.csv").write_text("stimulus,corpus,utt_id\nS1,C-CN,u1\nS2,C-CN,u2\n")
     lss = tmp_path / "t1" / "lss.csv"
     lss.parent.mkdir()
-    lss.write_text(LSS_HEADER
-                   + "t1,L1,25,f,ser,\" angry \",S1,1200\n"
-                   + "t1,L1,25,f,ser,\" Neutral \",S2,900\n"
-                   + "t1,L2,30,m,ser,\" happy \",S2,800\n"
-                   + "t1,L2,30,m,ser,NA,S1,100\n")
+    lss.write_text(
+        LSS_HEADER
+        + 't1,L1,25,f,ser," angry ",S1,1200\n'
+        + 't1,L1,25,f,ser," Neutral ",S2,900\n'
+        + 't1,L2,30,m,ser," happy ",S2,800\n'
+        + "t1,L2,30,m,ser,NA,S1,100\n"
+    )
     long = tmp_path / "seg.csv"
     long.write_text("listener,group,corpus,utt_id,pred,seg_start,seg_end\nL1,CN,C-ZED,z1,sad,0.5,2.5\n")
-    return {"lss": [lss], "long": [long], "listeners": tmp_path / "listeners.csv",
-            "stimuli": tmp_path / "stimuli.csv", "manifests": manifests_by_corpus([m1, m2]), "root": tmp_path}
+    return {
+        "lss": [lss],
+        "long": [long],
+        "listeners": tmp_path / "listeners.csv",
+        "stimuli": tmp_path / "stimuli.csv",
+        "manifests": manifests_by_corpus([m1, m2]),
+        "root": tmp_path,
+    }
 
 
 def _run(s: dict, **kw):
@@ -68,19 +85,22 @@ def _append(path: Path, line: str) -> None:
     path.write_text(path.read_text() + line)
 
 
-@pytest.mark.parametrize("kind,line,fragment", [
-    ("lss", "t1,L1,25,f,ser,\" happy \",S9,100\n", "stimulus 'S9'"),
-    ("lss", "t1,L1,25,f,ser,\" bored \",S1,100\n", "not one of"),
-    ("lss", "t1,L7,25,f,ser,\" happy \",S1,100\n", "listener 'L7'"),
-    ("lss", "t1,L1,25,f,ser,\" happy \",S1,100\n", "twice"),
-    ("long", "L1,CN,C-ZED,z9,sad,0.5,1.0\n", "not in the manifest"),
-    ("long", "L2,DE,C-ZED,z1,sad,2.0,1.0\n", "seg_start <= seg_end"),
-    ("long", "L2,DE,C-ZED,z1,sad,1.0,3.5\n", "past the utterance"),
-    ("long", "L2,DE,C-ZED,z1,sad,nan,2.0\n", "finite numbers"),  # not an utterance-level answer
-    ("long", "L2,DE,C-ZED,z1,sad,nan,nan\n", "finite numbers"),
-    ("long", "L2,DE,C-ZED,z1,sad,0.5,inf\n", "finite numbers"),
-    ("long", "L2,DE,C-ZED,z1,sad,1.0s,2.0\n", "finite numbers"),
-])
+@pytest.mark.parametrize(
+    "kind,line,fragment",
+    [
+        ("lss", 't1,L1,25,f,ser," happy ",S9,100\n', "stimulus 'S9'"),
+        ("lss", 't1,L1,25,f,ser," bored ",S1,100\n', "not one of"),
+        ("lss", 't1,L7,25,f,ser," happy ",S1,100\n', "listener 'L7'"),
+        ("lss", 't1,L1,25,f,ser," happy ",S1,100\n', "twice"),
+        ("long", "L1,CN,C-ZED,z9,sad,0.5,1.0\n", "not in the manifest"),
+        ("long", "L2,DE,C-ZED,z1,sad,2.0,1.0\n", "seg_start <= seg_end"),
+        ("long", "L2,DE,C-ZED,z1,sad,1.0,3.5\n", "past the utterance"),
+        ("long", "L2,DE,C-ZED,z1,sad,nan,2.0\n", "finite numbers"),  # not an utterance-level answer
+        ("long", "L2,DE,C-ZED,z1,sad,nan,nan\n", "finite numbers"),
+        ("long", "L2,DE,C-ZED,z1,sad,0.5,inf\n", "finite numbers"),
+        ("long", "L2,DE,C-ZED,z1,sad,1.0s,2.0\n", "finite numbers"),
+    ],
+)
 def test_bad_input_names_file_and_line(setup, kind, line, fragment):
     path = setup[kind][0]
     _append(path, line)
@@ -93,7 +113,7 @@ def test_bad_input_names_file_and_line(setup, kind, line, fragment):
 
 
 def test_lenient_counts_every_drop(setup):
-    _append(setup["lss"][0], "t1,L1,25,f,ser,\" happy \",S9,100\nt1,L7,25,f,ser,\" happy \",S1,100\n")
+    _append(setup["lss"][0], 't1,L1,25,f,ser," happy ",S9,100\nt1,L7,25,f,ser," happy ",S1,100\n')
     _append(setup["long"][0], "L2,DE,C-ZED,z1,sad,2.0,1.0\n")
     df, drops = _run(setup, lenient=True)
     assert dict(drops) == {"unknown stimulus": 1, "unknown listener": 1, "bad segment": 1}

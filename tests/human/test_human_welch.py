@@ -11,7 +11,14 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from xlser.human.welch import (
-    hedges_g, listener_prf, pooled_corpora, pooled_prf, welch, welch_df, welch_tests, write_welch,
+    hedges_g,
+    listener_prf,
+    pooled_corpora,
+    pooled_prf,
+    welch,
+    welch_df,
+    welch_tests,
+    write_welch,
 )
 
 EMO = ["angry", "happy", "neutral", "sad"]
@@ -19,14 +26,31 @@ CORPORA = {"X-CN": {"lang": "CN"}, "X-DE": {"lang": "DE"}}
 
 
 def _rows(listener, group, corpus, pairs):
-    return [{"listener": listener, "group": group, "corpus": corpus, "utt_id": f"{corpus}{i}", "true": t,
-             "pred": p, "seg_start": np.nan, "seg_end": np.nan, "simulated": False}
-            for i, (t, p) in enumerate(pairs)]
+    return [
+        {
+            "listener": listener,
+            "group": group,
+            "corpus": corpus,
+            "utt_id": f"{corpus}{i}",
+            "true": t,
+            "pred": p,
+            "seg_start": np.nan,
+            "seg_end": np.nan,
+            "simulated": False,
+        }
+        for i, (t, p) in enumerate(pairs)
+    ]
 
 
 def test_listener_prf_by_hand():
-    pairs = [("angry", "angry"), ("angry", "happy"), ("happy", "happy"), ("happy", "happy"),
-             ("neutral", "happy"), ("sad", "sad")]
+    pairs = [
+        ("angry", "angry"),
+        ("angry", "happy"),
+        ("happy", "happy"),
+        ("happy", "happy"),
+        ("neutral", "happy"),
+        ("sad", "sad"),
+    ]
     prf = listener_prf(pd.DataFrame(_rows("L1", "CN", "X-CN", pairs)), CORPORA, EMO).set_index("emotion")
     # happy: predicted 4 times, 2 right -> P = .5; true 2, both found -> R = 1; F1 = 2*.5*1/1.5 = 2/3
     assert prf.at["happy", "precision"] == pytest.approx(0.5)
@@ -54,7 +78,7 @@ def test_welch_against_scipy_and_formula():
     assert hedges_g(a, b) == pytest.approx((a.mean() - b.mean()) / sp * (1 - 3 / (4 * (n1 + n2) - 9)))
     assert (res["mean_a"], res["n_a"], res["n_b"]) == (pytest.approx(a.mean()), 6, 7)
     # equal variances and sizes: df = 2n - 2 (the study's df 10 for 6 vs 6 listeners)
-    assert welch_df(np.array([1., 2, 3, 4, 5, 6]), np.array([2., 3, 4, 5, 6, 7])) == pytest.approx(10)
+    assert welch_df(np.array([1.0, 2, 3, 4, 5, 6]), np.array([2.0, 3, 4, 5, 6, 7])) == pytest.approx(10)
     # both constant: no test (NaN), not a crash
     assert np.isnan(welch([1, 1, 1], [0, 0, 0])["p"])
 
@@ -123,7 +147,9 @@ def _sad_rows(listener, group, corpus, n_sad, n_right, offset=0):
 
 def test_pooled_recall_by_hand():
     # one listener: sad recall 1/2 on X-CN, 4/4 on X-DE, 0/2 on X-EN -> pooled 5/8 (mean of corpora: 0.5)
-    rows = _sad_rows("L1", "CN", "X-CN", 2, 1) + _sad_rows("L1", "CN", "X-DE", 4, 4) + _sad_rows("L1", "CN", "X-EN", 2, 0)
+    rows = (
+        _sad_rows("L1", "CN", "X-CN", 2, 1) + _sad_rows("L1", "CN", "X-DE", 4, 4) + _sad_rows("L1", "CN", "X-EN", 2, 0)
+    )
     resp = pd.DataFrame(rows)
     chosen = pooled_corpora(CORPORA3, ["CN", "DE", "EN"])
     assert chosen == ["X-CN", "X-DE", "X-EN"]
@@ -174,17 +200,29 @@ def test_study_tests_rows(tmp_path: Path):
     # test 3 is oriented as the study's: CN listeners, DE data minus CN data (one row, not two)
     t3 = tests[tests["study_test"] == 3].iloc[0]
     assert (t3["corpus_a"], t3["corpus_b"], t3["a"], t3["b"]) == ("X-DE", "X-CN", "CN", "CN")
-    same = tests[(tests["family"] == "corpora/CN") & (tests["emotion"] == "happy") & (tests["metric"] == "recall")
-                 & (tests["corpus_a"].isin(["X-CN", "X-DE"])) & (tests["corpus_b"].isin(["X-CN", "X-DE"]))]
+    same = tests[
+        (tests["family"] == "corpora/CN")
+        & (tests["emotion"] == "happy")
+        & (tests["metric"] == "recall")
+        & (tests["corpus_a"].isin(["X-CN", "X-DE"]))
+        & (tests["corpus_b"].isin(["X-CN", "X-DE"]))
+    ]
     assert len(same) == 1
     prf = listener_prf(resp, CORPORA3, EMO)
     sad_cn = prf[(prf["emotion"] == "sad") & (prf["corpus"] == "X-DE")]
     t1_like = tests[(tests["family"] == "groups/X-DE") & (tests["emotion"] == "sad") & (tests["metric"] == "recall")]
-    ref = stats.ttest_ind(sad_cn[sad_cn["group"] == "CN"]["recall"], sad_cn[sad_cn["group"] == "DE"]["recall"],
-                          equal_var=False)
+    ref = stats.ttest_ind(
+        sad_cn[sad_cn["group"] == "CN"]["recall"], sad_cn[sad_cn["group"] == "DE"]["recall"], equal_var=False
+    )
     assert t1_like["t"].iloc[0] == pytest.approx(ref.statistic)
     t1 = tests[tests["study_test"] == 1].iloc[0]
-    assert (t1["family"], t1["emotion"], t1["metric"], t1["a"], t1["b"]) == ("groups/X-DE", "happy", "recall", "CN", "DE")
+    assert (t1["family"], t1["emotion"], t1["metric"], t1["a"], t1["b"]) == (
+        "groups/X-DE",
+        "happy",
+        "recall",
+        "CN",
+        "DE",
+    )
     md = (tmp_path / "w.md").read_text()
     first = md.index("## The study's four tests")
     assert first < md.index("## The other tests") and "-2.708" in md and "t(10) = " in md

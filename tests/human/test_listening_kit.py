@@ -12,13 +12,12 @@ import pytest
 import soundfile as sf
 import yaml
 
+from webmushra_yamljs import parse_yamljs, webmushra_reads
 from xlser.errors import InputError
 from xlser.human.ingest import ingest, manifests_by_corpus
-from xlser.human.kit import (KitSpec, active_rms_dbfs, build_kit, page_id, read_kit, stimulus_key, to_pcm16,
-                             validate_kit)
+from xlser.human.kit import KitSpec, active_rms_dbfs, build_kit, page_id, read_kit, stimulus_key, to_pcm16, validate_kit
 from xlser.human.simulate import answer_kits, write_lss
 from xlser.human.tables import table2
-from webmushra_yamljs import parse_yamljs, webmushra_reads
 
 EMO = ["angry", "happy", "neutral", "sad"]
 SR = 16000
@@ -37,8 +36,18 @@ def _corpus(root: Path, corpus: str, lang: str, n_per_emotion: int, n_listening:
             tone = (0.05 + 0.1 * e_i) * np.sin(2 * np.pi * (150 + 40 * i) * t)
             wav = np.concatenate([np.zeros(800), tone, np.zeros(800)]) + 1e-4 * rng.standard_normal(len(t) + 1600)
             sf.write(str(d / "wav" / f"{utt}.wav"), wav.astype(np.float32), SR, subtype="FLOAT")
-            rows.append({"utt_id": utt, "corpus": corpus, "lang": lang, "speaker": f"spk{i % 2}", "emotion": emo,
-                         "path": f"wav/{utt}.wav", "duration_s": len(wav) / SR, "sample_rate": SR})
+            rows.append(
+                {
+                    "utt_id": utt,
+                    "corpus": corpus,
+                    "lang": lang,
+                    "speaker": f"spk{i % 2}",
+                    "emotion": emo,
+                    "path": f"wav/{utt}.wav",
+                    "duration_s": len(wav) / SR,
+                    "sample_rate": SR,
+                }
+            )
     man = pd.DataFrame(rows)
     man.to_csv(d / "manifest.csv", index=False)
     lis = man.groupby("emotion").head(n_listening)[["utt_id", "emotion", "speaker"]]
@@ -51,8 +60,11 @@ def _corpus(root: Path, corpus: str, lang: str, n_per_emotion: int, n_listening:
 def corpora(tmp_path: Path) -> dict:
     m_cn, l_cn = _corpus(tmp_path, "CORP-CN", "CN", 4, 2)
     m_de, l_de = _corpus(tmp_path, "CORP-DE", "DE", 3, 1)
-    return {"manifests": {"CORP-CN": m_cn, "CORP-DE": m_de}, "listening": {"CORP-CN": l_cn, "CORP-DE": l_de},
-            "root": tmp_path}
+    return {
+        "manifests": {"CORP-CN": m_cn, "CORP-DE": m_de},
+        "listening": {"CORP-CN": l_cn, "CORP-DE": l_de},
+        "root": tmp_path,
+    }
 
 
 def _spec(**kw) -> KitSpec:
@@ -97,8 +109,9 @@ def test_kit_config_has_one_likert_page_per_stimulus_in_a_random_block(corpora):
 def test_audio_is_16bit_pcm_wav_of_the_utterance(corpora):
     kit = _build(corpora)
     stim = pd.read_csv(kit / "stimuli.csv", dtype=str)
-    man = pd.concat([pd.read_csv(m, dtype=str).assign(base=str(Path(m).parent))
-                     for m in corpora["manifests"].values()]).set_index(["corpus", "utt_id"])
+    man = pd.concat(
+        [pd.read_csv(m, dtype=str).assign(base=str(Path(m).parent)) for m in corpora["manifests"].values()]
+    ).set_index(["corpus", "utt_id"])
     for r in stim.itertuples():
         f = kit / "configs/resources/audio/ser_x" / f"{r.stimulus}.wav"
         info = sf.info(str(f))
@@ -107,7 +120,8 @@ def test_audio_is_16bit_pcm_wav_of_the_utterance(corpora):
         got, _ = sf.read(str(f))
         assert len(got) == len(src) and np.abs(got - src).max() <= 1 / 32768 + 1e-9  # unchanged: no normalisation
     assert sorted(p.name for p in (kit / "configs/resources/audio/ser_x").iterdir()) == sorted(
-        f"{s}.wav" for s in stim["stimulus"])
+        f"{s}.wav" for s in stim["stimulus"]
+    )
     assert [p.name for p in (kit / "configs/resources/audio").iterdir()] == ["ser_x"]
 
 
@@ -145,26 +159,56 @@ def _first_likert(cfg: dict) -> dict:
     return next(b for b in cfg["pages"] if isinstance(b, list))[1]
 
 
-@pytest.mark.parametrize("damage,fragment", [
-    (lambda kit: _edit_yaml(kit, lambda c: _first_likert(c).update(reference="x.wav")), "not read by webMUSHRA"),
-    (lambda kit: _edit_yaml(kit, lambda c: c.update(title="x")), "not read by webMUSHRA"),
-    (lambda kit: _edit_yaml(kit, lambda c: c["pages"][-1].update(writeResults=False)), "writeResults"),
-    (lambda kit: _edit_yaml(kit, lambda c: c["pages"][-1].update(questionnaire=[])), "listener id"),
-    (lambda kit: _edit_yaml(kit, lambda c: _first_likert(c)["response"].pop()), "differ from the emotions"),
-    (lambda kit: _edit_yaml(kit, lambda c: c["pages"].insert(0, next(b for b in c["pages"] if isinstance(b, list))
-                                                            .pop())), "'random' block"),
-    (lambda kit: _edit_yaml(kit, lambda c: next(b for b in c["pages"] if isinstance(b, list)).append(
-        {**_first_likert(c), "id": "other"})), "used twice"),
-    (lambda kit: next((kit / "configs/resources/audio/ser_x").iterdir()).unlink(), "does not exist"),
-    (lambda kit: sf.write(str(next((kit / "configs/resources/audio/ser_x").iterdir())), np.zeros(10), SR,
-                          subtype="FLOAT"), "16-bit PCM"),
-    (lambda kit: (kit / "configs/resources/audio/ser_x/.snakemake_timestamp").touch(), "files no page plays"),
-    (lambda kit: _edit_yaml(kit, lambda c: [p["stimuli"].update({k: v.replace("/ser_x/", "/")})
-                                            for p in next(b for b in c["pages"] if isinstance(b, list))[1:]
-                                            for k, v in p["stimuli"].items()]), "does not exist"),
-    (lambda kit: (kit / "stimuli.csv").write_text(
-        "\n".join((kit / "stimuli.csv").read_text().splitlines()[:-1]) + "\n"), "does not match the pages"),
-])
+@pytest.mark.parametrize(
+    "damage,fragment",
+    [
+        (lambda kit: _edit_yaml(kit, lambda c: _first_likert(c).update(reference="x.wav")), "not read by webMUSHRA"),
+        (lambda kit: _edit_yaml(kit, lambda c: c.update(title="x")), "not read by webMUSHRA"),
+        (lambda kit: _edit_yaml(kit, lambda c: c["pages"][-1].update(writeResults=False)), "writeResults"),
+        (lambda kit: _edit_yaml(kit, lambda c: c["pages"][-1].update(questionnaire=[])), "listener id"),
+        (lambda kit: _edit_yaml(kit, lambda c: _first_likert(c)["response"].pop()), "differ from the emotions"),
+        (
+            lambda kit: _edit_yaml(
+                kit, lambda c: c["pages"].insert(0, next(b for b in c["pages"] if isinstance(b, list)).pop())
+            ),
+            "'random' block",
+        ),
+        (
+            lambda kit: _edit_yaml(
+                kit,
+                lambda c: next(b for b in c["pages"] if isinstance(b, list)).append(
+                    {**_first_likert(c), "id": "other"}
+                ),
+            ),
+            "used twice",
+        ),
+        (lambda kit: next((kit / "configs/resources/audio/ser_x").iterdir()).unlink(), "does not exist"),
+        (
+            lambda kit: sf.write(
+                str(next((kit / "configs/resources/audio/ser_x").iterdir())), np.zeros(10), SR, subtype="FLOAT"
+            ),
+            "16-bit PCM",
+        ),
+        (lambda kit: (kit / "configs/resources/audio/ser_x/.snakemake_timestamp").touch(), "files no page plays"),
+        (
+            lambda kit: _edit_yaml(
+                kit,
+                lambda c: [
+                    p["stimuli"].update({k: v.replace("/ser_x/", "/")})
+                    for p in next(b for b in c["pages"] if isinstance(b, list))[1:]
+                    for k, v in p["stimuli"].items()
+                ],
+            ),
+            "does not exist",
+        ),
+        (
+            lambda kit: (kit / "stimuli.csv").write_text(
+                "\n".join((kit / "stimuli.csv").read_text().splitlines()[:-1]) + "\n"
+            ),
+            "does not match the pages",
+        ),
+    ],
+)
 def test_validation_catches_a_damaged_kit(corpora, damage, fragment):
     kit = _build(corpora)
     damage(kit)
@@ -190,7 +234,8 @@ def test_training_page_plays_labelled_non_test_utterances(corpora):
     assert all((kit / s).is_file() for s in srcs)
     stim = pd.read_csv(kit / "stimuli.csv", dtype=str)
     assert not set(zip(train["corpus"], train["utt_id"], strict=True)) & set(
-        zip(stim["corpus"], stim["utt_id"], strict=True))
+        zip(stim["corpus"], stim["utt_id"], strict=True)
+    )
     assert "生气" in page["content"]
     assert page["content"].startswith("<p>Examples: each recording is labelled with the emotion")  # a caption
 
@@ -227,15 +272,25 @@ def test_lss_written_against_the_kit_reproduces_hand_computed_table2(corpora):
     test_id, pages, stim, questions = read_kit(kit, "ser_cn")
     truth = pd.read_csv(corpora["listening"]["CORP-CN"], dtype=str).set_index("utt_id")["emotion"]
     answer = {"L1": lambda e: e, "L2": lambda e: "happy" if e == "angry" else e, "L3": lambda e: "neutral"}
-    rows = [{"session_test_id": test_id, "email": lis, "trial_id": p.id,
-             "stimuli_rating": f" {answer[lis](truth[stim[p.stimulus][1]])} ", "stimuli": p.stimulus,
-             "rating_time": 1000} for lis in answer for p in pages]
+    rows = [
+        {
+            "session_test_id": test_id,
+            "email": lis,
+            "trial_id": p.id,
+            "stimuli_rating": f" {answer[lis](truth[stim[p.stimulus][1]])} ",
+            "stimuli": p.stimulus,
+            "rating_time": 1000,
+        }
+        for lis in answer
+        for p in pages
+    ]
     lss = corpora["root"] / "results" / test_id / "lss.csv"
     write_lss(rows, ["session_test_id", *questions, "trial_id", "stimuli_rating", "stimuli", "rating_time"], lss)
     assert '," angry ",' in lss.read_text()  # PHP fputcsv encloses the padded rating in quotes
     listeners = _listeners(corpora["root"] / "listeners.csv", [("L1", "CN"), ("L2", "CN"), ("L3", "DE")])
-    resp, drops = ingest([lss], [], listeners, [kit / "stimuli.csv"], manifests_by_corpus(
-        list(corpora["manifests"].values())), EMO)
+    resp, drops = ingest(
+        [lss], [], listeners, [kit / "stimuli.csv"], manifests_by_corpus(list(corpora["manifests"].values())), EMO
+    )
     assert not drops and len(resp) == 3 * 8
     _, raw = table2(resp, {"CORP-CN": {"lang": "CN"}}, EMO)
     raw = raw.set_index("group")
@@ -254,20 +309,46 @@ def test_simulated_listeners_answer_the_kits(corpora):
     lss = {t: out / "results" / t / "lss.csv" for t in kits}
     zed = corpora["root"] / "corpora/D-ZED/manifest.csv"
     zed.parent.mkdir(parents=True)
-    pd.DataFrame({"utt_id": ["z1", "z2"], "corpus": "D-ZED", "lang": "EN", "speaker": "s", "emotion": ["sad", "angry"],
-                  "path": ["/x", "/y"], "duration_s": 3.0, "sample_rate": SR}).to_csv(zed, index=False)
+    pd.DataFrame(
+        {
+            "utt_id": ["z1", "z2"],
+            "corpus": "D-ZED",
+            "lang": "EN",
+            "speaker": "s",
+            "emotion": ["sad", "angry"],
+            "path": ["/x", "/y"],
+            "duration_s": 3.0,
+            "sample_rate": SR,
+        }
+    ).to_csv(zed, index=False)
     sub = corpora["root"] / "subset.csv"
-    pd.DataFrame({"utt_id": ["z1", "z2"], "emotion": ["sad", "angry"], "seg_start": [0.5, 1.0],
-                  "seg_end": [2.0, 2.5], "duration_s": [3.0, 3.0], "path": ["/x", "/y"]}).to_csv(sub, index=False)
-    counts = answer_kits(kits, corpora["listening"], {"CORP-CN": {"lang": "CN"}, "CORP-DE": {"lang": "DE"}}, EMO,
-                         {"per_group": 2, "groups": ["CN", "DE"], "seed": 3}, out / "listeners.csv", lss,
-                         test_groups={"ser_cn": ["CN"], "ser_de": ["DE"]}, sed_subset=sub, sed_corpus="D-ZED",
-                         out_segments=out / "segments.csv")
+    pd.DataFrame(
+        {
+            "utt_id": ["z1", "z2"],
+            "emotion": ["sad", "angry"],
+            "seg_start": [0.5, 1.0],
+            "seg_end": [2.0, 2.5],
+            "duration_s": [3.0, 3.0],
+            "path": ["/x", "/y"],
+        }
+    ).to_csv(sub, index=False)
+    counts = answer_kits(
+        kits,
+        corpora["listening"],
+        {"CORP-CN": {"lang": "CN"}, "CORP-DE": {"lang": "DE"}},
+        EMO,
+        {"per_group": 2, "groups": ["CN", "DE"], "seed": 3},
+        out / "listeners.csv",
+        lss,
+        test_groups={"ser_cn": ["CN"], "ser_de": ["DE"]},
+        sed_subset=sub,
+        sed_corpus="D-ZED",
+        out_segments=out / "segments.csv",
+    )
     assert counts == {"listeners": 4, "stimuli": 24, "answers": 2 * 12 * 2, "segments": 4 * 2}
     for tid, path in lss.items():
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-        assert list(raw.columns) == ["session_test_id", "email", "trial_id", "stimuli_rating", "stimuli",
-                                     "rating_time"]
+        assert list(raw.columns) == ["session_test_id", "email", "trial_id", "stimuli_rating", "stimuli", "rating_time"]
         _, pages, _, _ = read_kit(kits[tid], tid)
         assert (raw["session_test_id"] == tid).all()
         # every listener answered every page of the kit once, with its page id and stimulus key
@@ -277,12 +358,24 @@ def test_simulated_listeners_answer_the_kits(corpora):
         # as today's write.php writes them: the response value, no padding (PHP fputcsv: no quotes)
         assert raw["stimuli_rating"].str.fullmatch(r"angry|happy|neutral|sad").all()
         lines = path.read_text().splitlines()[1:]
-        assert all(re.fullmatch(rf"{tid},{tid[-2:].upper()}\d\d,trial_s[0-9a-f]{{11}},(angry|happy|neutral|sad),"
-                                r"s[0-9a-f]{11},\d+", line) for line in lines), lines[:2]
+        assert all(
+            re.fullmatch(
+                rf"{tid},{tid[-2:].upper()}\d\d,trial_s[0-9a-f]{{11}},(angry|happy|neutral|sad),"
+                r"s[0-9a-f]{11},\d+",
+                line,
+            )
+            for line in lines
+        ), lines[:2]
         assert set(raw["email"].str[:2]) == {tid[-2:].upper()}
-    resp, drops = ingest(list(lss.values()), [out / "segments.csv"], out / "listeners.csv",
-                         [k / "stimuli.csv" for k in kits.values()],
-                         manifests_by_corpus([*corpora["manifests"].values(), zed]), EMO, simulated=True)
+    resp, drops = ingest(
+        list(lss.values()),
+        [out / "segments.csv"],
+        out / "listeners.csv",
+        [k / "stimuli.csv" for k in kits.values()],
+        manifests_by_corpus([*corpora["manifests"].values(), zed]),
+        EMO,
+        simulated=True,
+    )
     assert not drops and len(resp) == 48 + 8 and set(resp["group"]) == {"CN", "DE"} and resp["simulated"].all()
     segs = resp.dropna(subset=["seg_start"])
     assert len(segs) == 8 and ((segs["seg_start"] <= segs["seg_end"]) & (segs["seg_end"] <= 3.0)).all()
@@ -291,12 +384,27 @@ def test_simulated_listeners_answer_the_kits(corpora):
 def test_simulated_listeners_need_an_output_per_kit(corpora):
     kit = _build(corpora)
     with pytest.raises(ValueError, match="no lss.csv output"):
-        answer_kits({"ser_x": kit}, corpora["listening"], {"CORP-CN": {"lang": "CN"}, "CORP-DE": {"lang": "DE"}},
-                    EMO, {"per_group": 1}, corpora["root"] / "l.csv", {}, test_groups={})
+        answer_kits(
+            {"ser_x": kit},
+            corpora["listening"],
+            {"CORP-CN": {"lang": "CN"}, "CORP-DE": {"lang": "DE"}},
+            EMO,
+            {"per_group": 1},
+            corpora["root"] / "l.csv",
+            {},
+            test_groups={},
+        )
     with pytest.raises(ValueError, match="match no listening kit"):
-        answer_kits({"ser_x": kit}, corpora["listening"], {"CORP-CN": {"lang": "CN"}, "CORP-DE": {"lang": "DE"}},
-                    EMO, {"per_group": 1}, corpora["root"] / "l.csv",
-                    {"ser_x": corpora["root"] / "a.csv", "ser_y": corpora["root"] / "b.csv"}, test_groups={})
+        answer_kits(
+            {"ser_x": kit},
+            corpora["listening"],
+            {"CORP-CN": {"lang": "CN"}, "CORP-DE": {"lang": "DE"}},
+            EMO,
+            {"per_group": 1},
+            corpora["root"] / "l.csv",
+            {"ser_x": corpora["root"] / "a.csv", "ser_y": corpora["root"] / "b.csv"},
+            test_groups={},
+        )
 
 
 def test_stimulus_tables_merge_and_conflicts(tmp_path):
@@ -324,8 +432,11 @@ def test_webmushra_yaml_js_reads_the_pages_xlser_means(corpora):
     block = cfg["pages"][2]
     assert [p["type"] for p in cfg["pages"][:2]] == ["generic", "generic"] and block[0] == "random"
     assert [next(iter(p["stimuli"])) for p in block[1:]] == list(stim["stimulus"])
-    assert all(p["response"] == [{"value": e, "label": lab} for e, lab in
-                                 zip(EMO, ["生气", "happy", "neutral", "伤心"], strict=True)] for p in block[1:])
+    assert all(
+        p["response"]
+        == [{"value": e, "label": lab} for e, lab in zip(EMO, ["生气", "happy", "neutral", "伤心"], strict=True)]
+        for p in block[1:]
+    )
     assert all(p["mustRate"] is True and p["mustPlayback"] == "ended" for p in block[1:])
     assert cfg["pages"][0]["content"].startswith("<p>Listen: then answer.</p>")
     old = kit / "configs" / "pyyaml_style.yaml"
@@ -352,11 +463,12 @@ def test_two_kits_install_into_one_webmushra_without_a_shared_audio_file(corpora
     for tid, kit in kits.items():
         (cfg,) = parse_yamljs(root / "configs" / f"{tid}.yaml")
         for page in cfg["pages"][0][1:]:
-            ((key, src),) = page["stimuli"].items()
+            ((_key, src),) = page["stimuli"].items()
             assert (root / src).read_bytes() == (kit / src).read_bytes()
     some = next(iter(keys["ser_cn"]))
-    assert (root / f"configs/resources/audio/ser_cn/{some}.wav").read_bytes() != \
-        (root / f"configs/resources/audio/ser_de/{some}.wav").read_bytes()
+    assert (root / f"configs/resources/audio/ser_cn/{some}.wav").read_bytes() != (
+        root / f"configs/resources/audio/ser_de/{some}.wav"
+    ).read_bytes()
 
 
 def test_interface_language_must_be_one_webmushra_has(corpora):
@@ -365,9 +477,12 @@ def test_interface_language_must_be_one_webmushra_has(corpora):
 
     with pytest.raises(ValueError, match=r"language 'zh' is not one webMUSHRA has \['en', 'de', 'fr', 'es'\]"):
         build_kit(corpora["root"] / "zh", _spec(language="zh"), corpora["listening"], corpora["manifests"], EMO)
-    cfg = {"emotions": EMO, "corpora": {"c": {"format": "csv", "root": ".", "lang": "CN"}},
-           "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 1},
-           "human": {"tests": [{"id": "ser_cn", "language": "zh"}]}}
+    cfg = {
+        "emotions": EMO,
+        "corpora": {"c": {"format": "csv", "root": ".", "lang": "CN"}},
+        "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 1},
+        "human": {"tests": [{"id": "ser_cn", "language": "zh"}]},
+    }
     with pytest.raises(ConfigError, match=r"human\.tests\.0\.language"):
         validate_config(cfg)
     for lang in ("en", "de", "fr", "es"):
@@ -392,8 +507,12 @@ def _configured_tests(path: Path) -> list[dict]:
     from xlser.config import validate_config
 
     tests = yaml.safe_load(path.read_text(encoding="utf-8"))["human"]["tests"]
-    cfg = {"emotions": EMO, "corpora": {"c": {"format": "csv", "root": ".", "lang": "CN"}},
-           "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 1}, "human": {"tests": tests}}
+    cfg = {
+        "emotions": EMO,
+        "corpora": {"c": {"format": "csv", "root": ".", "lang": "CN"}},
+        "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 1},
+        "human": {"tests": tests},
+    }
     validate_config(cfg)
     return cfg["human"]["tests"]
 

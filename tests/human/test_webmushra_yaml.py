@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlser.human.webmushra_yaml import dump
 from webmushra_yamljs import parse_yamljs
+from xlser.human.webmushra_yaml import dump
 
 # YAML's indicators, quotes, escapes, controls and non-ASCII text a label or page may hold
 ALPHABET = list("ab :#-'\"\\\t\n{}[],&*!|>%@`?=~") + ["生", "ü", "é", "😀", "\x01", "\x1f", " "]
@@ -20,10 +20,20 @@ def _cases(n: int) -> list[dict]:
     out = []
     for _ in range(n):
         s = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 14)))
-        out.append({"s": s, "pages": [{"type": "generic", "content": s},
-                                      ["random", {"stimuli": {"k1": s}, "response": [{"value": s, "label": s}]}],
-                                      [["deeper", s], []]],
-                    "x y": s, "true": [1, True, False, 2.5, -3], "empty": {}, "none": []})
+        out.append(
+            {
+                "s": s,
+                "pages": [
+                    {"type": "generic", "content": s},
+                    ["random", {"stimuli": {"k1": s}, "response": [{"value": s, "label": s}]}],
+                    [["deeper", s], []],
+                ],
+                "x y": s,
+                "true": [1, True, False, 2.5, -3],
+                "empty": {},
+                "none": [],
+            }
+        )
     return out
 
 
@@ -40,12 +50,7 @@ def test_every_string_reads_back_alike_in_yaml_js_and_pyyaml(tmp_path: Path):
 
 def test_nested_sequences_start_on_their_own_line():
     text = dump({"pages": [["random", {"type": "a", "id": "b"}], {"type": "finish"}]})
-    assert text == ('pages:\n'
-                    '    -\n'
-                    '        - "random"\n'
-                    '        - type: "a"\n'
-                    '          id: "b"\n'
-                    '    - type: "finish"\n')
+    assert text == ('pages:\n    -\n        - "random"\n        - type: "a"\n          id: "b"\n    - type: "finish"\n')
     assert "- -" not in text
 
 

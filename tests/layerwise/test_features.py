@@ -11,8 +11,8 @@ import soundfile as sf
 import torch
 
 from tiny_encoders import EXACT, alone, feature_extractor, save_tiny, tiny_model, wav
-from xlser.models import encoder
 from xlser.layerwise.features import encode_batch, extract_features, load_features, masked_mean, save_features
+from xlser.models import encoder
 from xlser.models.loading import ModelLoadError, load_encoder
 
 CPU = torch.device("cpu")
@@ -86,10 +86,18 @@ def write_corpus(tmp_path, durations):
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("kind,batching,dtype", [
-    ("wav2vec2-group", "exact", "float16"), ("wav2vec2-layer", "exact", "float16"),
-    ("hubert-group", "exact", "float16"), ("wavlm-group", "exact", "float16"), ("data2vec-audio", "exact", "float16"),
-    ("wav2vec2-group", "auto", "float32"), ("wav2vec2-group", "single", "float32")])
+@pytest.mark.parametrize(
+    "kind,batching,dtype",
+    [
+        ("wav2vec2-group", "exact", "float16"),
+        ("wav2vec2-layer", "exact", "float16"),
+        ("hubert-group", "exact", "float16"),
+        ("wavlm-group", "exact", "float16"),
+        ("data2vec-audio", "exact", "float16"),
+        ("wav2vec2-group", "auto", "float32"),
+        ("wav2vec2-group", "single", "float32"),
+    ],
+)
 def test_extract_equals_the_plain_model_one_utterance_at_a_time(tmp_path, kind, batching, dtype):
     src = save_tiny(tmp_path / "m", kind)
     man = write_corpus(tmp_path, [0.6, 1.3, 0.9, 2.0, 0.5])

@@ -7,10 +7,18 @@ import pandas as pd
 import pytest
 import torch
 
-from xlser.layerwise.heads import make_head
 from xlser.config import schema_defaults
-from xlser.layerwise.probe import (BatchedHead, Patience, ProbeConfig, initial_head, probe_experiment, train_probe_folds,
-                                   train_probes, training_orders)
+from xlser.layerwise.heads import make_head
+from xlser.layerwise.probe import (
+    BatchedHead,
+    Patience,
+    ProbeConfig,
+    initial_head,
+    probe_experiment,
+    train_probe_folds,
+    train_probes,
+    training_orders,
+)
 
 
 def pcfg(**kw) -> ProbeConfig:
@@ -45,11 +53,12 @@ def test_batched_equals_one_layer_alone(head):
     cfg = pcfg(head=head, lr=1e-3, max_epochs=40, patience=5, seed=3)
     allr = train_probes(X[:240], y[:240], X[240:], y[240:], 4, cfg)
     for k in (0, 3):
-        one = train_probes(X[:240, k:k + 1], y[:240], X[240:, k:k + 1], y[240:], 4, cfg, layer_ids=[k])
+        one = train_probes(X[:240, k : k + 1], y[:240], X[240:, k : k + 1], y[240:], 4, cfg, layer_ids=[k])
         assert allr.val_ua[k] == pytest.approx(one.val_ua[0], abs=1e-6)
         assert allr.epochs[k] == one.epochs[0] and allr.best_epoch[k] == one.best_epoch[0]
-        np.testing.assert_allclose(allr.predict_proba(X[240:])[:, k], one.predict_proba(X[240:, k:k + 1])[:, 0],
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            allr.predict_proba(X[240:])[:, k], one.predict_proba(X[240:, k : k + 1])[:, 0], atol=1e-5
+        )
 
 
 def test_early_stopping_is_per_layer():
@@ -77,8 +86,9 @@ def test_planted_signal_gives_best_layer_k():
     X, y = planted(k=4, strength=3.0)
     feats, man, splits = experiment_inputs(X, y)
     info = {"model": "M", "setting": "mono", "train": "A", "test": "A"}
-    scores, preds = probe_experiment(feats, feats, man, man, splits, splits, EMO,
-                                     pcfg(lr=1e-3, max_epochs=60, patience=10), info)
+    scores, preds = probe_experiment(
+        feats, feats, man, man, splits, splits, EMO, pcfg(lr=1e-3, max_epochs=60, patience=10), info
+    )
     means = scores.groupby("layer")[["ua", "val_ua"]].mean()
     assert means["val_ua"].idxmax() == 4 and means["ua"].idxmax() == 4
     assert means.loc[4, "ua"] > 0.8 and means.drop(4)["ua"].max() < 0.45
@@ -110,7 +120,7 @@ def reference_single_layer(Xtr, ytr, Xva, yva, Xte, cfg, layer):
         if epoch > 0 and cfg.shuffle == "every_epoch":
             perm = torch.randperm(len(xtr), generator=gen)
         for s in range(0, len(xtr), cfg.optim.batch_size):
-            idx = perm[s:s + cfg.optim.batch_size]
+            idx = perm[s : s + cfg.optim.batch_size]
             loss = torch.nn.functional.cross_entropy(head(xtr[idx]), ytr_t[idx])
             opt.zero_grad()
             loss.backward()
@@ -135,8 +145,9 @@ def reference_single_layer(Xtr, ytr, Xva, yva, Xte, cfg, layer):
 STUDY_OPTIONS = {"init": "shared", "shuffle": "once", "patience_reset": "tie"}
 
 
-@pytest.mark.parametrize("head,options", [("linear", {}), ("mlp", {}), ("mlp", STUDY_OPTIONS),
-                                          ("linear", STUDY_OPTIONS)])
+@pytest.mark.parametrize(
+    "head,options", [("linear", {}), ("mlp", {}), ("mlp", STUDY_OPTIONS), ("linear", STUDY_OPTIONS)]
+)
 def test_batched_probe_matches_independent_make_head_training(head, options):
     """Acceptance: every layer of the batched probe reaches the same validation UA and the same
     test predictions (hence test UA) as its own `make_head` head trained alone, same seed;
@@ -243,8 +254,7 @@ def test_a_constant_validation_loss_stops_only_without_tie_reset(reset, expected
     """lr 0: the heads never change, every epoch ties the first; `improve` stops after
     patience epochs, `tie` runs to max_epochs."""
     X, y = planted(n=120, layers=2, k=1)
-    res = train_probes(X[:80], y[:80], X[80:], y[80:], 4, pcfg(lr=0.0, max_epochs=12, patience=3,
-                                                                 patience_reset=reset))
+    res = train_probes(X[:80], y[:80], X[80:], y[80:], 4, pcfg(lr=0.0, max_epochs=12, patience=3, patience_reset=reset))
     assert res.epochs.tolist() == [expected, expected]
 
 
@@ -269,8 +279,9 @@ def test_shared_init_on_equal_layers_gives_equal_probes():
     X = np.repeat(X, 3, axis=1)
     outs = {}
     for init in ("shared", "per_layer"):
-        res = train_probes(X[:240], y[:240], X[240:], y[240:], 4, pcfg(head="mlp", lr=3e-3, max_epochs=8,
-                                                                         patience=3, init=init))
+        res = train_probes(
+            X[:240], y[:240], X[240:], y[240:], 4, pcfg(head="mlp", lr=3e-3, max_epochs=8, patience=3, init=init)
+        )
         outs[init] = res.predict_proba(X[240:]), res.epochs.tolist(), res.best_epoch.tolist()
     p, q = outs["shared"][0], outs["per_layer"][0]
     for layer in (1, 2):  # equal up to float summation order in the batched kernels
@@ -300,8 +311,11 @@ def test_unknown_probe_option_names_the_key():
 def test_folds_trained_together_equal_folds_trained_apart():
     """`train_probe_folds` stacks folds of equal size; each fold's result is the one it gets alone."""
     X, y = planted(n=400, layers=3, k=1)
-    folds = [(X[:200], y[:200], X[200:260], y[200:260]), (X[100:300], y[100:300], X[300:360], y[300:360]),
-             (X[:150], y[:150], X[200:260], y[200:260])]  # the third has another size: its own stack
+    folds = [
+        (X[:200], y[:200], X[200:260], y[200:260]),
+        (X[100:300], y[100:300], X[300:360], y[300:360]),
+        (X[:150], y[:150], X[200:260], y[200:260]),
+    ]  # the third has another size: its own stack
     cfg = pcfg(head="mlp", lr=3e-3, max_epochs=15, patience=3)
     together = train_probe_folds(folds, 4, cfg)
     for f, fold in enumerate(folds):
@@ -320,6 +334,9 @@ def test_a_non_finite_validation_loss_stops_the_probes_naming_fold_and_layer():
     X, y = planted(n=200, layers=3, k=1)
     X_va = X[150:].copy()
     X_va[4, 2, 0] = np.nan  # one validation value of layer 2
-    with pytest.raises(InputError, match=r"probe epoch 1: the validation loss of 1 head\(s\) is NaN or inf "
-                                         r"\(fold 0 layer 2\)"):
+    with pytest.raises(
+        InputError,
+        match=r"probe epoch 1: the validation loss of 1 head\(s\) is NaN or inf "
+        r"\(fold 0 layer 2\)",
+    ):
         train_probe_folds([(X[:150], y[:150], X_va, y[150:])], 4, pcfg(standardize=False, max_epochs=3))

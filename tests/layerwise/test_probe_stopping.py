@@ -34,13 +34,16 @@ def patience_stops(losses, patience: int, reset: str) -> int | None:
     return None
 
 
-@pytest.mark.parametrize("losses,patience,improve,tie", [
-    ([1.0, 0.9, 0.95, 0.97, 0.99], 3, 5, 5),        # best at 2, three worse: stops at 5
-    ([1.0, 0.9, 0.9, 0.9, 0.9, 0.9], 3, 5, None),   # ties: count under `improve`, reset under `tie`
-    ([1.0, 1.0], 1, 2, None),
-    ([2.0, 1.0, 0.5, 0.25], 1, None, None),         # always better: never
-    ([1.0, 2.0, 0.5, 2.0, 2.0], 2, 5, 5),           # the count restarts after 0.5
-])
+@pytest.mark.parametrize(
+    "losses,patience,improve,tie",
+    [
+        ([1.0, 0.9, 0.95, 0.97, 0.99], 3, 5, 5),  # best at 2, three worse: stops at 5
+        ([1.0, 0.9, 0.9, 0.9, 0.9, 0.9], 3, 5, None),  # ties: count under `improve`, reset under `tie`
+        ([1.0, 1.0], 1, 2, None),
+        ([2.0, 1.0, 0.5, 0.25], 1, None, None),  # always better: never
+        ([1.0, 2.0, 0.5, 2.0, 2.0], 2, 5, 5),  # the count restarts after 0.5
+    ],
+)
 def test_stop_epoch_by_hand(losses, patience, improve, tie):
     assert patience_stops(losses, patience, "improve") == improve == stop_epoch(losses, patience, False)
     assert patience_stops(losses, patience, "tie") == tie == stop_epoch(losses, patience, True)
@@ -61,8 +64,15 @@ def test_stop_epoch_on_random_sequences_and_per_head():
 
 
 def cfg(patience: int, reset: str, max_epochs: int = 12, lr: float = 0.0) -> ProbeConfig:
-    return ProbeConfig(Optim(lr=lr, eps=1e-8, weight_decay=0.0, batch_size=8, max_epochs=max_epochs,
-                             patience=patience, seed=0), "linear", "val_ua", True, "per_layer", "every_epoch", reset)
+    return ProbeConfig(
+        Optim(lr=lr, eps=1e-8, weight_decay=0.0, batch_size=8, max_epochs=max_epochs, patience=patience, seed=0),
+        "linear",
+        "val_ua",
+        True,
+        "per_layer",
+        "every_epoch",
+        reset,
+    )
 
 
 @pytest.mark.parametrize("patience", [1, 3, 5])
@@ -91,15 +101,24 @@ def test_probe_experiment_predicts_with_the_layer_best_on_validation():
     n = n_train + n_val + n_test
     y = np.arange(n) % 4
     X = rng.normal(size=(n, 3, 8)).astype(np.float32)
-    X[:n_train + n_val, 0, :4] += 5.0 * np.eye(4)[y[:n_train + n_val]]
+    X[: n_train + n_val, 0, :4] += 5.0 * np.eye(4)[y[: n_train + n_val]]
     X[:, 2, :4] += 2.0 * np.eye(4)[y]
     ids = np.array([f"u{i:03d}" for i in range(n)])
     part = ["train"] * n_train + ["val"] * n_val + ["test"] * n_test
     splits = pd.DataFrame({"utt_id": ids, "fold": 0, "partition": part})
     man = pd.DataFrame({"utt_id": ids, "emotion": [emo[i] for i in y]})
     config = cfg(10, "improve", max_epochs=30, lr=1e-2)
-    scores, preds = probe_experiment((ids, X), (ids, X), man, man, splits, splits, emo, config,
-                                     {"model": "M", "setting": "mono", "train": "A", "test": "A"})
+    scores, preds = probe_experiment(
+        (ids, X),
+        (ids, X),
+        man,
+        man,
+        splits,
+        splits,
+        emo,
+        config,
+        {"model": "M", "setting": "mono", "train": "A", "test": "A"},
+    )
     by = scores.set_index("layer")
     assert by["val_ua"].idxmax() == 0 and by["ua"].idxmax() == 2  # the inputs discriminate
     assert set(preds["layer"]) == {0}

@@ -26,9 +26,8 @@ def test_torch_threads_sets_and_restores(ambient):
     with torch_threads(1) as n:
         assert n == 1 and torch.get_num_threads() == 1
     assert torch.get_num_threads() == 3
-    with pytest.raises(ValueError, match="torch_threads"):
-        with torch_threads(0):
-            pass
+    with pytest.raises(ValueError, match="torch_threads"), torch_threads(0):
+        pass
     assert torch.get_num_threads() == 3
 
 
@@ -43,8 +42,9 @@ def _data(n=400, layers=4, dim=64, seed=0):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_probe_numbers_do_not_depend_on_the_jobs_thread_count(ambient, threads):
     X, y = _data()
-    cfg = ProbeConfig.from_section(schema_defaults("probe") | {"lr": 1e-2, "max_epochs": 15, "patience": 15,
-                                                               "head": "mlp"})
+    cfg = ProbeConfig.from_section(
+        schema_defaults("probe") | {"lr": 1e-2, "max_epochs": 15, "patience": 15, "head": "mlp"}
+    )
     seen = []
     for job_threads in (1, 2):  # what xlser.smk.setup sets from the job's `threads` (--cores)
         torch.set_num_threads(job_threads)
@@ -70,15 +70,35 @@ def test_sed_probe_trains_and_decodes_with_the_config_threads(ambient, tmp_path,
             return ["n"] * 10
 
     monkeypatch.setattr(backends, "ProbeDiarizer", Recorder)
-    monkeypatch.setattr(backends, "read_subset", lambda p: pd.DataFrame(
-        {"utt_id": ["u1"], "duration_s": [0.2]}))
+    monkeypatch.setattr(backends, "read_subset", lambda p: pd.DataFrame({"utt_id": ["u1"], "duration_s": [0.2]}))
     monkeypatch.setattr(backends, "read_manifest", lambda p: pd.DataFrame({"utt_id": ["u1"], "path": ["x.wav"]}))
     monkeypatch.setattr(backends, "load_audio", lambda p, sr: (np.zeros(3200, np.float32), sr))
-    spec = {"backend": "probe", "source": "unused", "layer": 1, "max_per_emotion": 2, "min_segment_s": 0.1,
-            "gap_s": 0.3, "context_s": [0.5], "repeats": 1}
+    spec = {
+        "backend": "probe",
+        "source": "unused",
+        "layer": 1,
+        "max_per_emotion": 2,
+        "min_segment_s": 0.1,
+        "gap_s": 0.3,
+        "context_s": [0.5],
+        "repeats": 1,
+    }
     optim = backends.Optim(lr=1e-2, eps=1e-8, weight_decay=0.0, batch_size=4, max_epochs=1, patience=1, seed=0)
     torch.set_num_threads(2)  # the job's cores
-    backends.diarize("s.csv", "m.csv", tmp_path / "frames.json", "P", spec, 0.02, 0.02, ["angry"], optim, "cpu",
-                     0, ["m.csv"], threads=1)
+    backends.diarize(
+        "s.csv",
+        "m.csv",
+        tmp_path / "frames.json",
+        "P",
+        spec,
+        0.02,
+        0.02,
+        ["angry"],
+        optim,
+        "cpu",
+        0,
+        ["m.csv"],
+        threads=1,
+    )
     assert seen == {"train": 1, "decode": 1}
     assert torch.get_num_threads() == 2

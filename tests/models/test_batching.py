@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tiny_encoders import EXACT, alone, feature_extractor, tiny_model, wav
-from xlser.models.batching import length_buckets
 from xlser.layerwise.features import encode_batch
+from xlser.models.batching import length_buckets
 from xlser.peft.data import Collator, Partition
 from xlser.peft.modules import build_model
 
@@ -36,8 +36,15 @@ def utterances(n=5):
 
 
 def part_of(wavs):
-    table = pd.DataFrame({"utt_id": [f"u{i}" for i in range(len(wavs))], "path": [f"mem{i}" for i in range(len(wavs))],
-                          "duration_s": [len(w) / 16000 for w in wavs], "emotion": "neutral", "label": 0})
+    table = pd.DataFrame(
+        {
+            "utt_id": [f"u{i}" for i in range(len(wavs))],
+            "path": [f"mem{i}" for i in range(len(wavs))],
+            "duration_s": [len(w) / 16000 for w in wavs],
+            "emotion": "neutral",
+            "label": 0,
+        }
+    )
     return Partition(name="p:test", table=table, cache={f"mem{i}": w for i, w in enumerate(wavs)})
 
 
@@ -45,7 +52,7 @@ def perturbed(model):
     """LoRA B, adapters and gates away from their identity initialisation, so they matter."""
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for _name, p in model.named_parameters():
             if p.requires_grad:
                 p.add_(0.1 * torch.randn(p.shape, generator=g))
     return model

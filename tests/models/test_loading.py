@@ -42,8 +42,11 @@ def test_a_missing_encoder_weight_is_an_error_naming_it(tmp_path):
     gone = "wav2vec2.encoder.layers.1.feed_forward.output_dense.weight"
     del weights[gone]
     save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
-    with pytest.raises(ModelLoadError, match=r"lacks 1 encoder weight.*encoder\.layers\.1\.feed_forward\.output_dense"
-                                             r"\.weight"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"lacks 1 encoder weight.*encoder\.layers\.1\.feed_forward\.output_dense"
+        r"\.weight",
+    ):
         load_encoder(str(tmp_path))
 
 
@@ -60,31 +63,39 @@ def test_a_folder_without_preprocessor_config_gets_one_from_the_model_config(tmp
 def test_a_shipped_preprocessor_config_is_used_as_is(tmp_path):
     saved(tmp_path, Wav2Vec2ForCTC)
     from transformers import Wav2Vec2FeatureExtractor
+
     Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=False, return_attention_mask=True).save_pretrained(
-        tmp_path)
+        tmp_path
+    )
     fe = load_feature_extractor(str(tmp_path))
     assert fe.do_normalize is False and fe.return_attention_mask is True
 
 
 def tiny_bert(path):
     from transformers import BertConfig, BertModel
+
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32)).save_pretrained(path)
+    BertModel(
+        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    ).save_pretrained(path)
     return str(path)
 
 
 def test_a_non_speech_checkpoint_is_rejected_naming_folder_and_type(tmp_path):
     source = tiny_bert(tmp_path / "bert")
     for load in (load_encoder, load_feature_extractor):
-        with pytest.raises(ModelLoadError, match=rf"'{source}' holds a 'bert' checkpoint, which the speech encoder "
-                                                 r"cannot run \(its config has no CNN feature encoder"):
+        with pytest.raises(
+            ModelLoadError,
+            match=rf"'{source}' holds a 'bert' checkpoint, which the speech encoder "
+            r"cannot run \(its config has no CNN feature encoder",
+        ):
             load(source)
 
 
 def test_a_speech_config_over_a_model_without_cnn_is_rejected(tmp_path):
     # the structural check behind the config check: a loaded model the encoder cannot drive
     from xlser.models.loading import check_speech_model
+
     bert = __import__("transformers").BertModel.from_pretrained(tiny_bert(tmp_path / "bert"))
     with pytest.raises(ModelLoadError, match=r"'x' holds a 'bert' checkpoint.*BertModel has no CNN feature_extractor"):
         check_speech_model("x", bert)
@@ -93,6 +104,7 @@ def test_a_speech_config_over_a_model_without_cnn_is_rejected(tmp_path):
 @pytest.mark.parametrize("kind", ["wav2vec2-group", "wav2vec2-layer", "hubert-group", "wavlm-group", "data2vec-audio"])
 def test_every_speech_encoder_kind_loads(tmp_path, kind):
     from tiny_encoders import save_tiny
+
     model = load_encoder(save_tiny(tmp_path, kind))
     expected = {"data2vec-audio": "data2vec-audio"}.get(kind, kind.rsplit("-", 1)[0])
     assert model.config.model_type == expected and not model.training

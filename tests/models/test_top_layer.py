@@ -63,6 +63,7 @@ def test_the_option_reaches_extraction_also_one_by_one(tmp_path):
 def test_extract_features_passes_the_option(tmp_path):
     import pandas as pd
     import soundfile as sf
+
     src = save_tiny(tmp_path / "m", "wav2vec2-layer")
     w = wav(0.8, 7)
     sf.write(tmp_path / "a.wav", w, 16000, subtype="FLOAT")

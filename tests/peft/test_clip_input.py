@@ -33,7 +33,7 @@ def test_clipping_changes_exactly_the_samples_beyond_one():
     assert torch.equal(n_plain, n_clipped)
     for i, w in enumerate(wavs):
         ref = normalised(w)
-        x, c = plain[i, :len(w)].numpy(), clipped[i, :len(w)].numpy()
+        x, c = plain[i, : len(w)].numpy(), clipped[i, : len(w)].numpy()
         np.testing.assert_allclose(x, ref, atol=1e-4)  # unclipped: the normalised waveform
         beyond = np.abs(x) > 1.0
         assert 0.2 < beyond.mean() < 0.5  # Gaussian noise: ~32 % of samples beyond one standard deviation
@@ -41,10 +41,11 @@ def test_clipping_changes_exactly_the_samples_beyond_one():
         np.testing.assert_array_equal(changed, beyond)  # exactly the samples beyond +-1 change ...
         np.testing.assert_array_equal(c[beyond], np.sign(x[beyond]))  # ... to +-1
         np.testing.assert_array_equal(c[~beyond], x[~beyond])  # every other sample is as it was
-        assert (clipped[i, len(w):] == 0).all()  # padding stays zero
+        assert (clipped[i, len(w) :] == 0).all()  # padding stays zero
     # the collator (fine-tuning: train, validation, test and the listening stimuli) clips when asked
-    table = pd.DataFrame({"utt_id": ["u0", "u1"], "path": ["m0", "m1"], "duration_s": [0.7, 0.4],
-                          "emotion": "neutral", "label": 0})
+    table = pd.DataFrame(
+        {"utt_id": ["u0", "u1"], "path": ["m0", "m1"], "duration_s": [0.7, 0.4], "emotion": "neutral", "label": 0}
+    )
     part = Partition(name="p:train", table=table, cache={"m0": wavs[0], "m1": wavs[1]})
     assert torch.equal(Collator(fe, clip_normalised=True)(part, [0, 1])["input_values"], clipped)
     assert torch.equal(Collator(fe)(part, [0, 1])["input_values"], plain)

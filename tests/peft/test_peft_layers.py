@@ -17,16 +17,25 @@ from xlser.peft.table1 import table1
 
 # two ser corpora in two languages, one model per language: mono, cross and trans experiments
 BASE = {
-    "corpora": {"A": {"format": "csv", "root": "/a", "lang": "CN", "table": "t.csv"},
-                "B": {"format": "csv", "root": "/b", "lang": "DE", "table": "t.csv"}},
+    "corpora": {
+        "A": {"format": "csv", "root": "/a", "lang": "CN", "table": "t.csv"},
+        "B": {"format": "csv", "root": "/b", "lang": "DE", "table": "t.csv"},
+    },
     "models": {"MA": {"source": "ma", "lang": "CN"}, "MB": {"source": "mb", "lang": "DE"}},
     "splits": {"train_per_emotion": 4, "val": 4, "test": 4, "folds": 2},
-    "experiments": [{"model": "MA", "train": "A", "test": "A"}, {"model": "MA", "train": "A", "test": "B"},
-                    {"model": "MA", "train": "B", "test": "B"}],
-    "peft": {"strategies": ["lora", "two_stage"],
-             "experiments": [{"model": "MA", "train": "A", "test": "A", "layer": 6},
-                             {"model": "MA", "train": "A", "test": "B", "layer": 3},
-                             {"model": "MA", "train": "B", "test": "B"}]},
+    "experiments": [
+        {"model": "MA", "train": "A", "test": "A"},
+        {"model": "MA", "train": "A", "test": "B"},
+        {"model": "MA", "train": "B", "test": "B"},
+    ],
+    "peft": {
+        "strategies": ["lora", "two_stage"],
+        "experiments": [
+            {"model": "MA", "train": "A", "test": "A", "layer": 6},
+            {"model": "MA", "train": "A", "test": "B", "layer": 3},
+            {"model": "MA", "train": "B", "test": "B"},
+        ],
+    },
 }
 
 
@@ -38,9 +47,15 @@ def cfg(**peft) -> dict:
 
 def layer(c: dict, model: str, train: str, test: str, strategy: str) -> Layer:
     s = resolve(c)
-    return job_layer(c["peft"], model=model, train=train, test=test, strategy=strategy,
-                     source_corpus=s.source_corpus(model),
-                     layerwise={(e.model, e.train, e.test) for e in s.experiments})
+    return job_layer(
+        c["peft"],
+        model=model,
+        train=train,
+        test=test,
+        strategy=strategy,
+        source_corpus=s.source_corpus(model),
+        layerwise={(e.model, e.train, e.test) for e in s.experiments},
+    )
 
 
 def test_pinned_and_chosen_layers_per_experiment():
@@ -49,7 +64,8 @@ def test_pinned_and_chosen_layers_per_experiment():
     assert layer(c, "MA", "A", "B", "lora") == Layer(pinned=3)
     assert layer(c, "MA", "B", "B", "lora") == Layer(row=("MA", "B", "B"))  # no pin: best_layers.csv's row
     assert Layer(pinned=6).as_param() == {"pinned": 6} and Layer(row=("MA", "B", "B")).as_param() == {
-        "row": ["MA", "B", "B"]}
+        "row": ["MA", "B", "B"]
+    }
     for lay in (Layer(pinned=0), Layer(row=("MA", "B", "B"))):
         assert Layer.from_param(json.loads(json.dumps(lay.as_param()))) == lay
     assert (Layer(pinned=6).source, Layer(row=("M", "A", "A")).source) == ("pinned", "chosen")
@@ -63,8 +79,9 @@ def test_two_stage_takes_its_own_pin_then_the_layer_from_experiment():
     # cross: the model's cross-lingual experiment, model-language corpus A -> target B (pinned 3)
     assert layer(cfg(two_stage={"layer_from": "cross"}), "MA", "B", "B", "two_stage") == Layer(pinned=3)
     # a pin on the two-stage item wins over both
-    own = cfg(two_stage={"layer_from": "cross", "experiments": [{"model": "MA", "train": "B", "test": "B",
-                                                                  "layer": 5}]})
+    own = cfg(
+        two_stage={"layer_from": "cross", "experiments": [{"model": "MA", "train": "B", "test": "B", "layer": 5}]}
+    )
     assert layer(own, "MA", "B", "B", "two_stage") == Layer(pinned=5)
     assert layer(own, "MA", "B", "B", "lora") == Layer(row=("MA", "B", "B"))  # other strategies: unchanged
     # cross, unpinned: chosen from the cross experiment's row
@@ -104,11 +121,34 @@ def test_schema_defaults_are_todays_behaviour():
 # ---- Table I
 
 
-def _metrics(d: Path, model="W2V2-CN", train="X", test="X", setting="mono", strategy="lora", fold=0, ua=0.5,
-             layer=4, source="pinned") -> str:
-    m = {"model": model, "setting": setting, "train": train, "test": test, "strategy": strategy, "fold": fold,
-         "layer": layer, "layer_source": source, "ua": ua, "wa": ua, "macro_f1": ua, "epochs": 3,
-         "train_lang": "CN", "test_lang": "CN"}
+def _metrics(
+    d: Path,
+    model="W2V2-CN",
+    train="X",
+    test="X",
+    setting="mono",
+    strategy="lora",
+    fold=0,
+    ua=0.5,
+    layer=4,
+    source="pinned",
+) -> str:
+    m = {
+        "model": model,
+        "setting": setting,
+        "train": train,
+        "test": test,
+        "strategy": strategy,
+        "fold": fold,
+        "layer": layer,
+        "layer_source": source,
+        "ua": ua,
+        "wa": ua,
+        "macro_f1": ua,
+        "epochs": 3,
+        "train_lang": "CN",
+        "test_lang": "CN",
+    }
     p = d / f"{model}_{train}_{test}_{strategy}_{fold}.json"
     p.write_text(json.dumps(m))
     return str(p)
@@ -116,12 +156,18 @@ def _metrics(d: Path, model="W2V2-CN", train="X", test="X", setting="mono", stra
 
 def test_table1_says_which_layer_ran_and_whether_pinned_or_chosen(tmp_path):
     paths = [_metrics(tmp_path, strategy=s, fold=f) for s in ("frozen", "lora") for f in (0, 1)]
-    paths += [_metrics(tmp_path, train="Y", test="Y", setting="trans", strategy=s, layer=k, source=src)
-              for s, k, src in (("lora", 5, "chosen"), ("two_stage", 3, "pinned"))]
+    paths += [
+        _metrics(tmp_path, train="Y", test="Y", setting="trans", strategy=s, layer=k, source=src)
+        for s, k, src in (("lora", 5, "chosen"), ("two_stage", 3, "pinned"))
+    ]
     table1(paths, tmp_path / "t1.csv")
     csv = pd.read_csv(tmp_path / "t1.csv")
     assert set(zip(csv["strategy"], csv["layer"], csv["layer_source"])) == {
-        ("frozen", 4, "pinned"), ("lora", 4, "pinned"), ("lora", 5, "chosen"), ("two_stage", 3, "pinned")}
+        ("frozen", 4, "pinned"),
+        ("lora", 4, "pinned"),
+        ("lora", 5, "chosen"),
+        ("two_stage", 3, "pinned"),
+    }
     md = (tmp_path / "t1.md").read_text()
     assert "| 4 (pinned) |" in md and "5 (chosen): lora; 3 (pinned): two_stage" in md
 
@@ -130,13 +176,33 @@ def test_table1_no_peft_from_the_probe_at_the_experiments_layer(tmp_path):
     """`no_peft: probe`: the probe's per-fold test scores at the fine-tuning layer, mean and std
     over the fine-tuned folds, with the study's no-PEFT value beside them."""
     paths = [_metrics(tmp_path, strategy="lora", fold=f, ua=u) for f, u in ((0, 0.6), (1, 0.7))]
-    rows = [{"model": "W2V2-CN", "setting": "mono", "train": "X", "test": "X", "fold": f, "layer": k,
-             "ua": 0.1 * k + 0.01 * f, "wa": 0.0, "macro_f1": 0.0, "val_ua": 0.0} for f in (0, 1, 2) for k in range(6)]
+    rows = [
+        {
+            "model": "W2V2-CN",
+            "setting": "mono",
+            "train": "X",
+            "test": "X",
+            "fold": f,
+            "layer": k,
+            "ua": 0.1 * k + 0.01 * f,
+            "wa": 0.0,
+            "macro_f1": 0.0,
+            "val_ua": 0.0,
+        }
+        for f in (0, 1, 2)
+        for k in range(6)
+    ]
     scores = tmp_path / "X__X.csv"
     pd.DataFrame(rows).to_csv(scores, index=False)
     exp = ("W2V2-CN", "X", "X")
-    summary = table1(paths, tmp_path / "t1.csv", no_peft="probe", probe_scores={exp: scores},
-                     probe_layers={exp: Layer(pinned=4)}, folds=[0, 1])
+    summary = table1(
+        paths,
+        tmp_path / "t1.csv",
+        no_peft="probe",
+        probe_scores={exp: scores},
+        probe_layers={exp: Layer(pinned=4)},
+        folds=[0, 1],
+    )
     probe = summary[summary["strategy"] == "probe"].iloc[0]
     assert probe["ua_mean"] == pytest.approx(np.mean([0.40, 0.41]))  # layer 4, folds 0 and 1 (not 2)
     assert probe["ua_std"] == pytest.approx(np.std([0.40, 0.41], ddof=1)) and probe["n_folds"] == 2
@@ -146,8 +212,15 @@ def test_table1_no_peft_from_the_probe_at_the_experiments_layer(tmp_path):
     # a chosen layer is read from best_layers.csv
     best = tmp_path / "best_layers.csv"
     best.write_text("model,setting,train,test,layer\nW2V2-CN,mono,X,X,2\n")
-    summary = table1(paths, tmp_path / "t2.csv", no_peft="probe", probe_scores={exp: scores},
-                     probe_layers={exp: Layer(row=exp)}, best_layers=best, folds=[0, 1])
+    summary = table1(
+        paths,
+        tmp_path / "t2.csv",
+        no_peft="probe",
+        probe_scores={exp: scores},
+        probe_layers={exp: Layer(row=exp)},
+        best_layers=best,
+        folds=[0, 1],
+    )
     probe = summary[summary["strategy"] == "probe"].iloc[0]
     assert probe["ua_mean"] == pytest.approx(np.mean([0.20, 0.21])) and probe["layer_source"] == "chosen"
     with pytest.raises(ValueError, match="no_peft"):

@@ -29,9 +29,19 @@ PITCH = {"angry": 600.0, "happy": 1200.0, "neutral": 150.0, "sad": 300.0}
 
 def tiny_model(path: Path) -> str:
     torch.manual_seed(0)
-    cfg = T.Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                           conv_dim=(32, 32), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
-                           num_conv_pos_embedding_groups=2, do_stable_layer_norm=True, feat_extract_norm="layer")
+    cfg = T.Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32, 32),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        do_stable_layer_norm=True,
+        feat_extract_norm="layer",
+    )
     T.Wav2Vec2Model(cfg).save_pretrained(path)
     T.Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True, return_attention_mask=True).save_pretrained(path)
     return str(path)
@@ -48,8 +58,18 @@ def corpus(root: Path, per: tuple[int, int, int] = (8, 3, 4)) -> tuple[str, str]
                 w = 0.5 * np.sin(2 * np.pi * PITCH[e] * t + rng.uniform(0, 6)) + 0.05 * rng.standard_normal(t.size)
                 uid = f"C_{e}_{part}{i}"
                 sf.write(root / f"{uid}.wav", w.astype(np.float32), 16000, subtype="FLOAT")
-                rows.append({"utt_id": uid, "corpus": "C", "lang": "EN", "speaker": "s1", "emotion": e,
-                             "path": str(root / f"{uid}.wav"), "duration_s": t.size / 16000, "sample_rate": 16000})
+                rows.append(
+                    {
+                        "utt_id": uid,
+                        "corpus": "C",
+                        "lang": "EN",
+                        "speaker": "s1",
+                        "emotion": e,
+                        "path": str(root / f"{uid}.wav"),
+                        "duration_s": t.size / 16000,
+                        "sample_rate": 16000,
+                    }
+                )
                 split.append({"utt_id": uid, "fold": 0, "partition": part})
     man, spl = root / "results" / "corpora" / "C" / "manifest.csv", root / "results" / "splits" / "C.csv"
     man.parent.mkdir(parents=True)
@@ -67,17 +87,48 @@ def data(tmp_path_factory):
 
 def job(data, out: Path, strategy: str, max_epochs: int, patience: int = 100, lr: float = 2e-2) -> dict:
     model, (man, spl) = data
-    settings = Finetune(grad_clip=1.0, max_batch_seconds=100.0, cache_features=True, precision="fp32",
-                        encoder_mode="eval", layers_kept="k", two_stage_schedule=None, cross_val_on=None, threads=1,
-                        standardize=True, clip_normalised_waveform=False)
-    return dict(best_layers=None, layer=Layer(pinned=2), source=model, manifests=[man], splits=[spl], listening=None,
-                model="M", train="C", test="C", strategy=strategy, fold=0, setting="mono", stage_corpus=None,
-                optim=Optim(lr=lr, eps=1e-8, weight_decay=0.0, batch_size=4, max_epochs=max_epochs,
-                            patience=patience, seed=1),
-                settings=settings, lora=Lora(r=2, alpha=4, dropout=0.0) if strategy != "frozen" else None,
-                adapter=None, head="linear", emotions=EMOTIONS, device="cpu", checkpoint_dir=None,
-                out_metrics=str(out / "metrics.json"), out_predictions=str(out / "predictions.csv"),
-                out_adapter=str(out / "adapter.safetensors"), out_stimuli=str(out / "stimuli.csv"))
+    settings = Finetune(
+        grad_clip=1.0,
+        max_batch_seconds=100.0,
+        cache_features=True,
+        precision="fp32",
+        encoder_mode="eval",
+        layers_kept="k",
+        two_stage_schedule=None,
+        cross_val_on=None,
+        threads=1,
+        standardize=True,
+        clip_normalised_waveform=False,
+    )
+    return {
+        "best_layers": None,
+        "layer": Layer(pinned=2),
+        "source": model,
+        "manifests": [man],
+        "splits": [spl],
+        "listening": None,
+        "model": "M",
+        "train": "C",
+        "test": "C",
+        "strategy": strategy,
+        "fold": 0,
+        "setting": "mono",
+        "stage_corpus": None,
+        "optim": Optim(
+            lr=lr, eps=1e-8, weight_decay=0.0, batch_size=4, max_epochs=max_epochs, patience=patience, seed=1
+        ),
+        "settings": settings,
+        "lora": Lora(r=2, alpha=4, dropout=0.0) if strategy != "frozen" else None,
+        "adapter": None,
+        "head": "linear",
+        "emotions": EMOTIONS,
+        "device": "cpu",
+        "checkpoint_dir": None,
+        "out_metrics": str(out / "metrics.json"),
+        "out_predictions": str(out / "predictions.csv"),
+        "out_adapter": str(out / "adapter.safetensors"),
+        "out_stimuli": str(out / "stimuli.csv"),
+    }
 
 
 @pytest.mark.parametrize("strategy", ["frozen", "lora"])
@@ -106,12 +157,15 @@ def scripted_losses(monkeypatch, losses: list[float]) -> dict[str, int]:
     return calls
 
 
-@pytest.mark.parametrize("losses,patience,stops_after", [
-    ([1.0, 0.9, 0.95, 0.97, 0.99, 0.5], 3, 5),     # best at epoch 2, then 3 without improvement: epoch 5
-    ([1.0, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8], 3, 8),  # a tie is no improvement; 0.8 at epoch 5 resets
-    ([1.0, 1.1, 1.2], 1, 2),                         # patience 1: the first worse epoch stops
-    ([3.0, 2.0, 1.0, 0.5, 0.4, 0.3], 2, 6),          # always improving: the epoch budget (6) ends it
-])
+@pytest.mark.parametrize(
+    "losses,patience,stops_after",
+    [
+        ([1.0, 0.9, 0.95, 0.97, 0.99, 0.5], 3, 5),  # best at epoch 2, then 3 without improvement: epoch 5
+        ([1.0, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8], 3, 8),  # a tie is no improvement; 0.8 at epoch 5 resets
+        ([1.0, 1.1, 1.2], 1, 2),  # patience 1: the first worse epoch stops
+        ([3.0, 2.0, 1.0, 0.5, 0.4, 0.3], 2, 6),  # always improving: the epoch budget (6) ends it
+    ],
+)
 def test_fine_tuning_stops_at_the_pinned_epoch(data, tmp_path, monkeypatch, losses, patience, stops_after):
     calls = scripted_losses(monkeypatch, losses + [0.0] * 10)
     m = run_finetune(**job(data, tmp_path, "frozen", max_epochs=6 if stops_after == 6 else 20, patience=patience))
@@ -120,9 +174,17 @@ def test_fine_tuning_stops_at_the_pinned_epoch(data, tmp_path, monkeypatch, loss
 
 def test_every_gate_of_a_built_model_starts_at_sigmoid_one():
     torch.manual_seed(0)
-    cfg = T.Wav2Vec2Config(hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32,
-                           conv_dim=(16, 16), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
-                           num_conv_pos_embedding_groups=2)
+    cfg = T.Wav2Vec2Config(
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(16, 16),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
     model = build_model(T.Wav2Vec2Model(cfg), 2, "lora+ba+wg", 4)
     gates = [m.g for m in model.modules() if isinstance(getattr(m, "g", None), torch.nn.Parameter)]
     assert len(gates) == 2  # one per kept layer
@@ -152,5 +214,6 @@ def test_outputs_are_those_of_the_best_validation_epoch(data, tmp_path, monkeypa
     p2 = pd.read_csv(tmp_path / "two" / "predictions.csv")
     probs = [c for c in p5.columns if c.startswith("p_")]
     assert probs
-    pd.testing.assert_frame_equal(p5[["utt_id", "pred", *probs]], p2[["utt_id", "pred", *probs]],
-                                  check_exact=False, atol=1e-6)
+    pd.testing.assert_frame_equal(
+        p5[["utt_id", "pred", *probs]], p2[["utt_id", "pred", *probs]], check_exact=False, atol=1e-6
+    )

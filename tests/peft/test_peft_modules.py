@@ -8,14 +8,30 @@ import pytest
 import torch
 import transformers as T
 
-from xlser.peft.modules import (Adapter, BottleneckAdapter, Lora, PeftSER, build_model, count_params, cut_encoder,
-                                layers_to_keep)
+from xlser.peft.modules import (
+    Adapter,
+    BottleneckAdapter,
+    Lora,
+    PeftSER,
+    build_model,
+    count_params,
+    cut_encoder,
+    layers_to_keep,
+)
 
 torch.set_num_threads(1)
 D, FF, N_LAYERS, N_CLASSES = 32, 64, 3, 4
-SMALL = dict(hidden_size=D, num_hidden_layers=N_LAYERS, num_attention_heads=2, intermediate_size=FF,
-             conv_dim=(32, 32), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
-             num_conv_pos_embedding_groups=2)
+SMALL = {
+    "hidden_size": D,
+    "num_hidden_layers": N_LAYERS,
+    "num_attention_heads": 2,
+    "intermediate_size": FF,
+    "conv_dim": (32, 32),
+    "conv_kernel": (10, 3),
+    "conv_stride": (5, 2),
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+}
 
 
 def make(kind: str) -> torch.nn.Module:
@@ -215,8 +231,15 @@ def test_layers_kept_k_plus_1_keeps_one_more_layer_and_puts_the_peft_modules_on_
     x, mask = batch()
     k = 1
     for rule, n in (("k", 1), ("k+1", 2)):
-        model = build_model(make("w2v2-stableln"), layers_to_keep(k, rule, N_LAYERS), "lora+ba+wg", N_CLASSES,
-                            "linear", Lora(2, 4, 0.0), Adapter(16)).eval()
+        model = build_model(
+            make("w2v2-stableln"),
+            layers_to_keep(k, rule, N_LAYERS),
+            "lora+ba+wg",
+            N_CLASSES,
+            "linear",
+            Lora(2, 4, 0.0),
+            Adapter(16),
+        ).eval()
         layers = model.encoder.encoder.layers
         assert len(layers) == n
         top = layers[n - 1]  # k+1: layer k (0-based) is kept and adapted

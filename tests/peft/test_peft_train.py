@@ -37,13 +37,24 @@ torch.set_num_threads(1)  # tiny models: more threads only contend (and the kill
 def tiny_model(path: Path, stable: bool = True, **config) -> Path:
     """A tiny random wav2vec2 (the demo's kind: stable layer norm, attention mask) on disk."""
     torch.manual_seed(0)
-    cfg = T.Wav2Vec2Config(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
-                           conv_dim=(32, 32), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
-                           num_conv_pos_embedding_groups=2, do_stable_layer_norm=stable,
-                           feat_extract_norm="layer" if stable else "group", **config)
+    cfg = T.Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32, 32),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        do_stable_layer_norm=stable,
+        feat_extract_norm="layer" if stable else "group",
+        **config,
+    )
     T.Wav2Vec2Model(cfg).save_pretrained(path)
-    T.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                               return_attention_mask=stable).save_pretrained(path)
+    T.Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=stable
+    ).save_pretrained(path)
     return path
 
 
@@ -61,8 +72,18 @@ def corpus(root: Path, name: str, lang: str, per: tuple[int, int, int] = (6, 2, 
                 wav = 0.5 * np.sin(2 * np.pi * PITCH[e] * t) + 0.05 * rng.standard_normal(t.size)
                 uid = f"{name}_{e}_{part}{i}"
                 sf.write(wavdir / f"{uid}.wav", wav.astype(np.float32), 16000, subtype="FLOAT")
-                rows.append({"utt_id": uid, "corpus": name, "lang": lang, "speaker": "s1", "emotion": e,
-                             "path": str(wavdir / f"{uid}.wav"), "duration_s": t.size / 16000, "sample_rate": 16000})
+                rows.append(
+                    {
+                        "utt_id": uid,
+                        "corpus": name,
+                        "lang": lang,
+                        "speaker": "s1",
+                        "emotion": e,
+                        "path": str(wavdir / f"{uid}.wav"),
+                        "duration_s": t.size / 16000,
+                        "sample_rate": 16000,
+                    }
+                )
                 split.append({"utt_id": uid, "fold": 0, "partition": part})
     man = root / "results" / "corpora" / name / "manifest.csv"
     man.parent.mkdir(parents=True)
@@ -80,35 +101,92 @@ def job(tmp_path_factory):
     a = corpus(root, "CA", "CN", seed=1)
     b = corpus(root, "CB", "DE", seed=2)
     best = root / "best_layers.csv"
-    pd.DataFrame([{"model": "M", "setting": "cross", "train": "CA", "test": "CB", "layer": 2, "val_ua": 0.5,
-                   "test_ua": 0.5, "test_ua_std": 0.0},
-                  {"model": "M", "setting": "trans", "train": "CB", "test": "CB", "layer": 1, "val_ua": 0.5,
-                   "test_ua": 0.5, "test_ua_std": 0.0}]).to_csv(best, index=False)
+    pd.DataFrame(
+        [
+            {
+                "model": "M",
+                "setting": "cross",
+                "train": "CA",
+                "test": "CB",
+                "layer": 2,
+                "val_ua": 0.5,
+                "test_ua": 0.5,
+                "test_ua_std": 0.0,
+            },
+            {
+                "model": "M",
+                "setting": "trans",
+                "train": "CB",
+                "test": "CB",
+                "layer": 1,
+                "val_ua": 0.5,
+                "test_ua": 0.5,
+                "test_ua_std": 0.0,
+            },
+        ]
+    ).to_csv(best, index=False)
     return {"root": root, "model": str(model), "manifests": [a[0], b[0]], "splits": [a[1], b[1]], "best": str(best)}
 
 
 OPTIM = Optim(lr=5e-3, eps=1e-8, weight_decay=1e-5, batch_size=8, max_epochs=6, patience=10, seed=3)
-SETTINGS = Finetune(grad_clip=1.0, max_batch_seconds=100.0, cache_features=True, precision="fp32",
-                    encoder_mode="eval", layers_kept="k", two_stage_schedule=None, cross_val_on="source", threads=1,
-                    standardize=False, clip_normalised_waveform=False)
+SETTINGS = Finetune(
+    grad_clip=1.0,
+    max_batch_seconds=100.0,
+    cache_features=True,
+    precision="fp32",
+    encoder_mode="eval",
+    layers_kept="k",
+    two_stage_schedule=None,
+    cross_val_on="source",
+    threads=1,
+    standardize=False,
+    clip_normalised_waveform=False,
+)
 LORA, ADAPTER = Lora(r=2, alpha=4, dropout=0.1), Adapter(reduction=16)
 
 
-def kwargs(job, out: Path, strategy="lora+ba+wg", train="CA", test="CB", setting="cross", listening=None,
-           optim: dict | None = None, layer: Layer | None = None, **settings) -> dict:
+def kwargs(
+    job,
+    out: Path,
+    strategy="lora+ba+wg",
+    train="CA",
+    test="CB",
+    setting="cross",
+    listening=None,
+    optim: dict | None = None,
+    layer: Layer | None = None,
+    **settings,
+) -> dict:
     """A job's arguments; its layer chosen from its own best_layers.csv row unless `layer` is given."""
     if strategy == "two_stage":
         settings.setdefault("two_stage_schedule", "stagewise")
-    return dict(best_layers=job["best"], layer=layer or Layer(row=("M", train, test)), source=job["model"],
-                manifests=job["manifests"], splits=job["splits"],
-                listening=listening, model="M", train=train, test=test, strategy=strategy, fold=0, setting=setting,
-                stage_corpus="CA" if strategy == "two_stage" else None,
-                optim=dataclasses.replace(OPTIM, **(optim or {})), settings=dataclasses.replace(SETTINGS, **settings),
-                lora=LORA if strategy != "frozen" else None,
-                adapter=ADAPTER if strategy in ("lora+ba+wg", "two_stage") else None,
-                head="linear", emotions=EMOTIONS, device="cpu", checkpoint_dir=str(out / "ckpt"),
-                out_metrics=str(out / "metrics.json"), out_predictions=str(out / "predictions.csv"),
-                out_adapter=str(out / "adapter.safetensors"), out_stimuli=str(out / "stimuli.csv"))
+    return {
+        "best_layers": job["best"],
+        "layer": layer or Layer(row=("M", train, test)),
+        "source": job["model"],
+        "manifests": job["manifests"],
+        "splits": job["splits"],
+        "listening": listening,
+        "model": "M",
+        "train": train,
+        "test": test,
+        "strategy": strategy,
+        "fold": 0,
+        "setting": setting,
+        "stage_corpus": "CA" if strategy == "two_stage" else None,
+        "optim": dataclasses.replace(OPTIM, **(optim or {})),
+        "settings": dataclasses.replace(SETTINGS, **settings),
+        "lora": LORA if strategy != "frozen" else None,
+        "adapter": ADAPTER if strategy in ("lora+ba+wg", "two_stage") else None,
+        "head": "linear",
+        "emotions": EMOTIONS,
+        "device": "cpu",
+        "checkpoint_dir": str(out / "ckpt"),
+        "out_metrics": str(out / "metrics.json"),
+        "out_predictions": str(out / "predictions.csv"),
+        "out_adapter": str(out / "adapter.safetensors"),
+        "out_stimuli": str(out / "stimuli.csv"),
+    }
 
 
 def test_job_outputs_follow_the_contract(job, tmp_path):
@@ -117,8 +195,25 @@ def test_job_outputs_follow_the_contract(job, tmp_path):
     res = run_finetune(**kwargs(job, tmp_path))
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m == json.loads(json.dumps(res))
-    for key in ("model", "setting", "train", "test", "strategy", "fold", "layer", "ua", "wa", "macro_f1", "epochs",
-                "best_epoch", "trainable_params", "total_params", "wall_time_s", "torch_threads", "layers_kept"):
+    for key in (
+        "model",
+        "setting",
+        "train",
+        "test",
+        "strategy",
+        "fold",
+        "layer",
+        "ua",
+        "wa",
+        "macro_f1",
+        "epochs",
+        "best_epoch",
+        "trainable_params",
+        "total_params",
+        "wall_time_s",
+        "torch_threads",
+        "layers_kept",
+    ):
         assert key in m
     assert m["layer"] == 2 and m["layers_kept"] == 2 and m["epochs"] == 6 and 1 <= m["best_epoch"] <= 6
     assert m["layer_source"] == "chosen"
@@ -136,8 +231,10 @@ def test_job_outputs_follow_the_contract(job, tmp_path):
     stats = {"in_mean", "in_std"}  # the head's input standardisation, saved beside the trained weights
     assert stats <= set(weights)
     assert sum(v.numel() for k, v in weights.items() if k not in stats) == m["trainable_params"]
-    assert all(("lora_" in k) or ("bottleneck_adapter" in k) or ("input_gate" in k) or k.startswith("head.")
-               or k in stats for k in weights)
+    assert all(
+        ("lora_" in k) or ("bottleneck_adapter" in k) or ("input_gate" in k) or k.startswith("head.") or k in stats
+        for k in weights
+    )
     # no listening stimuli given: stimuli.csv holds its header only
     stim = pd.read_csv(tmp_path / "stimuli.csv")
     assert stim.empty and list(stim.columns) == list(pred.columns) + ["in_train"]
@@ -162,8 +259,9 @@ class Recorder:
 
 def test_two_stage_stagewise_trains_the_stage_corpus_first_then_resets_early_stopping(job, tmp_path, monkeypatch):
     rec = Recorder(monkeypatch)
-    m = run_finetune(**kwargs(job, tmp_path, strategy="two_stage", train="CB", test="CB", setting="trans",
-                              optim={"max_epochs": 3}))
+    m = run_finetune(
+        **kwargs(job, tmp_path, strategy="two_stage", train="CB", test="CB", setting="trans", optim={"max_epochs": 3})
+    )
     assert m["layer"] == 1 and m["layers_kept"] == 1
     assert m["stage_epochs"] == [3, 3] and m["epochs"] == 6  # each stage gets its own early stopping/epoch budget
     assert m["stage_corpus"] == "CA" and 1 <= m["best_epoch"] <= 3 and m["best_stage"] == 1
@@ -172,11 +270,22 @@ def test_two_stage_stagewise_trains_the_stage_corpus_first_then_resets_early_sto
     assert m["val_ua"] == max(ua for _, ua in rec.calls[3:6])  # best of the last stage only
 
 
-def test_two_stage_study_schedule_validates_on_the_target_and_keeps_the_best_of_either_stage(job, tmp_path,
-                                                                                            monkeypatch):
+def test_two_stage_study_schedule_validates_on_the_target_and_keeps_the_best_of_either_stage(
+    job, tmp_path, monkeypatch
+):
     rec = Recorder(monkeypatch)
-    m = run_finetune(**kwargs(job, tmp_path, strategy="two_stage", train="CB", test="CB", setting="trans",
-                              optim={"max_epochs": 4, "lr": 0.05}, two_stage_schedule="study"))
+    m = run_finetune(
+        **kwargs(
+            job,
+            tmp_path,
+            strategy="two_stage",
+            train="CB",
+            test="CB",
+            setting="trans",
+            optim={"max_epochs": 4, "lr": 0.05},
+            two_stage_schedule="study",
+        )
+    )
     # the study's loop switches at the start of epoch 4 // 2 = 2: one epoch of stage 1, the rest on the target
     assert m["stage_epochs"] == [1, 3] and m["epochs"] == 4
     val = rec.calls[:4]
@@ -186,20 +295,33 @@ def test_two_stage_study_schedule_validates_on_the_target_and_keeps_the_best_of_
     assert (m["best_stage"], m["best_epoch"]) == ((0, 1) if best == 0 else (1, best))
     assert m["two_stage_schedule"] == "study"
     # early stopping in stage 1 switches before half the budget (huge lr: the val loss worsens fast)
-    m = run_finetune(**kwargs(job, tmp_path / "es", strategy="two_stage", train="CB", test="CB", setting="trans",
-                              optim={"max_epochs": 12, "patience": 1, "lr": 0.5}, two_stage_schedule="study"))
+    m = run_finetune(
+        **kwargs(
+            job,
+            tmp_path / "es",
+            strategy="two_stage",
+            train="CB",
+            test="CB",
+            setting="trans",
+            optim={"max_epochs": 12, "patience": 1, "lr": 0.5},
+            two_stage_schedule="study",
+        )
+    )
     # 12 epochs: the switch check fires at the start of epoch 6, so stage 1 has 5; an earlier
     # switch ends the run at the start of epoch 6 too (5 epochs in all)
     assert m["stage_epochs"][0] < 5 and m["epochs"] <= 5
 
 
-@pytest.mark.parametrize(("stage", "done", "limit"), [
-    (0, 0, 49),    # stage 1: at most epochs 1-49 (the switch check fires at the start of epoch 50)
-    (1, 11, 38),   # switched at the start of epoch 12 (early stopping): stop at the start of epoch 50
-    (1, 25, 24),   # switched at epoch 26 (the latest in the study's logs): the same end
-    (1, 48, 1),
-    (1, 49, 51),   # switched at epoch 50: the target stage runs to the end of the budget
-])
+@pytest.mark.parametrize(
+    ("stage", "done", "limit"),
+    [
+        (0, 0, 49),  # stage 1: at most epochs 1-49 (the switch check fires at the start of epoch 50)
+        (1, 11, 38),  # switched at the start of epoch 12 (early stopping): stop at the start of epoch 50
+        (1, 25, 24),  # switched at epoch 26 (the latest in the study's logs): the same end
+        (1, 48, 1),
+        (1, 49, 51),  # switched at epoch 50: the target stage runs to the end of the budget
+    ],
+)
 def test_study_schedule_stage_limits_as_the_studys_loop(stage, done, limit):
     assert stage_limit("study", 100, stage, 2, done) == limit
     assert stage_limit("stagewise", 100, stage, 2, done) == 100
@@ -238,8 +360,18 @@ def test_study_schedule_stops_at_epoch_50_after_an_early_switch(job, tmp_path, m
 
     monkeypatch.setattr(train_mod, "predict", scripted)
     monkeypatch.setattr(train_mod.Trainer, "_train_epoch", lambda self, part, seed: 0.0)  # the schedule only
-    m = run_finetune(**kwargs(job, tmp_path, strategy="two_stage", train="CB", test="CB", setting="trans",
-                              optim={"max_epochs": 100, "patience": 2}, two_stage_schedule="study"))
+    m = run_finetune(
+        **kwargs(
+            job,
+            tmp_path,
+            strategy="two_stage",
+            train="CB",
+            test="CB",
+            setting="trans",
+            optim={"max_epochs": 100, "patience": 2},
+            two_stage_schedule="study",
+        )
+    )
     assert m["stage_epochs"] == [3, 46] and m["epochs"] == 49 == calls["val"]
     assert _study_loop(100, losses, 2) == (3, 49)
     # no early stopping at all: 49 epochs of stage 1, then 51 on the target
@@ -275,12 +407,15 @@ def test_batch_1_steps_once_per_utterance(job, tmp_path, monkeypatch):
 
 def test_pinned_layer_needs_no_layer_wise_result(job, tmp_path):
     """A pinned layer runs without best_layers.csv, is not read from it, and is recorded as pinned."""
-    m = run_finetune(**dict(kwargs(job, tmp_path / "pin", strategy="frozen", optim={"max_epochs": 1},
-                                   layer=Layer(pinned=1)), best_layers=None))
+    m = run_finetune(
+        **dict(
+            kwargs(job, tmp_path / "pin", strategy="frozen", optim={"max_epochs": 1}, layer=Layer(pinned=1)),
+            best_layers=None,
+        )
+    )
     assert (m["layer"], m["layer_source"], m["layers_kept"]) == (1, "pinned", 1)  # best_layers.csv says 2
     with pytest.raises(ValueError, match=r"hidden states 0\.\.3 only"):
-        run_finetune(**dict(kwargs(job, tmp_path / "high", strategy="frozen", layer=Layer(pinned=4)),
-                            best_layers=None))
+        run_finetune(**dict(kwargs(job, tmp_path / "high", strategy="frozen", layer=Layer(pinned=4)), best_layers=None))
     with pytest.raises(ValueError, match="best_layers.csv is needed"):
         run_finetune(**dict(kwargs(job, tmp_path / "none", strategy="frozen"), best_layers=None))
 
@@ -289,8 +424,9 @@ def test_cross_runs_validate_on_the_configured_corpus(job, tmp_path, monkeypatch
     rec = Recorder(monkeypatch)
     for val_on, corpus in (("source", "CA"), ("target", "CB")):
         rec.calls.clear()
-        m = run_finetune(**kwargs(job, tmp_path / val_on, strategy="frozen", optim={"max_epochs": 2},
-                                  cross_val_on=val_on))
+        m = run_finetune(
+            **kwargs(job, tmp_path / val_on, strategy="frozen", optim={"max_epochs": 2}, cross_val_on=val_on)
+        )
         assert m["val_corpus"] == corpus
         assert [n for n, _ in rec.calls] == [f"{corpus}:val"] * 2 + ["CB:test"]  # validation, then the test set
         assert m["val_ua"] == max(ua for _, ua in rec.calls[:2])
@@ -327,16 +463,29 @@ def test_same_seed_same_numbers_early_stopping_and_byte_identical_adapters(job, 
 
 def test_encoder_in_training_mode_is_seeded_too(job, tmp_path):
     # the checkpoint's hidden dropout, LayerDrop and time masking (attention dropout off: slow on CPU)
-    model = tiny_model(tmp_path / "model", attention_dropout=0.0, hidden_dropout=0.1, layerdrop=0.1,
-                       mask_time_prob=0.05, mask_time_length=2)
-    a, b = (run_finetune(**dict(kwargs(job, tmp_path / d, strategy="lora", optim={"max_epochs": 2},
-                                       encoder_mode="train"), source=str(model)))
-            for d in "ab")
+    model = tiny_model(
+        tmp_path / "model",
+        attention_dropout=0.0,
+        hidden_dropout=0.1,
+        layerdrop=0.1,
+        mask_time_prob=0.05,
+        mask_time_length=2,
+    )
+    a, b = (
+        run_finetune(
+            **dict(
+                kwargs(job, tmp_path / d, strategy="lora", optim={"max_epochs": 2}, encoder_mode="train"),
+                source=str(model),
+            )
+        )
+        for d in "ab"
+    )
     assert a["encoder_mode"] == "train"
     for k in ("ua", "val_ua", "best_epoch"):
         assert a[k] == b[k]
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "predictions.csv"),
-                                  pd.read_csv(tmp_path / "b" / "predictions.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "a" / "predictions.csv"), pd.read_csv(tmp_path / "b" / "predictions.csv")
+    )
 
 
 def test_gradient_clipping_is_an_option(job, tmp_path, monkeypatch):
@@ -356,8 +505,11 @@ def test_threads_come_from_the_settings_not_the_caller(job, tmp_path):
     try:
         for ambient in (2, 3):
             torch.set_num_threads(ambient)
-            runs.append(run_finetune(**kwargs(job, tmp_path / str(ambient), strategy="frozen",
-                                              optim={"max_epochs": 2}, threads=1)))
+            runs.append(
+                run_finetune(
+                    **kwargs(job, tmp_path / str(ambient), strategy="frozen", optim={"max_epochs": 2}, threads=1)
+                )
+            )
             assert torch.get_num_threads() == ambient  # restored afterwards
     finally:
         torch.set_num_threads(before)
@@ -370,10 +522,19 @@ def test_listening_stimuli_scored_with_the_best_checkpoint_and_marked_when_train
     # stimuli of CB: two of its test utterances and two of its training utterances
     ids = ["CB_angry_test0", "CB_sad_test1", "CB_happy_train0", "CB_neutral_train3"]
     lst = tmp_path / "CB.listening.csv"
-    pd.DataFrame({"utt_id": ids, "emotion": [i.split("_")[1] for i in ids], "speaker": "s1"}).to_csv(lst,
-                                                                                                     index=False)
-    m = run_finetune(**kwargs(job, tmp_path / "trans", strategy="lora", train="CB", test="CB", setting="trans",
-                              optim={"max_epochs": 2}, listening=str(lst)))
+    pd.DataFrame({"utt_id": ids, "emotion": [i.split("_")[1] for i in ids], "speaker": "s1"}).to_csv(lst, index=False)
+    m = run_finetune(
+        **kwargs(
+            job,
+            tmp_path / "trans",
+            strategy="lora",
+            train="CB",
+            test="CB",
+            setting="trans",
+            optim={"max_epochs": 2},
+            listening=str(lst),
+        )
+    )
     stim = pd.read_csv(tmp_path / "trans" / "stimuli.csv")
     assert list(stim.columns) == ["utt_id", "true", "pred"] + [f"p_{e}" for e in EMOTIONS] + ["in_train"]
     assert stim["utt_id"].tolist() == ids and stim["true"].tolist() == ["angry", "sad", "happy", "neutral"]
@@ -476,8 +637,9 @@ def test_kill_and_resume_ends_like_an_uninterrupted_run(job, tmp_path):
     args = kwargs(job, tmp_path / "run", optim={"max_epochs": 8})
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
     plain = {k: (dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v) for k, v in args.items()}
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(plain)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, json.dumps(plain)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     progress = tmp_path / "run" / "ckpt" / "progress.json"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -493,10 +655,12 @@ def test_kill_and_resume_ends_like_an_uninterrupted_run(job, tmp_path):
     assert res["resumed_from_epoch"] == killed_at
     for k in ("ua", "wa", "macro_f1", "epochs", "best_epoch", "val_ua", "trainable_params"):
         assert res[k] == ref[k], k
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "ref" / "predictions.csv"),
-                                  pd.read_csv(tmp_path / "run" / "predictions.csv"))
-    assert (tmp_path / "ref" / "adapter.safetensors").read_bytes() == (tmp_path / "run" /
-                                                                       "adapter.safetensors").read_bytes()
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "ref" / "predictions.csv"), pd.read_csv(tmp_path / "run" / "predictions.csv")
+    )
+    assert (tmp_path / "ref" / "adapter.safetensors").read_bytes() == (
+        tmp_path / "run" / "adapter.safetensors"
+    ).read_bytes()
 
 
 def test_bad_inputs_name_file_and_line(job, tmp_path):
@@ -532,9 +696,21 @@ def test_a_non_finite_loss_stops_the_job_and_writes_nothing(job, tmp_path, monke
 
 
 def _metrics(dirpath: Path, **kw) -> str:
-    m = {"model": "W2V2-CN", "setting": "cross", "train": "DEMO-CN", "test": "DEMO-DE", "strategy": "lora",
-         "fold": 0, "layer": 3, "ua": 0.5, "wa": 0.5, "macro_f1": 0.4, "epochs": 5, "train_lang": "CN",
-         "test_lang": "DE"}
+    m = {
+        "model": "W2V2-CN",
+        "setting": "cross",
+        "train": "DEMO-CN",
+        "test": "DEMO-DE",
+        "strategy": "lora",
+        "fold": 0,
+        "layer": 3,
+        "ua": 0.5,
+        "wa": 0.5,
+        "macro_f1": 0.4,
+        "epochs": 5,
+        "train_lang": "CN",
+        "test_lang": "DE",
+    }
     m.update(kw)
     p = dirpath / f"{m['model']}_{m['train']}_{m['test']}_{m['strategy']}_{m['fold']}.json"
     p.write_text(json.dumps(m))
@@ -544,12 +720,25 @@ def _metrics(dirpath: Path, **kw) -> str:
 def test_table1_means_stds_and_the_studys_numbers(tmp_path):
     from xlser.peft.table1 import table1
 
-    paths = [_metrics(tmp_path, fold=0, ua=0.60), _metrics(tmp_path, fold=1, ua=0.70),
-             _metrics(tmp_path, strategy="frozen", ua=0.55),
-             _metrics(tmp_path, train="X", test="X", setting="mono", train_lang="CN", test_lang="CN",
-                      strategy="frozen", ua=0.9),
-             _metrics(tmp_path, model="OTHER", setting="mono", train="X", test="X", train_lang="CN",
-                      test_lang="CN", strategy="frozen", ua=0.8)]
+    paths = [
+        _metrics(tmp_path, fold=0, ua=0.60),
+        _metrics(tmp_path, fold=1, ua=0.70),
+        _metrics(tmp_path, strategy="frozen", ua=0.55),
+        _metrics(
+            tmp_path, train="X", test="X", setting="mono", train_lang="CN", test_lang="CN", strategy="frozen", ua=0.9
+        ),
+        _metrics(
+            tmp_path,
+            model="OTHER",
+            setting="mono",
+            train="X",
+            test="X",
+            train_lang="CN",
+            test_lang="CN",
+            strategy="frozen",
+            ua=0.8,
+        ),
+    ]
     summary = table1(paths, tmp_path / "t1.csv")  # the study's numbers: the package's own table
     csv = pd.read_csv(tmp_path / "t1.csv")
     lora = csv[(csv["strategy"] == "lora") & (csv["setting"] == "cross")].iloc[0]
@@ -570,9 +759,11 @@ def test_job_settings_carry_only_what_the_job_uses():
     from xlser.config import validate_config
     from xlser.peft.settings import as_params, job_settings
 
-    cfg = {"corpora": {"A": {"format": "csv", "root": "/x", "lang": "CN", "table": "t.csv"}},
-           "splits": {"train_per_emotion": 4, "val": 4, "test": 4, "folds": 1},
-           "peft": {"strategies": ["frozen"]}}
+    cfg = {
+        "corpora": {"A": {"format": "csv", "root": "/x", "lang": "CN", "table": "t.csv"}},
+        "splits": {"train_per_emotion": 4, "val": 4, "test": 4, "folds": 1},
+        "peft": {"strategies": ["frozen"]},
+    }
     validate_config(cfg)  # the schema's defaults: the careful researcher's choices
     peft = cfg["peft"]
 
@@ -588,8 +779,9 @@ def test_job_settings_carry_only_what_the_job_uses():
     assert ft.two_stage_schedule == "stagewise" and adapter == Adapter(16) and lora is not None
     # another strategy's or experiment's settings never reach a job's params
     other = dict(peft, lora={"r": 64, "alpha": 1, "dropout": 0.0}, two_stage={"schedule": "study"})
-    assert as_params(job_settings(other, strategy="frozen", train="A", test="B", cross_val_on="target",
-                                  threads=3)[0]) == as_params(one("frozen", test="B")[0])
+    assert as_params(
+        job_settings(other, strategy="frozen", train="A", test="B", cross_val_on="target", threads=3)[0]
+    ) == as_params(one("frozen", test="B")[0])
     with pytest.raises(ValueError, match="precision"):
         dataclasses.replace(ft, precision="fp16")
 

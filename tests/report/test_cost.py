@@ -43,25 +43,44 @@ def run(tmp_path):
         pd.DataFrame({"utt_id": [f"{corpus}{i}" for i in range(len(durs))], "duration_s": durs}).to_csv(m, index=False)
     sp = wd / "results" / "splits" / "ESD.csv"
     sp.parent.mkdir(parents=True)
-    pd.DataFrame({"utt_id": ["ESD0", "ESD1", "ESD2", "ESD3"], "fold": 0,
-                  "partition": ["train", "train", "val", "test"]}).to_csv(sp, index=False)
+    pd.DataFrame(
+        {"utt_id": ["ESD0", "ESD1", "ESD2", "ESD3"], "fold": 0, "partition": ["train", "train", "val", "test"]}
+    ).to_csv(sp, index=False)
     met = wd / "results" / "peft" / "W2V2-CN" / "ESD__ESD" / "lora" / "fold0" / "metrics.json"
     met.parent.mkdir(parents=True)
     met.write_text(json.dumps({"epochs": 2, "wall_time_s": 20.0}))
     usage = wd / "logs" / "peft" / "W2V2-CN" / "ESD__ESD" / "lora" / "fold0.usage.json"
     usage.parent.mkdir(parents=True)
-    usage.write_text(json.dumps({"rule": "finetune", "device": "GPU X", "cuda_max_allocated_mb": 500.0,
-                                 "wildcards": {"model": "W2V2-CN", "train": "ESD", "test": "ESD", "strategy": "lora",
-                                               "fold": "0"}}))
-    spec = {"corpora": {"ESD": {"writer": "esd", "speakers": 10, "per_speaker_emotion": 350},
-                        "PAVOQUE": {"writer": "pavoque", "counts": {"neutral": 10, "happy": 2, "sad": 2, "angry": 2,
-                                                                    "poker": 7}}},
-            "forecast": {"finetune_epochs": 100, "probe_epochs": 100}}
-    cfg = {"emotions": EMO, "corpora": {"ESD": {}, "PAVOQUE": {}},
-           "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 5, "cross_val_on": "target"},
-           "probe": {"max_epochs": 2}, "peft": {"folds": [0]}, "sed": {"corpus": "ZED", "per_emotion": 2}}
-    protocol = {"splits": {"train_per_emotion": 400, "val": 200, "test": 200, "folds": 5}, "peft": {},
-                "sed": {"per_emotion": 8}}  # no peft.folds: every fold
+    usage.write_text(
+        json.dumps(
+            {
+                "rule": "finetune",
+                "device": "GPU X",
+                "cuda_max_allocated_mb": 500.0,
+                "wildcards": {"model": "W2V2-CN", "train": "ESD", "test": "ESD", "strategy": "lora", "fold": "0"},
+            }
+        )
+    )
+    spec = {
+        "corpora": {
+            "ESD": {"writer": "esd", "speakers": 10, "per_speaker_emotion": 350},
+            "PAVOQUE": {"writer": "pavoque", "counts": {"neutral": 10, "happy": 2, "sad": 2, "angry": 2, "poker": 7}},
+        },
+        "forecast": {"finetune_epochs": 100, "probe_epochs": 100},
+    }
+    cfg = {
+        "emotions": EMO,
+        "corpora": {"ESD": {}, "PAVOQUE": {}},
+        "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 5, "cross_val_on": "target"},
+        "probe": {"max_epochs": 2},
+        "peft": {"folds": [0]},
+        "sed": {"corpus": "ZED", "per_emotion": 2},
+    }
+    protocol = {
+        "splits": {"train_per_emotion": 400, "val": 200, "test": 200, "folds": 5},
+        "peft": {},
+        "sed": {"per_emotion": 8},
+    }  # no peft.folds: every fold
     basis = forecast_basis(spec, cfg, protocol, 0.01)
     return wd, cost_settings(cfg), basis
 

@@ -45,8 +45,13 @@ def _cells(line: str) -> list[str]:
 
 
 def unlatex(cell: str) -> str:
-    for a, b in ((r"$\pm$", "±"), (r"$\rightarrow$", "→"), (r"\textasciitilde{}", "~"),
-                 (r"\textasciicircum{}", "^"), (r"\textbackslash{}", "\\")):
+    for a, b in (
+        (r"$\pm$", "±"),
+        (r"$\rightarrow$", "→"),
+        (r"\textasciitilde{}", "~"),
+        (r"\textasciicircum{}", "^"),
+        (r"\textbackslash{}", "\\"),
+    ):
         cell = cell.replace(a, b)
     return re.sub(r"\\([&%$#_{}])", r"\1", cell)
 
@@ -62,7 +67,7 @@ def tex_table(text: str) -> list[dict[str, str]]:
         return [unlatex(c.strip()) for c in re.split(r"(?<!\\) & ", line[:-3])]
 
     header = cells(lines[top + 1])
-    rows = [cells(line) for line in lines[mid + 1:bottom]]
+    rows = [cells(line) for line in lines[mid + 1 : bottom]]
     for r in rows:
         assert len(r) == len(header), f"ragged row {r}"
     return [dict(zip(header, r)) for r in rows]
@@ -107,18 +112,32 @@ def test_table1_cells_against_csv(tmp_path):
 
     rng = np.random.default_rng(0)
     paths = []
-    exps = [("W2V2-CN", "mono", "DEMO-CN", "DEMO-CN", "CN", "CN"),
-            ("W2V2-CN", "cross", "DEMO-CN", "DEMO-DE", "CN", "DE"),
-            ("W2V2-DE", "cross", "DEMO-DE", "DEMO-CN", "DE", "CN"),
-            ("W2V2-DE", "trans", "DEMO-CN", "DEMO-CN", "CN", "CN")]
+    exps = [
+        ("W2V2-CN", "mono", "DEMO-CN", "DEMO-CN", "CN", "CN"),
+        ("W2V2-CN", "cross", "DEMO-CN", "DEMO-DE", "CN", "DE"),
+        ("W2V2-DE", "cross", "DEMO-DE", "DEMO-CN", "DE", "CN"),
+        ("W2V2-DE", "trans", "DEMO-CN", "DEMO-CN", "CN", "CN"),
+    ]
     for model, setting, train, test, sl, tl in exps:
         for strategy in ("frozen", "lora", "lora+ba+wg"):
             if setting == "mono" and strategy == "lora+ba+wg":
                 continue  # a strategy missing for one experiment: '–'
             for fold in range(3 if strategy != "frozen" else 1):
-                m = {"model": model, "setting": setting, "train": train, "test": test, "strategy": strategy,
-                     "fold": fold, "layer": 3, "ua": float(rng.uniform(0.3, 0.95)), "wa": 0.5, "macro_f1": 0.5,
-                     "epochs": 4, "train_lang": sl, "test_lang": tl}
+                m = {
+                    "model": model,
+                    "setting": setting,
+                    "train": train,
+                    "test": test,
+                    "strategy": strategy,
+                    "fold": fold,
+                    "layer": 3,
+                    "ua": float(rng.uniform(0.3, 0.95)),
+                    "wa": 0.5,
+                    "macro_f1": 0.5,
+                    "epochs": 4,
+                    "train_lang": sl,
+                    "test_lang": tl,
+                }
                 p = tmp_path / f"{model}_{setting}_{train}_{test}_{strategy}_{fold}.json"
                 p.write_text(json.dumps(m))
                 paths.append(str(p))
@@ -128,8 +147,13 @@ def test_table1_cells_against_csv(tmp_path):
         assert len(rendered) == len(exps)
         seen = set()
         for r in csv.itertuples():
-            row = [x for x in rendered if x["Model"] == r.model and x["Setting"] == r.setting
-                   and x["Source → target"] == f"{r.source} → {r.target} ({r.train} → {r.test})"]
+            row = [
+                x
+                for x in rendered
+                if x["Model"] == r.model
+                and x["Setting"] == r.setting
+                and x["Source → target"] == f"{r.source} → {r.target} ({r.train} → {r.test})"
+            ]
             assert len(row) == 1, (r, rendered)
             row = row[0]
             assert row[r.strategy] == ua_cell(r.ua_mean, r.ua_std, r.n_folds), (r, row)
@@ -161,9 +185,19 @@ def responses(tmp_path: Path) -> Path:
                 for k in range(n):
                     t = EMO[k % 4]
                     p = t if rng.random() < acc + (0.1 if corpus[-2:] == group else 0) else EMO[(k + 1 + i) % 4]
-                    rows.append({"listener": f"{group}{i}", "group": group, "corpus": corpus,
-                                 "utt_id": f"{corpus}-{k}", "true": t, "pred": p, "seg_start": np.nan,
-                                 "seg_end": np.nan, "simulated": False})
+                    rows.append(
+                        {
+                            "listener": f"{group}{i}",
+                            "group": group,
+                            "corpus": corpus,
+                            "utt_id": f"{corpus}-{k}",
+                            "true": t,
+                            "pred": p,
+                            "seg_start": np.nan,
+                            "seg_end": np.nan,
+                            "simulated": False,
+                        }
+                    )
     path = tmp_path / "responses.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
@@ -197,13 +231,30 @@ def test_table3_cells_against_csv(tmp_path):
     path = responses(tmp_path)
     pred = tmp_path / "M-CN" / "X-CN__X-CN.predictions.csv"
     pred.parent.mkdir()
-    pd.DataFrame({"model": "M-CN", "setting": "mono", "train": "X-CN", "test": "X-CN", "fold": [0, 0, 1, 1, 1],
-                  "layer": 2, "utt_id": ["a", "b", "c", "d", "e"],
-                  "true": ["angry", "happy", "angry", "sad", "neutral"],
-                  "pred": ["angry", "angry", "sad", "sad", "happy"]}).to_csv(pred, index=False)
-    write_table3(path, [pred], EMO, CORPORA, {"M-CN": {"lang": "CN"}},
-                 [{"model": "M-CN", "train": "X-CN", "test": "X-CN", "setting": "mono"}],
-                 tmp_path / "t3", tmp_path / "t3.png", tmp_path / "t3.pdf")
+    pd.DataFrame(
+        {
+            "model": "M-CN",
+            "setting": "mono",
+            "train": "X-CN",
+            "test": "X-CN",
+            "fold": [0, 0, 1, 1, 1],
+            "layer": 2,
+            "utt_id": ["a", "b", "c", "d", "e"],
+            "true": ["angry", "happy", "angry", "sad", "neutral"],
+            "pred": ["angry", "angry", "sad", "sad", "happy"],
+        }
+    ).to_csv(pred, index=False)
+    write_table3(
+        path,
+        [pred],
+        EMO,
+        CORPORA,
+        {"M-CN": {"lang": "CN"}},
+        [{"model": "M-CN", "train": "X-CN", "test": "X-CN", "setting": "mono"}],
+        tmp_path / "t3",
+        tmp_path / "t3.png",
+        tmp_path / "t3.pdf",
+    )
     csv = pd.read_csv(tmp_path / "t3.csv")
     for rendered in both(tmp_path / "t3"):
         assert len(rendered) == len(csv)
@@ -224,26 +275,80 @@ def test_table4_cells_against_csv(tmp_path):
     from xlser.sed.eder import interval_frames
     from xlser.sed.table4 import make_table4
 
-    subset = pd.DataFrame([
-        {"utt_id": "u1", "emotion": "angry", "seg_start": 2.0, "seg_end": 4.0, "duration_s": 6.0, "path": "/a/u1.wav"},
-        {"utt_id": "u2", "emotion": "sad", "seg_start": 1.0, "seg_end": 3.0, "duration_s": 5.0, "path": "/a/u2.wav"},
-        {"utt_id": "u3", "emotion": "happy", "seg_start": 0.5, "seg_end": 1.5, "duration_s": 3.0, "path": "/a/u3.wav"},
-    ])
+    subset = pd.DataFrame(
+        [
+            {
+                "utt_id": "u1",
+                "emotion": "angry",
+                "seg_start": 2.0,
+                "seg_end": 4.0,
+                "duration_s": 6.0,
+                "path": "/a/u1.wav",
+            },
+            {
+                "utt_id": "u2",
+                "emotion": "sad",
+                "seg_start": 1.0,
+                "seg_end": 3.0,
+                "duration_s": 5.0,
+                "path": "/a/u2.wav",
+            },
+            {
+                "utt_id": "u3",
+                "emotion": "happy",
+                "seg_start": 0.5,
+                "seg_end": 1.5,
+                "duration_s": 3.0,
+                "path": "/a/u3.wav",
+            },
+        ]
+    )
     subset.to_csv(tmp_path / "subset.csv", index=False)
-    doc = {"model": "WavLM", "window": 0.02, "stride": 0.02,
-           "utterances": {"u1": {"frames": "".join(interval_frames(6.0, 2.3, 4.0, "a", n_frames=299))},
-                          "u2": {"frames": "n" * 249},
-                          "u3": {"frames": "".join(interval_frames(3.0, 0.2, 1.5, "h", n_frames=149))}}}
+    doc = {
+        "model": "WavLM",
+        "window": 0.02,
+        "stride": 0.02,
+        "utterances": {
+            "u1": {"frames": "".join(interval_frames(6.0, 2.3, 4.0, "a", n_frames=299))},
+            "u2": {"frames": "n" * 249},
+            "u3": {"frames": "".join(interval_frames(3.0, 0.2, 1.5, "h", n_frames=149))},
+        },
+    }
     (tmp_path / "frames.json").write_text(json.dumps(doc))
-    rows = [("L1", "CN", "u1", "angry", 2.5, 4.5), ("L2", "CN", "u1", "neutral", None, None),
-            ("L1", "CN", "u3", "happy", 0.7, 1.5), ("L3", "DE", "u1", "happy", 2.0, 4.0),
-            ("L3", "DE", "u2", "sad", 1.2, 3.0), ("L4", "DE", "u3", "sad", 0.5, 1.5)]
-    pd.DataFrame([{"listener": li, "group": g, "corpus": "ZED", "utt_id": u, "true": "x", "pred": p,
-                   "seg_start": s, "seg_end": e, "simulated": False} for li, g, u, p, s, e in rows]
-                 ).to_csv(tmp_path / "responses.csv", index=False)
+    rows = [
+        ("L1", "CN", "u1", "angry", 2.5, 4.5),
+        ("L2", "CN", "u1", "neutral", None, None),
+        ("L1", "CN", "u3", "happy", 0.7, 1.5),
+        ("L3", "DE", "u1", "happy", 2.0, 4.0),
+        ("L3", "DE", "u2", "sad", 1.2, 3.0),
+        ("L4", "DE", "u3", "sad", 0.5, 1.5),
+    ]
+    pd.DataFrame(
+        [
+            {
+                "listener": li,
+                "group": g,
+                "corpus": "ZED",
+                "utt_id": u,
+                "true": "x",
+                "pred": p,
+                "seg_start": s,
+                "seg_end": e,
+                "simulated": False,
+            }
+            for li, g, u, p, s, e in rows
+        ]
+    ).to_csv(tmp_path / "responses.csv", index=False)
     stem = tmp_path / "t4"
-    make_table4([tmp_path / "frames.json"], tmp_path / "subset.csv", tmp_path / "responses.csv", stem,
-                tmp_path / "fig.png", ["angry", "happy", "sad"], "ZED")
+    make_table4(
+        [tmp_path / "frames.json"],
+        tmp_path / "subset.csv",
+        tmp_path / "responses.csv",
+        stem,
+        tmp_path / "fig.png",
+        ["angry", "happy", "sad"],
+        "ZED",
+    )
     csv = pd.read_csv(stem.with_suffix(".csv"))
     for rendered in both(stem):
         assert [r["emotion"] for r in rendered] == csv["emotion"].tolist()
@@ -276,8 +381,19 @@ def test_welch_summary_cells_against_csv(tmp_path):
                 for k in range(24):
                     t = EMO[k % 4]
                     p = t if rng.random() < acc else ("neutral" if t != "neutral" else "sad")
-                    rows.append({"listener": f"{g}{i}", "group": g, "corpus": corpus, "utt_id": f"{corpus}-{k}",
-                                 "true": t, "pred": p, "seg_start": np.nan, "seg_end": np.nan, "simulated": False})
+                    rows.append(
+                        {
+                            "listener": f"{g}{i}",
+                            "group": g,
+                            "corpus": corpus,
+                            "utt_id": f"{corpus}-{k}",
+                            "true": t,
+                            "pred": p,
+                            "seg_start": np.nan,
+                            "seg_end": np.nan,
+                            "simulated": False,
+                        }
+                    )
     path = tmp_path / "responses.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     write_welch(path, corpora, EMO, tmp_path / "w.csv", tmp_path / "w.md")
@@ -298,8 +414,13 @@ def test_welch_summary_cells_against_csv(tmp_path):
     for r, row in zip(sig.itertuples(), other):
         assert (row["family"], row["emotion"], row["metric"]) == (r.family, r.emotion, r.metric)
         assert row["means"] == f"{r.mean_a:.2f} vs {r.mean_b:.2f}"
-        assert (row["t"], row["df"], row["p"], row["p_holm"], row["g"]) == \
-            (f"{r.t:.3f}", f"{r.df:.1f}", p_cell(r.p), p_cell(r.p_holm), f"{r.hedges_g:.2f}")
+        assert (row["t"], row["df"], row["p"], row["p_holm"], row["g"]) == (
+            f"{r.t:.3f}",
+            f"{r.df:.1f}",
+            p_cell(r.p),
+            p_cell(r.p_holm),
+            f"{r.hedges_g:.2f}",
+        )
 
 
 # ---------------------------------------------------------------- layer-wise table (as the report shows it)
@@ -312,10 +433,23 @@ def test_layerwise_table_in_the_report_against_csv(tmp_path):
     rng = np.random.default_rng(2)
     files = []
     for model, train, test in (("M1", "A", "A"), ("M1", "A", "B"), ("M2", "B", "B")):
-        rows = [{"model": model, "setting": "mono" if train == test else "cross", "train": train, "test": test,
-                 "fold": f, "layer": k, "ua": rng.uniform(0.25, 0.9), "wa": rng.uniform(0.25, 0.9),
-                 "macro_f1": rng.uniform(0.2, 0.9), "val_ua": rng.uniform(0.25, 0.9), "epochs": 10}
-                for f in range(3) for k in range(4)]
+        rows = [
+            {
+                "model": model,
+                "setting": "mono" if train == test else "cross",
+                "train": train,
+                "test": test,
+                "fold": f,
+                "layer": k,
+                "ua": rng.uniform(0.25, 0.9),
+                "wa": rng.uniform(0.25, 0.9),
+                "macro_f1": rng.uniform(0.2, 0.9),
+                "val_ua": rng.uniform(0.25, 0.9),
+                "epochs": 10,
+            }
+            for f in range(3)
+            for k in range(4)
+        ]
         p = tmp_path / f"{model}_{train}_{test}.csv"
         pd.DataFrame(rows).to_csv(p, index=False)
         files.append(p)

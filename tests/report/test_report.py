@@ -10,13 +10,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
 
-from xlser.errors import InputError  # noqa: E402
-from xlser.report.html import build_report, markdown_table_to_html  # noqa: E402
-from xlser.report.tables import to_markdown  # noqa: E402
+from xlser.errors import InputError
+from xlser.report.html import build_report, markdown_table_to_html
+from xlser.report.tables import to_markdown
 
 
 class _Tables(html.parser.HTMLParser):
@@ -82,8 +82,10 @@ def test_ragged_markdown_row_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_summary_markdown_with_headings_prose_and_two_tables() -> None:
-    text = ("# Welch's tests\n\n**SIMULATED listeners**\n\nSome prose.\n\n"
-            "| a | b |\n|---|---|\n| 1 | 2 |\n\n**Second**\n| c |\n|---|\n| 3 |\n")
+    text = (
+        "# Welch's tests\n\n**SIMULATED listeners**\n\nSome prose.\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n**Second**\n| c |\n|---|\n| 3 |\n"
+    )
     parsed = _parse(markdown_table_to_html(text))
     assert parsed.tables == [[["a", "b"], ["1", "2"]], [["c"], ["3"]]]
     assert parsed.captions == ["Second"]  # a bold line directly before a table is its caption
@@ -123,8 +125,13 @@ def test_report_embeds_tables_and_inlined_figures(tmp_path: Path) -> None:
 def test_report_marks_demo_and_simulated_sections(tmp_path: Path) -> None:
     md = tmp_path / "t.md"
     md.write_text("| a |\n|---|\n| 1 |\n")
-    out = build_report({"Table I: PEFT": md, "Table II: human listeners' UA": md}, {},
-                       tmp_path / "index.html", demo=True, simulated=True)
+    out = build_report(
+        {"Table I: PEFT": md, "Table II: human listeners' UA": md},
+        {},
+        tmp_path / "index.html",
+        demo=True,
+        simulated=True,
+    )
     text = out.read_text()
     assert "<h2>Table I: PEFT [DEMO]</h2>" in text
     assert "<h2>Table II: human listeners&#x27; UA [DEMO] [SIMULATED]</h2>" in text
@@ -136,8 +143,14 @@ def test_rehearsal_report_says_what_its_numbers_measure(tmp_path: Path) -> None:
     marked REHEARSAL, not DEMO (no eSpeak NG speech or demo models in it)."""
     md = tmp_path / "t.md"
     md.write_text("| a |\n|---|\n| 1 |\n")
-    text = build_report({"Cost": md, "Table II: human listeners' UA": md}, {}, tmp_path / "index.html",
-                        demo=True, simulated=True, rehearsal=True).read_text()
+    text = build_report(
+        {"Cost": md, "Table II: human listeners' UA": md},
+        {},
+        tmp_path / "index.html",
+        demo=True,
+        simulated=True,
+        rehearsal=True,
+    ).read_text()
     assert "<h2>Cost [REHEARSAL]</h2>" in text and "[DEMO]" not in text and "eSpeak" not in text
     assert "<h2>Table II: human listeners&#x27; UA [REHEARSAL] [SIMULATED]</h2>" in text
     assert "cost table" in text and text.count('class="banner"') == 2

@@ -26,10 +26,21 @@ def tiny_wavlm(tmp_path_factory):
     from transformers import Wav2Vec2FeatureExtractor, WavLMConfig, WavLMModel
 
     torch.manual_seed(0)
-    cfg = WavLMConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                      conv_dim=(32, 32, 32, 32), conv_kernel=(10, 8, 4, 4), conv_stride=(5, 4, 4, 4),
-                      num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, num_buckets=32,
-                      max_bucket_distance=80, feat_extract_norm="layer", do_stable_layer_norm=True)
+    cfg = WavLMConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32, 32, 32, 32),
+        conv_kernel=(10, 8, 4, 4),
+        conv_stride=(5, 4, 4, 4),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        num_buckets=32,
+        max_bucket_distance=80,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+    )
     path = tmp_path_factory.mktemp("wavlm")
     WavLMModel(cfg).save_pretrained(path)
     Wav2Vec2FeatureExtractor(sampling_rate=SR, return_attention_mask=True).save_pretrained(path)
@@ -68,8 +79,18 @@ def write_corpus(root, name, per_emotion, rng, emotions=("neutral", "angry", "ha
             p = root / name / f"{emo}_{k}.wav"
             p.parent.mkdir(parents=True, exist_ok=True)
             sf.write(p, y, SR)
-            rows.append({"utt_id": f"{name}_{emo}_{k}", "corpus": name, "lang": "EN", "speaker": f"s{k % 2}",
-                         "emotion": emo, "path": str(p), "duration_s": len(y) / SR, "sample_rate": SR})
+            rows.append(
+                {
+                    "utt_id": f"{name}_{emo}_{k}",
+                    "corpus": name,
+                    "lang": "EN",
+                    "speaker": f"s{k % 2}",
+                    "emotion": emo,
+                    "path": str(p),
+                    "duration_s": len(y) / SR,
+                    "sample_rate": SR,
+                }
+            )
     write_manifest(pd.DataFrame(rows), root / name / "manifest.csv")
     return root / name / "manifest.csv"
 
@@ -78,17 +99,30 @@ def write_zed(root, per_emotion, rng):
     rows = []
     for emo in ("angry", "happy", "sad"):
         for k in range(per_emotion):
-            parts = [tone(EMO_TONE["neutral"][0], rng.uniform(1.0, 2.0), EMO_TONE["neutral"][1], rng),
-                     tone(EMO_TONE[emo][0], rng.uniform(1.0, 2.0), EMO_TONE[emo][1], rng),
-                     tone(EMO_TONE["neutral"][0], rng.uniform(1.0, 2.0), EMO_TONE["neutral"][1], rng)]
+            parts = [
+                tone(EMO_TONE["neutral"][0], rng.uniform(1.0, 2.0), EMO_TONE["neutral"][1], rng),
+                tone(EMO_TONE[emo][0], rng.uniform(1.0, 2.0), EMO_TONE[emo][1], rng),
+                tone(EMO_TONE["neutral"][0], rng.uniform(1.0, 2.0), EMO_TONE["neutral"][1], rng),
+            ]
             y = np.concatenate(parts)
             p = root / "zed" / f"{emo}_{k}.wav"
             p.parent.mkdir(parents=True, exist_ok=True)
             sf.write(p, y, SR)
             s = len(parts[0]) / SR
-            rows.append({"utt_id": f"zed_{emo}_{k}", "corpus": "ZED", "lang": "EN", "speaker": "z", "emotion": emo,
-                         "path": str(p), "duration_s": len(y) / SR, "sample_rate": SR,
-                         "seg_start": s, "seg_end": s + len(parts[1]) / SR})
+            rows.append(
+                {
+                    "utt_id": f"zed_{emo}_{k}",
+                    "corpus": "ZED",
+                    "lang": "EN",
+                    "speaker": "z",
+                    "emotion": emo,
+                    "path": str(p),
+                    "duration_s": len(y) / SR,
+                    "sample_rate": SR,
+                    "seg_start": s,
+                    "seg_end": s + len(parts[1]) / SR,
+                }
+            )
     df = pd.DataFrame(rows)
     write_manifest(df, root / "zed" / "manifest.csv")
     df[["utt_id", "emotion", "seg_start", "seg_end", "duration_s", "path"]].to_csv(root / "subset.csv", index=False)
@@ -97,8 +131,9 @@ def write_zed(root, per_emotion, rng):
 
 def test_speechbrain_backend_loads_local_checkpoint_offline(tmp_path, tiny_wavlm, no_hub):
     ckpt = write_sb_checkpoint(tmp_path / "ckpt", tiny_wavlm)
-    assert {"hyperparams.yaml", "input_norm.ckpt", "label_encoder.txt", "model.ckpt", "wav2vec2.ckpt"} <= \
-        set(os.listdir(ckpt))
+    assert {"hyperparams.yaml", "input_norm.ckpt", "label_encoder.txt", "model.ckpt", "wav2vec2.ckpt"} <= set(
+        os.listdir(ckpt)
+    )
     assert "'a' => 0\n'n' => 1\n'h' => 2\n's' => 3" in (ckpt / "label_encoder.txt").read_text()
     from xlser.sed.backends import SpeechBrainDiarizer
 
@@ -122,8 +157,19 @@ def test_speechbrain_backend_through_diarize(tmp_path, tiny_wavlm, no_hub):
     ckpt = write_sb_checkpoint(tmp_path / "ckpt", tiny_wavlm)
     manifest, subset, df = write_zed(tmp_path, 1, np.random.default_rng(1))
     out = tmp_path / "sed" / "SB" / "frames.json"
-    diarize(subset, manifest, out, "SB", {"backend": "speechbrain", "source": str(ckpt)}, 0.02, 0.02,
-            ["angry", "happy", "sad"], None, "cpu", 0)
+    diarize(
+        subset,
+        manifest,
+        out,
+        "SB",
+        {"backend": "speechbrain", "source": str(ckpt)},
+        0.02,
+        0.02,
+        ["angry", "happy", "sad"],
+        None,
+        "cpu",
+        0,
+    )
     doc = json.loads(out.read_text())
     assert doc["model"] == "SB" and doc["window"] == 0.02 and doc["decode"] == "argmax"
     for r in df.itertuples():
@@ -134,7 +180,7 @@ def test_speechbrain_backend_through_diarize(tmp_path, tiny_wavlm, no_hub):
 def test_single_segment_decoding():
     p = np.tile([0.7, 0.1, 0.1, 0.1], (20, 1))
     p[8:13] = [0.2, 0.1, 0.6, 0.1]  # 5 frames of class 2
-    p[3] = [0.3, 0.6, 0.05, 0.05]   # an isolated blip of class 1, weaker than the run
+    p[3] = [0.3, 0.6, 0.05, 0.05]  # an isolated blip of class 1, weaker than the run
     assert "".join(map(str, single_segment(p))) == "0" * 8 + "2" * 5 + "0" * 7
     assert single_segment(p, min_frames=6).max() == 0  # too short: no segment
     assert single_segment(np.tile([0.6, 0.2, 0.1, 0.1], (10, 1))).max() == 0  # no evidence: all neutral
@@ -152,8 +198,17 @@ def test_probe_backend_beats_all_neutral(tmp_path, tiny_wavlm):
     train = [write_corpus(tmp_path, "C1", 8, rng)]
     manifest, subset, df = write_zed(tmp_path, 2, rng)
     out = tmp_path / "frames.json"
-    spec = {"backend": "probe", "source": str(tiny_wavlm), "layer": 1, "train_corpora": ["C1"],
-            "context_s": [0.1, 0.3], "max_per_emotion": 100, "min_segment_s": 0.1, "gap_s": 0.3, "repeats": 1}
+    spec = {
+        "backend": "probe",
+        "source": str(tiny_wavlm),
+        "layer": 1,
+        "train_corpora": ["C1"],
+        "context_s": [0.1, 0.3],
+        "max_per_emotion": 100,
+        "min_segment_s": 0.1,
+        "gap_s": 0.3,
+        "repeats": 1,
+    }
     probe = Optim(lr=1e-2, eps=1e-8, weight_decay=1e-5, batch_size=32, max_epochs=40, patience=5, seed=0)
     doc = diarize(subset, manifest, out, "P", spec, 0.02, 0.02, ["angry", "happy", "sad"], probe, "cpu", 0, train)
     assert doc["decode"] == "single_segment" and set(doc["labels"]) == {"n", "a", "h", "s"}

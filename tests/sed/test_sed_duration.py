@@ -48,13 +48,16 @@ def test_zed_json_duration_is_kept_and_events_past_it_clamped(tmp_path):
     assert utterance_eder(frames, sub.loc["s1_a", "duration_s"], "happy", 0.2, 1.02) == pytest.approx(0.0, abs=1e-9)
 
 
-@pytest.mark.parametrize("entry,message", [
-    ((1.0, 0.2, 1.06), r"entry 's2_x': segment \[0.2, 1.06\] is not inside the utterance \(0 - 1.000 s"),
-    ((0.96, 0.2, 1.02), r"entry 's2_x': segment \[0.2, 1.02\] is not inside the utterance \(0 - 0.960 s"),
-    ((1.2, 0.2, 0.9), r"entry 's2_x': duration 1.2 s does not match its audio \(1.000 s"),
-    ((0.9, 0.2, 0.5), r"entry 's2_x': duration 0.9 s does not match"),
-    (("long", 0.2, 0.5), r"entry 's2_x': duration 'long' is not a number"),
-])
+@pytest.mark.parametrize(
+    "entry,message",
+    [
+        ((1.0, 0.2, 1.06), r"entry 's2_x': segment \[0.2, 1.06\] is not inside the utterance \(0 - 1.000 s"),
+        ((0.96, 0.2, 1.02), r"entry 's2_x': segment \[0.2, 1.02\] is not inside the utterance \(0 - 0.960 s"),
+        ((1.2, 0.2, 0.9), r"entry 's2_x': duration 1.2 s does not match its audio \(1.000 s"),
+        ((0.9, 0.2, 0.5), r"entry 's2_x': duration 0.9 s does not match"),
+        (("long", 0.2, 0.5), r"entry 's2_x': duration 'long' is not a number"),
+    ],
+)
 def test_durations_and_segments_out_of_bounds_are_named(tmp_path, entry, message):
     root = zed(tmp_path / "ZED", {"s2_x": entry})
     with pytest.raises(InputError, match=message) as err:
@@ -63,6 +66,20 @@ def test_durations_and_segments_out_of_bounds_are_named(tmp_path, entry, message
 
 
 def test_subset_without_seg_duration_uses_the_audio_duration():
-    df = pd.DataFrame([{"utt_id": "u1", "corpus": "Z", "lang": "EN", "speaker": "s", "emotion": "sad", "path": "/a.wav",
-                        "duration_s": 3.0, "sample_rate": 16000, "seg_start": 1.0, "seg_end": 2.0}])
+    df = pd.DataFrame(
+        [
+            {
+                "utt_id": "u1",
+                "corpus": "Z",
+                "lang": "EN",
+                "speaker": "s",
+                "emotion": "sad",
+                "path": "/a.wav",
+                "duration_s": 3.0,
+                "sample_rate": 16000,
+                "seg_start": 1.0,
+                "seg_end": 2.0,
+            }
+        ]
+    )
     assert select_subset(df, ["sad"], 1, 0)["duration_s"].tolist() == [3.0]

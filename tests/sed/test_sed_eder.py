@@ -6,8 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xlser.sed.eder import (interval_eder, interval_frames, letter_map, n_reference_frames, pad_prediction,
-                            segment_eder, utterance_eder)
+from xlser.sed.eder import (
+    interval_eder,
+    interval_frames,
+    letter_map,
+    n_reference_frames,
+    pad_prediction,
+    segment_eder,
+    utterance_eder,
+)
 
 
 def test_speechbrain_docstring_example():
@@ -22,20 +29,24 @@ def frames_for(duration, lab, start, end, stride=0.02):
     return interval_frames(duration, start, end, lab, stride, stride, n_frames=round(duration / stride))
 
 
-@pytest.mark.parametrize("pred,expected", [
-    (("n", None, None), 2 / 6),          # all neutral: the emotional 2 s are missed
-    (("a", 2.0, 4.0), 0.0),              # perfect
-    (("a", 2.5, 4.5), 1 / 6),            # boundary shifted by 0.5 s: 0.5 missed + 0.5 false alarm
-    (("h", 2.0, 4.0), 2 / 6),            # right place, wrong emotion (confusion)
-    (("h", 2.5, 4.5), 2.5 / 6),          # confusion on 1.5 s + false alarm on 0.5 s + missed 0.5 s
-    (("a", 0.0, 6.0), 4 / 6),            # everything angry: 4 s of false alarm
-])
+@pytest.mark.parametrize(
+    "pred,expected",
+    [
+        (("n", None, None), 2 / 6),  # all neutral: the emotional 2 s are missed
+        (("a", 2.0, 4.0), 0.0),  # perfect
+        (("a", 2.5, 4.5), 1 / 6),  # boundary shifted by 0.5 s: 0.5 missed + 0.5 false alarm
+        (("h", 2.0, 4.0), 2 / 6),  # right place, wrong emotion (confusion)
+        (("h", 2.5, 4.5), 2.5 / 6),  # confusion on 1.5 s + false alarm on 0.5 s + missed 0.5 s
+        (("a", 0.0, 6.0), 4 / 6),  # everything angry: 4 s of false alarm
+    ],
+)
 def test_hand_computed_cases(pred, expected):
     lab, s, e = pred
     frames = frames_for(6.0, lab, s, e)
     assert utterance_eder(frames, 6.0, "angry", 2.0, 4.0) == pytest.approx(expected, abs=1e-9)
-    assert interval_eder(6.0, "angry", 2.0, 4.0, {"n": "neutral", "a": "angry", "h": "happy"}[lab], s, e) == \
-        pytest.approx(expected, abs=1e-9)
+    assert interval_eder(
+        6.0, "angry", 2.0, 4.0, {"n": "neutral", "a": "angry", "h": "happy"}[lab], s, e
+    ) == pytest.approx(expected, abs=1e-9)
 
 
 def test_prediction_short_by_any_amount_gets_one_copy_of_its_last_frame():

@@ -20,8 +20,11 @@ from xlser.sed.eder import interval_frames, n_reference_frames, segment_eder, ut
 def recipe_frame_labels(duration, emo, start, end, win=0.02, stride=0.02):
     """The recipe's frame labels: intervals in time order, a frame takes the first one that
     covers at least half of it (else keeps the last label), the last frame clipped."""
-    segs = ([(0.0, start, "n")] if start != 0 else []) + [(start, end, emo[0])] + \
-        ([(end, duration, "n")] if end != duration else [])
+    segs = (
+        ([(0.0, start, "n")] if start != 0 else [])
+        + [(start, end, emo[0])]
+        + ([(end, duration, "n")] if end != duration else [])
+    )
     labels = []
     lab = None
     for i in range(int(duration / stride) + 1):
@@ -48,7 +51,7 @@ def recipe_eder(pred, duration, emo, start, end, win=0.02, stride=0.02):
 
 
 def cnn_frames(duration, sr=16000):
-    return (int(round(duration * sr)) - 400) // 320 + 1
+    return (round(duration * sr) - 400) // 320 + 1
 
 
 def test_reference_frame_count_is_the_recipes():
@@ -90,8 +93,9 @@ def test_edge_lengths_and_events_at_the_ends_score_as_the_recipe(short):
         ref = recipe_frame_labels(duration, "happy", start, end)
         n = len(ref) - short
         for pred in (ref[:n] + ["h"] * max(0, -short), ["h"] * n, ["n"] * (n - 3) + ["h"] * 3):
-            assert utterance_eder(pred, duration, "happy", start, end) == \
-                pytest.approx(recipe_eder(pred, duration, "happy", start, end), abs=1e-12), (start, end, short)
+            assert utterance_eder(pred, duration, "happy", start, end) == pytest.approx(
+                recipe_eder(pred, duration, "happy", start, end), abs=1e-12
+            ), (start, end, short)
 
 
 def test_listener_frames_follow_the_recipes_framing_rule():
@@ -151,13 +155,15 @@ def test_event_past_the_end_is_clamped_and_eder_never_negative():
     n = n_reference_frames(duration)
     all_angry = ["a"] * n
     # unclamped, speechbrain credits the overrun: 1 - 2.52 / 2.51 < 0
-    assert EDER(all_angry, "u", duration, [{"emo": "angry", "start": 0.0, "end": 2.53}], 0.02, 0.02) == \
-        pytest.approx(1 - 2.52 / 2.51)
+    assert EDER(all_angry, "u", duration, [{"emo": "angry", "start": 0.0, "end": 2.53}], 0.02, 0.02) == pytest.approx(
+        1 - 2.52 / 2.51
+    )
     assert utterance_eder(all_angry, duration, "angry", 0.0, 2.53) == 0.0
     pred = ["n"] * 50 + ["a"] * (n - 50)
     for overrun in (0.001, 0.02, 0.049):
-        assert utterance_eder(pred, duration, "angry", 1.0, duration + overrun) == \
-            pytest.approx(recipe_eder(pred, duration, "angry", 1.0, duration), abs=1e-12)
+        assert utterance_eder(pred, duration, "angry", 1.0, duration + overrun) == pytest.approx(
+            recipe_eder(pred, duration, "angry", 1.0, duration), abs=1e-12
+        )
     rng = np.random.default_rng(3)
     for _ in range(200):
         start = float(rng.uniform(0, duration - 0.1))

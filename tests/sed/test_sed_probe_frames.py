@@ -32,13 +32,16 @@ class Frames:
 
 
 def wav_file(path, seconds: float) -> str:
-    sf.write(path, np.full(int(round(seconds * SR)), 0.1, np.float32), SR)
+    sf.write(path, np.full(round(seconds * SR), 0.1, np.float32), SR)
     return str(path)
 
 
 def test_concatenation_labels_frames_whose_centre_is_in_the_emotional_part(tmp_path):
-    paths = (wav_file(tmp_path / "n1.wav", 0.305), wav_file(tmp_path / "e.wav", 0.5),
-             wav_file(tmp_path / "n2.wav", 0.2))
+    paths = (
+        wav_file(tmp_path / "n1.wav", 0.305),
+        wav_file(tmp_path / "e.wav", 0.5),
+        wav_file(tmp_path / "n2.wav", 0.2),
+    )
     x, y = _concat_example(Frames(), paths, gap_s=0.0, stride=0.02, rng=np.random.default_rng(0), label=2)
     # 1.005 s = 16080 samples -> 50 frames; the emotion spans [0.305, 0.805) s; frame i's centre is
     # (i + 0.5) * 0.02 s: frames 15 (0.31 s) .. 39 (0.79 s) are emotional; 14 (0.29 s) and 40 (0.81 s) not
@@ -47,11 +50,10 @@ def test_concatenation_labels_frames_whose_centre_is_in_the_emotional_part(tmp_p
 
 
 def test_concatenation_with_gaps_labels_by_the_audio_positions(tmp_path):
-    paths = (wav_file(tmp_path / "n1.wav", 0.4), wav_file(tmp_path / "e.wav", 0.3),
-             wav_file(tmp_path / "n2.wav", 0.4))
+    paths = (wav_file(tmp_path / "n1.wav", 0.4), wav_file(tmp_path / "e.wav", 0.3), wav_file(tmp_path / "n2.wav", 0.4))
     rng = np.random.default_rng(7)
     gaps = [int(np.random.default_rng(7).uniform(0, 0.2) * SR)]  # the first gap drawn from the same generator
-    x, y = _concat_example(Frames(), paths, gap_s=0.2, stride=0.02, rng=rng, label=1)
+    _x, y = _concat_example(Frames(), paths, gap_s=0.2, stride=0.02, rng=rng, label=1)
     start = (0.4 * SR + gaps[0]) / SR
     centres = (np.arange(len(y)) + 0.5) * 0.02
     assert y.tolist() == [int(start <= c < start + 0.3) for c in centres]
@@ -70,6 +72,7 @@ def test_standardise_is_per_dimension_over_time_by_hand():
 
 def test_frame_encoder_standardises_each_utterance_over_time(tmp_path):
     from tiny_encoders import save_tiny, tiny_model
+
     src = save_tiny(tmp_path / "m", "wav2vec2-layer")
     enc = FrameEncoder(src, 1, torch.device("cpu"))
     rng = np.random.default_rng(0)
@@ -91,14 +94,23 @@ def test_probe_head_input_statistics_are_per_feature_over_training_frames(tmp_pa
     for emo in ("neutral", "angry"):
         for k in range(6):
             p = wav_file(tmp_path / f"{emo}{k}.wav", 0.3 + 0.02 * k)
-            rows.append({"utt_id": f"C_{emo}{k}", "corpus": "C", "lang": "EN", "speaker": "s", "emotion": emo,
-                         "path": p, "duration_s": 0.3 + 0.02 * k, "sample_rate": SR})
+            rows.append(
+                {
+                    "utt_id": f"C_{emo}{k}",
+                    "corpus": "C",
+                    "lang": "EN",
+                    "speaker": "s",
+                    "emotion": emo,
+                    "path": p,
+                    "duration_s": 0.3 + 0.02 * k,
+                    "sample_rate": SR,
+                }
+            )
     write_manifest(pd.DataFrame(rows), tmp_path / "manifest.csv")
     fake = Frames()
     monkeypatch.setattr(backends, "FrameEncoder", lambda *a, **k: fake)
     probe = Optim(lr=1e-2, eps=1e-8, weight_decay=0.0, batch_size=4, max_epochs=3, patience=3, seed=0)
-    p = ProbeDiarizer("unused", 1, [tmp_path / "manifest.csv"], ["angry"], probe, torch.device("cpu"),
-                      context_s=(0.1,))
+    p = ProbeDiarizer("unused", 1, [tmp_path / "manifest.csv"], ["angry"], probe, torch.device("cpu"), context_s=(0.1,))
     # features: the frame (3 dims) + the mean and std of a 5-frame window around it (3 + 3)
     assert p.mu.shape == p.sd.shape == (9,)
     np.testing.assert_allclose(p.mu[:3].numpy(), fake.offsets, atol=0.15)  # the per-dimension offsets

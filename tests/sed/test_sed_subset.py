@@ -13,9 +13,20 @@ def zed_manifest(n_per: int = 5) -> pd.DataFrame:
     rows = []
     for emo in ("angry", "happy", "sad"):
         for k in range(n_per):
-            rows.append({"utt_id": f"z_{emo}_{k}", "corpus": "ZED", "lang": "EN", "speaker": "z", "emotion": emo,
-                         "path": f"/a/{emo}{k}.wav", "duration_s": 6.0, "sample_rate": 16000,
-                         "seg_start": 2.0 + 0.1 * k, "seg_end": 4.0})
+            rows.append(
+                {
+                    "utt_id": f"z_{emo}_{k}",
+                    "corpus": "ZED",
+                    "lang": "EN",
+                    "speaker": "z",
+                    "emotion": emo,
+                    "path": f"/a/{emo}{k}.wav",
+                    "duration_s": 6.0,
+                    "sample_rate": 16000,
+                    "seg_start": 2.0 + 0.1 * k,
+                    "seg_end": 4.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -55,8 +66,22 @@ def test_make_subset_reads_manifest_and_writes_csv(tmp_path):
 
 
 def _resp(rows):
-    return pd.DataFrame([{"listener": l, "group": "CN", "corpus": c, "utt_id": u, "true": "angry", "pred": "angry",
-                          "seg_start": 1.0, "seg_end": 2.0, "simulated": False} for l, c, u in rows])
+    return pd.DataFrame(
+        [
+            {
+                "listener": l,
+                "group": "CN",
+                "corpus": c,
+                "utt_id": u,
+                "true": "angry",
+                "pred": "angry",
+                "seg_start": 1.0,
+                "seg_end": 2.0,
+                "simulated": False,
+            }
+            for l, c, u in rows
+        ]
+    )
 
 
 def test_pinned_subset_fixes_the_utterances(tmp_path):
@@ -65,8 +90,9 @@ def test_pinned_subset_fixes_the_utterances(tmp_path):
     pin = tmp_path / "pin.csv"
     pd.DataFrame({"utt_id": ["z_sad_4", "z_angry_1", "z_happy_0"]}).to_csv(pin, index=False)
     for seed in (0, 1):  # the seed no longer matters, nor per_emotion
-        got = make_subset(tmp_path / "manifest.csv", tmp_path / "s.csv", ["angry", "happy", "sad"], 3, seed,
-                          pinned_csv=pin)
+        got = make_subset(
+            tmp_path / "manifest.csv", tmp_path / "s.csv", ["angry", "happy", "sad"], 3, seed, pinned_csv=pin
+        )
         assert got["utt_id"].tolist() == ["z_angry_1", "z_happy_0", "z_sad_4"]  # emotion order, then id
     merged = got.merge(df, on="utt_id", suffixes=("", "_m"))
     assert (merged["seg_start"] == merged["seg_start_m"]).all()
@@ -74,10 +100,27 @@ def test_pinned_subset_fixes_the_utterances(tmp_path):
     resp = tmp_path / "responses.csv"
     _resp([("L1", "ZED", "z_angry_1"), ("L1", "OTHER", "x"), ("L2", "ZED", "z_sad_0")]).to_csv(resp, index=False)
     with pytest.raises(InputError, match=r"responses.csv, line 4: 1 listener answer\(s\) .*first 'z_sad_0'"):
-        make_subset(tmp_path / "manifest.csv", tmp_path / "s.csv", ["angry", "happy", "sad"], 3, 0, pinned_csv=pin,
-                    responses_csv=resp, corpus="ZED")
-    got = make_subset(tmp_path / "manifest.csv", tmp_path / "s.csv", ["angry", "happy", "sad"], 3, 0, pinned_csv=pin,
-                      responses_csv=resp, corpus="ZED", lenient=True)
+        make_subset(
+            tmp_path / "manifest.csv",
+            tmp_path / "s.csv",
+            ["angry", "happy", "sad"],
+            3,
+            0,
+            pinned_csv=pin,
+            responses_csv=resp,
+            corpus="ZED",
+        )
+    got = make_subset(
+        tmp_path / "manifest.csv",
+        tmp_path / "s.csv",
+        ["angry", "happy", "sad"],
+        3,
+        0,
+        pinned_csv=pin,
+        responses_csv=resp,
+        corpus="ZED",
+        lenient=True,
+    )
     assert len(got) == 3
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"utt_id": ["z_angry_1", "nope"]}).to_csv(bad, index=False)
@@ -91,21 +134,45 @@ def test_subset_is_what_listeners_answered_else_the_draw(tmp_path):
     df = zed_manifest()
     df.to_csv(tmp_path / "manifest.csv", index=False)
     resp = tmp_path / "responses.csv"
-    _resp([("L1", "ZED", "z_happy_3"), ("L2", "ZED", "z_happy_3"), ("L1", "ZED", "z_angry_0"),
-           ("L1", "OTHER", "z_sad_1")]).to_csv(resp, index=False)  # another corpus's answer does not count
-    got = make_subset(tmp_path / "manifest.csv", tmp_path / "s.csv", ["angry", "happy", "sad"], 2, 0,
-                      responses_csv=resp, corpus="ZED")
+    _resp(
+        [("L1", "ZED", "z_happy_3"), ("L2", "ZED", "z_happy_3"), ("L1", "ZED", "z_angry_0"), ("L1", "OTHER", "z_sad_1")]
+    ).to_csv(resp, index=False)  # another corpus's answer does not count
+    got = make_subset(
+        tmp_path / "manifest.csv", tmp_path / "s.csv", ["angry", "happy", "sad"], 2, 0, responses_csv=resp, corpus="ZED"
+    )
     assert got["utt_id"].tolist() == ["z_angry_0", "z_happy_3"]
     # no answers on the SED corpus: the seeded draw, exactly as without responses
     draw = make_subset(tmp_path / "manifest.csv", tmp_path / "d.csv", ["angry", "happy", "sad"], 2, 5)
-    again = make_subset(tmp_path / "manifest.csv", tmp_path / "s.csv", ["angry", "happy", "sad"], 2, 5,
-                        responses_csv=resp, corpus="NO-ANSWERS")
+    again = make_subset(
+        tmp_path / "manifest.csv",
+        tmp_path / "s.csv",
+        ["angry", "happy", "sad"],
+        2,
+        5,
+        responses_csv=resp,
+        corpus="NO-ANSWERS",
+    )
     pd.testing.assert_frame_equal(draw, again)
     # an answer on an utterance the corpus lacks (or of another emotion): error, or lenient
     _resp([("L1", "ZED", "z_happy_3"), ("L1", "ZED", "ghost")]).to_csv(resp, index=False)
     with pytest.raises(InputError, match=r"line 3: .*'ghost'"):
-        make_subset(tmp_path / "manifest.csv", tmp_path / "s.csv", ["angry", "happy", "sad"], 2, 0,
-                    responses_csv=resp, corpus="ZED")
-    got = make_subset(tmp_path / "manifest.csv", tmp_path / "s.csv", ["angry", "happy", "sad"], 2, 0,
-                      responses_csv=resp, corpus="ZED", lenient=True)
+        make_subset(
+            tmp_path / "manifest.csv",
+            tmp_path / "s.csv",
+            ["angry", "happy", "sad"],
+            2,
+            0,
+            responses_csv=resp,
+            corpus="ZED",
+        )
+    got = make_subset(
+        tmp_path / "manifest.csv",
+        tmp_path / "s.csv",
+        ["angry", "happy", "sad"],
+        2,
+        0,
+        responses_csv=resp,
+        corpus="ZED",
+        lenient=True,
+    )
     assert got["utt_id"].tolist() == ["z_happy_3"]

@@ -57,8 +57,10 @@ def _crossed_layers(strong: float = 5.0, weak: float = 2.0, lr: float = 1e-2, ma
     rng.shuffle(y)
     X = rng.normal(size=(n, layers, dim)).astype(np.float32)
     ids = np.array([f"u{i:03d}" for i in range(n)])
-    block = {name: np.arange(n_train + i * n_block, n_train + (i + 1) * n_block)
-             for i, name in enumerate(["V0", "T0", "V1", "T1"])}
+    block = {
+        name: np.arange(n_train + i * n_block, n_train + (i + 1) * n_block)
+        for i, name in enumerate(["V0", "T0", "V1", "T1"])
+    }
     not_test = np.ones(n, bool)
     not_test[np.r_[block["T0"], block["T1"]]] = False
     X[not_test, VAL_LAYER, :4] += strong * np.eye(4)[y[not_test]]
@@ -70,8 +72,9 @@ def _crossed_layers(strong: float = 5.0, weak: float = 2.0, lr: float = 1e-2, ma
     splits = pd.DataFrame(rows, columns=["utt_id", "fold", "partition"])
     man = pd.DataFrame({"utt_id": ids, "emotion": [EMO[i] for i in y]})
     info = {"model": "M", "setting": "mono", "train": "A", "test": "A"}
-    scores, preds = probe_experiment((ids, X), (ids, X), man, man, splits, splits, EMO,
-                                     _probe_cfg(lr=lr, max_epochs=max_epochs, patience=10), info)
+    scores, preds = probe_experiment(
+        (ids, X), (ids, X), man, man, splits, splits, EMO, _probe_cfg(lr=lr, max_epochs=max_epochs, patience=10), info
+    )
     return {"scores": scores, "preds": preds, "splits": splits}
 
 
@@ -103,9 +106,18 @@ def test_probe_predictions_are_exactly_each_folds_test_ids(crossed_layers):
 
 
 D, FF = 32, 64
-SMALL = dict(hidden_size=D, num_hidden_layers=3, num_attention_heads=2, intermediate_size=FF,
-             conv_dim=(32, 32), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
-             num_conv_pos_embedding_groups=2, hidden_act="gelu")
+SMALL = {
+    "hidden_size": D,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 2,
+    "intermediate_size": FF,
+    "conv_dim": (32, 32),
+    "conv_kernel": (10, 3),
+    "conv_stride": (5, 2),
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+    "hidden_act": "gelu",
+}
 STUDY_R, STUDY_ALPHA = 8, 16  # LoRA r=8, alpha=16: the study's, and build_model's defaults
 
 
@@ -132,6 +144,7 @@ def test_gate_at_initialisation_is_sigmoid_one_on_every_kept_layer(stable):
     def capture(i):
         def hook(module, args, kwargs):
             seen[i].append((args[0] if args else kwargs["hidden_states"]).detach().clone())
+
         return hook
 
     for i, layer in enumerate(layers):
@@ -164,7 +177,7 @@ def _attention(a: torch.nn.Module, h: torch.Tensor, heads: int) -> torch.Tensor:
     def split(z):
         return z.view(b, t, heads, hd).transpose(1, 2)
 
-    q = split(_lora_linear(a.q_proj, h)) * hd ** -0.5
+    q = split(_lora_linear(a.q_proj, h)) * hd**-0.5
     k, v = split(_lora_linear(a.k_proj, h)), split(_lora_linear(a.v_proj, h))
     w = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
     return _lora_linear(a.out_proj, (w @ v).transpose(1, 2).reshape(b, t, d))
@@ -230,9 +243,14 @@ def test_finetune_outputs_are_those_of_a_run_stopped_at_its_best_epoch(tmp_path)
     a, b = corpus(tmp_path, "CA", "CN", seed=1), corpus(tmp_path, "CB", "DE", seed=2)
     best_layers = tmp_path / "best_layers.csv"
     pd.DataFrame([{"model": "M", "setting": "cross", "train": "CA", "test": "CB", "layer": 2}]).to_csv(
-        best_layers, index=False)
-    job = {"model": str(tiny_model(tmp_path / "model")), "manifests": [a[0], b[0]], "splits": [a[1], b[1]],
-           "best": str(best_layers)}
+        best_layers, index=False
+    )
+    job = {
+        "model": str(tiny_model(tmp_path / "model")),
+        "manifests": [a[0], b[0]],
+        "splits": [a[1], b[1]],
+        "best": str(best_layers),
+    }
 
     optim = {"max_epochs": 6, "patience": 100, "lr": 0.05}
     full = run_finetune(**kwargs(job, tmp_path / "full", strategy="frozen", optim=optim))
@@ -242,8 +260,9 @@ def test_finetune_outputs_are_those_of_a_run_stopped_at_its_best_epoch(tmp_path)
     assert stopped["epochs"] == best and stopped["val_ua"] == full["val_ua"]
     for k in ("ua", "wa", "macro_f1"):
         assert full[k] == stopped[k], k
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "full" / "predictions.csv"),
-                                  pd.read_csv(tmp_path / "stopped" / "predictions.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "full" / "predictions.csv"), pd.read_csv(tmp_path / "stopped" / "predictions.csv")
+    )
 
 
 # ---------------------------------------------------------------- splits
@@ -254,8 +273,12 @@ def test_one_held_out_speaker_per_fold_keeps_validation_and_test_apart():
     validation and test; no utterance may be in both."""
     from xlser.data.splits import make_splits
 
-    man = pd.DataFrame([{"utt_id": f"s{s}_{e}_{i}", "speaker": f"s{s}", "emotion": e}
-                        for s, e, i in itertools.product(range(5), EMO, range(10))])
+    man = pd.DataFrame(
+        [
+            {"utt_id": f"s{s}_{e}_{i}", "speaker": f"s{s}", "emotion": e}
+            for s, e, i in itertools.product(range(5), EMO, range(10))
+        ]
+    )
     df = make_splits(man, EMO, 8, 16, 16, folds=5, seed=1, split_by="speaker").merge(man, on="utt_id")
     held = []
     for f, g in df.groupby("fold"):
@@ -264,7 +287,7 @@ def test_one_held_out_speaker_per_fold_keeps_validation_and_test_apart():
         assert len(out) == 1 and not out & set(part["train"]["speaker"])
         assert not set(part["val"]["utt_id"]) & set(part["test"]["utt_id"])
         for p, n in (("train", 8), ("val", 4), ("test", 4)):
-            assert part[p]["emotion"].value_counts().to_dict() == {e: n for e in EMO}, (f, p)
+            assert part[p]["emotion"].value_counts().to_dict() == dict.fromkeys(EMO, n), (f, p)
         held += list(out)
     assert sorted(held) == [f"s{s}" for s in range(5)]
 
@@ -285,8 +308,11 @@ def test_ua_wa_and_macro_f1_on_unbalanced_data():
     assert macro_f1(TRUE, PRED, EMO) == pytest.approx((6 / 7 + 0.5 + 0.5 + 0) / 4)
     # a class absent from the truth does not count (Table II's TJ answers may lack one)
     assert ua(TRUE, PRED, EMO + ["fear"]) == pytest.approx(0.5625)
-    assert scores(TRUE, PRED, EMO) == {"ua": pytest.approx(0.5625), "wa": pytest.approx(0.625),
-                                       "macro_f1": pytest.approx((6 / 7 + 1) / 4)}
+    assert scores(TRUE, PRED, EMO) == {
+        "ua": pytest.approx(0.5625),
+        "wa": pytest.approx(0.625),
+        "macro_f1": pytest.approx((6 / 7 + 1) / 4),
+    }
 
 
 def test_confusion_rows_are_true_classes_and_sum_to_one():

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from xlser import metrics
-from xlser.models.batching import length_buckets
-from xlser.contracts import read_table, validate_table
 from xlser.config import resolve
+from xlser.contracts import read_table, validate_table
 from xlser.errors import ConfigError, InputError
 from xlser.io import atomic_path, write_csv
+from xlser.models.batching import length_buckets
 from xlser.report.tables import mean_std, to_latex, to_markdown, write_table
 
 EMO = ["angry", "happy", "neutral", "sad"]
@@ -19,10 +19,9 @@ EMO = ["angry", "happy", "neutral", "sad"]
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.csv"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("job killed")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("job killed")
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -77,8 +76,18 @@ def test_contract_rejects_duplicates_and_missing_columns(tmp_path):
 
 
 def test_contract_types_and_nullable_columns():
-    df = pd.DataFrame({"listener": ["l1"], "group": ["CN"], "corpus": ["C"], "utt_id": ["u"], "true": ["sad"],
-                       "pred": ["sad"], "seg_start": [None], "seg_end": [None]})
+    df = pd.DataFrame(
+        {
+            "listener": ["l1"],
+            "group": ["CN"],
+            "corpus": ["C"],
+            "utt_id": ["u"],
+            "true": ["sad"],
+            "pred": ["sad"],
+            "seg_start": [None],
+            "seg_end": [None],
+        }
+    )
     out = validate_table(df, "responses")
     assert out["seg_start"].isna().all()
     bad = df.assign(seg_start=["x"])
@@ -104,15 +113,21 @@ def test_mean_std_and_tables(tmp_path):
 def settings(experiments="grid"):
     """A study-shaped config (three SER corpora, a listening and a SED corpus, two models)."""
     corpus = {"format": "csv", "root": "."}
-    return resolve({
-        "emotions": EMO, "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 1},
-        "corpora": {
-            "ESD": {**corpus, "lang": "CN"}, "PAVOQUE": {**corpus, "lang": "DE"}, "IEMOCAP": {**corpus, "lang": "EN"},
-            "TJD": {**corpus, "lang": "TJ", "role": "listening"}, "ZED": {**corpus, "lang": "EN", "role": "sed"},
-        },
-        "models": {"W2V2-CN": {"source": "cn", "lang": "CN"}, "W2V2-DE": {"source": "de", "lang": "DE"}},
-        "experiments": experiments,
-    })
+    return resolve(
+        {
+            "emotions": EMO,
+            "splits": {"train_per_emotion": 1, "val": 4, "test": 4, "folds": 1},
+            "corpora": {
+                "ESD": {**corpus, "lang": "CN"},
+                "PAVOQUE": {**corpus, "lang": "DE"},
+                "IEMOCAP": {**corpus, "lang": "EN"},
+                "TJD": {**corpus, "lang": "TJ", "role": "listening"},
+                "ZED": {**corpus, "lang": "EN", "role": "sed"},
+            },
+            "models": {"W2V2-CN": {"source": "cn", "lang": "CN"}, "W2V2-DE": {"source": "de", "lang": "DE"}},
+            "experiments": experiments,
+        }
+    )
 
 
 def test_grid_settings_follow_the_study():

@@ -10,9 +10,13 @@ from xlser.smk import record_usage
 
 
 def fake_torch(initialized: bool) -> types.ModuleType:
-    cuda = types.SimpleNamespace(is_available=lambda: True, is_initialized=lambda: initialized,
-                                 get_device_name=lambda: "GPU X", max_memory_allocated=lambda: 3 * 2**20 + 2**19,
-                                 max_memory_reserved=lambda: 8 * 2**20)
+    cuda = types.SimpleNamespace(
+        is_available=lambda: True,
+        is_initialized=lambda: initialized,
+        get_device_name=lambda: "GPU X",
+        max_memory_allocated=lambda: 3 * 2**20 + 2**19,
+        max_memory_reserved=lambda: 8 * 2**20,
+    )
     return types.SimpleNamespace(cuda=cuda)  # type: ignore[return-value]
 
 
@@ -21,8 +25,13 @@ def test_writes_peak_memory_of_a_cuda_job(tmp_path, monkeypatch):
     out = tmp_path / "fold0.usage.json"
     record_usage(str(out), "finetune", {"model": "W2V2-CN", "fold": 0})
     doc = json.loads(out.read_text())
-    assert doc == {"rule": "finetune", "wildcards": {"model": "W2V2-CN", "fold": "0"}, "device": "GPU X",
-                   "cuda_max_allocated_mb": 3.5, "cuda_max_reserved_mb": 8.0}
+    assert doc == {
+        "rule": "finetune",
+        "wildcards": {"model": "W2V2-CN", "fold": "0"},
+        "device": "GPU X",
+        "cuda_max_allocated_mb": 3.5,
+        "cuda_max_reserved_mb": 8.0,
+    }
 
 
 def test_nothing_for_a_job_that_never_used_cuda(tmp_path, monkeypatch):

@@ -29,9 +29,15 @@ def paper_overlay(dest: Path) -> Path:
         webmushra.append(str(listening / sub))
     for name in ("listeners.csv", "segments.csv"):
         (listening / name).write_text("stub\n")
-    overlay = {"corpora": corpora,
-               "human": {**paper["human"], "listeners": str(listening / "listeners.csv"), "webmushra": webmushra,
-                         "responses": [str(listening / "segments.csv")]}}
+    overlay = {
+        "corpora": corpora,
+        "human": {
+            **paper["human"],
+            "listeners": str(listening / "listeners.csv"),
+            "webmushra": webmushra,
+            "responses": [str(listening / "segments.csv")],
+        },
+    }
     path = dest / "paths.yaml"
     path.write_text(yaml.safe_dump(overlay, allow_unicode=True))
     return path

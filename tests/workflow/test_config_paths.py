@@ -12,17 +12,25 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from conftest import ROOT, copy_workflow  # noqa: E402
-from paper_paths import paper_overlay  # noqa: E402
+from paper_paths import paper_overlay
 
-from xlser.config import check_paths, looks_like_path, validate_config  # noqa: E402
-from xlser.errors import ConfigError  # noqa: E402
+from conftest import ROOT, copy_workflow
+from xlser.config import check_paths, looks_like_path, validate_config
+from xlser.errors import ConfigError
 
 PAPER = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
 # every path the shipped study config leaves to the user
-PAPER_KEYS = ["corpora.ESD.root", "corpora.PAVOQUE.root", "corpora.IEMOCAP.root", "corpora.ZED.root",
-              "corpora.TJD.root", "human.listeners", "human.webmushra[0]", "human.webmushra[1]",
-              "human.responses[0]"]
+PAPER_KEYS = [
+    "corpora.ESD.root",
+    "corpora.PAVOQUE.root",
+    "corpora.IEMOCAP.root",
+    "corpora.ZED.root",
+    "corpora.TJD.root",
+    "human.listeners",
+    "human.webmushra[0]",
+    "human.webmushra[1]",
+    "human.responses[0]",
+]
 
 
 def problems(cfg: dict, **kw) -> list[str]:
@@ -58,22 +66,41 @@ def test_filled_paper_yaml_passes_and_hub_ids_are_not_checked(tmp_path: Path) ->
     assert problems(cfg) == []
 
 
-@pytest.mark.parametrize(("edit", "key", "says"), [
-    (lambda c, t: c["corpora"]["ESD"].update(root=str(t / "nowhere")), "corpora.ESD.root", "does not exist"),
-    (lambda c, t: c["corpora"]["ZED"].update(root=str(t / "listening/listeners.csv")), "corpora.ZED.root",
-     "is a file; set it to the corpus folder"),
-    (lambda c, t: c["corpora"]["ESD"].update(folds=str(t / "split_id/none")), "corpora.ESD.folds", "does not exist"),
-    (lambda c, t: c["human"].update(listeners=str(t / "listening")), "human.listeners", "is a folder"),
-    (lambda c, t: (t / "listening/ser_de/lss.csv").unlink(), "human.webmushra[1]", "holds no lss.csv"),
-    (lambda c, t: c["human"].update(stimuli=str(t / "stimuli.csv")), "human.stimuli", "does not exist"),
-    (lambda c, t: c["sed"].update(subset="~/no/such/subset.csv"), "sed.subset", "does not exist"),
-    (lambda c, t: c["models"]["W2V2-EN"].update(source=str(t / "ckpt/w2v2-en")), "models.W2V2-EN.source",
-     "set it to a local checkpoint folder"),
-    (lambda c, t: c["sed"]["models"]["WavLM"].update(source="./ckpt/wavlm"), "sed.models.WavLM.source",
-     "does not exist"),
-    (lambda c, t: c["human"]["tests"][0].update(question="/path/to/question"), "human.tests[0].question",
-     "is a placeholder"),
-])
+@pytest.mark.parametrize(
+    ("edit", "key", "says"),
+    [
+        (lambda c, t: c["corpora"]["ESD"].update(root=str(t / "nowhere")), "corpora.ESD.root", "does not exist"),
+        (
+            lambda c, t: c["corpora"]["ZED"].update(root=str(t / "listening/listeners.csv")),
+            "corpora.ZED.root",
+            "is a file; set it to the corpus folder",
+        ),
+        (
+            lambda c, t: c["corpora"]["ESD"].update(folds=str(t / "split_id/none")),
+            "corpora.ESD.folds",
+            "does not exist",
+        ),
+        (lambda c, t: c["human"].update(listeners=str(t / "listening")), "human.listeners", "is a folder"),
+        (lambda c, t: (t / "listening/ser_de/lss.csv").unlink(), "human.webmushra[1]", "holds no lss.csv"),
+        (lambda c, t: c["human"].update(stimuli=str(t / "stimuli.csv")), "human.stimuli", "does not exist"),
+        (lambda c, t: c["sed"].update(subset="~/no/such/subset.csv"), "sed.subset", "does not exist"),
+        (
+            lambda c, t: c["models"]["W2V2-EN"].update(source=str(t / "ckpt/w2v2-en")),
+            "models.W2V2-EN.source",
+            "set it to a local checkpoint folder",
+        ),
+        (
+            lambda c, t: c["sed"]["models"]["WavLM"].update(source="./ckpt/wavlm"),
+            "sed.models.WavLM.source",
+            "does not exist",
+        ),
+        (
+            lambda c, t: c["human"]["tests"][0].update(question="/path/to/question"),
+            "human.tests[0].question",
+            "is a placeholder",
+        ),
+    ],
+)
 def test_each_missing_path_is_named(tmp_path: Path, edit, key: str, says: str) -> None:
     cfg = filled(tmp_path)
     edit(cfg, tmp_path)
@@ -85,8 +112,9 @@ def test_relative_paths_are_read_from_the_working_folder_and_made_paths_skipped(
     cfg = filled(tmp_path)
     cfg["corpora"]["ESD"]["root"] = "ESD"  # relative: tmp_path/ESD exists
     assert problems(cfg, base=str(tmp_path)) == []
-    assert [line.split(":")[0].strip() for line in problems(cfg, base=str(tmp_path / "listening"))] == \
-        ["config corpora.ESD.root"]
+    assert [line.split(":")[0].strip() for line in problems(cfg, base=str(tmp_path / "listening"))] == [
+        "config corpora.ESD.root"
+    ]
     cfg["corpora"]["ESD"]["root"] = "resources/demo/corpora/ESD"  # made by the demo's own rule
     assert problems(cfg, base=str(tmp_path), produced=["resources/demo/corpora/ESD/"]) == []
 
@@ -110,8 +138,13 @@ def test_demo_config_has_no_path_to_check_before_its_run() -> None:
 
 def test_snakemake_stops_on_the_shipped_paper_yaml_before_planning(tmp_path: Path) -> None:
     work = copy_workflow(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "config/paper.yaml"], cwd=work,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/paper.yaml"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     for key in PAPER_KEYS:

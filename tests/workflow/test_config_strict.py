@@ -12,10 +12,9 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from conftest import ROOT, copy_workflow  # noqa: E402
-
-from xlser.config import validate_config  # noqa: E402
-from xlser.errors import ConfigError  # noqa: E402
+from conftest import ROOT, copy_workflow
+from xlser.config import validate_config
+from xlser.errors import ConfigError
 
 DEMO = yaml.safe_load((ROOT / "config/config.yaml").read_text())
 PAPER = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
@@ -82,24 +81,40 @@ def test_snakemake_stops_on_a_typo(tmp_path: Path) -> None:
     """The whole workflow refuses to plan, and says which key, with exit status != 0."""
     work = copy_workflow(tmp_path)
     (work / "typo.yaml").write_text("peft: {max_epoch: 3}\n")
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "config/config.yaml",
-                           "typo.yaml"], cwd=work, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/config.yaml", "typo.yaml"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "max_epoch" in out and "config peft" in out, out[-3000:]
 
 
-@pytest.mark.parametrize(("overlay", "message"), [
-    ({"sed": {"corpus": "ZEDD"}}, r"config sed\.corpus: 'ZEDD' names no corpus"),
-    ({"experiments": [{"model": "W2V2-XX", "train": "ESD", "test": "ESD"}]},
-     r"config experiments\[0\]\.model: 'W2V2-XX' names no model"),
-    ({"peft": {"experiments": [{"model": "W2V2-CN", "train": "TJD", "test": "TJD"}]}},
-     r"config peft\.experiments\[0\]\.train: 'TJD' names no corpus with role ser"),
-    ({"peft": {"two_stage": {"experiments": [{"model": "W2V2-CN", "train": "ESD", "test": "ESD"}]}}},
-     r"config peft\.two_stage\.experiments\[0\]: .* is not a trans-lingual experiment"),
-    ({"peft": {"folds": [0, 7]}}, r"config peft\.folds\[1\]: fold 7 does not exist"),
-    ({"sed": {"models": {"WavLM": {"backend": "probe", "source": "x", "train_corpora": ["ESDD"]}}}},
-     r"config sed\.models\.WavLM\.train_corpora\[0\]: 'ESDD' names no corpus"),
-])
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        ({"sed": {"corpus": "ZEDD"}}, r"config sed\.corpus: 'ZEDD' names no corpus"),
+        (
+            {"experiments": [{"model": "W2V2-XX", "train": "ESD", "test": "ESD"}]},
+            r"config experiments\[0\]\.model: 'W2V2-XX' names no model",
+        ),
+        (
+            {"peft": {"experiments": [{"model": "W2V2-CN", "train": "TJD", "test": "TJD"}]}},
+            r"config peft\.experiments\[0\]\.train: 'TJD' names no corpus with role ser",
+        ),
+        (
+            {"peft": {"two_stage": {"experiments": [{"model": "W2V2-CN", "train": "ESD", "test": "ESD"}]}}},
+            r"config peft\.two_stage\.experiments\[0\]: .* is not a trans-lingual experiment",
+        ),
+        ({"peft": {"folds": [0, 7]}}, r"config peft\.folds\[1\]: fold 7 does not exist"),
+        (
+            {"sed": {"models": {"WavLM": {"backend": "probe", "source": "x", "train_corpora": ["ESDD"]}}}},
+            r"config sed\.models\.WavLM\.train_corpora\[0\]: 'ESDD' names no corpus",
+        ),
+    ],
+)
 def test_references_between_sections_name_the_key(overlay: dict, message: str) -> None:
     from xlser.config import resolve
 

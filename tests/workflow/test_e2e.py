@@ -15,8 +15,8 @@ import pytest
 import soundfile as sf
 import yaml
 
-from xlser.contracts import read_table
 from xlser.config import resolve
+from xlser.contracts import read_table
 from xlser.data.manifest import read_manifest
 from xlser.sed.eder import utterance_eder
 
@@ -60,11 +60,11 @@ def test_data_stage(demo_run, cfg):
             assert (man["seg_start"] < man["seg_end"]).all() and (man["seg_end"] <= man["duration_s"] + 0.05).all()
         else:
             lis = pd.read_csv(demo_run / f"results/splits/{name}.listening.csv")
-            assert lis["emotion"].value_counts().to_dict() == {e: s["listening_per_emotion"] for e in cfg["emotions"]}
+            assert lis["emotion"].value_counts().to_dict() == dict.fromkeys(cfg["emotions"], s["listening_per_emotion"])
 
 
 def test_features_hold_every_layer(demo_run, cfg):
-    for model, spec in cfg["models"].items():
+    for model in cfg["models"]:
         layers = cfg["demo"]["models"][model]["num_hidden_layers"]
         dim = cfg["demo"]["models"][model]["hidden_size"]
         for corpus in ("DEMO-CN", "DEMO-DE", "DEMO-EN"):
@@ -202,7 +202,8 @@ def test_listening_kits_round_trip(demo_run, cfg):
         assert test_id == test["id"] and cfg["human"]["listener_column"] in names
         webmushra_reads(kit, test["id"])
         assert sorted(f.name for f in (kit / audio_dir(test["id"])).iterdir()) == sorted(
-            f"{p.stimulus}.wav" for p in pages)
+            f"{p.stimulus}.wav" for p in pages
+        )
         assert len(pages) == len(stimuli) == per_corpus * len(test.get("corpora") or range(n_listening))
         assert len({p.stimulus for p in pages}) == len(pages)
         for page in pages:

@@ -37,8 +37,15 @@ def _rules() -> dict[str, str]:
 
 def test_rule_parser_finds_the_stages() -> None:
     rules = _rules()
-    for name in ("scan_corpus", "extract_features", "probe_layers", "finetune", "diarize", "report_html",
-                 "demo_listeners"):
+    for name in (
+        "scan_corpus",
+        "extract_features",
+        "probe_layers",
+        "finetune",
+        "diarize",
+        "report_html",
+        "demo_listeners",
+    ):
         assert name in rules
 
 

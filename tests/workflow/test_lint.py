@@ -1,4 +1,4 @@
-"""`snakemake --lint` is clean (demo and study configs), and the default profile is sane."""
+"""`snakemake --lint`, snakefmt and ruff are clean (demo and study configs), and the default profile is sane."""
 
 from __future__ import annotations
 
@@ -29,8 +29,17 @@ def test_lint_is_clean(configfile: str | None, tmp_path: Path) -> None:
 def test_snakefmt_is_clean() -> None:
     """Every Snakefile of the workflow is formatted as snakefmt would (line length: pyproject.toml)."""
     snakefmt = Path(sys.executable).parent / "snakefmt"
-    proc = subprocess.run([str(snakefmt), "--check", "Snakefile", "workflow/"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [str(snakefmt), "--check", "Snakefile", "workflow/"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+
+
+@pytest.mark.parametrize("args", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_is_clean(args: list[str]) -> None:
+    """The Python is ruff-clean and ruff-formatted (settings: pyproject.toml)."""
+    ruff = Path(sys.executable).parent / "ruff"
+    proc = subprocess.run([str(ruff), *args, "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
 
 
@@ -46,13 +55,25 @@ def test_paper_config_is_the_study_and_has_no_demo() -> None:
     cfg = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     settings = resolve(cfg)  # validates and fills in the schema's defaults
     assert "demo" not in cfg
-    assert cfg["splits"] | {} == {**cfg["splits"], "train_per_emotion": 400, "val": 200, "test": 200, "folds": 5,
-                                  "listening_per_emotion": 12}
+    assert cfg["splits"] | {} == {
+        **cfg["splits"],
+        "train_per_emotion": 400,
+        "val": 200,
+        "test": 200,
+        "folds": 5,
+        "listening_per_emotion": 12,
+    }
     assert cfg["models"]["W2V2-CN"]["source"] == "TencentGameMate/chinese-wav2vec2-base"
     assert cfg["models"]["W2V2-DE"]["source"] == "facebook/wav2vec2-base-de-voxpopuli-v2"
     assert cfg["models"]["W2V2-EN"]["source"] == "facebook/wav2vec2-base-960h"
-    assert [cfg["probe"][k] for k in ("lr", "eps", "weight_decay", "batch_size", "max_epochs", "patience")] == \
-        [1e-4, 1e-8, 1e-5, 32, 100, 10]
+    assert [cfg["probe"][k] for k in ("lr", "eps", "weight_decay", "batch_size", "max_epochs", "patience")] == [
+        1e-4,
+        1e-8,
+        1e-5,
+        32,
+        100,
+        10,
+    ]
     assert cfg["peft"]["batch_size"] == 1  # one step per utterance, as the study's code (its text says 16)
     assert cfg["peft"]["lora"] == {"r": 8, "alpha": 16, "dropout": 0.1}
     assert cfg["peft"]["adapter"]["reduction"] == 16

@@ -23,13 +23,13 @@ from fixtures_corpora import csv_tree, esd_tree, iemocap_tree, pavoque_tree, zed
 
 # the study's logged layers (shared/paper.md, "What the study's code actually ran")
 STUDY_LAYERS = {
-    ("W2V2-CN", "ESD", "ESD"): 6,              # mono CN
-    ("W2V2-DE", "PAVOQUE", "PAVOQUE"): 4,      # mono DE
-    ("W2V2-CN", "ESD", "PAVOQUE"): 3,          # cross CN -> DE
-    ("W2V2-DE", "PAVOQUE", "ESD"): 4,          # cross DE -> CN
-    ("W2V2-CN", "PAVOQUE", "PAVOQUE"): 4,      # trained on the other language
+    ("W2V2-CN", "ESD", "ESD"): 6,  # mono CN
+    ("W2V2-DE", "PAVOQUE", "PAVOQUE"): 4,  # mono DE
+    ("W2V2-CN", "ESD", "PAVOQUE"): 3,  # cross CN -> DE
+    ("W2V2-DE", "PAVOQUE", "ESD"): 4,  # cross DE -> CN
+    ("W2V2-CN", "PAVOQUE", "PAVOQUE"): 4,  # trained on the other language
     ("W2V2-DE", "ESD", "ESD"): 4,
-    ("W2V2-CN", "IEMOCAP", "IEMOCAP"): 4,      # trained on EN
+    ("W2V2-CN", "IEMOCAP", "IEMOCAP"): 4,  # trained on EN
     ("W2V2-DE", "IEMOCAP", "IEMOCAP"): 5,
 }
 STUDY_TWO_STAGE = {("W2V2-CN", "PAVOQUE", "PAVOQUE"): 3, ("W2V2-DE", "ESD", "ESD"): 4}  # the cross layer
@@ -60,9 +60,13 @@ def fill_in(tmp: Path) -> Path:
     the study's fold-list folders (5 folds, header-only lists: planning reads no row), the
     listening-test files. Merged recursively over paper.yaml, as Snakemake merges configfiles."""
     data = tmp / "data"
-    roots = {"ESD": esd_tree(data / "ESD", speakers=tuple(f"{i:04d}" for i in range(1, 11)), per_emotion=1),
-             "PAVOQUE": pavoque_tree(data / "PAVOQUE"), "IEMOCAP": iemocap_tree(data / "IEMOCAP_full_release"),
-             "ZED": zed_tree(data / "ZED"), "TJD": csv_tree(data / "TJD")}
+    roots = {
+        "ESD": esd_tree(data / "ESD", speakers=tuple(f"{i:04d}" for i in range(1, 11)), per_emotion=1),
+        "PAVOQUE": pavoque_tree(data / "PAVOQUE"),
+        "IEMOCAP": iemocap_tree(data / "IEMOCAP_full_release"),
+        "ZED": zed_tree(data / "ZED"),
+        "TJD": csv_tree(data / "TJD"),
+    }
     corpora = {name: {"root": str(root)} for name, root in roots.items()}
     for name, sub in (("ESD", "CN_ESD"), ("PAVOQUE", "DE_PAVOQUE"), ("IEMOCAP", "EN_IEMOCAP")):
         for part in ("train", "eval", "test"):
@@ -76,12 +80,19 @@ def fill_in(tmp: Path) -> Path:
     for test in ("ser_cn", "ser_de"):
         (listening / "results" / test).mkdir(parents=True)
         (listening / "results" / test / "lss.csv").write_text(
-            "session_test_id,trial_id,stimuli_rating,stimuli,rating_time\n")
+            "session_test_id,trial_id,stimuli_rating,stimuli,rating_time\n"
+        )
         webmushra.append(str(listening / "results" / test))
     for name in ("listeners.csv", "segments.csv"):
         (listening / name).write_text("listener,group,gender,background\n")
-    overlay = {"corpora": corpora, "human": {"listeners": str(listening / "listeners.csv"), "webmushra": webmushra,
-                                             "responses": [str(listening / "segments.csv")]}}
+    overlay = {
+        "corpora": corpora,
+        "human": {
+            "listeners": str(listening / "listeners.csv"),
+            "webmushra": webmushra,
+            "responses": [str(listening / "segments.csv")],
+        },
+    }
     path = tmp / "paths.yaml"
     path.write_text(yaml.safe_dump(overlay))
     return path
@@ -94,12 +105,18 @@ def plan(tmp_path_factory) -> dict:
     work = copy_workflow(tmp / "work")
     overlay = fill_in(tmp)
     files = ["config/paper.yaml", str(overlay)]
-    dry = subprocess.run([sys.executable, "-m", "snakemake", "--dry-run", "--quiet", "rules", "--configfile", *files],
-                         cwd=work, capture_output=True, text=True, timeout=600)
+    dry = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dry-run", "--quiet", "rules", "--configfile", *files],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert dry.returncode == 0, (dry.stdout + dry.stderr)[-4000:]
     out = tmp / "jobs.json"
-    proc = subprocess.run([sys.executable, "-c", PLAN, str(out), *files], cwd=work, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", PLAN, str(out), *files], cwd=work, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     jobs = json.loads(out.read_text())
     return {"jobs": jobs, "dry": dry.stdout}
@@ -141,8 +158,9 @@ def test_every_study_experiment_runs_at_its_pinned_layer(plan):
     assert {k[:3] for k in got} == set(STUDY_LAYERS)
     assert {k[:3] for k in got if k[3] == "two_stage"} == set(STUDY_TWO_STAGE)
     assert all(folds == {0, 1, 2, 3, 4} for folds in got.values())
-    assert {j["params"]["finetune"]["two_stage_schedule"] for j in ft if j["wildcards"]["strategy"] == "two_stage"} \
-        == {"study"}
+    assert {j["params"]["finetune"]["two_stage_schedule"] for j in ft if j["wildcards"]["strategy"] == "two_stage"} == {
+        "study"
+    }
 
 
 def test_table1_no_peft_from_the_probe_at_the_same_layers(plan):
@@ -168,7 +186,10 @@ def test_seeds_are_42_wherever_a_planned_job_has_one(plan):
 def test_table3_model_panels_pool_the_fold_models(plan):
     (t3,) = _jobs(plan, "table3_confusions")
     assert (t3["params"]["source"], t3["params"]["strategy"], t3["params"]["combine"]) == (
-        "finetune", "lora+ba+wg", "pool")
+        "finetune",
+        "lora+ba+wg",
+        "pool",
+    )
 
 
 def test_pooled_features_stored_as_float32(plan):

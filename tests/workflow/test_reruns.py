@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from conftest import copy_workflow  # noqa: E402
+from conftest import copy_workflow
 
 ENCODER = {"extract_features", "probe_layers", "layerwise_summary"}
 PEFT = {"finetune", "table1_peft"}
@@ -19,19 +19,29 @@ HUMAN = {"ingest_listening_test", "table2_human_ua", "table3_confusions", "welch
 SED = {"diarize", "table4_eder"}
 # target: (rules that must be planned, rules that must not)
 EXPECT = {
-    "data": ({"scan_corpus", "resample_corpus", "make_splits", "listening_subset"},
-             ENCODER | PEFT | HUMAN | SED | {"demo_model", "cost_table", "report_html"}),
-    "figure1": ({"make_splits", "extract_features", "probe_layers", "layerwise_summary"},
-                PEFT | HUMAN | SED | {"cost_table", "report_html"}),
+    "data": (
+        {"scan_corpus", "resample_corpus", "make_splits", "listening_subset"},
+        ENCODER | PEFT | HUMAN | SED | {"demo_model", "cost_table", "report_html"},
+    ),
+    "figure1": (
+        {"make_splits", "extract_features", "probe_layers", "layerwise_summary"},
+        PEFT | HUMAN | SED | {"cost_table", "report_html"},
+    ),
     "table1": ({"finetune", "table1_peft"}, HUMAN | SED | {"cost_table", "report_html"}),
-    "table2": ({"ingest_listening_test", "table2_human_ua"},
-               ENCODER | PEFT | SED | {"table3_confusions", "welch_tests", "demo_model", "make_splits"}),
+    "table2": (
+        {"ingest_listening_test", "table2_human_ua"},
+        ENCODER | PEFT | SED | {"table3_confusions", "welch_tests", "demo_model", "make_splits"},
+    ),
     # Table III's model panels: the fine-tuned fold models scored on the stimuli (human.table3)
-    "table3": ({"table3_confusions", "finetune", "probe_layers", "ingest_listening_test"},
-               SED | {"table1_peft", "table2_human_ua", "welch_tests"}),
+    "table3": (
+        {"table3_confusions", "finetune", "probe_layers", "ingest_listening_test"},
+        SED | {"table1_peft", "table2_human_ua", "welch_tests"},
+    ),
     "table4": ({"diarize", "table4_eder"}, PEFT | {"table2_human_ua", "table3_confusions", "welch_tests"}),
-    "stats": ({"welch_tests", "ingest_listening_test"},
-              ENCODER | PEFT | SED | {"table2_human_ua", "table3_confusions", "demo_model"}),
+    "stats": (
+        {"welch_tests", "ingest_listening_test"},
+        ENCODER | PEFT | SED | {"table2_human_ua", "table3_confusions", "demo_model"},
+    ),
     "report": (ENCODER | PEFT | HUMAN | SED | {"cost_table", "report_html"}, set()),
     # what every job of the run cost: all of them ran before it
     "cost": (ENCODER | PEFT | HUMAN | SED | {"cost_table"}, {"report_html"}),
@@ -107,8 +117,13 @@ def test_paper_config_on_real_layouts_plans_the_study(tmp_path: Path) -> None:
     (tmp_path / "w").mkdir()
     work = copy_workflow(tmp_path / "w")
     data = tmp_path / "data"
-    roots = {"ESD": esd_tree(data / "ESD"), "PAVOQUE": pavoque_tree(data / "PAVOQUE"),
-             "IEMOCAP": iemocap_tree(data / "IEMOCAP"), "ZED": zed_tree(data / "ZED"), "TJD": csv_tree(data / "TJD")}
+    roots = {
+        "ESD": esd_tree(data / "ESD"),
+        "PAVOQUE": pavoque_tree(data / "PAVOQUE"),
+        "IEMOCAP": iemocap_tree(data / "IEMOCAP"),
+        "ZED": zed_tree(data / "ZED"),
+        "TJD": csv_tree(data / "TJD"),
+    }
     listening = data / "listening"
     for sub in ("cn", "de"):
         (listening / sub).mkdir(parents=True)
@@ -120,12 +135,21 @@ def test_paper_config_on_real_layouts_plans_the_study(tmp_path: Path) -> None:
     assert text.count("/path/to/") >= 9  # every user path is an obvious placeholder
     overlay = {
         # folds drawn here (the study's fold lists, `folds`, are planned in test_paper_plan.py)
-        "corpora": {name: {**{k: v for k, v in paper["corpora"][name].items() if k != "folds"}, "root": str(root),
-                           **({"table": "labels.csv"} if name == "TJD" else {})}
-                    for name, root in roots.items()},
-        "human": {**paper["human"], "listeners": str(listening / "listeners.csv"),
-                  "webmushra": [str(listening / "cn"), str(listening / "de")],
-                  "responses": [str(listening / "segments.csv")], "stimuli": str(listening / "stimuli.csv")},
+        "corpora": {
+            name: {
+                **{k: v for k, v in paper["corpora"][name].items() if k != "folds"},
+                "root": str(root),
+                **({"table": "labels.csv"} if name == "TJD" else {}),
+            }
+            for name, root in roots.items()
+        },
+        "human": {
+            **paper["human"],
+            "listeners": str(listening / "listeners.csv"),
+            "webmushra": [str(listening / "cn"), str(listening / "de")],
+            "responses": [str(listening / "segments.csv")],
+            "stimuli": str(listening / "stimuli.csv"),
+        },
     }
     # the whole config, not an overlay: Snakemake's merge cannot remove `folds`
     (work / "mine.yaml").write_text(yaml.safe_dump({**paper, **overlay}, allow_unicode=True))
@@ -134,7 +158,7 @@ def test_paper_config_on_real_layouts_plans_the_study(tmp_path: Path) -> None:
     assert jobs["scan_corpus"] == 5 and jobs["make_splits"] == 3
     # the study's layer-wise grid: W2V2-CN and W2V2-DE on all three SER corpora, W2V2-EN on IEMOCAP
     assert jobs["extract_features"] == 3 + 3 + 1
-    assert jobs["probe_layers"] == 5 + 5 + 1          # every setting for CN and DE, EN mono only
+    assert jobs["probe_layers"] == 5 + 5 + 1  # every setting for CN and DE, EN mono only
     # Table I: 8 experiments x 2 fine-tuned strategies (LoRA, LoRA+BA+WG) x 5 folds, plus two_stage
     # for the two pairs the study ran (W2V2-CN on DE, W2V2-DE on CN); the no-PEFT column is the
     # layer-wise probe's (peft.table1.no_peft: probe), so no frozen fine-tune runs
@@ -156,13 +180,24 @@ def _merged_demo_config(work: Path) -> dict:
             out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
         return out
 
-    return merge(yaml.safe_load((work / "config/config.yaml").read_text()),
-                 yaml.safe_load((work / "tests/e2e.yaml").read_text()) or {})
+    return merge(
+        yaml.safe_load((work / "config/config.yaml").read_text()),
+        yaml.safe_load((work / "tests/e2e.yaml").read_text()) or {},
+    )
 
 
 # what fine-tuning jobs feed: Table I, Table III's model panels (human.table3.strategy), the report
-GATHER = {"finetune", "table1_peft", "table1", "table3_confusions", "table3", "cost_table", "report_html", "report",
-          "all"}
+GATHER = {
+    "finetune",
+    "table1_peft",
+    "table1",
+    "table3_confusions",
+    "table3",
+    "cost_table",
+    "report_html",
+    "report",
+    "all",
+}
 
 
 def _plan_with(work: Path, cfg: dict, name: str) -> dict[str, int]:
@@ -226,8 +261,9 @@ def test_probe_lr_replans_probes_and_what_follows_never_features(demo_run: Path)
     cfg["probe"]["lr"] = cfg["probe"]["lr"] * 2
     jobs = _plan_with(demo_run, cfg, "probe_lr")
     assert "probe_layers" in jobs and "layerwise_summary" in jobs
-    assert not ({"extract_features", "scan_corpus", "resample_corpus", "make_splits", "demo_model",
-                 "demo_corpus"} & set(jobs)), jobs
+    assert not (
+        {"extract_features", "scan_corpus", "resample_corpus", "make_splits", "demo_model", "demo_corpus"} & set(jobs)
+    ), jobs
 
 
 @pytest.mark.e2e
@@ -249,8 +285,13 @@ def test_listening_only_config_runs_table2_and_the_t_tests(demo_run: Path, tmp_p
     jobs = _plan_with(work, cfg, "listening")
     assert {"table2_human_ua", "welch_tests"} <= set(jobs), jobs
     assert not ({"extract_features", "probe_layers", "finetune", "diarize"} & set(jobs)), jobs
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--configfile", "listening.yaml", "--cores", "2",
-                           "table2", "stats"], cwd=work, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", "listening.yaml", "--cores", "2", "table2", "stats"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     table2 = pd.read_csv(work / "results/tables/table2_human_ua.csv")
     assert len(table2) > 0

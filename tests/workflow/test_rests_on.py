@@ -17,21 +17,23 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from conftest import copy_workflow  # noqa: E402
-
-from xlser.smk import checkpoint_fingerprint  # noqa: E402
+from conftest import copy_workflow
+from xlser.smk import checkpoint_fingerprint
 
 # the demo with the e2e overlay, W2V2-CN and the SED model read from local checkpoint folders
 CONFIG = ("--configfile", "config/config.yaml", "tests/e2e.yaml", "local.yaml")
-LOCAL = {"models": {"W2V2-CN": {"source": "./ckpt/W2V2-CN", "lang": "CN"}},
-         "sed": {"models": {"WavLM-probe": {"source": "./ckpt/WavLM-SED"}}}}
+LOCAL = {
+    "models": {"W2V2-CN": {"source": "./ckpt/W2V2-CN", "lang": "CN"}},
+    "sed": {"models": {"WavLM-probe": {"source": "./ckpt/WavLM-SED"}}},
+}
 TARGETS = ("all", "data", "figure1", "table1", "table2", "table3", "table4", "stats", "listening_kit", "cost", "report")
 
 
 def dry_run(work: Path, *args: str) -> list[dict]:
     """The planned jobs of `snakemake -n` as [{rule, input, output}] (Snakemake's job listing)."""
-    proc = subprocess.run([sys.executable, "-m", "snakemake", *CONFIG, "-n", *args], cwd=work, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *CONFIG, "-n", *args], cwd=work, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     jobs: list[dict] = []
     for line in proc.stdout.splitlines():
@@ -73,8 +75,13 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 out.write_text("x\n")
             else:
                 out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "snakemake", *CONFIG, "--touch", "--forceall", "--cores", "1"],
-                          cwd=work, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *CONFIG, "--touch", "--forceall", "--cores", "1"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert dry_run(work) == []
     return work
@@ -108,27 +115,39 @@ PEFT_METRICS = "results/peft/W2V2-CN/DEMO-CN__DEMO-CN/lora/fold0/metrics.json"
 LOST = [  # (file lost, target, the jobs then planned)
     (PEFT_METRICS, "table1", {"finetune": 1, "table1_peft": 1, "table1": 1}),
     (PEFT_METRICS, "all", {"finetune": 1, "table1_peft": 1, "cost_table": 1, "report_html": 1, "all": 1}),
-    ("results/peft/W2V2-CN/DEMO-CN__DEMO-DE/lora+ba+wg/fold0/stimuli.csv", "table3",
-     {"finetune": 1, "table3_confusions": 1, "table3": 1}),
-    ("results/layerwise/W2V2-DE/DEMO-DE__DEMO-DE.csv", "figure1",
-     {"probe_layers": 1, "layerwise_summary": 1, "figure1": 1}),
+    (
+        "results/peft/W2V2-CN/DEMO-CN__DEMO-DE/lora+ba+wg/fold0/stimuli.csv",
+        "table3",
+        {"finetune": 1, "table3_confusions": 1, "table3": 1},
+    ),
+    (
+        "results/layerwise/W2V2-DE/DEMO-DE__DEMO-DE.csv",
+        "figure1",
+        {"probe_layers": 1, "layerwise_summary": 1, "figure1": 1},
+    ),
     # the demo's grid: W2V2-EN trained on DEMO-EN, tested on each of the three SER corpora
-    ("results/features/W2V2-EN/DEMO-EN.npz", "figure1",
-     {"extract_features": 1, "probe_layers": 3, "layerwise_summary": 1, "figure1": 1}),
+    (
+        "results/features/W2V2-EN/DEMO-EN.npz",
+        "figure1",
+        {"extract_features": 1, "probe_layers": 3, "layerwise_summary": 1, "figure1": 1},
+    ),
     ("results/sed/WavLM-probe/frames.json", "table4", {"diarize": 1, "table4_eder": 1, "table4": 1}),
     ("results/sed/subset.csv", "table4", {"sed_subset": 1, "diarize": 1, "table4_eder": 1, "table4": 1}),
     ("results/human/responses.csv", "table2", {"ingest_listening_test": 1, "table2_human_ua": 1, "table2": 1}),
     ("results/human/responses.csv", "stats", {"ingest_listening_test": 1, "welch_tests": 1, "stats": 1}),
-    ("results/listening_kit/ser_demo_cn/stimuli.csv", "listening_kit",
-     {"build_listening_kit": 1, "listening_kit": 1}),
-    ("results/corpora/DEMO-TJ/raw.csv", "data",
-     {"scan_corpus": 1, "resample_corpus": 1, "listening_subset": 1, "data": 1}),
+    ("results/listening_kit/ser_demo_cn/stimuli.csv", "listening_kit", {"build_listening_kit": 1, "listening_kit": 1}),
+    (
+        "results/corpora/DEMO-TJ/raw.csv",
+        "data",
+        {"scan_corpus": 1, "resample_corpus": 1, "listening_subset": 1, "data": 1},
+    ),
 ]
 
 
 @pytest.mark.parametrize("lost,target,expect", LOST, ids=[f"{t}-{Path(f).name}" for f, t, _ in LOST])
-def test_lost_intermediate_is_rebuilt_with_what_follows(done: Path, lost: str, target: str,
-                                                        expect: dict[str, int]) -> None:
+def test_lost_intermediate_is_rebuilt_with_what_follows(
+    done: Path, lost: str, target: str, expect: dict[str, int]
+) -> None:
     (done / lost).unlink()
     jobs = dry_run(done, target)
     assert counts(jobs) == expect

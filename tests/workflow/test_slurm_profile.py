@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from conftest import copy_workflow  # noqa: E402
+from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 GPU_RULES = {"extract_features", "finetune", "diarize"}
@@ -22,38 +22,38 @@ GPU_RULES = {"extract_features", "finetune", "diarize"}
 # (sbatch also records its stdin, the job script). sbatch answers like `sbatch --parsable`
 # ("<jobid>"), sacct/squeue report every job FAILED, so Snakemake stops right after submitting.
 FAKE = {
-    "sbatch": r'''#!/bin/sh
+    "sbatch": r"""#!/bin/sh
 # one file per call (jobs are submitted concurrently): the arguments, one per line
 for a in "$@"; do printf '%s\n' "$a" | tr '\n' ' '; printf '\n'; done > "$FAKE_SLURM_DIR/sbatch.$$"
 cat > /dev/null
 echo "$$"
-''',
-    "sacct": r'''#!/bin/sh
+""",
+    "sacct": r"""#!/bin/sh
 echo "sacct $*" >> "$FAKE_SLURM_LOG"
 for f in "$FAKE_SLURM_DIR"/sbatch.*; do [ -e "$f" ] && echo "${f##*.}|FAILED|1:0"; done
-''',
-    "squeue": r'''#!/bin/sh
+""",
+    "squeue": r"""#!/bin/sh
 echo "squeue $*" >> "$FAKE_SLURM_LOG"
-''',
-    "sinfo": r'''#!/bin/sh
+""",
+    "sinfo": r"""#!/bin/sh
 echo "sinfo $*" >> "$FAKE_SLURM_LOG"
 echo "cpu gpu"
-''',
-    "scontrol": r'''#!/bin/sh
+""",
+    "scontrol": r"""#!/bin/sh
 echo "scontrol $*" >> "$FAKE_SLURM_LOG"
 echo "MinJobAge=300"
-''',
-    "sacctmgr": r'''#!/bin/sh
+""",
+    "sacctmgr": r"""#!/bin/sh
 echo "sacctmgr $*" >> "$FAKE_SLURM_LOG"
 echo "YOUR_ACCOUNT"
-''',
-    "sshare": r'''#!/bin/sh
+""",
+    "sshare": r"""#!/bin/sh
 echo "sshare $*" >> "$FAKE_SLURM_LOG"
 echo "YOUR_ACCOUNT"
-''',
-    "scancel": r'''#!/bin/sh
+""",
+    "scancel": r"""#!/bin/sh
 echo "scancel $*" >> "$FAKE_SLURM_LOG"
-''',
+""",
 }
 
 
@@ -76,9 +76,13 @@ def test_profile_asks_gpus_for_gpu_stages_only() -> None:
 
 def test_dry_run_with_slurm_executor(tmp_path: Path) -> None:
     work = copy_workflow(tmp_path)  # no results yet: the whole workflow is planned
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--executor", "slurm",
-                           "--workflow-profile", "profiles/slurm"],
-                          cwd=work, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--executor", "slurm", "--workflow-profile", "profiles/slurm"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     for rule in ("extract_features", "finetune", "diarize", "report_html"):
@@ -87,8 +91,9 @@ def test_dry_run_with_slurm_executor(tmp_path: Path) -> None:
 
 def _fake_upstream(work: Path, targets: list[str]) -> None:
     """Create every upstream output of `targets` as a stub, so only the targets' own jobs run."""
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-D", *targets], cwd=work,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-D", *targets], cwd=work, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     made: list[Path] = []
     for line in proc.stdout.splitlines()[1:]:
@@ -118,18 +123,39 @@ def submissions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     for name, body in FAKE.items():
         (fake / name).write_text(body)
         (fake / name).chmod((fake / name).stat().st_mode | stat.S_IEXEC)
-    targets = ["results/features/W2V2-CN/DEMO-CN.npz",            # extract_features (GPU)
-               "results/sed/WavLM-probe/frames.json",              # diarize (GPU)
-               "results/splits/DEMO-DE.csv"]                       # make_splits (CPU)
+    targets = [
+        "results/features/W2V2-CN/DEMO-CN.npz",  # extract_features (GPU)
+        "results/sed/WavLM-probe/frames.json",  # diarize (GPU)
+        "results/splits/DEMO-DE.csv",
+    ]  # make_splits (CPU)
     _fake_upstream(work, targets)
     log = base / "slurm.log"
-    env = dict(os.environ, PATH=f"{fake}{os.pathsep}{os.environ['PATH']}",
-               FAKE_SLURM_LOG=str(log), FAKE_SLURM_DIR=str(base))
+    env = dict(
+        os.environ, PATH=f"{fake}{os.pathsep}{os.environ['PATH']}", FAKE_SLURM_LOG=str(log), FAKE_SLURM_DIR=str(base)
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", *targets, "--workflow-profile", "profiles/slurm",
-         "--rerun-triggers", "mtime", "--retries", "0", "--slurm-init-seconds-before-status-checks", "1",
-         "--seconds-between-status-checks", "1"],
-        cwd=work, capture_output=True, text=True, timeout=120, env=env)
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            *targets,
+            "--workflow-profile",
+            "profiles/slurm",
+            "--rerun-triggers",
+            "mtime",
+            "--retries",
+            "0",
+            "--slurm-init-seconds-before-status-checks",
+            "1",
+            "--seconds-between-status-checks",
+            "1",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     text = log.read_text() if log.exists() else ""
     out: dict[str, str] = {}
     for f in sorted(base.glob("sbatch.*")):
@@ -137,8 +163,11 @@ def submissions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         comment = args[args.index("--comment") + 1] if "--comment" in args else ""
         rule = comment.removeprefix("rule_").split("_wildcards_")[0]
         # normalise "--flag value" pairs to "--flag=value" so tests need not know the spelling
-        flags = " ".join(args[:args.index(next(a for a in args if a.startswith("--wrap")))]
-                         if any(a.startswith("--wrap") for a in args) else args)
+        flags = " ".join(
+            args[: args.index(next(a for a in args if a.startswith("--wrap")))]
+            if any(a.startswith("--wrap") for a in args)
+            else args
+        )
         out.setdefault(rule, flags)
     assert out, f"no sbatch call recorded:\n{text}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return out

@@ -4,16 +4,26 @@ from pathlib import Path
 
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.report.cost import write_cost  # noqa: E402
+from xlser.report.cost import write_cost
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 files = list(sm.params.benchmarks)
 missing = [f for f in files if not Path(f).exists()]
 if missing:
-    log.warning("%d of %d jobs have no benchmark file (made with --touch, or elsewhere), e.g. %s",
-                len(missing), len(files), missing[0])
-write_cost(".", Path(sm.scriptdir).parent / "rules", dict(sm.params.settings), sm.params.rehearsal,
-           files=files, out={"csv": sm.output.csv, "md": sm.output.md, "png": sm.output.png})
+    log.warning(
+        "%d of %d jobs have no benchmark file (made with --touch, or elsewhere), e.g. %s",
+        len(missing),
+        len(files),
+        missing[0],
+    )
+write_cost(
+    ".",
+    Path(sm.scriptdir).parent / "rules",
+    dict(sm.params.settings),
+    sm.params.rehearsal,
+    files=files,
+    out={"csv": sm.output.csv, "md": sm.output.md, "png": sm.output.png},
+)
 log.info("wrote %s (%d jobs)", sm.output.csv, len(files) - len(missing))

@@ -1,18 +1,25 @@
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.demo.models import build_demo_model  # noqa: E402
-from xlser.demo.pretrain import pretrain_demo_model  # noqa: E402
-from xlser.io import write_text  # noqa: E402
+from xlser.demo.models import build_demo_model
+from xlser.demo.pretrain import pretrain_demo_model
+from xlser.io import write_text
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 
 spec = dict(sm.params.spec)
 if spec.get("voice"):  # pre-trained on its own language (CTC on eSpeak NG's phonemes)
     p = sm.params.pretrain
-    pretrain_demo_model(sm.output.model, spec, steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"],
-                        voices=p["voices"], curve_csv=sm.output.curve)
+    pretrain_demo_model(
+        sm.output.model,
+        spec,
+        steps=p["steps"],
+        batch_size=p["batch_size"],
+        lr=p["lr"],
+        voices=p["voices"],
+        curve_csv=sm.output.curve,
+    )
 else:  # random weights (the SED encoder): no loss curve
     build_demo_model(sm.output.model, spec)
     write_text("step,loss\n", sm.output.curve)

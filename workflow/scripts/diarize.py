@@ -1,12 +1,24 @@
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.config import Optim  # noqa: E402
-from xlser.sed.backends import diarize  # noqa: E402
+from xlser.config import Optim
+from xlser.sed.backends import diarize
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 probe = Optim(**sm.params.probe) if sm.params.probe else None  # the frame head's; None: nothing to train
-diarize(sm.input.subset, sm.input.manifest, sm.output[0], sm.wildcards.sed_model, dict(sm.params.spec),
-        float(sm.params.window), float(sm.params.stride), list(sm.params.sed_emotions), probe,
-        sm.params.device, int(sm.params.seed), list(sm.input.train_manifests), threads=int(sm.params.torch_threads))
+diarize(
+    sm.input.subset,
+    sm.input.manifest,
+    sm.output[0],
+    sm.wildcards.sed_model,
+    dict(sm.params.spec),
+    float(sm.params.window),
+    float(sm.params.stride),
+    list(sm.params.sed_emotions),
+    probe,
+    sm.params.device,
+    int(sm.params.seed),
+    list(sm.input.train_manifests),
+    threads=int(sm.params.torch_threads),
+)

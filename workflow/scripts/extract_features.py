@@ -1,16 +1,22 @@
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.device import torch_threads  # noqa: E402
-from xlser.layerwise.features import extract_features, save_features  # noqa: E402
-from xlser.data.manifest import read_manifest  # noqa: E402
+from xlser.data.manifest import read_manifest
+from xlser.device import torch_threads
+from xlser.layerwise.features import extract_features, save_features
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 with torch_threads(sm.params.torch_threads):
-    ids, X, meta = extract_features(read_manifest(sm.input.manifest), sm.params.source, sm.params.device,
-                                    sm.params.max_batch_seconds, precision=sm.params.precision,
-                                    top_layer_norm=sm.params.top_layer_norm, batching=sm.params.batching,
-                                    dtype=sm.params.dtype)
+    ids, X, meta = extract_features(
+        read_manifest(sm.input.manifest),
+        sm.params.source,
+        sm.params.device,
+        sm.params.max_batch_seconds,
+        precision=sm.params.precision,
+        top_layer_norm=sm.params.top_layer_norm,
+        batching=sm.params.batching,
+        dtype=sm.params.dtype,
+    )
 save_features(sm.output[0], ids, X, meta)
 log.info("%d utterances, %d hidden states of dim %d, stored as %s", X.shape[0], X.shape[1], X.shape[2], X.dtype)

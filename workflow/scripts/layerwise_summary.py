@@ -1,8 +1,8 @@
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.layerwise.summary import layerwise_summary  # noqa: E402
+from xlser.layerwise.summary import layerwise_summary
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 layerwise_summary(sm.input, sm.output.table, sm.output.best, sm.output.png, sm.output.pdf, dict(sm.params.langs))

@@ -1,13 +1,13 @@
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.io import write_csv  # noqa: E402
-from xlser.data.manifest import read_manifest  # noqa: E402
-from xlser.data.folds import training_ids  # noqa: E402
-from xlser.data.splits import listening_subset, select_dialogs  # noqa: E402
+from xlser.data.folds import training_ids
+from xlser.data.manifest import read_manifest
+from xlser.data.splits import listening_subset, select_dialogs
+from xlser.io import write_csv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 
 corpus = sm.wildcards.corpus
 manifest = read_manifest(sm.input.manifest)

@@ -1,19 +1,20 @@
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.data.folds import import_folds  # noqa: E402
-from xlser.io import write_csv  # noqa: E402
-from xlser.data.manifest import read_manifest  # noqa: E402
-from xlser.data.splits import make_splits, present_emotions, select_dialogs  # noqa: E402
-from xlser.contracts import read_table  # noqa: E402
+from xlser.contracts import read_table
+from xlser.data.folds import import_folds
+from xlser.data.manifest import read_manifest
+from xlser.data.splits import make_splits, present_emotions, select_dialogs
+from xlser.io import write_csv
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 
 inp, p, corpus = sm.input, sm.params, sm.wildcards.corpus
 s = p.splits
 manifest = read_manifest(inp.manifest)
-stimuli = read_table(inp.listening, "listening")["utt_id"].tolist() if "listening" in inp.keys() else []
+# a Namedlist: `in` would test its values, `.keys()` its names
+stimuli = read_table(inp.listening, "listening")["utt_id"].tolist() if "listening" in inp.keys() else []  # noqa: SIM118
 if p.folds_dir:
     present_emotions(manifest, p.emotions, corpus, p.missing_emotions)  # before the lists' unknown utterances
     df = import_folds(p.folds_dir, manifest, s["folds"], corpus=corpus, stimuli=stimuli)  # the lists, exactly
@@ -21,7 +22,11 @@ else:
     df = make_splits(
         select_dialogs(manifest, p.dialogs, corpus),
         p.emotions,
-        s["train_per_emotion"], s["val"], s["test"], s["folds"], s["seed"],
+        s["train_per_emotion"],
+        s["val"],
+        s["test"],
+        s["folds"],
+        s["seed"],
         split_by=p.split_by,
         corpus=corpus,
         heldout=s["heldout"],

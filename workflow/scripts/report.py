@@ -2,11 +2,11 @@
 
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.report.html import build_report  # noqa: E402
+from xlser.report.html import build_report
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 inp = dict(sm.input.items())  # only the configured sections' tables and figures
 tables = {
     "Table I: PEFT strategies (UA %)": "table1",

@@ -1,10 +1,10 @@
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.data.resample import resample_corpus  # noqa: E402
+from xlser.data.resample import resample_corpus
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 
 resample_corpus(
     sm.input[0],

@@ -2,12 +2,11 @@
 
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.human.tables import write_table2  # noqa: E402
+from xlser.human.tables import write_table2
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 
 out = sm.output
-write_table2(sm.input[0], sm.params.corpora, sm.params.emotions,
-             out.csv.removesuffix(".csv"))
+write_table2(sm.input[0], sm.params.corpora, sm.params.emotions, out.csv.removesuffix(".csv"))

@@ -6,13 +6,25 @@ or the layer-wise probes' pooled test folds (`source: probe`).
 
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.human.tables import write_table3  # noqa: E402
+from xlser.human.tables import write_table3
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 
 inp, out, par = sm.input, sm.output, sm.params
-write_table3(inp.responses, list(inp.predictions), par.emotions, par.corpora, par.models, par.experiments,
-             out.csv.removesuffix(".csv"), out.png, out.pdf, source=par.source, stimuli_paths=list(inp.stimuli),
-             strategy=par.strategy, combine=par.combine)
+write_table3(
+    inp.responses,
+    list(inp.predictions),
+    par.emotions,
+    par.corpora,
+    par.models,
+    par.experiments,
+    out.csv.removesuffix(".csv"),
+    out.png,
+    out.pdf,
+    source=par.source,
+    stimuli_paths=list(inp.stimuli),
+    strategy=par.strategy,
+    combine=par.combine,
+)

@@ -2,11 +2,20 @@
 
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.sed.table4 import make_table4  # noqa: E402
+from xlser.sed.table4 import make_table4
 
-sm = snakemake  # noqa: F821
-make_table4(list(sm.input.frames), sm.input.subset, sm.input.responses, sm.output.csv.removesuffix(".csv"),
-            sm.output.figure, list(sm.params.sed_emotions), sm.params.corpus, float(sm.params.window),
-            float(sm.params.stride), lenient=bool(sm.params.lenient))
+sm = snakemake
+make_table4(
+    list(sm.input.frames),
+    sm.input.subset,
+    sm.input.responses,
+    sm.output.csv.removesuffix(".csv"),
+    sm.output.figure,
+    list(sm.params.sed_emotions),
+    sm.params.corpus,
+    float(sm.params.window),
+    float(sm.params.stride),
+    lenient=bool(sm.params.lenient),
+)

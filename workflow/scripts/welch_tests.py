@@ -3,11 +3,11 @@ across corpora, groups on answers pooled across corpora; the study's four tests 
 
 from xlser.smk import setup
 
-log = setup(snakemake)  # noqa: F821
+log = setup(snakemake)
 
-from xlser.human.welch import write_welch  # noqa: E402
+from xlser.human.welch import write_welch
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 
 out = sm.output
 write_welch(sm.input[0], sm.params.corpora, sm.params.emotions, out.csv, out.md)

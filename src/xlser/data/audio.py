@@ -14,9 +14,10 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from xlser.errors import InputError
 from xlser.data.audiocheck import check_finite_audio
 from xlser.data.wavheader import check_not_truncated
+from xlser.errors import InputError
+
 
 def load_audio(path: str | Path, target_sr: int | None = None) -> tuple[np.ndarray, int]:
     """Read any soundfile-readable file as mono float32; resample to `target_sr` if given."""

@@ -40,10 +40,13 @@ def check_min_length(path: str | Path, n_samples: int, sr: int) -> None:
     """Raise an InputError naming `path` if `n_samples` at `sr` are fewer than `MIN_SAMPLES`
     at 16 kHz, the encoders' receptive field."""
     if n_samples * ENCODER_SR < MIN_SAMPLES * sr:
-        raise InputError(path, f"clip of {1000 * n_samples / sr:.1f} ms ({n_samples} samples at {sr} Hz) is shorter "
-                               f"than the encoders' receptive field ({MIN_SAMPLES} samples = "
-                               f"{1000 * MIN_SAMPLES / ENCODER_SR:.1f} ms at {ENCODER_SR // 1000} kHz): no feature frame "
-                               f"can be computed from it; remove it from the corpus (or its label line)")
+        raise InputError(
+            path,
+            f"clip of {1000 * n_samples / sr:.1f} ms ({n_samples} samples at {sr} Hz) is shorter "
+            f"than the encoders' receptive field ({MIN_SAMPLES} samples = "
+            f"{1000 * MIN_SAMPLES / ENCODER_SR:.1f} ms at {ENCODER_SR // 1000} kHz): no feature frame "
+            f"can be computed from it; remove it from the corpus (or its label line)",
+        )
 
 
 def check_finite_audio(path: str | Path, wav: np.ndarray, sr: int) -> None:
@@ -51,6 +54,9 @@ def check_finite_audio(path: str | Path, wav: np.ndarray, sr: int) -> None:
     bad = ~np.isfinite(wav)
     if bad.any():
         first = int(np.flatnonzero(bad.reshape(len(wav), -1).any(axis=1))[0])
-        raise InputError(path, f"{int(bad.sum())} of {wav.size} samples are NaN or inf (the first at sample {first}, "
-                               f"{first / sr:.3f} s): a damaged float WAV; re-export it from its source or remove it "
-                               f"from the corpus")
+        raise InputError(
+            path,
+            f"{int(bad.sum())} of {wav.size} samples are NaN or inf (the first at sample {first}, "
+            f"{first / sr:.3f} s): a damaged float WAV; re-export it from its source or remove it "
+            f"from the corpus",
+        )

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from xlser.data.splits import sort_splits
 from xlser.errors import InputError
 from xlser.io import check_text
-from xlser.data.splits import sort_splits
 
 PARTITIONS = {"train": "train", "eval": "val", "test": "test"}
 
@@ -38,8 +38,9 @@ def utterance_stem(name: str) -> str:
     return base.rsplit(".", 1)[0] if "." in base else base
 
 
-def import_folds(folds_dir: str | Path, manifest: pd.DataFrame, folds: int, corpus: str = "",
-                 stimuli: Collection[str] = ()) -> pd.DataFrame:
+def import_folds(
+    folds_dir: str | Path, manifest: pd.DataFrame, folds: int, corpus: str = "", stimuli: Collection[str] = ()
+) -> pd.DataFrame:
     """`utt_id, fold, partition` rows read, exactly, from the published lists of `folds` folds.
 
     `stimuli` (the listening stimuli, with `splits.exclude_stimuli`) must be in no training
@@ -53,8 +54,11 @@ def import_folds(folds_dir: str | Path, manifest: pd.DataFrame, folds: int, corp
         for sub, part in PARTITIONS.items():
             path = Path(folds_dir) / sub / f"metadata_fold{k}.csv"
             if not path.is_file():
-                raise InputError(path, f"fold list not found (corpora.{corpus}.folds = {folds_dir}: expected "
-                                       f"<DIR>/{{train,eval,test}}/metadata_fold<k>.csv for k = 0..{folds - 1})")
+                raise InputError(
+                    path,
+                    f"fold list not found (corpora.{corpus}.folds = {folds_dir}: expected "
+                    f"<DIR>/{{train,eval,test}}/metadata_fold<k>.csv for k = 0..{folds - 1})",
+                )
             check_text(path, "utf-8-sig")
             with open(path, encoding="utf-8-sig", newline="") as fh:
                 reader = csv.DictReader(fh)
@@ -70,23 +74,36 @@ def import_folds(folds_dir: str | Path, manifest: pd.DataFrame, folds: int, corp
                         raise InputError(path, "empty 'file' or 'answer'", line=line)
                     utt = utterance_stem(name)
                     if utt not in emotion:
-                        raise InputError(path, f"'{name}' names utterance '{utt}', which is not in corpus {corpus}'s "
-                                               f"manifest ({len(emotion)} utterances; was it dropped by the scan? "
-                                               f"check root, speakers, label_map, merge_excited)", line=line)
+                        raise InputError(
+                            path,
+                            f"'{name}' names utterance '{utt}', which is not in corpus {corpus}'s "
+                            f"manifest ({len(emotion)} utterances; was it dropped by the scan? "
+                            f"check root, speakers, label_map, merge_excited)",
+                            line=line,
+                        )
                     if answer.lower() != emotion[utt].lower():
-                        raise InputError(path, f"'{name}' is labelled '{answer}', but corpus {corpus} says "
-                                               f"'{emotion[utt]}'", line=line)
+                        raise InputError(
+                            path,
+                            f"'{name}' is labelled '{answer}', but corpus {corpus} says '{emotion[utt]}'",
+                            line=line,
+                        )
                     if utt in seen:
                         first, first_line = seen[utt]
-                        raise InputError(path, f"'{utt}' is listed twice in fold {k} (first in {first}, "
-                                               f"line {first_line})", line=line)
+                        raise InputError(
+                            path,
+                            f"'{utt}' is listed twice in fold {k} (first in {first}, line {first_line})",
+                            line=line,
+                        )
                     seen[utt] = (path, line)
                     n += 1
                     if part == "train" and utt in stim:
-                        raise InputError(path, f"listening stimulus '{utt}' of corpus {corpus} is in this training "
-                                               "partition; with imported lists the stimuli are drawn outside every "
-                                               "training list (re-run listening_subset with the lists as input)",
-                                         line=line)
+                        raise InputError(
+                            path,
+                            f"listening stimulus '{utt}' of corpus {corpus} is in this training "
+                            "partition; with imported lists the stimuli are drawn outside every "
+                            "training list (re-run listening_subset with the lists as input)",
+                            line=line,
+                        )
                     rows.append((utt, k, part))
                 if n == 0:
                     raise InputError(path, "the fold list has no rows", line=1)

@@ -16,12 +16,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from xlser.contracts import read_table
 from xlser.data.audio import load_audio, save_audio
 from xlser.data.audiocheck import check_min_length
-from xlser.contracts import read_table
+from xlser.data.manifest import write_manifest
 from xlser.errors import InputError
 from xlser.io import write_failure
-from xlser.data.manifest import write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def _convert(args: tuple[str, str, int]) -> tuple[str, float]:
         check_min_length(src, len(wav), sr)
     except InputError:
         raise
-    except Exception as exc:  # noqa: BLE001 - whatever went wrong, say which file it was
+    except Exception as exc:
         raise InputError(src, f"cannot resample to {sr} Hz ({type(exc).__name__}: {exc})") from None
     try:
         save_audio(dst, wav, sr)
@@ -48,8 +48,9 @@ def _convert(args: tuple[str, str, int]) -> tuple[str, float]:
     return dst, len(wav) / sr
 
 
-def resample_corpus(raw_csv: str | Path, manifest_csv: str | Path, wav_dir: str | Path,
-                    sample_rate: int = 16000, workers: int = 1) -> pd.DataFrame:
+def resample_corpus(
+    raw_csv: str | Path, manifest_csv: str | Path, wav_dir: str | Path, sample_rate: int = 16000, workers: int = 1
+) -> pd.DataFrame:
     """Convert every utterance of `raw_csv`; write `manifest_csv` with paths into `wav_dir`."""
     raw = read_table(raw_csv, "manifest")
     wav_dir = Path(wav_dir)
@@ -65,12 +66,15 @@ def resample_corpus(raw_csv: str | Path, manifest_csv: str | Path, wav_dir: str 
         if workers > 1 and len(jobs) > 1:
             try:
                 with ProcessPoolExecutor(max_workers=workers) as pool:
-                    results = list(tqdm(pool.map(_convert, jobs, chunksize=8), total=len(jobs), desc="resample",
-                                        mininterval=2.0))
+                    results = list(
+                        tqdm(pool.map(_convert, jobs, chunksize=8), total=len(jobs), desc="resample", mininterval=2.0)
+                    )
             except BrokenProcessPool as exc:
                 # a worker died (killed, out of memory, crash in a decoder): no file to blame for sure
-                raise RuntimeError(f"a resampling worker died ({exc}) while converting {raw_csv}; "
-                                   f"re-run with --cores 1 to find the file, or give the job more memory") from None
+                raise RuntimeError(
+                    f"a resampling worker died ({exc}) while converting {raw_csv}; "
+                    f"re-run with --cores 1 to find the file, or give the job more memory"
+                ) from None
         else:
             results = [_convert(j) for j in tqdm(jobs, desc="resample", mininterval=2.0)]
         shutil.rmtree(wav_dir, ignore_errors=True)

@@ -41,22 +41,31 @@ HELDOUT = ("mixed", "separate")
 MISSING_EMOTIONS = ("error", "allow")
 
 
-def present_emotions(manifest: pd.DataFrame, emotions: Sequence[str], corpus: str, missing_emotions: str,
-                     where: str = "") -> list[str]:
+def present_emotions(
+    manifest: pd.DataFrame, emotions: Sequence[str], corpus: str, missing_emotions: str, where: str = ""
+) -> list[str]:
     """The configured emotions that `manifest` holds. One that it lacks is an error naming the
     corpus and the emotion unless `corpora.<corpus>.missing_emotions` is `allow`: a corpus
     without its Sad folder would otherwise quietly turn the study into a 3-class one."""
     if missing_emotions not in MISSING_EMOTIONS:
-        raise InputError(None, f"corpora.{corpus}.missing_emotions: unknown value '{missing_emotions}' "
-                               f"(expected one of {list(MISSING_EMOTIONS)})")
+        raise InputError(
+            None,
+            f"corpora.{corpus}.missing_emotions: unknown value '{missing_emotions}' "
+            f"(expected one of {list(MISSING_EMOTIONS)})",
+        )
     present = [e for e in emotions if (manifest["emotion"] == e).any()]
     missing = [e for e in emotions if e not in present]
     if missing and missing_emotions == "error":
         e = missing[0]
-        raise InputError(None, f"corpus {corpus} has no '{e}' utterances{where} (configured emotions: "
-                               f"{', '.join(emotions)}); add them, remove '{e}' from `emotions`, or set "
-                               f"corpora.{corpus}.missing_emotions: allow to run it with {', '.join(present)}")
+        raise InputError(
+            None,
+            f"corpus {corpus} has no '{e}' utterances{where} (configured emotions: "
+            f"{', '.join(emotions)}); add them, remove '{e}' from `emotions`, or set "
+            f"corpora.{corpus}.missing_emotions: allow to run it with {', '.join(present)}",
+        )
     return present
+
+
 RANDOM_FOLDS = ("disjoint", "independent")
 
 
@@ -88,8 +97,11 @@ def select_dialogs(manifest: pd.DataFrame, pool: str, corpus: str = "") -> pd.Da
 def _per_emotion(total: int, emotions: Sequence[str], what: str, corpus: str) -> int:
     n = len(emotions)
     if total % n:
-        raise InputError(None, f"corpus {corpus}: splits.{what} = {total} cannot be balanced over its {n} emotions "
-                               f"({', '.join(emotions)}): use a multiple of {n}")
+        raise InputError(
+            None,
+            f"corpus {corpus}: splits.{what} = {total} cannot be balanced over its {n} emotions "
+            f"({', '.join(emotions)}): use a multiple of {n}",
+        )
     return total // n
 
 
@@ -104,25 +116,40 @@ def _round_robin(df: pd.DataFrame, rng: np.random.Generator) -> list[str]:
     return out
 
 
-def _take(df: pd.DataFrame, emotion: str, k: int, rng: np.random.Generator, where: str, key: str,
-          corpus: str = "", purpose: str = "the split") -> list[str]:
+def _take(
+    df: pd.DataFrame,
+    emotion: str,
+    k: int,
+    rng: np.random.Generator,
+    where: str,
+    key: str,
+    corpus: str = "",
+    purpose: str = "the split",
+) -> list[str]:
     pool = df[df["emotion"] == emotion]
     if len(pool) < k:
-        raise InputError(None, f"corpus {corpus}: too few '{emotion}' utterances for {purpose}: {len(pool)} exist "
-                               f"in {where}, {k} were asked ({key}); lower it or add data")
+        raise InputError(
+            None,
+            f"corpus {corpus}: too few '{emotion}' utterances for {purpose}: {len(pool)} exist "
+            f"in {where}, {k} were asked ({key}); lower it or add data",
+        )
     return _round_robin(pool, rng)[:k]
 
 
-def _mixed(held: pd.DataFrame, emotion: str, test_pe: int, val_pe: int, rng: np.random.Generator,
-           where: str, key: str) -> tuple[list[str], list[str]]:
+def _mixed(
+    held: pd.DataFrame, emotion: str, test_pe: int, val_pe: int, rng: np.random.Generator, where: str, key: str
+) -> tuple[list[str], list[str]]:
     """Test and validation ids of one emotion, each spread evenly over the held-out speakers;
     a speaker short of utterances gives test and validation shares of what it has in
     proportion to their sizes."""
     pool = held[held["emotion"] == emotion]
     need = test_pe + val_pe
     if len(pool) < need:
-        raise InputError(None, f"too few '{emotion}' utterances for the split: {len(pool)} exist in {where}, "
-                               f"{need} were asked for validation and test ({key}); lower them or add data")
+        raise InputError(
+            None,
+            f"too few '{emotion}' utterances for the split: {len(pool)} exist in {where}, "
+            f"{need} were asked for validation and test ({key}); lower them or add data",
+        )
     groups = [list(rng.permutation(g["utt_id"].to_numpy())) for _, g in pool.groupby("speaker", sort=True)]
     groups = [groups[i] for i in rng.permutation(len(groups))]
     quota = _split_quota([len(g) for g in groups], need)
@@ -131,8 +158,8 @@ def _mixed(held: pd.DataFrame, emotion: str, test_pe: int, val_pe: int, rng: np.
     t = [int(x) for x in exact]
     for i in sorted(range(len(t)), key=lambda i: exact[i] - t[i], reverse=True)[: test_pe - sum(t)]:
         t[i] += 1
-    te = [u for i, c in enumerate(chosen) for u in c[:t[i]]]
-    va = [u for i, c in enumerate(chosen) for u in c[t[i]:]]
+    te = [u for i, c in enumerate(chosen) for u in c[: t[i]]]
+    va = [u for i, c in enumerate(chosen) for u in c[t[i] :]]
     return te, va
 
 
@@ -145,10 +172,21 @@ def _split_quota(sizes: list[int], k: int) -> list[int]:
     return quota
 
 
-def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emotion: int, val: int, test: int,
-                folds: int, seed: int = 0, split_by: str = "random", corpus: str = "",
-                heldout: str = "separate", exclude_from_train: Collection[str] = (),
-                random_folds: str = "disjoint", missing_emotions: str = "error") -> pd.DataFrame:
+def make_splits(
+    manifest: pd.DataFrame,
+    emotions: Sequence[str],
+    train_per_emotion: int,
+    val: int,
+    test: int,
+    folds: int,
+    seed: int = 0,
+    split_by: str = "random",
+    corpus: str = "",
+    heldout: str = "separate",
+    exclude_from_train: Collection[str] = (),
+    random_folds: str = "disjoint",
+    missing_emotions: str = "error",
+) -> pd.DataFrame:
     """Return `utt_id, fold, partition` rows for every fold (see module docstring)."""
     if heldout not in HELDOUT:
         raise InputError(None, f"unknown splits.heldout '{heldout}' (expected one of {list(HELDOUT)})")
@@ -156,8 +194,11 @@ def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emoti
         raise InputError(None, f"unknown splits.random_folds '{random_folds}' (expected one of {list(RANDOM_FOLDS)})")
     present = present_emotions(manifest, emotions, corpus, missing_emotions)
     if len(present) < 2:
-        raise InputError(None, f"corpus {corpus}: fewer than two emotions present ({present}); check "
-                               f"corpora.{corpus}.label_map and `emotions`")
+        raise InputError(
+            None,
+            f"corpus {corpus}: fewer than two emotions present ({present}); check "
+            f"corpora.{corpus}.label_map and `emotions`",
+        )
     val_pe, test_pe = _per_emotion(val, present, "val", corpus), _per_emotion(test, present, "test", corpus)
     excluded = set(exclude_from_train)
     rows: list[tuple[str, int, str]] = []
@@ -175,26 +216,35 @@ def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emoti
                 need = train_per_emotion + val_pe + test_pe
                 # disjoint: blocks rotate over one permutation; independent: a fresh draw per fold
                 rolled = np.roll(perm, -f * test_pe) if random_folds == "disjoint" else rng.permutation(np.sort(perm))
-                rest = rolled[test_pe + val_pe:]
+                rest = rolled[test_pe + val_pe :]
                 if excluded:
                     rest = rest[~np.isin(rest, list(excluded))]
                 if len(perm) < need or len(rest) < train_per_emotion:
-                    raise InputError(None, f"too few '{e}' utterances in corpus {corpus}: {len(perm)} exist, "
-                                           f"{need} were asked ({key_tr}, {key_va}, {key_te})")
+                    raise InputError(
+                        None,
+                        f"too few '{e}' utterances in corpus {corpus}: {len(perm)} exist, "
+                        f"{need} were asked ({key_tr}, {key_va}, {key_te})",
+                    )
                 rows += [(u, f, "test") for u in rolled[:test_pe]]
-                rows += [(u, f, "val") for u in rolled[test_pe:test_pe + val_pe]]
+                rows += [(u, f, "val") for u in rolled[test_pe : test_pe + val_pe]]
                 rows += [(u, f, "train") for u in rng.choice(rest, train_per_emotion, replace=False)]
     elif split_by in ("speaker", "session"):
         col = "speaker" if split_by == "speaker" else "session"
         n_missing = int(manifest[col].isna().sum()) if col in manifest.columns else len(manifest)
         if n_missing:
-            raise InputError(None, f"corpus {corpus}: corpora.{corpus}.split_by = {split_by} needs a '{col}' for "
-                                   f"every utterance, and {n_missing} have none: use split_by random, or give it a "
-                                   f"'{col}' (csv format: a '{col}' column)")
+            raise InputError(
+                None,
+                f"corpus {corpus}: corpora.{corpus}.split_by = {split_by} needs a '{col}' for "
+                f"every utterance, and {n_missing} have none: use split_by random, or give it a "
+                f"'{col}' (csv format: a '{col}' column)",
+            )
         units = sorted(manifest[col].astype(str).unique())
         if len(units) < 2:
-            raise InputError(None, f"corpus {corpus}: corpora.{corpus}.split_by = {split_by} needs at least 2 "
-                                   f"{col}s, found {units}: use split_by random (or add {col}s)")
+            raise InputError(
+                None,
+                f"corpus {corpus}: corpora.{corpus}.split_by = {split_by} needs at least 2 "
+                f"{col}s, found {units}: use split_by random (or add {col}s)",
+            )
         order = [units[i] for i in np.random.default_rng(seed).permutation(len(units))]
         n_out = 1 if split_by == "session" else max(1, min(len(units) - 1, len(units) // folds))
         for f in range(folds):
@@ -214,7 +264,10 @@ def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emoti
             spk = [spk[i] for i in np.random.default_rng([seed, f, 1]).permutation(len(spk))]
             if len(spk) >= 2:
                 half = len(spk) // 2
-                val_df, test_df = held_df[held_df["speaker"].isin(spk[:half])], held_df[held_df["speaker"].isin(spk[half:])]
+                val_df, test_df = (
+                    held_df[held_df["speaker"].isin(spk[:half])],
+                    held_df[held_df["speaker"].isin(spk[half:])],
+                )
                 where_va, where_te = f"validation speaker(s) {spk[:half]}", f"test speaker(s) {spk[half:]}"
             else:
                 val_df = test_df = held_df
@@ -226,21 +279,31 @@ def make_splits(manifest: pd.DataFrame, emotions: Sequence[str], train_per_emoti
                 tr = _take(train_df, e, train_per_emotion, rng, where_tr, key_tr, corpus)
                 rows += [(u, f, "test") for u in te] + [(u, f, "val") for u in va] + [(u, f, "train") for u in tr]
     else:
-        raise InputError(None, f"corpus {corpus}: unknown corpora.{corpus}.split_by '{split_by}' (expected speaker, "
-                               f"session or random)")
+        raise InputError(
+            None,
+            f"corpus {corpus}: unknown corpora.{corpus}.split_by '{split_by}' (expected speaker, session or random)",
+        )
     return sort_splits(pd.DataFrame(rows, columns=["utt_id", "fold", "partition"]))
 
 
 def sort_splits(df: pd.DataFrame) -> pd.DataFrame:
     """Rows ordered by fold, partition (train, val, test), utt_id; checked against the contract."""
     order_part = {"train": 0, "val": 1, "test": 2}
-    df = df.sort_values(["fold", "partition", "utt_id"], key=lambda s: s.map(order_part) if s.name == "partition"
-                        else s, kind="stable").reset_index(drop=True)
+    df = df.sort_values(
+        ["fold", "partition", "utt_id"], key=lambda s: s.map(order_part) if s.name == "partition" else s, kind="stable"
+    ).reset_index(drop=True)
     return validate_table(df, "splits")
 
 
-def listening_subset(manifest: pd.DataFrame, emotions: Sequence[str], per_emotion: int, seed: int = 0,
-                     corpus: str = "", exclude: Collection[str] = (), missing_emotions: str = "error") -> pd.DataFrame:
+def listening_subset(
+    manifest: pd.DataFrame,
+    emotions: Sequence[str],
+    per_emotion: int,
+    seed: int = 0,
+    corpus: str = "",
+    exclude: Collection[str] = (),
+    missing_emotions: str = "error",
+) -> pd.DataFrame:
     """`per_emotion` stimuli per emotion (the study: 12), spread evenly over speakers.
 
     Drawn before the folds, from the listening pool (`select_dialogs`), so that
@@ -255,12 +318,23 @@ def listening_subset(manifest: pd.DataFrame, emotions: Sequence[str], per_emotio
         if excluded:
             pool = pool[~pool["utt_id"].isin(excluded)]
             if len(pool) < per_emotion:
-                raise InputError(None, f"corpus {corpus}: too few '{e}' utterances for the listening stimuli outside "
-                                       f"the imported training partitions (corpora.{corpus}.folds): {len(pool)} "
-                                       f"remain, {per_emotion} were asked (splits.listening_per_emotion; "
-                                       f"splits.exclude_stimuli)")
-        ids = _take(pool, e, per_emotion, rng, "its listening pool", f"splits.listening_per_emotion={per_emotion}",
-                    corpus, "the listening test")
+                raise InputError(
+                    None,
+                    f"corpus {corpus}: too few '{e}' utterances for the listening stimuli outside "
+                    f"the imported training partitions (corpora.{corpus}.folds): {len(pool)} "
+                    f"remain, {per_emotion} were asked (splits.listening_per_emotion; "
+                    f"splits.exclude_stimuli)",
+                )
+        ids = _take(
+            pool,
+            e,
+            per_emotion,
+            rng,
+            "its listening pool",
+            f"splits.listening_per_emotion={per_emotion}",
+            corpus,
+            "the listening test",
+        )
         spk = pool.set_index("utt_id")["speaker"]
         rows += [(u, e, spk[u]) for u in ids]
     return pd.DataFrame(rows, columns=["utt_id", "emotion", "speaker"])

@@ -36,8 +36,11 @@ def wav_data_sizes(path: str | Path) -> tuple[int, int] | None:
                     raise _cut(path, size, f"{cid.decode('latin-1')!r} chunk")
                 if cid == b"fmt ":
                     if n < 14:
-                        raise InputError(path, f"malformed WAV header: its 'fmt ' chunk holds {n} bytes, at least 14 "
-                                               f"expected; replace the file with a complete copy")
+                        raise InputError(
+                            path,
+                            f"malformed WAV header: its 'fmt ' chunk holds {n} bytes, at least 14 "
+                            f"expected; replace the file with a complete copy",
+                        )
                     fmt = fh.read(14)
                     frame = max(1, struct.unpack("<H", fmt[12:14])[0])  # block align
                 if cid == b"data":
@@ -52,8 +55,11 @@ def wav_data_sizes(path: str | Path) -> tuple[int, int] | None:
 
 
 def _cut(path: str | Path, size: int, part: str) -> InputError:
-    return InputError(path, f"WAV file cut off inside its header ({size} bytes, ends in the {part}): "
-                            f"replace it with a complete copy or remove it from the corpus")
+    return InputError(
+        path,
+        f"WAV file cut off inside its header ({size} bytes, ends in the {part}): "
+        f"replace it with a complete copy or remove it from the corpus",
+    )
 
 
 def check_not_truncated(path: str | Path) -> None:
@@ -61,6 +67,9 @@ def check_not_truncated(path: str | Path) -> None:
     sizes = wav_data_sizes(path)
     if sizes is not None and sizes[1] < sizes[0]:
         declared, held = sizes
-        raise InputError(path, f"truncated WAV file: the header declares {declared} bytes of audio, the file "
-                               f"holds {held} ({100 * held / declared:.0f} %); replace it with a complete copy "
-                               f"or remove it from the corpus")
+        raise InputError(
+            path,
+            f"truncated WAV file: the header declares {declared} bytes of audio, the file "
+            f"holds {held} ({100 * held / declared:.0f} %); replace it with a complete copy "
+            f"or remove it from the corpus",
+        )

@@ -84,7 +84,9 @@ def _write(path: Path, wav: np.ndarray, sr: int, subtype: str = "PCM_16") -> Non
     sf.write(str(path), wav, sr, subtype=subtype)
 
 
-def _plan(speakers: list[Speaker], emotions: list[str], per: int, extra: dict[str, int]) -> list[tuple[Speaker, str, int]]:
+def _plan(
+    speakers: list[Speaker], emotions: list[str], per: int, extra: dict[str, int]
+) -> list[tuple[Speaker, str, int]]:
     """(speaker, emotion, sentence index) for every utterance, extra labels included."""
     items = []
     for spk in speakers:
@@ -121,8 +123,12 @@ def write_pavoque(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str
     n = 0
     plan = [(e, k) for e in emotions for k in range(spec["per_speaker_emotion"])] + [("poker", k) for k in range(3)]
     for emo, k in tqdm(plan, desc=f"PAVOQUE {root.name}", mininterval=2.0):
-        _write(root / "Recordings" / PAVOQUE_STYLES[emo] / f"prompt_{k:04d}.flac", s.say(spk, emo, k), s.sample_rate,
-               "PCM_24")
+        _write(
+            root / "Recordings" / PAVOQUE_STYLES[emo] / f"prompt_{k:04d}.flac",
+            s.say(spk, emo, k),
+            s.sample_rate,
+            "PCM_24",
+        )
         n += 1
     return n
 
@@ -136,10 +142,13 @@ def write_iemocap(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str
     per = spec["per_speaker_emotion"]
     n = 0
     for sess in tqdm(range(1, spec["sessions"] + 1), desc=f"IEMOCAP {root.name}", mininterval=2.0):
-        speakers = s.speakers(2, lambda i, g: f"Ses{sess:02d}{g}")
+        speakers = s.speakers(2, lambda i, g, sess=sess: f"Ses{sess:02d}{g}")
         lead = "F" if sess % 2 else "M"
-        dialogs = {f"Ses{sess:02d}{lead}_impro01": [], f"Ses{sess:02d}{lead}_impro02": [],
-                   f"Ses{sess:02d}{lead}_script01_1": []}
+        dialogs = {
+            f"Ses{sess:02d}{lead}_impro01": [],
+            f"Ses{sess:02d}{lead}_impro02": [],
+            f"Ses{sess:02d}{lead}_script01_1": [],
+        }
         names = list(dialogs)
         for spk in speakers:
             items = [(e, k) for e in emotions for k in range(per)]
@@ -159,8 +168,12 @@ def write_iemocap(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str
                 wav = s.say(spk, emo, k)
                 _write(root / f"Session{sess}" / "sentences" / "wav" / dialog / f"{uid}.wav", wav, s.sample_rate)
                 dur = len(wav) / s.sample_rate
-                vad = {"neu": (3.0, 2.5, 2.5), "hap": (4.0, 3.5, 3.0), "ang": (1.5, 4.0, 4.0),
-                       "sad": (2.0, 1.5, 2.0)}.get(label, (2.5, 3.0, 3.0))
+                vad = {
+                    "neu": (3.0, 2.5, 2.5),
+                    "hap": (4.0, 3.5, 3.0),
+                    "ang": (1.5, 4.0, 4.0),
+                    "sad": (2.0, 1.5, 2.0),
+                }.get(label, (2.5, 3.0, 3.0))
                 lines.append(f"[{t:.4f} - {t + dur:.4f}]\t{uid}\t{label}\t[{vad[0]:.4f}, {vad[1]:.4f}, {vad[2]:.4f}]\n")
                 lines.append("C-E1:\tNeutral;\t()\nC-E2:\tNeutral;\t()\nC-E4:\tNeutral;\t()\n")
                 lines.append("A-E1:\tval 3; act 2; dom  2;\t()\nA-E2:\tval 3; act 3; dom  3;\t()\n\n")
@@ -204,16 +217,26 @@ def write_zed(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str]) -
             wav = np.concatenate([parts[0], gap, parts[1], gap, parts[2]])
             uid = f"{spk.name}_{emo}_{k:03d}"
             _write(root / "audio" / f"{uid}.wav", wav, s.sample_rate)
-            data[uid] = {"wav": f"datafolder/audio/{uid}.wav", "duration": round(len(wav) / s.sample_rate, 4),
-                         "emotion": [{"emo": emo, "start": round(start, 4), "end": round(end, 4)}],
-                         "transcription": " ".join(s.text(j + i) for i in range(3))}
+            data[uid] = {
+                "wav": f"datafolder/audio/{uid}.wav",
+                "duration": round(len(wav) / s.sample_rate, 4),
+                "emotion": [{"emo": emo, "start": round(start, 4), "end": round(end, 4)}],
+                "transcription": " ".join(s.text(j + i) for i in range(3)),
+            }
             j += 3
     (root / "ZED.json").write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
     return len(data)
 
 
-def build_demo_corpus(out_dir: str | Path, name: str, spec: dict[str, Any], corpus: dict[str, Any],
-                      emotions: list[str], sample_rate: int = 22050, seed: int = 0) -> int:
+def build_demo_corpus(
+    out_dir: str | Path,
+    name: str,
+    spec: dict[str, Any],
+    corpus: dict[str, Any],
+    emotions: list[str],
+    sample_rate: int = 22050,
+    seed: int = 0,
+) -> int:
     """Write one demo corpus into `out_dir` (via a temporary sibling renamed at the end).
 
     Synthesis runs in a fresh interpreter: eSpeak NG's output depends on what it synthesised
@@ -227,8 +250,15 @@ def build_demo_corpus(out_dir: str | Path, name: str, spec: dict[str, Any], corp
     return int(proc.stdout.strip().splitlines()[-1])
 
 
-def _build(out_dir: str | Path, name: str, spec: dict[str, Any], corpus: dict[str, Any],
-           emotions: list[str], sample_rate: int, seed: int) -> int:
+def _build(
+    out_dir: str | Path,
+    name: str,
+    spec: dict[str, Any],
+    corpus: dict[str, Any],
+    emotions: list[str],
+    sample_rate: int,
+    seed: int,
+) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     out = Path(out_dir)
     tmp = out.with_name(f".{out.name}.part")

@@ -72,8 +72,10 @@ class ESpeak:
         data = Path(espeakng_loader.get_data_path())
         lang, _, variant = voice.partition("+")
         if not (data / f"{lang}_dict").is_file() or (variant and not (data / "voices" / "!v" / variant).is_file()):
-            raise ValueError(f"eSpeak NG has no voice '{voice}' (language dictionary {lang}_dict, variant "
-                             f"'{variant or '-'}' in {data})")
+            raise ValueError(
+                f"eSpeak NG has no voice '{voice}' (language dictionary {lang}_dict, variant "
+                f"'{variant or '-'}' in {data})"
+            )
 
     def synth(self, text: str, voice: str, prosody: Prosody = Prosody()) -> np.ndarray:
         """Synthesise `text` with `voice` (e.g. `en+f3`, `cmn`, `de+m2`) as float32 in [-1, 1].
@@ -85,15 +87,21 @@ class ESpeak:
         with self._lock:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise ValueError(f"eSpeak NG has no voice '{voice}'")
-            for param, value in ((RATE, prosody.rate), (VOLUME, prosody.volume), (PITCH, prosody.pitch),
-                                 (RANGE, prosody.range), (WORDGAP, prosody.wordgap)):
-                self.lib.espeak_SetParameter(param, int(round(value)), 0)
+            for param, value in (
+                (RATE, prosody.rate),
+                (VOLUME, prosody.volume),
+                (PITCH, prosody.pitch),
+                (RANGE, prosody.range),
+                (WORDGAP, prosody.wordgap),
+            ):
+                self.lib.espeak_SetParameter(param, round(value), 0)
             self._chunks = []
             buf = text.encode("utf-8") + b"\0"
-            err = self.lib.espeak_Synth(ctypes.c_char_p(buf), len(buf), 0, POS_CHARACTER, 0, ESPEAK_CHARS_UTF8,
-                                        None, None)
+            err = self.lib.espeak_Synth(
+                ctypes.c_char_p(buf), len(buf), 0, POS_CHARACTER, 0, ESPEAK_CHARS_UTF8, None, None
+            )
             if err != 0:
                 raise RuntimeError(f"espeak_Synth failed with code {err}")
             self.lib.espeak_Synchronize()
             pcm = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-        return (pcm.astype(np.float32) / 32768.0)
+        return pcm.astype(np.float32) / 32768.0

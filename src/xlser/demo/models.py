@@ -48,9 +48,14 @@ def tiny_config(spec: dict[str, Any]) -> Any:
         num_conv_pos_embedding_groups=4,
         feat_extract_norm=spec["feat_extract_norm"],
         do_stable_layer_norm=spec["feat_extract_norm"] == "layer",
-        hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
-        layerdrop=0.0, mask_time_prob=0.0,
-        num_buckets=32, max_bucket_distance=200,  # WavLM relative positions
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        layerdrop=0.0,
+        mask_time_prob=0.0,
+        num_buckets=32,
+        max_bucket_distance=200,  # WavLM relative positions
         initializer_range=float(spec["initializer_range"]),
     )
 
@@ -78,8 +83,13 @@ def build_demo_model(out_dir: str | Path, spec: dict[str, Any]) -> Path:
     try:
         model.save_pretrained(tmp)
         # group-norm CNNs (the wav2vec2-base family) take no attention mask, as on the hub
-        Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                                 return_attention_mask=cfg.feat_extract_norm == "layer").save_pretrained(tmp)
+        Wav2Vec2FeatureExtractor(
+            feature_size=1,
+            sampling_rate=16000,
+            padding_value=0.0,
+            do_normalize=True,
+            return_attention_mask=cfg.feat_extract_norm == "layer",
+        ).save_pretrained(tmp)
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
     finally:

@@ -27,9 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,6 +53,7 @@ class Utterance:
 
 
 # ---- phonemes and vocabulary
+
 
 def phonemize(engine: Any, text: str, lang: str) -> str:
     """eSpeak NG's IPA phonemes of `text` in language `lang`, words separated by '|'."""
@@ -88,6 +87,7 @@ def encode(phonemes: str, vocab: Sequence[str]) -> list[int]:
 
 # ---- synthesis (in a fresh interpreter)
 
+
 def _synth(langs: list[str], sets: list[list[Any]], seed: int, out: str) -> None:
     from xlser.data.audio import resample
     from xlser.demo.espeak import ESpeak
@@ -106,12 +106,17 @@ def _synth(langs: list[str], sets: list[list[Any]], seed: int, out: str) -> None
                 wav = np.clip(wav + rng.normal(0, 0.003, size=wav.shape), -1, 1).astype(np.float32)
                 wavs.append(wav)
                 meta.append({"text": text, "voice": voice, "phonemes": ph, "lang": lang})
-    np.savez(out, audio=np.concatenate(wavs), lengths=np.array([len(w) for w in wavs]),
-             meta=json.dumps({"items": meta, "vocab": vocabulary(all_ph)}))
+    np.savez(
+        out,
+        audio=np.concatenate(wavs),
+        lengths=np.array([len(w) for w in wavs]),
+        meta=json.dumps({"items": meta, "vocab": vocabulary(all_ph)}),
+    )
 
 
-def synthesize(sets: list[tuple[str, Sequence[str], Sequence[str]]], seed: int = 0
-               ) -> tuple[list[list[Utterance]], list[str]]:
+def synthesize(
+    sets: list[tuple[str, Sequence[str], Sequence[str]]], seed: int = 0
+) -> tuple[list[list[Utterance]], list[str]]:
     """Neutral speech for each (language, sentences, voice variants) set, and the shared
     vocabulary of all pre-training languages. Each sentence is spoken by each variant."""
     langs = sorted(PRETRAIN_SENTENCES)
@@ -124,17 +129,20 @@ def synthesize(sets: list[tuple[str, Sequence[str], Sequence[str]]], seed: int =
         with np.load(out) as z:
             audio, lengths, meta = z["audio"], z["lengths"], json.loads(str(z["meta"]))
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    utts = [Utterance(m["text"], m["voice"], m["phonemes"], audio[bounds[i]:bounds[i + 1]])
-            for i, m in enumerate(meta["items"])]
+    utts = [
+        Utterance(m["text"], m["voice"], m["phonemes"], audio[bounds[i] : bounds[i + 1]])
+        for i, m in enumerate(meta["items"])
+    ]
     result, k = [], 0
     for _, texts, voices in sets:
         n = len(texts) * len(voices)
-        result.append(utts[k:k + n])
+        result.append(utts[k : k + n])
         k += n
     return result, meta["vocab"]
 
 
 # ---- model, training, scoring
+
 
 def ctc_model(spec: dict[str, Any], vocab: Sequence[str]) -> torch.nn.Module:
     """A tiny `Wav2Vec2ForCTC` (or `WavLMForCTC`) of the demo spec, CNN started as a filterbank."""
@@ -170,14 +178,21 @@ def _batch(utts: Sequence[Utterance], vocab: Sequence[str]) -> dict[str, torch.T
     m = max(len(lab) for lab in labels)
     y = torch.full((len(utts), m), -100, dtype=torch.long)
     for i, (u, lab) in enumerate(zip(utts, labels)):
-        x[i, :len(u.wav)] = torch.from_numpy(_normalize(u.wav))
-        mask[i, :len(u.wav)] = 1
-        y[i, :len(lab)] = torch.tensor(lab)
+        x[i, : len(u.wav)] = torch.from_numpy(_normalize(u.wav))
+        mask[i, : len(u.wav)] = 1
+        y[i, : len(lab)] = torch.tensor(lab)
     return {"input_values": x, "attention_mask": mask, "labels": y}
 
 
-def train_ctc(model: torch.nn.Module, utts: Sequence[Utterance], vocab: Sequence[str], steps: int,
-              batch_size: int, lr: float, seed: int = 0) -> list[float]:
+def train_ctc(
+    model: torch.nn.Module,
+    utts: Sequence[Utterance],
+    vocab: Sequence[str],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int = 0,
+) -> list[float]:
     """`steps` AdamW updates on seeded random batches (warm-up, then linear decay); the loss curve."""
     import torch
 
@@ -185,7 +200,8 @@ def train_ctc(model: torch.nn.Module, utts: Sequence[Utterance], vocab: Sequence
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.05, (steps - s) / max(1, steps - warm)))
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.05, (steps - s) / max(1, steps - warm))
+    )
     model.train()
     curve = []
     order: list[int] = []
@@ -241,12 +257,19 @@ def save_checkpoint(model: torch.nn.Module, vocab: Sequence[str], info: dict[str
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         model.eval().save_pretrained(tmp)
-        Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                                 return_attention_mask=model.config.feat_extract_norm == "layer").save_pretrained(tmp)
-        (tmp / "vocab.json").write_text(json.dumps({s: i for i, s in enumerate(vocab)}, ensure_ascii=False),
-                                        encoding="utf-8")
-        Wav2Vec2CTCTokenizer(str(tmp / "vocab.json"), unk_token=UNK, pad_token=BLANK,
-                             word_delimiter_token=WORD).save_pretrained(tmp)
+        Wav2Vec2FeatureExtractor(
+            feature_size=1,
+            sampling_rate=16000,
+            padding_value=0.0,
+            do_normalize=True,
+            return_attention_mask=model.config.feat_extract_norm == "layer",
+        ).save_pretrained(tmp)
+        (tmp / "vocab.json").write_text(
+            json.dumps({s: i for i, s in enumerate(vocab)}, ensure_ascii=False), encoding="utf-8"
+        )
+        Wav2Vec2CTCTokenizer(
+            str(tmp / "vocab.json"), unk_token=UNK, pad_token=BLANK, word_delimiter_token=WORD
+        ).save_pretrained(tmp)
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=1, ensure_ascii=False), encoding="utf-8")
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
@@ -255,8 +278,15 @@ def save_checkpoint(model: torch.nn.Module, vocab: Sequence[str], info: dict[str
     return out
 
 
-def pretrain_demo_model(out_dir: str | Path, spec: dict[str, Any], steps: int, batch_size: int, lr: float,
-                        voices: Sequence[str], curve_csv: str | Path | None = None) -> dict[str, Any]:
+def pretrain_demo_model(
+    out_dir: str | Path,
+    spec: dict[str, Any],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    voices: Sequence[str],
+    curve_csv: str | Path | None = None,
+) -> dict[str, Any]:
     """Pre-train the demo model `spec` (its `voice`: the eSpeak language) with CTC on its
     language's training sentences spoken by `voices`; save the checkpoint; the loss curve
     goes to `curve_csv` (step, loss)."""
@@ -270,12 +300,28 @@ def pretrain_demo_model(out_dir: str | Path, spec: dict[str, Any], steps: int, b
     model = ctc_model(spec, vocab)
     curve = train_ctc(model, utts, vocab, steps, batch_size, lr, seed=int(spec["seed"]))
     t_train = time.perf_counter() - t0 - t_synth
-    info = {"lang": lang, "voices": list(voices), "sentences": list(train), "steps": steps,
-            "batch_size": batch_size, "lr": lr, "seconds_audio": round(sum(len(u.wav) for u in utts) / 16000, 1)}
+    info = {
+        "lang": lang,
+        "voices": list(voices),
+        "sentences": list(train),
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seconds_audio": round(sum(len(u.wav) for u in utts) / 16000, 1),
+    }
     save_checkpoint(model, vocab, info, out_dir)
-    log.info("%s: %d utterances (%.0f s of speech, synthesised in %.1f s); %d CTC steps in %.1f s: loss %.2f -> %.2f "
-             "(mean of the last 10 steps)", lang, len(utts), info["seconds_audio"], t_synth, steps, t_train,
-             np.mean(curve[:10]), np.mean(curve[-10:]))
+    log.info(
+        "%s: %d utterances (%.0f s of speech, synthesised in %.1f s); %d CTC steps in %.1f s: loss %.2f -> %.2f "
+        "(mean of the last 10 steps)",
+        lang,
+        len(utts),
+        info["seconds_audio"],
+        t_synth,
+        steps,
+        t_train,
+        np.mean(curve[:10]),
+        np.mean(curve[-10:]),
+    )
     if curve_csv is not None:
         import pandas as pd
 
@@ -303,7 +349,9 @@ def heldout_table(model_dirs: dict[str, str | Path], voices: Sequence[str], seed
     for name, i in info.items():
         seen = set(i["sentences"]) & {s for h in held.values() for s in h}
         if seen:
-            raise ValueError(f"{model_dirs[name]}/{INFO_FILE}: model {name} trained on held-out sentences {sorted(seen)}")
+            raise ValueError(
+                f"{model_dirs[name]}/{INFO_FILE}: model {name} trained on held-out sentences {sorted(seen)}"
+            )
     sets, vocab = synthesize([(lang, held[lang], voices) for lang in langs], seed=seed)
     rows = []
     for name, d in model_dirs.items():
@@ -312,8 +360,15 @@ def heldout_table(model_dirs: dict[str, str | Path], voices: Sequence[str], seed
             raise ValueError(f"{d}/vocab.json: not the demo's shared phoneme vocabulary")
         model = AutoModelForCTC.from_pretrained(d)
         for lang, utts in zip(langs, sets):
-            rows.append({"model": name, "model_lang": info[name]["lang"], "test_lang": lang,
-                         "own": lang == info[name]["lang"], **score(model, utts, vocab)})
+            rows.append(
+                {
+                    "model": name,
+                    "model_lang": info[name]["lang"],
+                    "test_lang": lang,
+                    "own": lang == info[name]["lang"],
+                    **score(model, utts, vocab),
+                }
+            )
     return pd.DataFrame(rows)
 
 

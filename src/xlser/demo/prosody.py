@@ -28,11 +28,18 @@ PROFILES: dict[str, Prosody] = {
 LANGUAGE_OFFSETS: dict[str, dict[str, dict[str, float]]] = {
     "CN": {},
     "EN": {"happy": {"pitch": -6, "range": -10}, "angry": {"volume": -20, "rate": -10}, "sad": {"rate": 10}},
-    "DE": {"happy": {"pitch": -10, "rate": -15}, "angry": {"pitch": -8, "volume": 10}, "neutral": {"rate": -10},
-           "sad": {"pitch": 6, "range": 8}},
-    "TJ": {"neutral": {"rate": 40, "pitch": 12, "range": 25}, "happy": {"rate": 15, "pitch": -14, "range": -25},
-           "angry": {"rate": 15, "pitch": 14, "volume": -40}, "sad": {"rate": 40, "pitch": 14, "range": 18,
-                                                                       "volume": 25, "wordgap": -4}},
+    "DE": {
+        "happy": {"pitch": -10, "rate": -15},
+        "angry": {"pitch": -8, "volume": 10},
+        "neutral": {"rate": -10},
+        "sad": {"pitch": 6, "range": 8},
+    },
+    "TJ": {
+        "neutral": {"rate": 40, "pitch": 12, "range": 25},
+        "happy": {"rate": 15, "pitch": -14, "range": -25},
+        "angry": {"rate": 15, "pitch": 14, "volume": -40},
+        "sad": {"rate": 40, "pitch": 14, "range": 18, "volume": 25, "wordgap": -4},
+    },
 }
 
 

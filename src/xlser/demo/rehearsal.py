@@ -41,8 +41,17 @@ TONES: dict[str, tuple[float, float, float, float, float]] = {
     "sad": (105.0, 0.10, 0.0, 2.5, 0.005),
 }
 #: labels outside the study's four, toned like a close emotion (they exercise the adapters' filters)
-LIKE = {"surprise": "happy", "poker": "neutral", "exc": "happy", "fru": "angry", "xxx": "neutral",
-        "sur": "happy", "fea": "sad", "dis": "angry", "oth": "neutral"}
+LIKE = {
+    "surprise": "happy",
+    "poker": "neutral",
+    "exc": "happy",
+    "fru": "angry",
+    "xxx": "neutral",
+    "sur": "happy",
+    "fea": "sad",
+    "dis": "angry",
+    "oth": "neutral",
+}
 IEMOCAP_EMOTIONS = {"neu": "neutral", "hap": "happy", "ang": "angry", "sad": "sad"}
 IEMOCAP_IMPRO = [f"impro{i:02d}" for i in range(1, 9)]
 IEMOCAP_SCRIPT = [f"script0{i}_{j}" for i in (1, 2, 3) for j in (1, 2)]
@@ -50,9 +59,15 @@ IEMOCAP_SCRIPT = [f"script0{i}_{j}" for i in (1, 2, 3) for j in (1, 2)]
 #: the study's checkpoints' architectures (config.json of the hub models); the rest are defaults
 WAV2VEC2_BASE: dict[str, Any] = {}  # Wav2Vec2Config() is wav2vec2-base: 768 x 12, group-norm CNN, no conv bias
 WAVLM_LARGE: dict[str, Any] = {
-    "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
-    "feat_extract_norm": "layer", "do_stable_layer_norm": True, "conv_bias": True,
-    "num_buckets": 320, "max_bucket_distance": 800,
+    "hidden_size": 1024,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 16,
+    "intermediate_size": 4096,
+    "feat_extract_norm": "layer",
+    "do_stable_layer_norm": True,
+    "conv_bias": True,
+    "num_buckets": 320,
+    "max_bucket_distance": 800,
 }
 
 
@@ -61,7 +76,7 @@ WAVLM_LARGE: dict[str, Any] = {
 
 def scaled(value: int, scale: float, floor: int) -> int:
     """`value` x `scale`, rounded, never below `floor` (and `value` itself at scale 1)."""
-    return max(floor, int(round(value * scale))) if scale < 1 else int(value)
+    return max(floor, round(value * scale)) if scale < 1 else int(value)
 
 
 def scale_protocol(cfg: dict[str, Any], scale: float) -> dict[str, Any]:
@@ -88,7 +103,7 @@ def scale_protocol(cfg: dict[str, Any], scale: float) -> dict[str, Any]:
             sec["patience"] = scaled(sec.get("patience", 10), scale, 1)
     if "peft" in cfg and "folds" in cfg["peft"]:
         folds = list(cfg["peft"]["folds"])
-        cfg["peft"]["folds"] = folds[:scaled(len(folds), scale, 1)]
+        cfg["peft"]["folds"] = folds[: scaled(len(folds), scale, 1)]
     if "sed" in cfg:
         cfg["sed"]["per_emotion"] = scaled(cfg["sed"].get("per_emotion", 8), scale, 2)
     return cfg
@@ -117,8 +132,13 @@ class Layout:
         return self.inputs / "listening"
 
 
-def rehearsal_config(protocol: Mapping[str, Any], spec: Mapping[str, Any], scale: float, layout: Layout,
-                     protocol_path: str = "config/paper.yaml") -> dict[str, Any]:
+def rehearsal_config(
+    protocol: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    scale: float,
+    layout: Layout,
+    protocol_path: str = "config/paper.yaml",
+) -> dict[str, Any]:
     """paper.yaml's protocol with the rehearsal's inputs and `scale` (see module docstring).
 
     Every user path of the protocol (xlser.config.USER_PATHS) is replaced or removed: corpus
@@ -175,8 +195,15 @@ class ToneSynth:
     every corpus takes `long_s`, so each scale has the corpus's longest utterance in it.
     """
 
-    def __init__(self, corpus: str, lang: str, seed: int, sample_rate: int, duration: Mapping[str, float],
-                 long_s: float | None = None) -> None:
+    def __init__(
+        self,
+        corpus: str,
+        lang: str,
+        seed: int,
+        sample_rate: int,
+        duration: Mapping[str, float],
+        long_s: float | None = None,
+    ) -> None:
         self.rng = np.random.default_rng([seed, zlib.crc32(corpus.encode())])
         self.sample_rate, self.lang, self.base_voice = int(sample_rate), lang, "tone"
         self.duration = dict(duration)
@@ -227,23 +254,28 @@ def write_pavoque_counts(root: Path, s: ToneSynth, counts: Mapping[str, int]) ->
     n = 0
     for emo, count in counts.items():
         for k in range(count):
-            _write(root / "Recordings" / PAVOQUE_STYLES[emo] / f"prompt_{k:04d}.flac", s.say(spk, emo, k),
-                   s.sample_rate, "PCM_24")
+            _write(
+                root / "Recordings" / PAVOQUE_STYLES[emo] / f"prompt_{k:04d}.flac",
+                s.say(spk, emo, k),
+                s.sample_rate,
+                "PCM_24",
+            )
             n += 1
     return n
 
 
-def write_iemocap_counts(root: Path, s: ToneSynth, sessions: int, counts: Mapping[str, int],
-                         improvised: Mapping[str, float]) -> int:
+def write_iemocap_counts(
+    root: Path, s: ToneSynth, sessions: int, counts: Mapping[str, int], improvised: Mapping[str, float]
+) -> int:
     """IEMOCAP's layout (see xlser.data.corpora.iemocap) with `counts[label]` utterances per
     session, a share `improvised[label]` of them in improvised dialogs (impro01-08), the rest
     in scripted ones (script01_1-script03_2); speakers alternate F and M."""
     n = 0
     for sess in range(1, sessions + 1):
-        speakers = {sp.gender: sp for sp in s.speakers(2, lambda i, g: f"Ses{sess:02d}{g}")}
+        speakers = {sp.gender: sp for sp in s.speakers(2, lambda i, g, sess=sess: f"Ses{sess:02d}{g}")}
         dialogs: dict[str, list[tuple[str, str]]] = {}
         for label, count in counts.items():
-            n_impro = int(round(count * improvised.get(label, 0.5)))
+            n_impro = round(count * improvised.get(label, 0.5))
             for k in range(count):
                 kinds = IEMOCAP_IMPRO if k < n_impro else IEMOCAP_SCRIPT
                 name = kinds[k % len(kinds)]
@@ -280,27 +312,42 @@ def corpus_plan(spec: Mapping[str, Any], cfg: Mapping[str, Any], scale: float) -
         return {"speakers": units, "per_speaker_emotion": scaled(spec["per_speaker_emotion"], scale, floor)}
     if w == "pavoque":
         floor = t + 2 * v + listen + 2
-        return {"counts": {e: scaled(c, scale, floor if e in cfg["emotions"] else 1)
-                           for e, c in spec["counts"].items()}}
+        return {
+            "counts": {e: scaled(c, scale, floor if e in cfg["emotions"] else 1) for e, c in spec["counts"].items()}
+        }
     if w == "iemocap":
         sessions = int(spec["sessions"])
         floor = math.ceil((t + listen) / max(1, sessions - 1)) + 2 * v + 2
         study = set(IEMOCAP_EMOTIONS)
-        return {"sessions": sessions, "improvised": dict(spec["improvised"]),
-                "counts": {lab: scaled(math.ceil(c / sessions), scale, floor if lab in study else 1)
-                           for lab, c in spec["counts"].items()}}
+        return {
+            "sessions": sessions,
+            "improvised": dict(spec["improvised"]),
+            "counts": {
+                lab: scaled(math.ceil(c / sessions), scale, floor if lab in study else 1)
+                for lab, c in spec["counts"].items()
+            },
+        }
     if w == "zed":
         per = cfg.get("sed", {}).get("per_emotion", 8)
         return {"speakers": int(spec["speakers"]), "per_emotion": scaled(spec["per_emotion"], scale, per + 2)}
     if w == "csv":
         floor = math.ceil(listen / int(spec["speakers"])) + 1
-        return {"speakers": int(spec["speakers"]),
-                "per_speaker_emotion": scaled(spec["per_speaker_emotion"], scale, floor)}
+        return {
+            "speakers": int(spec["speakers"]),
+            "per_speaker_emotion": scaled(spec["per_speaker_emotion"], scale, floor),
+        }
     raise ConfigError(f"config/rehearsal.yaml: corpus writer '{w}': expected esd, pavoque, iemocap, zed or csv")
 
 
-def write_corpus(out: Path, name: str, spec: Mapping[str, Any], corpus: Mapping[str, Any], cfg: Mapping[str, Any],
-                 scale: float, seed: int) -> dict[str, Any]:
+def write_corpus(
+    out: Path,
+    name: str,
+    spec: Mapping[str, Any],
+    corpus: Mapping[str, Any],
+    cfg: Mapping[str, Any],
+    scale: float,
+    seed: int,
+) -> dict[str, Any]:
     """Write one synthetic corpus into `out` (via a sibling renamed at the end); returns
     {utterances, seconds, plan}."""
     plan = corpus_plan(spec, cfg, scale)
@@ -317,8 +364,9 @@ def write_corpus(out: Path, name: str, spec: Mapping[str, Any], corpus: Mapping[
     elif w == "iemocap":
         n = write_iemocap_counts(tmp, s, plan["sessions"], plan["counts"], plan["improvised"])
     elif w == "zed":
-        n = write_zed(tmp, s, {**plan, "emotions": cfg.get("sed", {}).get("emotions", ["angry", "happy", "sad"])},
-                      emotions)  # type: ignore[arg-type]
+        n = write_zed(
+            tmp, s, {**plan, "emotions": cfg.get("sed", {}).get("emotions", ["angry", "happy", "sad"])}, emotions
+        )  # type: ignore[arg-type]
     else:
         n = write_csv_corpus(tmp, s, plan, emotions, corpus)  # type: ignore[arg-type]
     shutil.rmtree(out, ignore_errors=True)
@@ -339,8 +387,9 @@ def write_wav2vec2_base(out: Path, seed: int) -> Path:
     tmp = out.with_name(f".{out.name}.part")
     shutil.rmtree(tmp, ignore_errors=True)
     Wav2Vec2Model(Wav2Vec2Config(**WAV2VEC2_BASE)).save_pretrained(tmp)
-    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                             return_attention_mask=False).save_pretrained(tmp)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=False
+    ).save_pretrained(tmp)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return out
@@ -359,7 +408,8 @@ def write_wavlm_large_sed(out: Path, seed: int) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     wavlm = out / "wavlm"
     WavLMModel(WavLMConfig(**WAVLM_LARGE)).save_pretrained(wavlm)
-    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                             return_attention_mask=True).save_pretrained(wavlm)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=True
+    ).save_pretrained(wavlm)
     write_sb_checkpoint(out, wavlm, seed=seed)
     return out

@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 
 from xlser.contracts import validate_table
+from xlser.data.manifest import read_manifest
 from xlser.errors import InputError
 from xlser.io import read_csv
-from xlser.data.manifest import read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,9 @@ def read_stimulus_tables(paths: str | Path | Sequence[str | Path]) -> dict[str, 
     for p in map(Path, paths):
         for key, utt in read_stimuli(p).items():
             if key in out and out[key] != utt:
-                raise InputError(p, f"stimulus {key!r} is {utt[0]}/{utt[1]} here but {out[key][0]}/{out[key][1]} "
-                                 f"in {where[key]}")
+                raise InputError(
+                    p, f"stimulus {key!r} is {utt[0]}/{utt[1]} here but {out[key][0]}/{out[key][1]} in {where[key]}"
+                )
             out[key], where[key] = utt, p
     return out
 
@@ -107,8 +108,12 @@ def read_listeners(path: str | Path) -> pd.DataFrame:
         raise InputError(path, f"listener {df['listener'][dup[0]]!r} listed twice", line=int(dup[0]) + 2)
     unsafe = [lis for lis in df["listener"] if not SAFE_ID.match(lis)]
     if unsafe:
-        log.warning("%s: listener ids %s hold characters webMUSHRA does not send intact (a '+' arrives as a "
-                    "space, '&' breaks the upload); use letters, digits and @._- only", path, unsafe[:5])
+        log.warning(
+            "%s: listener ids %s hold characters webMUSHRA does not send intact (a '+' arrives as a "
+            "space, '&' breaks the upload); use letters, digits and @._- only",
+            path,
+            unsafe[:5],
+        )
     return df.set_index("listener")
 
 
@@ -122,8 +127,14 @@ def likely_listener(listener: str, known: Sequence[str]) -> str | None:
     return close[0] if close else None
 
 
-def check_complete(answered: Mapping[str, set], presented: Mapping[str, set], meta: pd.DataFrame,
-                   where: Mapping[str, Path], listeners: str | Path, min_answered: float) -> dict[str, tuple[int, int]]:
+def check_complete(
+    answered: Mapping[str, set],
+    presented: Mapping[str, set],
+    meta: pd.DataFrame,
+    where: Mapping[str, Path],
+    listeners: str | Path,
+    min_answered: float,
+) -> dict[str, tuple[int, int]]:
     """Per listener (answered, presented to the group); logs every incomplete listener and
     raises for one below `min_answered`, naming the listener and the file of their answers."""
     out = {}
@@ -133,16 +144,20 @@ def check_complete(answered: Mapping[str, set], presented: Mapping[str, set], me
         out[lis] = (got, total)
         share = got / total if total else 0.0
         if got < total or not total:
-            log.warning("listener %s (group %s): %d of %d trials answered (%.0f %%)", lis, grp, got, total,
-                        100 * share)
+            log.warning("listener %s (group %s): %d of %d trials answered (%.0f %%)", lis, grp, got, total, 100 * share)
         if share < min_answered - 1e-12:
             need = math.ceil(min_answered * total - 1e-9)
-            what = (f"answered {got} of the {total} trials presented to group {grp}" if total
-                    else f"has no answers, nor has any listener of group {grp}")
-            raise InputError(where.get(lis, listeners),
-                             f"listener {lis!r} {what}; human.min_answered = {min_answered:g} needs "
-                             f"{need if total else 'some'}: add the missing answers, remove the listener from "
-                             f"{listeners}, or lower human.min_answered")
+            what = (
+                f"answered {got} of the {total} trials presented to group {grp}"
+                if total
+                else f"has no answers, nor has any listener of group {grp}"
+            )
+            raise InputError(
+                where.get(lis, listeners),
+                f"listener {lis!r} {what}; human.min_answered = {min_answered:g} needs "
+                f"{need if total else 'some'}: add the missing answers, remove the listener from "
+                f"{listeners}, or lower human.min_answered",
+            )
     return out
 
 
@@ -169,12 +184,14 @@ def read_lss(path: str | Path, listener_column: str) -> pd.DataFrame:
     """One webMUSHRA lss.csv as rows `listener, stimulus, pred, line` (unanswered kept as pred '')."""
     path = Path(path)
     df = read_csv(path, LSS_COLUMNS + [listener_column], dtype=str, keep_default_na=False)
-    return pd.DataFrame({
-        "listener": df[listener_column].str.strip(),
-        "stimulus": df["stimuli"].str.strip(),
-        "pred": [_label(v) for v in df["stimuli_rating"]],
-        "line": np.arange(len(df)) + 2,
-    })
+    return pd.DataFrame(
+        {
+            "listener": df[listener_column].str.strip(),
+            "stimulus": df["stimuli"].str.strip(),
+            "pred": [_label(v) for v in df["stimuli_rating"]],
+            "line": np.arange(len(df)) + 2,
+        }
+    )
 
 
 def ingest(
@@ -211,23 +228,42 @@ def ingest(
             where.setdefault(listener, path)
             return True
         likely = likely_listener(listener, list(meta.index))
-        hint = (f"; did you mean {likely!r}? webMUSHRA sends ids unencoded (a '+' arrives as a space): give "
-                "listeners ids of letters, digits and @._- only" if likely else "")
-        chk.bad(path, line, f"listener {listener!r} is not in the listener metadata {listeners}{hint}",
-                "unknown listener")
+        hint = (
+            f"; did you mean {likely!r}? webMUSHRA sends ids unencoded (a '+' arrives as a space): give "
+            "listeners ids of letters, digits and @._- only"
+            if likely
+            else ""
+        )
+        chk.bad(
+            path, line, f"listener {listener!r} is not in the listener metadata {listeners}{hint}", "unknown listener"
+        )
         return False
 
-    def add(path: Path, line: int, listener: str, corpus: str, utt: str, pred: str,
-            start: float | None, end: float | None, group: str | None = None) -> None:
+    def add(
+        path: Path,
+        line: int,
+        listener: str,
+        corpus: str,
+        utt: str,
+        pred: str,
+        start: float | None,
+        end: float | None,
+        group: str | None = None,
+    ) -> None:
         if not known(path, line, listener):
             return None
         meta_group = str(meta.at[listener, "group"])
         if group is not None and group != meta_group:
-            return chk.bad(path, line, f"group {group!r} of listener {listener!r} differs from the metadata "
-                           f"({meta_group!r})", "group mismatch")
+            return chk.bad(
+                path,
+                line,
+                f"group {group!r} of listener {listener!r} differs from the metadata ({meta_group!r})",
+                "group mismatch",
+            )
         if (corpus, utt) not in truth:
-            return chk.bad(path, line, f"utterance {corpus}/{utt} is not in the manifest of corpus {corpus!r}",
-                           "unknown utterance")
+            return chk.bad(
+                path, line, f"utterance {corpus}/{utt} is not in the manifest of corpus {corpus!r}", "unknown utterance"
+            )
         if pred not in labels:
             return chk.bad(path, line, f"answer {pred!r} is not one of {labels}", "answer outside label set")
         true, dur = truth[(corpus, utt)]
@@ -235,21 +271,38 @@ def ingest(
             return chk.bad(path, line, "seg_start and seg_end must both be given or both be empty", "bad segment")
         if start is not None and end is not None:
             if start < 0 or start > end:
-                return chk.bad(path, line, f"segment [{start}, {end}] must satisfy 0 <= seg_start <= seg_end",
-                               "bad segment")
+                return chk.bad(
+                    path, line, f"segment [{start}, {end}] must satisfy 0 <= seg_start <= seg_end", "bad segment"
+                )
             if end > dur + 1e-3:
-                return chk.bad(path, line, f"segment end {end} s is past the utterance's duration {dur:.3f} s",
-                               "bad segment")
+                return chk.bad(
+                    path, line, f"segment end {end} s is past the utterance's duration {dur:.3f} s", "bad segment"
+                )
         key = (listener, corpus, utt)
         if key in seen:
             first = seen[key]
-            return chk.bad(path, line, f"listener {listener!r} answered {corpus}/{utt} twice "
-                           f"(first at {first[0]}, line {first[1]})", "duplicate answer")
+            return chk.bad(
+                path,
+                line,
+                f"listener {listener!r} answered {corpus}/{utt} twice (first at {first[0]}, line {first[1]})",
+                "duplicate answer",
+            )
         seen[key] = (path, line)
         presented.setdefault(meta_group, set()).add((corpus, utt))
         answered.setdefault(listener, set()).add((corpus, utt))
-        rows.append({"listener": listener, "group": meta_group, "corpus": corpus, "utt_id": utt,
-                     "true": true, "pred": pred, "seg_start": start, "seg_end": end, "simulated": simulated})
+        rows.append(
+            {
+                "listener": listener,
+                "group": meta_group,
+                "corpus": corpus,
+                "utt_id": utt,
+                "true": true,
+                "pred": pred,
+                "seg_start": start,
+                "seg_end": end,
+                "simulated": simulated,
+            }
+        )
 
     unanswered = 0
 
@@ -264,8 +317,9 @@ def ingest(
         p = Path(p)
         for r in read_lss(p, listener_column).itertuples(index=False):
             if r.stimulus not in stim:
-                chk.bad(p, r.line, f"stimulus {r.stimulus!r} is not in the stimulus table {stimuli}",
-                        "unknown stimulus")
+                chk.bad(
+                    p, r.line, f"stimulus {r.stimulus!r} is not in the stimulus table {stimuli}", "unknown stimulus"
+                )
                 continue
             corpus, utt = stim[r.stimulus]
             if r.pred in UNANSWERED:
@@ -282,15 +336,29 @@ def ingest(
             except ValueError:
                 start = end = math.nan
             if any(v is not None and not math.isfinite(v) for v in (start, end)):
-                chk.bad(p, i, f"seg_start/seg_end must be finite numbers in seconds (or both empty for an "
-                        f"utterance-level answer), got {r.seg_start!r}/{r.seg_end!r}", "bad segment")
+                chk.bad(
+                    p,
+                    i,
+                    f"seg_start/seg_end must be finite numbers in seconds (or both empty for an "
+                    f"utterance-level answer), got {r.seg_start!r}/{r.seg_end!r}",
+                    "bad segment",
+                )
                 continue
             pred = _label(r.pred)
             if pred in UNANSWERED:
                 skip(p, i, str(r.listener).strip(), str(r.corpus).strip(), str(r.utt_id).strip())
                 continue
-            add(p, i, str(r.listener).strip(), str(r.corpus).strip(), str(r.utt_id).strip(), pred,
-                start, end, group=str(r.group).strip() or None)
+            add(
+                p,
+                i,
+                str(r.listener).strip(),
+                str(r.corpus).strip(),
+                str(r.utt_id).strip(),
+                pred,
+                start,
+                end,
+                group=str(r.group).strip() or None,
+            )
     if unanswered:
         log.info("skipped %d unanswered trials (NA)", unanswered)
     if chk.drops:

@@ -41,11 +41,11 @@ import pandas as pd
 import soundfile as sf
 import yaml
 
-from xlser.errors import InputError
-from xlser.io import read_csv, write_csv, write_text
 from xlser.data.manifest import read_manifest
+from xlser.errors import InputError
 from xlser.human import webmushra_yaml
 from xlser.human.ingest import read_stimuli
+from xlser.io import read_csv, write_csv, write_text
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +55,32 @@ LANGUAGES = ("en", "de", "fr", "es")
 # webMUSHRA posts the session unencoded (a `+` arrives as a space, a `&` loses the result)
 LISTENER_ID_CHARS = "letters, digits and @ . _ - only (no spaces or other signs)"
 LISTENER_ID_NOTE = f"Your listener ID: use {LISTENER_ID_CHARS}, exactly as the experimenter gave it to you."
-THANKS = ("<p>Thank you for taking part! Please enter your listener ID below and press the button to send "
-          "your answers.</p>")
-TRAINING_CAPTION = ("<p>Examples: each recording is labelled with the emotion its speaker expresses. Play them "
-                    "to get used to the voices and the answers; nothing is recorded on this page.</p>")
+THANKS = (
+    "<p>Thank you for taking part! Please enter your listener ID below and press the button to send your answers.</p>"
+)
+TRAINING_CAPTION = (
+    "<p>Examples: each recording is labelled with the emotion its speaker expresses. Play them "
+    "to get used to the voices and the answers; nothing is recorded on this page.</p>"
+)
 TEST_ID = re.compile(r"^[a-z0-9_-]+$")  # webMUSHRA's write.php lower-cases and sanitises the results folder name
 
 # The keys webMUSHRA's code reads, per page type (lib/webmushra/pages/*.js, startup.js):
 # anything else is silently ignored there, so here it is an error.
-TOP_KEYS = {"testname", "testId", "bufferSize", "stopOnErrors", "showButtonPreviousPage", "remoteService",
-            "language", "pages"}
+TOP_KEYS = {
+    "testname",
+    "testId",
+    "bufferSize",
+    "stopOnErrors",
+    "showButtonPreviousPage",
+    "remoteService",
+    "language",
+    "pages",
+}
 PAGE_KEYS = {
     "generic": {"type", "id", "name", "content", "language"},
     "volume": {"type", "id", "name", "content", "stimulus", "defaultVolume"},
     "likert_single_stimulus": {"type", "id", "name", "content", "mustRate", "mustPlayback", "stimuli", "response"},
-    "finish": {"type", "name", "content", "popupContent", "showResults", "writeResults", "showErrors",
-               "questionnaire"},
+    "finish": {"type", "name", "content", "popupContent", "showResults", "writeResults", "showErrors", "questionnaire"},
 }
 REQUIRED_PAGE_KEYS = {
     "generic": {"type", "id", "name", "content"},
@@ -102,13 +112,19 @@ class KitSpec:
 
     @classmethod
     def from_config(cls, test: Mapping[str, Any]) -> KitSpec:
-        return cls(id=str(test["id"]), name=str(test.get("name") or test["id"]),
-                   groups=tuple(test.get("groups", ())), labels=dict(test.get("labels", {})),
-                   question=str(test.get("question", "")), instructions=str(test.get("instructions", "")),
-                   language=str(test.get("language", "en")),
-                   training_per_emotion=int(test.get("training_per_emotion", 0)),
-                   loudness_normalise=bool(test.get("loudness_normalise", False)),
-                   loudness_dbfs=float(test.get("loudness_dbfs", -26.0)), seed=int(test.get("seed", 0)))
+        return cls(
+            id=str(test["id"]),
+            name=str(test.get("name") or test["id"]),
+            groups=tuple(test.get("groups", ())),
+            labels=dict(test.get("labels", {})),
+            question=str(test.get("question", "")),
+            instructions=str(test.get("instructions", "")),
+            language=str(test.get("language", "en")),
+            training_per_emotion=int(test.get("training_per_emotion", 0)),
+            loudness_normalise=bool(test.get("loudness_normalise", False)),
+            loudness_dbfs=float(test.get("loudness_dbfs", -26.0)),
+            seed=int(test.get("seed", 0)),
+        )
 
 
 def stimulus_key(corpus: str, utt_id: str, seed: int, *, role: str = "test") -> str:
@@ -169,21 +185,27 @@ def _stimuli(listening: Mapping[str, str | Path], seed: int) -> pd.DataFrame:
     rows = []
     for corpus, path in listening.items():
         df = read_csv(path, ["utt_id", "emotion"], dtype=str, keep_default_na=False)
-        rows += [{"stimulus": stimulus_key(corpus, u, seed), "corpus": corpus, "utt_id": u, "emotion": e}
-                 for u, e in zip(df["utt_id"], df["emotion"], strict=True)]
+        rows += [
+            {"stimulus": stimulus_key(corpus, u, seed), "corpus": corpus, "utt_id": u, "emotion": e}
+            for u, e in zip(df["utt_id"], df["emotion"], strict=True)
+        ]
     stim = pd.DataFrame(rows, columns=["stimulus", "corpus", "utt_id", "emotion"])
     if stim.empty:
         raise InputError(next(iter(listening.values()), None), "no listening stimuli for the kit")
     dup = stim["stimulus"].duplicated(keep=False)
     if dup.any():  # 44-bit keys: only the same utterance listed twice gets here in practice
         first = stim[dup].iloc[0]
-        raise InputError(listening[first["corpus"]], f"stimulus key {first['stimulus']} is not unique "
-                         f"(utterance {first['corpus']}/{first['utt_id']} listed twice?)")
+        raise InputError(
+            listening[first["corpus"]],
+            f"stimulus key {first['stimulus']} is not unique "
+            f"(utterance {first['corpus']}/{first['utt_id']} listed twice?)",
+        )
     return stim.sort_values("stimulus", ignore_index=True)
 
 
-def _training(manifests: Mapping[str, str | Path], stim: pd.DataFrame, emotions: Sequence[str], per_emotion: int,
-              seed: int) -> pd.DataFrame:
+def _training(
+    manifests: Mapping[str, str | Path], stim: pd.DataFrame, emotions: Sequence[str], per_emotion: int, seed: int
+) -> pd.DataFrame:
     """Labelled examples for the training page: per corpus and emotion, utterances that are not
     test stimuli (seeded draw)."""
     rows = []
@@ -194,16 +216,30 @@ def _training(manifests: Mapping[str, str | Path], stim: pd.DataFrame, emotions:
         for emo in emotions:
             pool = sorted(u for u in man.loc[man["emotion"] == emo, "utt_id"].astype(str) if (corpus, u) not in used)
             if len(pool) < per_emotion:
-                raise InputError(path, f"only {len(pool)} '{emo}' utterances outside the listening stimuli; "
-                                 f"the training page needs {per_emotion}")
+                raise InputError(
+                    path,
+                    f"only {len(pool)} '{emo}' utterances outside the listening stimuli; "
+                    f"the training page needs {per_emotion}",
+                )
             for u in rng.choice(pool, size=per_emotion, replace=False):
-                rows.append({"stimulus": stimulus_key(corpus, str(u), seed, role="training"), "corpus": corpus,
-                             "utt_id": str(u), "emotion": emo})
+                rows.append(
+                    {
+                        "stimulus": stimulus_key(corpus, str(u), seed, role="training"),
+                        "corpus": corpus,
+                        "utt_id": str(u),
+                        "emotion": emo,
+                    }
+                )
     return pd.DataFrame(rows, columns=["stimulus", "corpus", "utt_id", "emotion"])
 
 
-def kit_config(spec: KitSpec, keys: Sequence[str], emotions: Sequence[str], listener_column: str,
-               training: pd.DataFrame | None = None) -> dict[str, Any]:
+def kit_config(
+    spec: KitSpec,
+    keys: Sequence[str],
+    emotions: Sequence[str],
+    listener_column: str,
+    training: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """The webMUSHRA config (a dict in the order webMUSHRA's examples write it)."""
     if spec.language not in LANGUAGES:
         raise ValueError(f"test {spec.id}: language {spec.language!r} is not one webMUSHRA has {list(LANGUAGES)}")
@@ -212,36 +248,84 @@ def kit_config(spec: KitSpec, keys: Sequence[str], emotions: Sequence[str], list
     audio = audio_dir(spec.id)
     pages: list[Any] = []
     if spec.instructions:
-        pages.append({"type": "generic", "id": "instructions", "name": spec.name,
-                      "content": f"{spec.instructions}<p>{html.escape(LISTENER_ID_NOTE)}</p>"})
+        pages.append(
+            {
+                "type": "generic",
+                "id": "instructions",
+                "name": spec.name,
+                "content": f"{spec.instructions}<p>{html.escape(LISTENER_ID_NOTE)}</p>",
+            }
+        )
     if training is not None and len(training):
         rows = "".join(
             f"<tr><td>{html.escape(labels[r.emotion])}</td>"
             f"<td><audio controls preload='none' src='{audio}/{r.stimulus}.wav'></audio></td></tr>"
-            for r in training.itertuples())
-        pages.append({"type": "generic", "id": "training", "name": spec.name,
-                      "content": f"{TRAINING_CAPTION}<table>{rows}</table>"})
-    trials = [{"type": "likert_single_stimulus", "id": page_id(k), "name": spec.name, "content": spec.question,
-               "mustRate": True, "mustPlayback": "ended", "stimuli": {k: f"{audio}/{k}.wav"},
-               "response": [dict(r) for r in response]} for k in keys]  # own copies: no YAML aliases
+            for r in training.itertuples()
+        )
+        pages.append(
+            {
+                "type": "generic",
+                "id": "training",
+                "name": spec.name,
+                "content": f"{TRAINING_CAPTION}<table>{rows}</table>",
+            }
+        )
+    trials = [
+        {
+            "type": "likert_single_stimulus",
+            "id": page_id(k),
+            "name": spec.name,
+            "content": spec.question,
+            "mustRate": True,
+            "mustPlayback": "ended",
+            "stimuli": {k: f"{audio}/{k}.wav"},
+            "response": [dict(r) for r in response],
+        }
+        for k in keys
+    ]  # own copies: no YAML aliases
     pages.append(["random", *trials])
-    pages.append({"type": "finish", "name": spec.name, "content": f"{THANKS}<p>{html.escape(LISTENER_ID_NOTE)}</p>",
-                  "showResults": False, "writeResults": True,
-                  "questionnaire": [{"type": "text", "label": f"Listener ID ({LISTENER_ID_CHARS})",
-                                     "name": listener_column}]})
-    return {"testname": spec.name, "testId": spec.id, "bufferSize": 2048, "stopOnErrors": True,
-            "showButtonPreviousPage": False, "remoteService": "service/write.php", "language": spec.language,
-            "pages": pages}
+    pages.append(
+        {
+            "type": "finish",
+            "name": spec.name,
+            "content": f"{THANKS}<p>{html.escape(LISTENER_ID_NOTE)}</p>",
+            "showResults": False,
+            "writeResults": True,
+            "questionnaire": [{"type": "text", "label": f"Listener ID ({LISTENER_ID_CHARS})", "name": listener_column}],
+        }
+    )
+    return {
+        "testname": spec.name,
+        "testId": spec.id,
+        "bufferSize": 2048,
+        "stopOnErrors": True,
+        "showButtonPreviousPage": False,
+        "remoteService": "service/write.php",
+        "language": spec.language,
+        "pages": pages,
+    }
 
 
-def kit_readme(spec: KitSpec, stim: pd.DataFrame, emotions: Sequence[str], listener_column: str,
-               n_training: int, n_limited: int = 0) -> str:
+def kit_readme(
+    spec: KitSpec,
+    stim: pd.DataFrame,
+    emotions: Sequence[str],
+    listener_column: str,
+    n_training: int,
+    n_limited: int = 0,
+) -> str:
     per_corpus = ", ".join(f"{c}: {n}" for c, n in stim.groupby("corpus").size().items())
     groups = ", ".join(spec.groups) or "any"
-    training = (f"\nTraining page: {n_training} labelled examples that are not test stimuli (training.csv)."
-                if n_training else "")
-    loud = (f"normalised to {spec.loudness_dbfs:g} dBFS active RMS"
-            if spec.loudness_normalise else "levels as in the corpus (no loudness normalisation)")
+    training = (
+        f"\nTraining page: {n_training} labelled examples that are not test stimuli (training.csv)."
+        if n_training
+        else ""
+    )
+    loud = (
+        f"normalised to {spec.loudness_dbfs:g} dBFS active RMS"
+        if spec.loudness_normalise
+        else "levels as in the corpus (no loudness normalisation)"
+    )
     loud += f"; {n_limited} file(s) whose peak would pass full scale scaled down as a whole, never clipped"
     return f"""# Listening test `{spec.id}` (webMUSHRA kit, built by xlser)
 
@@ -294,8 +378,11 @@ def build_kit(
     bad = sorted(set(stim["emotion"]) - set(emotions))
     if bad:
         raise InputError(next(iter(listening.values())), f"emotions {bad} are not in the configured {list(emotions)}")
-    training = (_training({c: manifests[c] for c in listening}, stim, emotions, spec.training_per_emotion, spec.seed)
-                if spec.training_per_emotion > 0 else None)
+    training = (
+        _training({c: manifests[c] for c in listening}, stim, emotions, spec.training_per_emotion, spec.seed)
+        if spec.training_per_emotion > 0
+        else None
+    )
     audio = pd.concat([stim, training]) if training is not None else stim
     paths = {}
     for corpus in audio["corpus"].unique():
@@ -310,14 +397,14 @@ def build_kit(
         for r in audio.itertuples():
             src = paths.get((r.corpus, r.utt_id))
             if src is None:
-                raise InputError(manifests[r.corpus],
-                                 f"utterance {r.utt_id!r} of corpus {r.corpus} is not in the manifest")
+                raise InputError(
+                    manifests[r.corpus], f"utterance {r.utt_id!r} of corpus {r.corpus} is not in the manifest"
+                )
             try:
                 wav, sr = sf.read(str(src), dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError, OSError) as exc:
                 raise InputError(src, f"unreadable audio ({exc})") from None
-            pcm, lim = to_pcm16(wav.mean(axis=1), sr, normalise=spec.loudness_normalise,
-                                target_dbfs=spec.loudness_dbfs)
+            pcm, lim = to_pcm16(wav.mean(axis=1), sr, normalise=spec.loudness_normalise, target_dbfs=spec.loudness_dbfs)
             limited += lim
             sf.write(str(tmp / audio_dir(spec.id) / f"{r.stimulus}.wav"), pcm, sr, subtype="PCM_16")
         if limited:
@@ -327,8 +414,10 @@ def build_kit(
         write_csv(stim[["stimulus", "corpus", "utt_id"]], tmp / "stimuli.csv")
         if training is not None:
             write_csv(training[["stimulus", "corpus", "utt_id", "emotion"]], tmp / "training.csv")
-        write_text(kit_readme(spec, stim, emotions, listener_column, 0 if training is None else len(training),
-                              limited), tmp / "README.md")
+        write_text(
+            kit_readme(spec, stim, emotions, listener_column, 0 if training is None else len(training), limited),
+            tmp / "README.md",
+        )
         validate_kit(tmp, spec.id, emotions=emotions, listener_column=listener_column)
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -377,15 +466,19 @@ def read_kit(kit_dir: str | Path, test_id: str) -> tuple[str, list[KitPage], dic
     cfg_path = kit_dir / "configs" / f"{test_id}.yaml"
     cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
     pages = _pages(cfg.get("pages"), cfg_path, "pages")
-    answers = [KitPage(str(p["id"]), str(next(iter(p["stimuli"]))), tuple(str(r["value"]) for r in p["response"]))
-               for p in pages if p.get("type") == "likert_single_stimulus"]
+    answers = [
+        KitPage(str(p["id"]), str(next(iter(p["stimuli"]))), tuple(str(r["value"]) for r in p["response"]))
+        for p in pages
+        if p.get("type") == "likert_single_stimulus"
+    ]
     finish = [p for p in pages if p.get("type") == "finish"]
     names = [str(q["name"]) for q in (finish[-1].get("questionnaire") or [])] if finish else []
     return str(cfg["testId"]), answers, read_stimuli(kit_dir / "stimuli.csv"), names
 
 
-def validate_kit(kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] | None = None,
-                 listener_column: str | None = None) -> int:
+def validate_kit(
+    kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] | None = None, listener_column: str | None = None
+) -> int:
     """Check a kit as webMUSHRA and the ingestion will read it; returns the number of answer pages.
 
     Every page's keys are ones webMUSHRA reads for its type, every answer page plays exactly one
@@ -453,10 +546,13 @@ def validate_kit(kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] |
             keys.add(str(key))
             played.add(_check_wav(kit_dir, str(src), path, where))
             resp = page["response"]
-            if not isinstance(resp, list) or not all(isinstance(r, dict) and {"value", "label"} <= set(r)
-                                                     and set(r) <= RESPONSE_KEYS for r in resp):
-                raise InputError(path, f"{where}: response entries need 'value' and 'label' "
-                                 f"(and only keys in {sorted(RESPONSE_KEYS)})")
+            if not isinstance(resp, list) or not all(
+                isinstance(r, dict) and {"value", "label"} <= set(r) and set(r) <= RESPONSE_KEYS for r in resp
+            ):
+                raise InputError(
+                    path,
+                    f"{where}: response entries need 'value' and 'label' (and only keys in {sorted(RESPONSE_KEYS)})",
+                )
             values = [str(r["value"]) for r in resp]
             if emotions is not None and values != list(emotions):
                 raise InputError(path, f"{where}: response values {values} differ from the emotions {list(emotions)}")
@@ -467,10 +563,17 @@ def validate_kit(kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] |
         raise InputError(path, "the finish page must set writeResults: true (else no lss.csv is written)")
     questions = finish[0].get("questionnaire") or []
     for q in questions:
-        if not isinstance(q, dict) or not set(q) <= QUESTION_KEYS or q.get("type") not in QUESTION_TYPES \
-                or "name" not in q:
-            raise InputError(path, f"finish questionnaire item {q!r}: expected type in {sorted(QUESTION_TYPES)}, "
-                             f"a name, and only keys in {sorted(QUESTION_KEYS)}")
+        if (
+            not isinstance(q, dict)
+            or not set(q) <= QUESTION_KEYS
+            or q.get("type") not in QUESTION_TYPES
+            or "name" not in q
+        ):
+            raise InputError(
+                path,
+                f"finish questionnaire item {q!r}: expected type in {sorted(QUESTION_TYPES)}, "
+                f"a name, and only keys in {sorted(QUESTION_KEYS)}",
+            )
     if listener_column is not None and listener_column not in [q["name"] for q in questions]:
         raise InputError(path, f"the finish page does not ask for the listener id field {listener_column!r}")
     if not keys:
@@ -478,18 +581,26 @@ def validate_kit(kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] |
     own = audio_dir(test_id)
     outside = sorted(src for src in played if not src.startswith(own + "/"))
     if outside:
-        raise InputError(path, f"audio {outside[:3]} is outside the test's own folder {own}/: kits installed "
-                         "into one webMUSHRA would overwrite each other's files")
+        raise InputError(
+            path,
+            f"audio {outside[:3]} is outside the test's own folder {own}/: kits installed "
+            "into one webMUSHRA would overwrite each other's files",
+        )
     folder = kit_dir / own
     unplayed = sorted(f.name for f in folder.iterdir() if f"{own}/{f.name}" not in played)
     if unplayed:
-        raise InputError(folder, f"files no page plays: {unplayed[:5]} (e.g. Snakemake's .snakemake_timestamp); "
-                         "the folder is copied into webMUSHRA as it is")
+        raise InputError(
+            folder,
+            f"files no page plays: {unplayed[:5]} (e.g. Snakemake's .snakemake_timestamp); "
+            "the folder is copied into webMUSHRA as it is",
+        )
     table = read_stimuli(kit_dir / "stimuli.csv")
     if set(table) != keys:
         miss, more = sorted(keys - set(table)), sorted(set(table) - keys)
-        raise InputError(kit_dir / "stimuli.csv", f"does not match the pages: keys without a row {miss[:5]}, "
-                         f"rows without a page {more[:5]}")
+        raise InputError(
+            kit_dir / "stimuli.csv",
+            f"does not match the pages: keys without a row {miss[:5]}, rows without a page {more[:5]}",
+        )
     return len(keys)
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xlser.io import read_csv, write_csv, write_text
 from xlser.human.kit import read_kit
 from xlser.human.tables import study_table2, study_table3
+from xlser.io import read_csv, write_csv, write_text
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,9 @@ def derived_matrix(group: str, target_ua: float, emotions: Sequence[str]) -> np.
     if ref.empty:
         off = np.ones((k, k)) - np.eye(k)
     else:
-        mats = [g.set_index("true").reindex(list(emotions))[list(emotions)].to_numpy(float)
-                for _, g in ref.groupby("panel")]
+        mats = [
+            g.set_index("true").reindex(list(emotions))[list(emotions)].to_numpy(float) for _, g in ref.groupby("panel")
+        ]
         off = np.nanmean(mats, axis=0) * (1 - np.eye(k)) + 1e-3 * (1 - np.eye(k))
     off = off / off.sum(axis=1, keepdims=True)
     return target_ua * np.eye(k) + (1 - target_ua) * off
@@ -67,8 +68,11 @@ def human_matrix(group: str, lang: str, emotions: Sequence[str]) -> np.ndarray:
 
 def listener_table(groups: Sequence[str], per_group: int) -> pd.DataFrame:
     """Listener ids like `CN01`, their group (= L1), alternating gender, background `simulated`."""
-    rows = [{"listener": f"{g}{i + 1:02d}", "group": g, "gender": "f" if i % 2 == 0 else "m",
-             "background": "simulated"} for g in groups for i in range(per_group)]
+    rows = [
+        {"listener": f"{g}{i + 1:02d}", "group": g, "gender": "f" if i % 2 == 0 else "m", "background": "simulated"}
+        for g in groups
+        for i in range(per_group)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -76,6 +80,7 @@ def write_lss(rows: Sequence[Mapping[str, object]], columns: Sequence[str], path
     """Write rows as webMUSHRA's service/write.php does: PHP `fputcsv` quoting (a field with a
     comma, quote, backslash, space, tab or line break is enclosed in quotes, quotes doubled),
     newline line ends, one header."""
+
     def field(v: object) -> str:
         s = str(v)
         return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\\ \t\r\n') else s
@@ -121,8 +126,10 @@ def answer_kits(
 
     orphans = sorted(set(out_lss) - set(kits))
     if orphans:
-        raise ValueError(f"webMUSHRA result folders {orphans} match no listening kit (kits: {sorted(kits)}): "
-                         "name each folder after its test id")
+        raise ValueError(
+            f"webMUSHRA result folders {orphans} match no listening kit (kits: {sorted(kits)}): "
+            "name each folder after its test id"
+        )
     counts = {"listeners": len(listeners), "stimuli": 0, "answers": 0}
     for test_id, kit_dir in kits.items():
         if test_id not in out_lss:
@@ -145,9 +152,16 @@ def answer_kits(
                 answer = emo[int(rng.choice(len(emo), p=row))]
                 if answer not in page.values:
                     raise ValueError(f"kit {kit_dir}: page {page.id} offers no answer {answer!r}")
-                rows.append({"session_test_id": kit_test_id, **{q: answers.get(q, "") for q in questions},
-                             "trial_id": page.id, "stimuli_rating": answer, "stimuli": page.stimulus,
-                             "rating_time": int(rng.gamma(4.0, 900.0))})
+                rows.append(
+                    {
+                        "session_test_id": kit_test_id,
+                        **{q: answers.get(q, "") for q in questions},
+                        "trial_id": page.id,
+                        "stimuli_rating": answer,
+                        "stimuli": page.stimulus,
+                        "rating_time": int(rng.gamma(4.0, 900.0)),
+                    }
+                )
         columns = ["session_test_id", *questions, "trial_id", "stimuli_rating", "stimuli", "rating_time"]
         write_lss(rows, columns, out_lss[test_id])
         counts["stimuli"] += len(pages)
@@ -169,13 +183,26 @@ def answer_kits(
                 end = float(np.clip(r.seg_end + rng.normal(0, sd), 0, r.duration_s))
                 if end - start < 0.05:
                     start, end = float(r.seg_start), float(r.seg_end)
-                pred = r.emotion if rng.random() < noise["p_correct"] else \
-                    str(rng.choice([e for e in emo if e != r.emotion]))
-                seg_rows.append({"listener": lis.listener, "group": lis.group, "corpus": sed_corpus,
-                                 "utt_id": r.utt_id, "pred": pred, "seg_start": round(start, 3),
-                                 "seg_end": round(end, 3)})
-        write_csv(pd.DataFrame(seg_rows, columns=["listener", "group", "corpus", "utt_id", "pred", "seg_start",
-                                                  "seg_end"]), out_segments)
+                pred = (
+                    r.emotion
+                    if rng.random() < noise["p_correct"]
+                    else str(rng.choice([e for e in emo if e != r.emotion]))
+                )
+                seg_rows.append(
+                    {
+                        "listener": lis.listener,
+                        "group": lis.group,
+                        "corpus": sed_corpus,
+                        "utt_id": r.utt_id,
+                        "pred": pred,
+                        "seg_start": round(start, 3),
+                        "seg_end": round(end, 3),
+                    }
+                )
+        write_csv(
+            pd.DataFrame(seg_rows, columns=["listener", "group", "corpus", "utt_id", "pred", "seg_start", "seg_end"]),
+            out_segments,
+        )
         counts["segments"] = len(seg_rows)
     log.info("simulated listeners: %s", counts)
     return counts

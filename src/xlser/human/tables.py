@@ -61,14 +61,22 @@ def _lang_key(lang: str) -> tuple[int, str]:
 def listener_ua(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Sequence[str]) -> pd.DataFrame:
     """UA of every listener on every corpus language (answers of that language's corpora pooled)."""
     df = utterance_answers(responses, corpora)
-    rows = [{"listener": lis, "group": grp, "lang": lang, "n_answers": len(g),
-             "ua": ua(g["true"].tolist(), g["pred"].tolist(), emotions)}
-            for (lis, grp, lang), g in df.groupby(["listener", "group", "lang"], sort=True)]
+    rows = [
+        {
+            "listener": lis,
+            "group": grp,
+            "lang": lang,
+            "n_answers": len(g),
+            "ua": ua(g["true"].tolist(), g["pred"].tolist(), emotions),
+        }
+        for (lis, grp, lang), g in df.groupby(["listener", "group", "lang"], sort=True)
+    ]
     return pd.DataFrame(rows, columns=["listener", "group", "lang", "n_answers", "ua"])
 
 
-def table2(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Sequence[str],
-           confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+def table2(
+    responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Sequence[str], confidence: float = 0.95
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(formatted Table II, raw long numbers): mean UA over listeners, sample std, t-based CI.
 
     Answers per listener are part of the table (`answers per listener`: min-max of each
@@ -86,13 +94,25 @@ def table2(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Se
         sd = float(x.std(ddof=1)) if n > 1 else float("nan")
         half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
         ref = study.at[grp, lang] if grp in study.index and lang in study.columns else float("nan")
-        raw.append({"group": grp, "lang": lang, "n_listeners": n, "ua_mean": 100 * mean, "ua_std": 100 * sd,
-                    "ci_low": 100 * (mean - half), "ci_high": 100 * (mean + half), "study_ua": ref,
-                    "answers_min": int(g["n_answers"].min()), "answers_max": int(g["n_answers"].max())})
+        raw.append(
+            {
+                "group": grp,
+                "lang": lang,
+                "n_listeners": n,
+                "ua_mean": 100 * mean,
+                "ua_std": 100 * sd,
+                "ci_low": 100 * (mean - half),
+                "ci_high": 100 * (mean + half),
+                "study_ua": ref,
+                "answers_min": int(g["n_answers"].min()),
+                "answers_max": int(g["n_answers"].max()),
+            }
+        )
     raw_df = pd.DataFrame(raw)
     langs = sorted(raw_df["lang"].unique(), key=_lang_key)
-    table = pd.DataFrame(index=pd.Index(sorted(raw_df["group"].unique(), key=_lang_key), name="listeners"),
-                         columns=langs, dtype=object)
+    table = pd.DataFrame(
+        index=pd.Index(sorted(raw_df["group"].unique(), key=_lang_key), name="listeners"), columns=langs, dtype=object
+    )
     for r in raw_df.itertuples():
         cell = f"{r.ua_mean:.1f} ± {r.ua_std:.1f}" if r.n_listeners > 1 else f"{r.ua_mean:.1f}"
         table.at[r.group, r.lang] = cell
@@ -103,15 +123,18 @@ def table2(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Se
     return table.reset_index(), raw_df
 
 
-def write_table2(responses_path: str | Path, corpora: Mapping[str, Mapping], emotions: Sequence[str],
-                 stem: str | Path) -> pd.DataFrame:
+def write_table2(
+    responses_path: str | Path, corpora: Mapping[str, Mapping], emotions: Sequence[str], stem: str | Path
+) -> pd.DataFrame:
     """Read responses, write `<stem>.csv/.md/.tex` (CSV = raw numbers with n and CI)."""
     responses = read_table(responses_path, "responses")
     table, raw = table2(responses, corpora, emotions)
     simulated = bool(responses["simulated"].fillna(False).any()) if "simulated" in responses else False
-    caption = ("Human UA (%) per listener group (rows) and corpus language (columns): mean ± std over "
-               "listeners; 95 % t-based CIs in the CSV. Answers per listener: min–max over the group's listeners "
-               "(utterance-level answers on all corpora)." + (SIMULATED_NOTE if simulated else ""))
+    caption = (
+        "Human UA (%) per listener group (rows) and corpus language (columns): mean ± std over "
+        "listeners; 95 % t-based CIs in the CSV. Answers per listener: min–max over the group's listeners "
+        "(utterance-level answers on all corpora)." + (SIMULATED_NOTE if simulated else "")
+    )
     write_table(table, stem, caption=caption, label="tab:human_ua", csv_df=raw.assign(simulated=simulated))
     return raw
 
@@ -120,9 +143,16 @@ def write_table2(responses_path: str | Path, corpora: Mapping[str, Mapping], emo
 
 
 def _long_matrix(cm: pd.DataFrame, meta: dict, n: pd.Series, n_utt: pd.Series | None = None) -> list[dict]:
-    return [{**meta, "true": t, "n": int(n.get(t, 0)),
-             "n_utterances": int(n_utt.get(t, 0)) if n_utt is not None else float("nan"),
-             **{p: float(cm.at[t, p]) for p in cm.columns}} for t in cm.index]
+    return [
+        {
+            **meta,
+            "true": t,
+            "n": int(n.get(t, 0)),
+            "n_utterances": int(n_utt.get(t, 0)) if n_utt is not None else float("nan"),
+            **{p: float(cm.at[t, p]) for p in cm.columns},
+        }
+        for t in cm.index
+    ]
 
 
 def _distinct_utts(df: pd.DataFrame) -> pd.Series:
@@ -156,8 +186,11 @@ def read_fold_stimuli(paths: Sequence[str | Path], emotions: Sequence[str]) -> d
         flags = df["in_train"].map(lambda v: str(v).strip().lower())
         bad = ~flags.isin({"true", "false", "1", "0"})
         if bad.any():
-            raise InputError(p, f"column 'in_train' must be true/false, got {df['in_train'][bad].iloc[0]!r}",
-                             line=int(bad.to_numpy().nonzero()[0][0]) + 2)
+            raise InputError(
+                p,
+                f"column 'in_train' must be true/false, got {df['in_train'][bad].iloc[0]!r}",
+                line=int(bad.to_numpy().nonzero()[0][0]) + 2,
+            )
         df["in_train"] = flags.isin({"true", "1"})
         out.setdefault((model, train, test), []).append((fold, str(p), df))
     return out
@@ -166,8 +199,13 @@ def read_fold_stimuli(paths: Sequence[str | Path], emotions: Sequence[str]) -> d
 COMBINE = ("average", "pool")
 
 
-def stimulus_predictions(folds: Sequence[tuple[int, str, pd.DataFrame]], stimuli: Sequence[str],
-                         emotions: Sequence[str], what: str = "", combine: str = "average") -> pd.DataFrame:
+def stimulus_predictions(
+    folds: Sequence[tuple[int, str, pd.DataFrame]],
+    stimuli: Sequence[str],
+    emotions: Sequence[str],
+    what: str = "",
+    combine: str = "average",
+) -> pd.DataFrame:
     """The model panel's predictions on the stimuli, from the fold models whose training
     partition did not hold them (`in_train` false).
 
@@ -185,14 +223,20 @@ def stimulus_predictions(folds: Sequence[tuple[int, str, pd.DataFrame]], stimuli
     for fold, path, df in folds:
         sel = df[df["utt_id"].isin(wanted) & ~df["in_train"]]
         parts.append(sel.assign(fold=fold, _path=path)[["utt_id", "true", "pred", "fold", "_path", *pcols]])
-    pool = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["utt_id", "true", "pred", "fold",
-                                                                                   *pcols])
+    pool = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["utt_id", "true", "pred", "fold", *pcols])
+    )
     files_ = ", ".join(sorted({p for _, p, _ in folds})) or "(no stimuli.csv)"
     missing = sorted(wanted - set(pool["utt_id"]))
     if missing:
-        raise InputError(files_, f"{what}: stimulus '{missing[0]}' ({len(missing)} in all) has no fold model "
-                                 "whose training partition excluded it (in_train false); exclude the listening "
-                                 "stimuli from training or add folds")
+        raise InputError(
+            files_,
+            f"{what}: stimulus '{missing[0]}' ({len(missing)} in all) has no fold model "
+            "whose training partition excluded it (in_train false); exclude the listening "
+            "stimuli from training or add folds",
+        )
     labels = pool.groupby("utt_id")["true"].nunique()
     if (labels > 1).any():
         u = labels[labels > 1].index[0]
@@ -200,14 +244,23 @@ def stimulus_predictions(folds: Sequence[tuple[int, str, pd.DataFrame]], stimuli
     if combine == "pool":
         out = pool.sort_values(["utt_id", "fold"], kind="stable").reset_index(drop=True)
         return out.assign(n_folds=1)[["utt_id", "true", "pred", "n_folds", "fold", *pcols]]
-    agg = pool.groupby("utt_id", sort=True).agg(true=("true", "first"), n_folds=("fold", "nunique"),
-                                                **{c: (c, "mean") for c in pcols}).reset_index()
+    agg = (
+        pool.groupby("utt_id", sort=True)
+        .agg(true=("true", "first"), n_folds=("fold", "nunique"), **{c: (c, "mean") for c in pcols})
+        .reset_index()
+    )
     agg["pred"] = [emotions[i] for i in np.argmax(agg[pcols].to_numpy(float), axis=1)]
     return agg[["utt_id", "true", "pred", "n_folds", *pcols]]
 
 
-def model_panels(group: str, corpus: str, lang: str, models: Mapping[str, Mapping],
-                 experiments: Sequence[Mapping], corpora: Mapping[str, Mapping]) -> list[dict]:
+def model_panels(
+    group: str,
+    corpus: str,
+    lang: str,
+    models: Mapping[str, Mapping],
+    experiments: Sequence[Mapping],
+    corpora: Mapping[str, Mapping],
+) -> list[dict]:
     """The model experiments that match listener group `group` on `corpus` (language `lang`).
 
     Model = the one whose `lang` is the group's language; L == G -> mono; otherwise cross
@@ -221,9 +274,11 @@ def model_panels(group: str, corpus: str, lang: str, models: Mapping[str, Mappin
             if e["model"] != name or e["test"] != corpus:
                 continue
             train_lang = corpora.get(e["train"], {}).get("lang")
-            if lang == group and e["setting"] == "mono" or \
-               lang != group and e["setting"] == "cross" and train_lang == group or \
-               lang != group and e["setting"] == "trans" and e["train"] == corpus:
+            if (
+                (lang == group and e["setting"] == "mono")
+                or (lang != group and e["setting"] == "cross" and train_lang == group)
+                or (lang != group and e["setting"] == "trans" and e["train"] == corpus)
+            ):
                 out.append(dict(e))
     order = {"mono": 0, "cross": 0, "trans": 1}
     return sorted(out, key=lambda e: (order.get(e["setting"], 2), e["model"], e["train"]))
@@ -239,10 +294,17 @@ def read_predictions(paths: Sequence[str | Path]) -> dict[tuple[str, str, str], 
     return out
 
 
-def table3(responses: pd.DataFrame, predictions: Mapping[tuple[str, str, str], pd.DataFrame],
-           emotions: Sequence[str], corpora: Mapping[str, Mapping], models: Mapping[str, Mapping],
-           experiments: Sequence[Mapping], fold_stimuli: FoldStimuli | None = None,
-           strategy: str = "probe", combine: str = "average") -> pd.DataFrame:
+def table3(
+    responses: pd.DataFrame,
+    predictions: Mapping[tuple[str, str, str], pd.DataFrame],
+    emotions: Sequence[str],
+    corpora: Mapping[str, Mapping],
+    models: Mapping[str, Mapping],
+    experiments: Sequence[Mapping],
+    fold_stimuli: FoldStimuli | None = None,
+    strategy: str = "probe",
+    combine: str = "average",
+) -> pd.DataFrame:
     """Long table of row-normalised matrices: ours (humans, matching models) and the study's.
 
     With `fold_stimuli` (source finetune), a model panel scores the utterances the listener
@@ -253,31 +315,62 @@ def table3(responses: pd.DataFrame, predictions: Mapping[tuple[str, str, str], p
     df = utterance_answers(responses, corpora)
     study = study_table3()
     rows: list[dict] = []
-    for (grp, corpus), g in sorted(df.groupby(["group", "corpus"]), key=lambda kv: (_lang_key(kv[0][0]),
-                                                                                    _lang_key(corpora[kv[0][1]]["lang"]))):
+    for (grp, corpus), g in sorted(
+        df.groupby(["group", "corpus"]), key=lambda kv: (_lang_key(kv[0][0]), _lang_key(corpora[kv[0][1]]["lang"]))
+    ):
         lang = corpora[corpus]["lang"]
         cm = confusion(g["true"], g["pred"], emotions)
-        meta = {"source": "ours", "who": "human", "group": grp, "corpus": corpus, "lang": lang, "setting": "human",
-                "model": "", "strategy": "", "train": "", "test": corpus, "n_listeners": g["listener"].nunique(),
-                "ua": ua(g["true"].tolist(), g["pred"].tolist(), emotions)}
+        meta = {
+            "source": "ours",
+            "who": "human",
+            "group": grp,
+            "corpus": corpus,
+            "lang": lang,
+            "setting": "human",
+            "model": "",
+            "strategy": "",
+            "train": "",
+            "test": corpus,
+            "n_listeners": g["listener"].nunique(),
+            "ua": ua(g["true"].tolist(), g["pred"].tolist(), emotions),
+        }
         rows += _long_matrix(cm, meta, g["true"].value_counts(), _distinct_utts(g))
         panels = [("human", None)]
         for e in model_panels(grp, corpus, lang, models, experiments, corpora):
             key = (e["model"], e["train"], e["test"])
             source = fold_stimuli if fold_stimuli is not None else predictions
             if key not in source:
-                log.warning("no %s for %s: no model panel", "fold stimuli scores" if fold_stimuli is not None
-                            else "predictions", key)
+                log.warning(
+                    "no %s for %s: no model panel",
+                    "fold stimuli scores" if fold_stimuli is not None else "predictions",
+                    key,
+                )
                 continue
             if fold_stimuli is not None:
-                pr = stimulus_predictions(fold_stimuli[key], sorted(g["utt_id"].unique()), emotions,
-                                          f"{'/'.join(key)} for {grp} listeners on {corpus}", combine)
+                pr = stimulus_predictions(
+                    fold_stimuli[key],
+                    sorted(g["utt_id"].unique()),
+                    emotions,
+                    f"{'/'.join(key)} for {grp} listeners on {corpus}",
+                    combine,
+                )
             else:
                 pr = predictions[key]
             cm = confusion(pr["true"], pr["pred"], emotions)
-            meta = {"source": "ours", "who": "model", "group": grp, "corpus": corpus, "lang": lang,
-                    "setting": e["setting"], "model": e["model"], "strategy": strategy, "train": e["train"],
-                    "test": e["test"], "n_listeners": 0, "ua": ua(pr["true"].tolist(), pr["pred"].tolist(), emotions)}
+            meta = {
+                "source": "ours",
+                "who": "model",
+                "group": grp,
+                "corpus": corpus,
+                "lang": lang,
+                "setting": e["setting"],
+                "model": e["model"],
+                "strategy": strategy,
+                "train": e["train"],
+                "test": e["test"],
+                "n_listeners": 0,
+                "ua": ua(pr["true"].tolist(), pr["pred"].tolist(), emotions),
+            }
             rows += _long_matrix(cm, meta, pr["true"].value_counts(), _distinct_utts(pr))
             panels.append((e["setting"], e))
         for setting, _ in panels:
@@ -286,18 +379,45 @@ def table3(responses: pd.DataFrame, predictions: Mapping[tuple[str, str, str], p
                 continue
             panel = str(ref["panel"].iloc[0])
             ref = ref.set_index("true").reindex(list(emotions))[list(emotions)]
-            meta = {"source": f"study ({panel})",
-                    "who": "human" if setting == "human" else "model", "group": grp, "corpus": corpus,
-                    "lang": lang, "setting": setting, "model": "", "strategy": "", "train": "", "test": corpus,
-                    "n_listeners": 0, "ua": float(np.nanmean(np.diag(ref.to_numpy(float))))}
+            meta = {
+                "source": f"study ({panel})",
+                "who": "human" if setting == "human" else "model",
+                "group": grp,
+                "corpus": corpus,
+                "lang": lang,
+                "setting": setting,
+                "model": "",
+                "strategy": "",
+                "train": "",
+                "test": corpus,
+                "n_listeners": 0,
+                "ua": float(np.nanmean(np.diag(ref.to_numpy(float)))),
+            }
             rows += _long_matrix(ref, meta, pd.Series(dtype=int))
-    cols = ["source", "who", "group", "corpus", "lang", "setting", "model", "strategy", "train", "test",
-            "n_listeners", "ua", "true", "n", "n_utterances", *emotions]
+    cols = [
+        "source",
+        "who",
+        "group",
+        "corpus",
+        "lang",
+        "setting",
+        "model",
+        "strategy",
+        "train",
+        "test",
+        "n_listeners",
+        "ua",
+        "true",
+        "n",
+        "n_utterances",
+        *emotions,
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
-def plot_table3(long: pd.DataFrame, emotions: Sequence[str], png: str | Path, pdf: str | Path,
-                simulated: bool = False) -> None:
+def plot_table3(
+    long: pd.DataFrame, emotions: Sequence[str], png: str | Path, pdf: str | Path, simulated: bool = False
+) -> None:
     """Annotated heatmaps laid out like the study's Table III: rows corpora, columns per group
     human | model mono-or-cross | model trans."""
     import matplotlib
@@ -307,7 +427,9 @@ def plot_table3(long: pd.DataFrame, emotions: Sequence[str], png: str | Path, pd
     import seaborn as sns
 
     ours = long[long["source"] == "ours"]
-    corpora = sorted(ours["corpus"].unique(), key=lambda c: (_lang_key(ours.loc[ours["corpus"] == c, "lang"].iloc[0]), c))
+    corpora = sorted(
+        ours["corpus"].unique(), key=lambda c: (_lang_key(ours.loc[ours["corpus"] == c, "lang"].iloc[0]), c)
+    )
     groups = sorted(ours["group"].unique(), key=_lang_key)
     slots = ["human", "mono/cross", "trans"]
     ncols = len(groups) * len(slots)
@@ -318,15 +440,29 @@ def plot_table3(long: pd.DataFrame, emotions: Sequence[str], png: str | Path, pd
             for k, slot in enumerate(slots):
                 ax = axes[i, j * len(slots) + k]
                 sel = ours[(ours["corpus"] == corpus) & (ours["group"] == grp)]
-                sel = sel[sel["setting"].isin(["mono", "cross"])] if slot == "mono/cross" else sel[sel["setting"] == slot]
+                sel = (
+                    sel[sel["setting"].isin(["mono", "cross"])] if slot == "mono/cross" else sel[sel["setting"] == slot]
+                )
                 if sel.empty:
                     ax.axis("off")
                     continue
                 first = sel.iloc[0]
                 sel = sel[(sel["model"] == first["model"]) & (sel["train"] == first["train"])]
                 mat = sel.set_index("true").reindex(list(emotions))[list(emotions)].to_numpy(float)
-                sns.heatmap(mat, ax=ax, vmin=0, vmax=1, cmap="Blues", annot=True, fmt=".2f", cbar=False,
-                            xticklabels=short, yticklabels=short, annot_kws={"size": 7}, square=True)
+                sns.heatmap(
+                    mat,
+                    ax=ax,
+                    vmin=0,
+                    vmax=1,
+                    cmap="Blues",
+                    annot=True,
+                    fmt=".2f",
+                    cbar=False,
+                    xticklabels=short,
+                    yticklabels=short,
+                    annot_kws={"size": 7},
+                    square=True,
+                )
                 who = f"human {grp}" if slot == "human" else f"{first['model']} {first['setting']}"
                 ax.set_title(f"{who} on {corpus}\nUA {100 * first['ua']:.1f}%", fontsize=8)
                 ax.tick_params(labelsize=7)
@@ -343,11 +479,21 @@ def plot_table3(long: pd.DataFrame, emotions: Sequence[str], png: str | Path, pd
     plt.close(fig)
 
 
-def write_table3(responses_path: str | Path, prediction_paths: Sequence[str | Path], emotions: Sequence[str],
-                 corpora: Mapping[str, Mapping], models: Mapping[str, Mapping], experiments: Sequence[Mapping],
-                 stem: str | Path, png: str | Path, pdf: str | Path, source: str = "probe",
-                 stimuli_paths: Sequence[str | Path] = (), strategy: str = "probe",
-                 combine: str = "average") -> pd.DataFrame:
+def write_table3(
+    responses_path: str | Path,
+    prediction_paths: Sequence[str | Path],
+    emotions: Sequence[str],
+    corpora: Mapping[str, Mapping],
+    models: Mapping[str, Mapping],
+    experiments: Sequence[Mapping],
+    stem: str | Path,
+    png: str | Path,
+    pdf: str | Path,
+    source: str = "probe",
+    stimuli_paths: Sequence[str | Path] = (),
+    strategy: str = "probe",
+    combine: str = "average",
+) -> pd.DataFrame:
     """Read inputs, write the long CSV, a compact MD/TEX view and the heatmap figure.
 
     `source`: `finetune` (model panels from the fold models' `stimuli_paths`, of `strategy`,
@@ -358,26 +504,48 @@ def write_table3(responses_path: str | Path, prediction_paths: Sequence[str | Pa
     if source == "finetune":
         other = sorted({parse_stimuli_path(p)[3] for p in stimuli_paths} - {strategy})
         if other:
-            raise InputError(stimuli_paths[0], f"stimulus scores of strategy {other} given; Table III uses '{strategy}'")
-        long = table3(responses, {}, emotions, corpora, models, experiments,
-                      fold_stimuli=read_fold_stimuli(stimuli_paths, emotions), strategy=strategy, combine=combine)
+            raise InputError(
+                stimuli_paths[0], f"stimulus scores of strategy {other} given; Table III uses '{strategy}'"
+            )
+        long = table3(
+            responses,
+            {},
+            emotions,
+            corpora,
+            models,
+            experiments,
+            fold_stimuli=read_fold_stimuli(stimuli_paths, emotions),
+            strategy=strategy,
+            combine=combine,
+        )
     elif source == "probe":
         long = table3(responses, read_predictions(prediction_paths), emotions, corpora, models, experiments)
     else:
         raise ValueError(f"Table III model panels: source '{source}' is not finetune or probe")
     view = long.copy()
-    view["panel"] = [f"{r.source}: {'human ' + r.group if r.who == 'human' else (r.model or 'model ' + r.group) + ' ' + r.setting}"
-                     + (f" ({r.strategy})" if r.who == "model" and r.strategy else "") for r in view.itertuples()]
+    view["panel"] = [
+        f"{r.source}: {'human ' + r.group if r.who == 'human' else (r.model or 'model ' + r.group) + ' ' + r.setting}"
+        + (f" ({r.strategy})" if r.who == "model" and r.strategy else "")
+        for r in view.itertuples()
+    ]
     view = view[["panel", "corpus", "true", *emotions]].copy()
     for e in emotions:
         view[e] = view[e].map(lambda v: f"{v:.2f}")
-    how = ("every eligible fold model's prediction counted" if combine == "pool"
-           else "fold models' probabilities averaged per utterance")
-    scored = (f"fine-tuned fold models scored on the utterances the listeners heard, {how}" if source == "finetune"
-              else "layer-wise probes pooled over the cross-validation test folds")
-    caption = ("Row-normalised confusion matrices (rows true, columns predicted) of listener groups and the "
-               f"matching models (mono/cross/trans; {scored}), next to the study's Table III where it exists."
-               + (SIMULATED_NOTE if simulated else ""))
+    how = (
+        "every eligible fold model's prediction counted"
+        if combine == "pool"
+        else "fold models' probabilities averaged per utterance"
+    )
+    scored = (
+        f"fine-tuned fold models scored on the utterances the listeners heard, {how}"
+        if source == "finetune"
+        else "layer-wise probes pooled over the cross-validation test folds"
+    )
+    caption = (
+        "Row-normalised confusion matrices (rows true, columns predicted) of listener groups and the "
+        f"matching models (mono/cross/trans; {scored}), next to the study's Table III where it exists."
+        + (SIMULATED_NOTE if simulated else "")
+    )
     write_table(view, stem, caption=caption, label="tab:confusions", csv_df=long.assign(simulated=simulated))
     plot_table3(long, emotions, png, pdf, simulated)
     return long

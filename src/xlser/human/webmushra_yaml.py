@@ -48,8 +48,10 @@ def _quoted(s: str) -> str:
     """Double-quoted with JSON escapes (ASCII controls only; every other character written as is)."""
     bad = UNSAFE.search(s)
     if bad:
-        raise ValueError(f"webMUSHRA YAML: character U+{ord(bad.group()):04X} in {s!r} cannot be written so that "
-                         "yaml.js and PyYAML read it alike; remove it")
+        raise ValueError(
+            f"webMUSHRA YAML: character U+{ord(bad.group()):04X} in {s!r} cannot be written so that "
+            "yaml.js and PyYAML read it alike; remove it"
+        )
     return json.dumps(s, ensure_ascii=False)
 
 
@@ -83,9 +85,11 @@ def _lines(value: Any, depth: int) -> list[str]:
         if _is_mapping(item) and len(item):
             # first key on the dash line, the rest aligned under it (webMUSHRA's `- type: ...` style)
             inner = _lines(item, depth + 1)
-            out.append(f"{pad}- {inner[0][len(pad) + len(INDENT):]}")
-            out += [f"{pad}  {line[len(pad) + len(INDENT):]}" if line.startswith(pad + INDENT) else line
-                    for line in inner[1:]]
+            out.append(f"{pad}- {inner[0][len(pad) + len(INDENT) :]}")
+            out += [
+                f"{pad}  {line[len(pad) + len(INDENT) :]}" if line.startswith(pad + INDENT) else line
+                for line in inner[1:]
+            ]
         elif _is_sequence(item) and len(item):
             out.append(f"{pad}-")  # never `- - x`: yaml.js reads that as one string
             out += _lines(item, depth + 1)

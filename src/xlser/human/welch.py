@@ -36,16 +36,37 @@ from sklearn.metrics import precision_recall_fscore_support
 from statsmodels.stats.multitest import multipletests
 
 from xlser.contracts import read_table
+from xlser.human.tables import _lang_key, utterance_answers
 from xlser.io import write_csv, write_text
 from xlser.report.tables import to_markdown
-from xlser.human.tables import _lang_key, utterance_answers
 
 log = logging.getLogger(__name__)
 
 METRICS = ("precision", "recall", "f1")
-COLUMNS = ["family", "study_test", "emotion", "metric", "a", "corpus_a", "b", "corpus_b", "n_a", "n_b",
-           "mean_a", "mean_b", "t", "df", "p", "p_holm", "t_student", "df_student", "p_student", "hedges_g",
-           "t_study", "p_study"]
+COLUMNS = [
+    "family",
+    "study_test",
+    "emotion",
+    "metric",
+    "a",
+    "corpus_a",
+    "b",
+    "corpus_b",
+    "n_a",
+    "n_b",
+    "mean_a",
+    "mean_b",
+    "t",
+    "df",
+    "p",
+    "p_holm",
+    "t_student",
+    "df_student",
+    "p_student",
+    "hedges_g",
+    "t_study",
+    "p_study",
+]
 
 
 def study_tests() -> pd.DataFrame:
@@ -55,8 +76,10 @@ def study_tests() -> pd.DataFrame:
 
 def _prf_rows(g: pd.DataFrame, emotions: Sequence[str], meta: dict) -> list[dict]:
     p, r, f, s = precision_recall_fscore_support(g["true"], g["pred"], labels=list(emotions), zero_division=0)
-    return [{**meta, "emotion": e, "precision": p[i], "recall": r[i], "f1": f[i], "support": int(s[i])}
-            for i, e in enumerate(emotions)]
+    return [
+        {**meta, "emotion": e, "precision": p[i], "recall": r[i], "f1": f[i], "support": int(s[i])}
+        for i, e in enumerate(emotions)
+    ]
 
 
 def listener_prf(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Sequence[str]) -> pd.DataFrame:
@@ -64,23 +87,26 @@ def listener_prf(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotio
     df = utterance_answers(responses, corpora)
     rows = []
     for (lis, grp, corpus), g in df.groupby(["listener", "group", "corpus"], sort=True):
-        rows += _prf_rows(g, emotions, {"listener": lis, "group": grp, "corpus": corpus,
-                                        "lang": corpora[corpus]["lang"]})
+        rows += _prf_rows(
+            g, emotions, {"listener": lis, "group": grp, "corpus": corpus, "lang": corpora[corpus]["lang"]}
+        )
     return pd.DataFrame(rows)
 
 
 def pooled_corpora(corpora: Mapping[str, Mapping], langs: Sequence[str]) -> list[str] | None:
     """The listening corpora whose language is one of `langs`, in language order; None when a
     language has no corpus (the pooled test would not be the study's)."""
-    chosen = sorted((c for c, spec in corpora.items() if spec["lang"] in langs),
-                    key=lambda c: (_lang_key(corpora[c]["lang"]), c))
+    chosen = sorted(
+        (c for c, spec in corpora.items() if spec["lang"] in langs), key=lambda c: (_lang_key(corpora[c]["lang"]), c)
+    )
     if {corpora[c]["lang"] for c in chosen} != set(langs):
         return None
     return chosen
 
 
-def pooled_prf(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Sequence[str],
-               pooled: Sequence[str]) -> pd.DataFrame:
+def pooled_prf(
+    responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Sequence[str], pooled: Sequence[str]
+) -> pd.DataFrame:
     """One row per (listener, emotion): precision/recall/F1 over the listener's answers on the
     `pooled` corpora taken together (answers concatenated, then the metric)."""
     df = utterance_answers(responses, {c: corpora[c] for c in pooled})
@@ -115,15 +141,30 @@ def welch(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
     out = {"mean_a": float(a.mean()), "mean_b": float(b.mean()), "n_a": len(a), "n_b": len(b)}
     nan = float("nan")
     if len(a) < 2 or len(b) < 2 or (np.var(a) == 0 and np.var(b) == 0):
-        return {**out, "t": nan, "df": nan, "p": nan, "t_student": nan, "df_student": nan, "p_student": nan,
-                "hedges_g": nan}
+        return {
+            **out,
+            "t": nan,
+            "df": nan,
+            "p": nan,
+            "t_student": nan,
+            "df_student": nan,
+            "p_student": nan,
+            "hedges_g": nan,
+        }
     with warnings.catch_warnings():  # one constant group (e.g. every DE listener at recall 1.0) is fine here
         warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
         w = stats.ttest_ind(a, b, equal_var=False)
         s = stats.ttest_ind(a, b, equal_var=True)
-    return {**out, "t": float(w.statistic), "df": welch_df(a, b), "p": float(w.pvalue),
-            "t_student": float(s.statistic), "df_student": float(len(a) + len(b) - 2), "p_student": float(s.pvalue),
-            "hedges_g": hedges_g(a, b)}
+    return {
+        **out,
+        "t": float(w.statistic),
+        "df": welch_df(a, b),
+        "p": float(w.pvalue),
+        "t_student": float(s.statistic),
+        "df_student": float(len(a) + len(b) - 2),
+        "p_student": float(s.pvalue),
+        "hedges_g": hedges_g(a, b),
+    }
 
 
 def _test(prf: pd.DataFrame, family: str, emotion: str, metric: str, ga: str, ca: str, gb: str, cb: str) -> dict | None:
@@ -132,8 +173,16 @@ def _test(prf: pd.DataFrame, family: str, emotion: str, metric: str, ga: str, ca
     b = sel[(sel["group"] == gb) & (sel["corpus"] == cb)][metric]
     if not (len(a) and len(b)):
         return None
-    return {"family": family, "emotion": emotion, "metric": metric, "a": ga, "corpus_a": ca, "b": gb,
-            "corpus_b": cb, **welch(a, b)}
+    return {
+        "family": family,
+        "emotion": emotion,
+        "metric": metric,
+        "a": ga,
+        "corpus_a": ca,
+        "b": gb,
+        "corpus_b": cb,
+        **welch(a, b),
+    }
 
 
 def _corpora_of(prf: pd.DataFrame, lang: str) -> list[str]:
@@ -147,11 +196,17 @@ def _study_rows(prf: pd.DataFrame, pooled: pd.DataFrame | None, study: pd.DataFr
         if s.kind == "groups":
             cands = [(f"groups/{c}", prf, c, c) for c in _corpora_of(prf, s.lang_a)]
         elif s.kind == "corpora":
-            cands = [(f"corpora/{s.group_a}", prf, ca, cb) for ca in _corpora_of(prf, s.lang_a)
-                     for cb in _corpora_of(prf, s.lang_b)]
+            cands = [
+                (f"corpora/{s.group_a}", prf, ca, cb)
+                for ca in _corpora_of(prf, s.lang_a)
+                for cb in _corpora_of(prf, s.lang_b)
+            ]
         elif s.kind == "pooled":
-            cands = [] if pooled is None or pooled.empty else \
-                [(f"pooled/{c}", pooled, c, c) for c in _corpora_of(pooled, s.lang_a)]
+            cands = (
+                []
+                if pooled is None or pooled.empty
+                else [(f"pooled/{c}", pooled, c, c) for c in _corpora_of(pooled, s.lang_a)]
+            )
         else:
             raise ValueError(f"study test {s.study_test}: unknown kind '{s.kind}'")
         found = False
@@ -166,12 +221,12 @@ def _study_rows(prf: pd.DataFrame, pooled: pd.DataFrame | None, study: pd.DataFr
 
 
 def _pair(r: Mapping) -> tuple:
-    return (r["family"], r["emotion"], r["metric"],
-            frozenset({(r["a"], r["corpus_a"]), (r["b"], r["corpus_b"])}))
+    return (r["family"], r["emotion"], r["metric"], frozenset({(r["a"], r["corpus_a"]), (r["b"], r["corpus_b"])}))
 
 
-def welch_tests(prf: pd.DataFrame, emotions: Sequence[str], pooled: pd.DataFrame | None = None,
-                study: pd.DataFrame | None = None) -> pd.DataFrame:
+def welch_tests(
+    prf: pd.DataFrame, emotions: Sequence[str], pooled: pd.DataFrame | None = None, study: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Every family of tests, Holm-corrected p within each; the study's tests first.
 
     `pooled`: per-listener metrics on pooled corpora (`pooled_prf`), its own family;
@@ -179,14 +234,20 @@ def welch_tests(prf: pd.DataFrame, emotions: Sequence[str], pooled: pd.DataFrame
     """
     rows = []
     groups = sorted(prf["group"].unique(), key=_lang_key) if len(prf) else []
-    corpora = sorted(prf["corpus"].unique(), key=lambda c: (_lang_key(prf.loc[prf["corpus"] == c, "lang"].iloc[0]), c)) \
-        if len(prf) else []
+    corpora = (
+        sorted(prf["corpus"].unique(), key=lambda c: (_lang_key(prf.loc[prf["corpus"] == c, "lang"].iloc[0]), c))
+        if len(prf)
+        else []
+    )
     combos = [(f"groups/{c}", prf, ga, c, gb, c) for c in corpora for ga, gb in itertools.combinations(groups, 2)]
     combos += [(f"corpora/{g}", prf, g, ca, g, cb) for g in groups for ca, cb in itertools.combinations(corpora, 2)]
     if pooled is not None and len(pooled):
         pgroups = sorted(pooled["group"].unique(), key=_lang_key)
-        combos += [(f"pooled/{c}", pooled, ga, c, gb, c) for c in sorted(pooled["corpus"].unique())
-                   for ga, gb in itertools.combinations(pgroups, 2)]
+        combos += [
+            (f"pooled/{c}", pooled, ga, c, gb, c)
+            for c in sorted(pooled["corpus"].unique())
+            for ga, gb in itertools.combinations(pgroups, 2)
+        ]
     for family, src, ga, ca, gb, cb in combos:
         for e in emotions:
             for m in METRICS:
@@ -202,7 +263,7 @@ def welch_tests(prf: pd.DataFrame, emotions: Sequence[str], pooled: pd.DataFrame
         return df
     df["study_test"] = df["study_test"].astype("Int64")
     df["p_holm"] = np.nan
-    for _, idx in df.groupby("family").groups.items():
+    for idx in df.groupby("family").groups.values():
         p = df.loc[idx, "p"]
         ok = p.notna()
         if ok.any():
@@ -225,19 +286,23 @@ def _comparison(r) -> str:
     return f"{r.a} vs {r.b} listeners on {r.corpus_a}"
 
 
-def summary_markdown(tests: pd.DataFrame, simulated: bool, alpha: float = 0.05,
-                     study: pd.DataFrame | None = None) -> str:
+def summary_markdown(
+    tests: pd.DataFrame, simulated: bool, alpha: float = 0.05, study: pd.DataFrame | None = None
+) -> str:
     """Markdown summary: the study's four tests first, ours beside the study's; then the other
     tests significant at uncorrected p < alpha, with their Holm-corrected p."""
     lines = ["# t-tests on per-listener precision, recall and F1", ""]
     if simulated:
         lines += ["**SIMULATED listeners (demo): these tests say nothing about humans.**", ""]
-    lines += ["Two-sided tests; Welch's (unequal variances, df by Welch–Satterthwaite) and Student's "
-              "(pooled variance, df = n_a + n_b - 2, as the study printed t(10) for 6 + 6 listeners). Holm-corrected "
-              "within each family (`groups/<corpus>`: the two listener groups on one corpus; "
-              "`corpora/<group>`: one group across pairs of corpora; `pooled/<corpora>`: the two groups on the "
-              "answers pooled across corpora). Across-corpora tests compare the same listeners, i.e. paired data; "
-              "like the study we use unpaired tests there.", ""]
+    lines += [
+        "Two-sided tests; Welch's (unequal variances, df by Welch–Satterthwaite) and Student's "
+        "(pooled variance, df = n_a + n_b - 2, as the study printed t(10) for 6 + 6 listeners). Holm-corrected "
+        "within each family (`groups/<corpus>`: the two listener groups on one corpus; "
+        "`corpora/<group>`: one group across pairs of corpora; `pooled/<corpora>`: the two groups on the "
+        "answers pooled across corpora). Across-corpora tests compare the same listeners, i.e. paired data; "
+        "like the study we use unpaired tests there.",
+        "",
+    ]
     lines += ["## The study's four tests", ""]
     st = tests[tests["study_test"].notna()]
     ref = study if study is not None else study_tests()
@@ -245,31 +310,57 @@ def summary_markdown(tests: pd.DataFrame, simulated: bool, alpha: float = 0.05,
     for s in ref.itertuples():
         hit = st[st["study_test"] == s.study_test]
         if hit.empty:
-            view.append({"test": s.study_test, "description": s.description, "comparison": "(no data)",
-                         "means (a vs b)": "", "t (Welch)": "", "df (Welch)": "", "p (Welch)": "",
-                         "t(df) (Student)": "", "p (Student)": "", "p Holm": "",
-                         "study t": f"{s.t:.3f}", "study p": str(s.p)})
+            view.append(
+                {
+                    "test": s.study_test,
+                    "description": s.description,
+                    "comparison": "(no data)",
+                    "means (a vs b)": "",
+                    "t (Welch)": "",
+                    "df (Welch)": "",
+                    "p (Welch)": "",
+                    "t(df) (Student)": "",
+                    "p (Student)": "",
+                    "p Holm": "",
+                    "study t": f"{s.t:.3f}",
+                    "study p": str(s.p),
+                }
+            )
         for r in hit.itertuples():
-            view.append({"test": s.study_test, "description": s.description, "comparison": _comparison(r),
-                         "means (a vs b)": f"{r.mean_a:.2f} vs {r.mean_b:.2f}",
-                         "t (Welch)": _num(r.t, ".3f"), "df (Welch)": _num(r.df, ".1f"), "p (Welch)": _fmt_p(r.p),
-                         "t(df) (Student)": "" if pd.isna(r.t_student) else
-                         f"t({r.df_student:.0f}) = {r.t_student:.3f}",
-                         "p (Student)": _fmt_p(r.p_student), "p Holm": _fmt_p(r.p_holm),
-                         "study t": f"{s.t:.3f}", "study p": str(s.p)})
+            view.append(
+                {
+                    "test": s.study_test,
+                    "description": s.description,
+                    "comparison": _comparison(r),
+                    "means (a vs b)": f"{r.mean_a:.2f} vs {r.mean_b:.2f}",
+                    "t (Welch)": _num(r.t, ".3f"),
+                    "df (Welch)": _num(r.df, ".1f"),
+                    "p (Welch)": _fmt_p(r.p),
+                    "t(df) (Student)": "" if pd.isna(r.t_student) else f"t({r.df_student:.0f}) = {r.t_student:.3f}",
+                    "p (Student)": _fmt_p(r.p_student),
+                    "p Holm": _fmt_p(r.p_holm),
+                    "study t": f"{s.t:.3f}",
+                    "study p": str(s.p),
+                }
+            )
     lines += [to_markdown(pd.DataFrame(view)), ""]
     rest = tests[tests["study_test"].isna()]
     n_holm = int((tests["p_holm"] < alpha).sum())
-    lines += ["## The other tests", "",
-              f"{n_holm} of {int(tests['p'].notna().sum())} tests significant at Holm p < {alpha}; "
-              f"below, the other tests with uncorrected p < {alpha} (every test, with uncorrected p, is in the CSV).",
-              ""]
+    lines += [
+        "## The other tests",
+        "",
+        f"{n_holm} of {int(tests['p'].notna().sum())} tests significant at Holm p < {alpha}; "
+        f"below, the other tests with uncorrected p < {alpha} (every test, with uncorrected p, is in the CSV).",
+        "",
+    ]
     sig = rest[rest["p"] < alpha]
     if len(sig):
         view = sig.assign(
             comparison=[_comparison(r) for r in sig.itertuples()],
-            t=sig["t"].map(lambda v: f"{v:.3f}"), df=sig["df"].map(lambda v: f"{v:.1f}"),
-            p=sig["p"].map(_fmt_p), p_holm=sig["p_holm"].map(_fmt_p),
+            t=sig["t"].map(lambda v: f"{v:.3f}"),
+            df=sig["df"].map(lambda v: f"{v:.1f}"),
+            p=sig["p"].map(_fmt_p),
+            p_holm=sig["p_holm"].map(_fmt_p),
             g=sig["hedges_g"].map(lambda v: f"{v:.2f}"),
             means=[f"{r.mean_a:.2f} vs {r.mean_b:.2f}" for r in sig.itertuples()],
         )[["family", "comparison", "emotion", "metric", "means", "t", "df", "p", "p_holm", "g"]]
@@ -277,8 +368,9 @@ def summary_markdown(tests: pd.DataFrame, simulated: bool, alpha: float = 0.05,
     return "\n".join(lines) + "\n"
 
 
-def write_welch(responses_path: str | Path, corpora: Mapping[str, Mapping], emotions: Sequence[str],
-                csv: str | Path, md: str | Path) -> pd.DataFrame:
+def write_welch(
+    responses_path: str | Path, corpora: Mapping[str, Mapping], emotions: Sequence[str], csv: str | Path, md: str | Path
+) -> pd.DataFrame:
     """Read responses; write the full test table (CSV, the study's tests first) and the Markdown summary."""
     responses = read_table(responses_path, "responses")
     simulated = bool(responses["simulated"].fillna(False).any()) if "simulated" in responses else False

@@ -64,17 +64,26 @@ class ProbeConfig:
     patience_reset: str
 
     def __post_init__(self) -> None:
-        for key, value, allowed in (("init", self.init, INITS), ("shuffle", self.shuffle, SHUFFLES),
-                                    ("patience_reset", self.patience_reset, PATIENCE_RESETS)):
+        for key, value, allowed in (
+            ("init", self.init, INITS),
+            ("shuffle", self.shuffle, SHUFFLES),
+            ("patience_reset", self.patience_reset, PATIENCE_RESETS),
+        ):
             if value not in allowed:
                 raise ValueError(f"probe.{key}: '{value}' is not one of {allowed}")
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any]) -> ProbeConfig:
         """From the (schema-defaulted) `probe:` section."""
-        return cls(Optim.from_section(section), str(section["head"]), str(section["selection"]),
-                   bool(section["standardize"]), str(section["init"]), str(section["shuffle"]),
-                   str(section["patience_reset"]))
+        return cls(
+            Optim.from_section(section),
+            str(section["head"]),
+            str(section["selection"]),
+            bool(section["standardize"]),
+            str(section["init"]),
+            str(section["shuffle"]),
+            str(section["patience_reset"]),
+        )
 
 
 class BatchedHead(nn.Module):
@@ -91,9 +100,11 @@ class BatchedHead(nn.Module):
             heads.append(make_head(kind, dim, n_classes))
         linears = [[m for m in h.modules() if isinstance(m, nn.Linear)] for h in heads]
         self.weights = nn.ParameterList(
-            [nn.Parameter(torch.stack([lin[j].weight.detach() for lin in linears])) for j in range(len(linears[0]))])
+            [nn.Parameter(torch.stack([lin[j].weight.detach() for lin in linears])) for j in range(len(linears[0]))]
+        )
         self.biases = nn.ParameterList(
-            [nn.Parameter(torch.stack([lin[j].bias.detach() for lin in linears])) for j in range(len(linears[0]))])
+            [nn.Parameter(torch.stack([lin[j].bias.detach() for lin in linears])) for j in range(len(linears[0]))]
+        )
 
     @classmethod
     def from_stacked(cls, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]) -> BatchedHead:
@@ -220,16 +231,30 @@ def training_orders(n: int, seed: int, shuffle: str) -> Iterator[torch.Tensor]:
 Fold = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # X_train (N, L, D), y_train, X_val, y_val
 
 
-def train_probes(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, n_classes: int,
-                 cfg: ProbeConfig, device: torch.device | str = "cpu", layer_ids: Sequence[int] | None = None,
-                 threads: int = 1) -> ProbeResult:
+def train_probes(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    n_classes: int,
+    cfg: ProbeConfig,
+    device: torch.device | str = "cpu",
+    layer_ids: Sequence[int] | None = None,
+    threads: int = 1,
+) -> ProbeResult:
     """Train one head per layer of `X_*` (N, L, D) with labels 0..n_classes-1 (one fold of
     `train_probe_folds`)."""
     return train_probe_folds([(X_train, y_train, X_val, y_val)], n_classes, cfg, device, layer_ids, threads)[0]
 
 
-def train_probe_folds(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, device: torch.device | str = "cpu",
-                      layer_ids: Sequence[int] | None = None, threads: int = 1) -> list[ProbeResult]:
+def train_probe_folds(
+    folds: Sequence[Fold],
+    n_classes: int,
+    cfg: ProbeConfig,
+    device: torch.device | str = "cpu",
+    layer_ids: Sequence[int] | None = None,
+    threads: int = 1,
+) -> list[ProbeResult]:
     """Train one head per layer and fold (see module docstring); one result per fold, in order.
 
     `layer_ids` name the layers (default 0..L-1). With `probe.init: per_layer` head i is
@@ -249,20 +274,24 @@ def train_probe_folds(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, d
     groups: dict[tuple[int, int], list[int]] = {}
     for i, (X_tr, y_tr, X_va, y_va) in enumerate(folds):
         if len(X_tr) != len(y_tr) or len(X_va) != len(y_va):
-            raise ValueError(f"fold {i}: {len(X_tr)} training rows for {len(y_tr)} labels, "
-                             f"{len(X_va)} validation rows for {len(y_va)} labels")
+            raise ValueError(
+                f"fold {i}: {len(X_tr)} training rows for {len(y_tr)} labels, "
+                f"{len(X_va)} validation rows for {len(y_va)} labels"
+            )
         groups.setdefault((len(y_tr), len(y_va)), []).append(i)
     out: list[ProbeResult | None] = [None] * len(folds)
     with torch_threads(threads) if torch.device(device).type == "cpu" else contextlib.nullcontext():
         for members in groups.values():
-            for i, res in zip(members, _train_stack([folds[i] for i in members], n_classes, cfg,
-                                                     torch.device(device), layer_ids)):
+            for i, res in zip(
+                members, _train_stack([folds[i] for i in members], n_classes, cfg, torch.device(device), layer_ids)
+            ):
                 out[i] = res
     return out  # type: ignore[return-value]
 
 
-def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: torch.device,
-                 layer_ids: Sequence[int] | None) -> list[ProbeResult]:
+def _train_stack(
+    folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: torch.device, layer_ids: Sequence[int] | None
+) -> list[ProbeResult]:
     """Every layer's head of folds with equal sizes, stacked fold-major: head g = fold * L + layer."""
     n_folds = len(folds)
     n, n_layers, dim = folds[0][0].shape
@@ -278,8 +307,10 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
     for f, (X_tr, _, X_va, _) in enumerate(folds):
         xf = torch.as_tensor(np.asarray(X_tr), device=dev)
         if xf.shape[1:] != (n_layers, dim) or tuple(X_va.shape[1:]) != (n_layers, dim):
-            raise ValueError(f"fold {f}: features of shape {tuple(xf.shape[1:])} / {tuple(X_va.shape[1:])}, "
-                             f"expected (layers, dim) = {(n_layers, dim)} as fold 0")
+            raise ValueError(
+                f"fold {f}: features of shape {tuple(xf.shape[1:])} / {tuple(X_va.shape[1:])}, "
+                f"expected (layers, dim) = {(n_layers, dim)} as fold 0"
+            )
         rows = slice(f * n_layers, (f + 1) * n_layers)
         x[rows] = xf.transpose(0, 1)  # one pass: float32, contiguous per head
         xva[rows] = torch.as_tensor(np.asarray(X_va), device=dev).transpose(0, 1)
@@ -345,20 +376,34 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
         flat = x.view(-1, dim)
         for start in range(0, n, o.batch_size):
             if order is None:  # a view: no copy
-                xb, yb = x[:, start:start + o.batch_size], y[:, start:start + o.batch_size]
+                xb, yb = x[:, start : start + o.batch_size], y[:, start : start + o.batch_size]
             else:
                 assert buffer is not None
-                idx = order[start:start + o.batch_size]
+                idx = order[start : start + o.batch_size]
                 rows = len(kept) * len(idx)
-                xb = torch.index_select(flat, 0, (offsets + idx).view(-1), out=buffer[:rows * dim].view(rows, dim))
+                xb = torch.index_select(flat, 0, (offsets + idx).view(-1), out=buffer[: rows * dim].view(rows, dim))
                 xb, yb = xb.view(len(kept), len(idx), dim), y.index_select(1, idx)
             logits = _forward(params, xb, narrow)
             loss = F.cross_entropy(logits.reshape(-1, n_classes), yb.reshape(-1), reduction="sum") / yb.shape[1]
             grads = torch.autograd.grad(loss, params)
             with torch.no_grad():
-                adamw(params, list(grads), exp_avg, exp_avg_sq, [], steps, foreach=False, fused=fused,
-                      amsgrad=False, beta1=BETAS[0], beta2=BETAS[1], lr=o.lr, weight_decay=o.weight_decay,
-                      eps=o.eps, maximize=False)
+                adamw(
+                    params,
+                    list(grads),
+                    exp_avg,
+                    exp_avg_sq,
+                    [],
+                    steps,
+                    foreach=False,
+                    fused=fused,
+                    amsgrad=False,
+                    beta1=BETAS[0],
+                    beta2=BETAS[1],
+                    lr=o.lr,
+                    weight_decay=o.weight_decay,
+                    eps=o.eps,
+                    maximize=False,
+                )
         with torch.no_grad():
             logits = _forward(params, xva, narrow)[act]
             vloss = F.cross_entropy(logits.permute(0, 2, 1), yva[act], reduction="none").mean(1)
@@ -366,9 +411,12 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
         if not bool(torch.isfinite(vloss).all()):
             bad = active[~torch.isfinite(vloss)].cpu().numpy()
             heads = ", ".join(f"fold {r // n_layers} layer {r % n_layers}" for r in bad[:5])
-            raise InputError(None, f"probe epoch {epoch + 1}: the validation loss of {len(bad)} head(s) is NaN "
-                                   f"or inf ({heads}): a head diverged or a feature is not finite; lower "
-                                   f"probe.lr or set probe.standardize: true")
+            raise InputError(
+                None,
+                f"probe epoch {epoch + 1}: the validation loss of {len(bad)} head(s) is NaN "
+                f"or inf ({heads}): a head diverged or a feature is not finite; lower "
+                f"probe.lr or set probe.standardize: true",
+            )
         rows, vloss_np, vua_np = active.cpu().numpy(), vloss.cpu().numpy(), vua.cpu().numpy()
         for f in range(n_folds):  # a stopped head's entries are NaN
             mine = (rows >= f * n_layers) & (rows < (f + 1) * n_layers)
@@ -403,11 +451,22 @@ def _train_stack(folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: t
     results = []
     for f in range(n_folds):
         rows = slice(f * n_layers, (f + 1) * n_layers)
-        weights = [w[rows] if j == 0 and narrow else w[rows].transpose(1, 2).contiguous()
-                   for j, w in enumerate(best[0::2])]
+        weights = [
+            w[rows] if j == 0 and narrow else w[rows].transpose(1, 2).contiguous() for j, w in enumerate(best[0::2])
+        ]
         head = BatchedHead.from_stacked(weights, [b[rows].reshape(n_layers, -1) for b in best[1::2]]).eval()
-        results.append(ProbeResult(head, means[f], stds[f], epochs[rows].copy(), best_epoch[rows].copy(),
-                                   best_val_ua[rows].cpu().numpy(), best_val_loss[rows].cpu().numpy(), history[f]))
+        results.append(
+            ProbeResult(
+                head,
+                means[f],
+                stds[f],
+                epochs[rows].copy(),
+                best_epoch[rows].copy(),
+                best_val_ua[rows].cpu().numpy(),
+                best_val_loss[rows].cpu().numpy(),
+                history[f],
+            )
+        )
     return results
 
 
@@ -415,11 +474,20 @@ def _rows(X: np.ndarray, index: dict[str, int], ids: Sequence[str]) -> np.ndarra
     return X[[index[u] for u in ids]]
 
 
-def probe_experiment(train_feats: tuple[np.ndarray, np.ndarray], test_feats: tuple[np.ndarray, np.ndarray],
-                     train_manifest: pd.DataFrame, test_manifest: pd.DataFrame, train_splits: pd.DataFrame,
-                     test_splits: pd.DataFrame, emotions: Sequence[str], cfg: ProbeConfig,
-                     info: dict[str, str], device: torch.device | str = "cpu", val_on: str = "source",
-                     threads: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+def probe_experiment(
+    train_feats: tuple[np.ndarray, np.ndarray],
+    test_feats: tuple[np.ndarray, np.ndarray],
+    train_manifest: pd.DataFrame,
+    test_manifest: pd.DataFrame,
+    train_splits: pd.DataFrame,
+    test_splits: pd.DataFrame,
+    emotions: Sequence[str],
+    cfg: ProbeConfig,
+    info: dict[str, str],
+    device: torch.device | str = "cpu",
+    val_on: str = "source",
+    threads: int = 1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All folds of one (model, train, test) experiment, trained together (`train_probe_folds`).
 
     Returns the per-fold, per-layer scores and the test predictions of the layer with the
@@ -466,17 +534,39 @@ def probe_experiment(train_feats: tuple[np.ndarray, np.ndarray], test_feats: tup
         for layer in range(proba.shape[1]):
             pred = [classes[i] for i in proba[:, layer].argmax(-1)]
             s = scores(y_te, pred, classes)
-            rows.append({**info, "fold": int(fold), "layer": layer, **s, "epochs": int(res.epochs[layer]),
-                         "val_ua": float(res.val_ua[layer]), "val_loss": float(res.val_loss[layer])})
-        log.info("fold %s: best val UA %.3f at layer %d; test UA there %.3f", fold, res.val_ua.max(),
-                 int(res.val_ua.argmax()), rows[-proba.shape[1] + int(res.val_ua.argmax())]["ua"])
+            rows.append(
+                {
+                    **info,
+                    "fold": int(fold),
+                    "layer": layer,
+                    **s,
+                    "epochs": int(res.epochs[layer]),
+                    "val_ua": float(res.val_ua[layer]),
+                    "val_loss": float(res.val_loss[layer]),
+                }
+            )
+        log.info(
+            "fold %s: best val UA %.3f at layer %d; test UA there %.3f",
+            fold,
+            res.val_ua.max(),
+            int(res.val_ua.argmax()),
+            rows[-proba.shape[1] + int(res.val_ua.argmax())]["ua"],
+        )
     df = pd.DataFrame(rows)
     best_layer = int(df.groupby("layer")["val_ua"].mean().idxmax())
     preds = []
     for fold, (te, y_te, proba) in probs_by_fold.items():
         p = proba[:, best_layer]
-        block = pd.DataFrame({**info, "fold": int(fold), "layer": best_layer, "utt_id": te, "true": y_te,
-                              "pred": [classes[i] for i in p.argmax(-1)]})
+        block = pd.DataFrame(
+            {
+                **info,
+                "fold": int(fold),
+                "layer": best_layer,
+                "utt_id": te,
+                "true": y_te,
+                "pred": [classes[i] for i in p.argmax(-1)],
+            }
+        )
         for i, c in enumerate(classes):
             block[f"p_{c}"] = p[:, i].round(6)
         preds.append(block)

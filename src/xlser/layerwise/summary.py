@@ -9,10 +9,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from xlser.io import atomic_path, write_csv  # noqa: E402
+from xlser.io import atomic_path, write_csv
 
 KEYS = ["model", "setting", "train", "test"]
 SETTING_ORDER = {"mono": 0, "cross": 1, "trans": 2}
@@ -36,8 +36,15 @@ def best_layers(summary: pd.DataFrame) -> pd.DataFrame:
     for key, g in summary.groupby(KEYS, sort=False):
         g = g.sort_values("layer")
         b = g.loc[g["val_ua_mean"].idxmax()]
-        rows.append({**dict(zip(KEYS, key)), "layer": int(b["layer"]), "val_ua": b["val_ua_mean"],
-                     "test_ua": b["ua_mean"], "test_ua_std": b["ua_std"]})
+        rows.append(
+            {
+                **dict(zip(KEYS, key)),
+                "layer": int(b["layer"]),
+                "val_ua": b["val_ua_mean"],
+                "test_ua": b["ua_mean"],
+                "test_ua_std": b["ua_std"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -48,8 +55,9 @@ def _label(row: pd.Series, langs: dict[str, str] | None) -> str:
     return f"{row['setting']} {tr}→{te}"
 
 
-def figure1(summary: pd.DataFrame, png: str | Path, pdf: str | Path, langs: dict[str, str] | None = None,
-            metric: str = "ua") -> None:
+def figure1(
+    summary: pd.DataFrame, png: str | Path, pdf: str | Path, langs: dict[str, str] | None = None, metric: str = "ua"
+) -> None:
     """One panel per model: UA (%) against layer, one line per experiment, fold std as a band."""
     models = list(dict.fromkeys(summary["model"]))
     fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), sharey=True, squeeze=False)
@@ -59,8 +67,9 @@ def figure1(summary: pd.DataFrame, png: str | Path, pdf: str | Path, langs: dict
         for _, g in sub.groupby(["setting", "train", "test"], sort=False):
             g = g.sort_values("layer")
             m, s = 100 * g[f"{metric}_mean"], 100 * g[f"{metric}_std"]
-            line, = ax.plot(g["layer"], m, styles.get(g["setting"].iloc[0], "-"), marker="o", ms=3,
-                            label=_label(g.iloc[0], langs))
+            (line,) = ax.plot(
+                g["layer"], m, styles.get(g["setting"].iloc[0], "-"), marker="o", ms=3, label=_label(g.iloc[0], langs)
+            )
             ax.fill_between(g["layer"], m - s, m + s, color=line.get_color(), alpha=0.15, lw=0)
         ax.set_title(model)
         ax.set_xlabel("layer (0 = CNN/transformer input)")
@@ -75,8 +84,14 @@ def figure1(summary: pd.DataFrame, png: str | Path, pdf: str | Path, langs: dict
     plt.close(fig)
 
 
-def layerwise_summary(score_files: Sequence[str | Path], table: str | Path, best: str | Path, png: str | Path,
-                      pdf: str | Path, langs: dict[str, str] | None = None) -> pd.DataFrame:
+def layerwise_summary(
+    score_files: Sequence[str | Path],
+    table: str | Path,
+    best: str | Path,
+    png: str | Path,
+    pdf: str | Path,
+    langs: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """Read every probe_layers output and write the summary table, best layers and Figure 1."""
     from xlser.contracts import read_table
 

@@ -9,6 +9,7 @@ from epoch to epoch while padding stays low. An epoch's plan is a function of it
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,8 +18,7 @@ import numpy as np
 BUCKET_BATCHES = 4
 
 
-def _pack(order: Sequence[int], durations: np.ndarray, max_seconds: float,
-          max_items: int | None) -> list[list[int]]:
+def _pack(order: Sequence[int], durations: np.ndarray, max_seconds: float, max_items: int | None) -> list[list[int]]:
     """Greedy batches in `order`, each closed before its padded size (n x longest) passes the budget."""
     batches: list[list[int]] = []
     cur: list[int] = []
@@ -58,8 +58,7 @@ def length_buckets(
     start = int(rng.integers(size))
     borders = [0, *range(start, len(order), size), len(order)]
     batches: list[list[int]] = []
-    for lo, hi in zip(borders[:-1], borders[1:]):
+    for lo, hi in itertools.pairwise(borders):
         if hi > lo:
             batches += _pack(rng.permutation(order[lo:hi]), d, max_seconds, max_items)
     return [batches[j] for j in rng.permutation(len(batches))]
-

@@ -49,8 +49,9 @@ MODES = ("batched", "cnn_per_utterance", "unbatched")
 EXACT_RTOL = 1e-4
 
 
-def prepare(feature_extractor: Any, wavs: Sequence[np.ndarray],
-            clip_normalised: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def prepare(
+    feature_extractor: Any, wavs: Sequence[np.ndarray], clip_normalised: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Waveforms -> (zero-padded input values (B, S) float32, lengths in samples (B,)).
 
     The feature extractor sees each waveform alone, so `do_normalize` uses only its samples.
@@ -58,15 +59,21 @@ def prepare(feature_extractor: Any, wavs: Sequence[np.ndarray],
     the study's fine-tuning data path did by storing them as 16-bit PCM
     (`peft.clip_normalised_waveform`; the layer-wise path never clips)."""
     sr = int(getattr(feature_extractor, "sampling_rate", 16000) or 16000)
-    values = [np.asarray(feature_extractor(np.asarray(w, dtype=np.float32), sampling_rate=sr,
-                                           return_tensors="np")["input_values"][0], dtype=np.float32)
-              for w in wavs]
+    values = [
+        np.asarray(
+            feature_extractor(np.asarray(w, dtype=np.float32), sampling_rate=sr, return_tensors="np")["input_values"][
+                0
+            ],
+            dtype=np.float32,
+        )
+        for w in wavs
+    ]
     if clip_normalised:
         values = [np.clip(v, -1.0, 1.0) for v in values]
     lengths = torch.tensor([len(v) for v in values], dtype=torch.long)
     out = torch.zeros(len(values), int(lengths.max()) if len(values) else 0)
     for i, v in enumerate(values):
-        out[i, :len(v)] = torch.from_numpy(v)
+        out[i, : len(v)] = torch.from_numpy(v)
     return out, lengths
 
 
@@ -114,14 +121,15 @@ def masked_group_norm(h: torch.Tensor, n: torch.Tensor, norm: nn.GroupNorm) -> t
     return y * m.reshape(b, 1, t)
 
 
-def cnn_features(feature_encoder: nn.Module, values: torch.Tensor, lengths: torch.Tensor,
-                 per_utterance: bool = False) -> torch.Tensor:
+def cnn_features(
+    feature_encoder: nn.Module, values: torch.Tensor, lengths: torch.Tensor, per_utterance: bool = False
+) -> torch.Tensor:
     """CNN output (B, C, T) of a padded batch; every valid frame as for the utterance alone."""
     layers = None if per_utterance else _cnn_layers(feature_encoder)
     if layers is not None and not has_group_norm(feature_encoder):
         return feature_encoder(values)  # per-frame norms only: padding never reaches a valid frame
     if layers is None:
-        outs = [feature_encoder(values[i:i + 1, :int(n)]) for i, n in enumerate(lengths.tolist())]
+        outs = [feature_encoder(values[i : i + 1, : int(n)]) for i, n in enumerate(lengths.tolist())]
         t = max(o.shape[-1] for o in outs)
         return torch.cat([nn.functional.pad(o, (0, t - o.shape[-1])) for o in outs])
     h, n = values[:, None], lengths.to(values.device)
@@ -159,20 +167,28 @@ def _cnn_output(model: nn.Module, features: torch.Tensor) -> Iterator[None]:
         model._modules["feature_extractor"] = real
 
 
-def _forward_one_by_one(model: nn.Module, values: torch.Tensor, lengths: torch.Tensor,
-                        all_layers: bool, top_layer_norm: bool = False) -> tuple[torch.Tensor, ...]:
+def _forward_one_by_one(
+    model: nn.Module, values: torch.Tensor, lengths: torch.Tensor, all_layers: bool, top_layer_norm: bool = False
+) -> tuple[torch.Tensor, ...]:
     outs = []
     for i, n in enumerate(lengths.tolist()):
-        o = model(values[i:i + 1, :int(n)], output_hidden_states=all_layers)
+        o = model(values[i : i + 1, : int(n)], output_hidden_states=all_layers)
         outs.append(_states(o, all_layers, top_layer_norm))
     t = max(h[0].shape[1] for h in outs)
     pad = lambda x: nn.functional.pad(x, (0, 0, 0, t - x.shape[1]))  # noqa: E731
     return tuple(torch.cat([pad(o[k]) for o in outs]) for k in range(len(outs[0])))
 
 
-def forward(model: nn.Module, values: torch.Tensor, lengths: torch.Tensor, *, all_layers: bool = False,
-            mode: str | None = None, features: torch.Tensor | None = None,
-            top_layer_norm: bool = False) -> tuple[torch.Tensor, ...]:
+def forward(
+    model: nn.Module,
+    values: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    all_layers: bool = False,
+    mode: str | None = None,
+    features: torch.Tensor | None = None,
+    top_layer_norm: bool = False,
+) -> tuple[torch.Tensor, ...]:
     """Hidden states of a padded batch, (B, T, D) each: all of them (0 = transformer input) or the last.
 
     `features`: precomputed CNN output (B, C, T) (e.g. from a cache); `mode`: see `batch_mode`;
@@ -211,12 +227,20 @@ def masked_mean(hidden: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
     return summed / frames.to(hidden.device).clamp(min=1).to(hidden.dtype)[:, None, None]
 
 
-def pooled(model: nn.Module, values: torch.Tensor, lengths: torch.Tensor, *, all_layers: bool = True,
-           mode: str | None = None, features: torch.Tensor | None = None,
-           top_layer_norm: bool = False) -> torch.Tensor:
+def pooled(
+    model: nn.Module,
+    values: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    all_layers: bool = True,
+    mode: str | None = None,
+    features: torch.Tensor | None = None,
+    top_layer_norm: bool = False,
+) -> torch.Tensor:
     """Hidden states mean-pooled over valid frames, float32: (B, layers+1 or 1, D)."""
-    hidden = forward(model, values, lengths, all_layers=all_layers, mode=mode, features=features,
-                     top_layer_norm=top_layer_norm)
+    hidden = forward(
+        model, values, lengths, all_layers=all_layers, mode=mode, features=features, top_layer_norm=top_layer_norm
+    )
     frames = frame_lengths(model, lengths.to(values.device)).clamp(1, hidden[0].shape[1])
     return masked_mean(torch.stack([h.float() for h in hidden]), frames)
 
@@ -242,8 +266,12 @@ def deviation(model: nn.Module, mode: str) -> float:
     try:
         with torch.autocast(dev.type, enabled=False):
             both = pooled(model, values, lengths, mode=mode)
-            alone = torch.cat([pooled(model, values[i:i + 1, :n], lengths[i:i + 1], mode="unbatched")
-                               for i, n in enumerate(lengths.tolist())])
+            alone = torch.cat(
+                [
+                    pooled(model, values[i : i + 1, :n], lengths[i : i + 1], mode="unbatched")
+                    for i, n in enumerate(lengths.tolist())
+                ]
+            )
     finally:
         for m, training in modes.items():
             m.training = training

@@ -47,7 +47,8 @@ def _not_a_speech_encoder(source: str, model_type: str, why: str) -> ModelLoadEr
     return ModelLoadError(
         f"'{source}' holds a '{model_type}' checkpoint, which the speech encoder cannot run ({why}); "
         "expected a wav2vec2-style speech encoder (a CNN on the raw waveform under a transformer: "
-        "wav2vec2, HuBERT, WavLM, data2vec-audio); check the config's `models:` section.")
+        "wav2vec2, HuBERT, WavLM, data2vec-audio); check the config's `models:` section."
+    )
 
 
 def check_speech_config(source: str, config: Any) -> None:
@@ -76,7 +77,7 @@ def load_encoder(source: str, device: torch.device | str = "cpu", **kwargs: Any)
         hub = {k: v for k, v in kwargs.items() if k in ("cache_dir", "revision", "local_files_only", "token")}
         check_speech_config(source, AutoConfig.from_pretrained(source, **hub))
         model, info = AutoModel.from_pretrained(source, output_loading_info=True, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError) as exc:
         raise _explain(source, exc) from None
     check_speech_model(source, model)
     missing = sorted(info.get("missing_keys") or [])
@@ -87,10 +88,14 @@ def load_encoder(source: str, device: torch.device | str = "cpu", **kwargs: Any)
             f"speech encoder '{source}' lacks {len(missing)} encoder weight(s): {', '.join(missing[:20])}"
             + (" ..." if len(missing) > 20 else "")
             + ". They would be randomly initialised; give a complete checkpoint (a bare model, ForPreTraining "
-              "or ForCTC saved with save_pretrained).")
+            "or ForCTC saved with save_pretrained)."
+        )
     if train_only:
-        log.warning("%s: no %s in the checkpoint (used only by SpecAugment masking in training mode): "
-                    "randomly initialised", source, ", ".join(train_only))
+        log.warning(
+            "%s: no %s in the checkpoint (used only by SpecAugment masking in training mode): randomly initialised",
+            source,
+            ", ".join(train_only),
+        )
     return model.to(device).eval()
 
 
@@ -100,8 +105,9 @@ def derived_feature_extractor(config: Any) -> Any:
     from transformers import Wav2Vec2FeatureExtractor
 
     group_norm = getattr(config, "feat_extract_norm", "group") == "group"
-    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
-                                    return_attention_mask=not group_norm)
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=not group_norm
+    )
 
 
 def _has_preprocessor_config(source: str) -> bool:
@@ -111,7 +117,7 @@ def _has_preprocessor_config(source: str) -> bool:
         return (Path(source) / "preprocessor_config.json").is_file()
     try:
         return cached_file(source, "preprocessor_config.json", _raise_exceptions_for_missing_entries=False) is not None
-    except (OSError, ValueError, EnvironmentError):
+    except (OSError, ValueError):
         return True  # unreachable: let AutoFeatureExtractor say why
 
 
@@ -126,8 +132,12 @@ def load_feature_extractor(source: str) -> Any:
         if _has_preprocessor_config(source):
             return AutoFeatureExtractor.from_pretrained(source)
         fe = derived_feature_extractor(config)
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError) as exc:
         raise _explain(source, exc) from None
-    log.info("%s has no preprocessor_config.json: feature extractor derived from the model config "
-             "(sampling_rate 16000, do_normalize True, return_attention_mask %s)", source, fe.return_attention_mask)
+    log.info(
+        "%s has no preprocessor_config.json: feature extractor derived from the model config "
+        "(sampling_rate 16000, do_normalize True, return_attention_mask %s)",
+        source,
+        fe.return_attention_mask,
+    )
     return fe

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xlser.data.audio import load_audio
-from xlser.models.batching import length_buckets
 from xlser.contracts import read_table
-from xlser.models.encoder import prepare
-from xlser.errors import InputError
+from xlser.data.audio import load_audio
 from xlser.data.manifest import read_manifest
+from xlser.errors import InputError
+from xlser.models.batching import length_buckets
+from xlser.models.encoder import prepare
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,20 @@ def corpus_files(manifests: Sequence[str], splits: Sequence[str]) -> dict[str, t
         for p in paths:
             m = pattern.search(str(p).replace("\\", "/"))
             if not m:
-                raise InputError(p, f"cannot tell the corpus of this {kind}: expected a path like "
-                                    + ("results/corpora/{corpus}/manifest.csv" if kind == "manifest"
-                                       else "results/splits/{corpus}.csv"))
+                raise InputError(
+                    p,
+                    f"cannot tell the corpus of this {kind}: expected a path like "
+                    + (
+                        "results/corpora/{corpus}/manifest.csv" if kind == "manifest" else "results/splits/{corpus}.csv"
+                    ),
+                )
             found.setdefault(m["corpus"], {})[kind] = str(p)
     out = {}
     for corpus, d in found.items():
         if set(d) != {"manifest", "splits"}:
-            raise InputError(d.get("manifest") or d.get("splits"), f"corpus {corpus} needs both a manifest and a splits file")
+            raise InputError(
+                d.get("manifest") or d.get("splits"), f"corpus {corpus} needs both a manifest and a splits file"
+            )
         out[corpus] = (d["manifest"], d["splits"])
     return out
 
@@ -64,8 +70,9 @@ class Partition:
         return len(self.table)
 
 
-def load_partition(manifest_path: str, splits_path: str, fold: int, partition: str,
-                   emotions: Sequence[str], sample_rate: int = 16000) -> Partition:
+def load_partition(
+    manifest_path: str, splits_path: str, fold: int, partition: str, emotions: Sequence[str], sample_rate: int = 16000
+) -> Partition:
     """Rows of `partition` in `fold` (or, for a corpus with fewer folds, fold mod n), labelled."""
     man = read_manifest(manifest_path)
     spl = read_table(splits_path, "splits")
@@ -85,8 +92,13 @@ def load_partition(manifest_path: str, splits_path: str, fold: int, partition: s
     table = table.reset_index(drop=True)
     keep = table["emotion"].isin(list(emotions))
     if (~keep).any():
-        log.warning("%s: %d %s utterances with emotions outside %s skipped", manifest_path, int((~keep).sum()),
-                    partition, list(emotions))
+        log.warning(
+            "%s: %d %s utterances with emotions outside %s skipped",
+            manifest_path,
+            int((~keep).sum()),
+            partition,
+            list(emotions),
+        )
     table = table[keep].reset_index(drop=True)
     if table.empty:
         raise InputError(splits_path, f"fold {use} has no '{partition}' utterances with emotions {list(emotions)}")
@@ -97,8 +109,13 @@ def load_partition(manifest_path: str, splits_path: str, fold: int, partition: s
     table["duration_s"] = pd.to_numeric(table["duration_s"]).astype(float)
     lang = str(table["lang"].iloc[0]) if "lang" in table else ""
     name = Path(manifest_path).parent.name
-    return Partition(name=f"{name}:{partition}", table=table[["utt_id", "path", "duration_s", "emotion", "label"]
-                     + [c for c in ("seg_start", "seg_end") if c in table]], lang=lang)
+    return Partition(
+        name=f"{name}:{partition}",
+        table=table[
+            ["utt_id", "path", "duration_s", "emotion", "label"] + [c for c in ("seg_start", "seg_end") if c in table]
+        ],
+        lang=lang,
+    )
 
 
 def batches(part: Partition, batch_size: int, max_seconds: float, seed: int | None = None) -> list[list[int]]:
@@ -113,8 +130,9 @@ class Collator:
     `clip_normalised`: the normalised waveform clipped to +-1 (`peft.clip_normalised_waveform`,
     the study's 16-bit PCM storage of it), for training, validation, test and the stimuli."""
 
-    def __init__(self, feature_extractor: Any, sample_rate: int = 16000, cache: bool = True,
-                 clip_normalised: bool = False):
+    def __init__(
+        self, feature_extractor: Any, sample_rate: int = 16000, cache: bool = True, clip_normalised: bool = False
+    ):
         self.fe = feature_extractor
         self.sr = int(getattr(feature_extractor, "sampling_rate", sample_rate) or sample_rate)
         self.cache = cache
@@ -127,7 +145,7 @@ class Collator:
             return part.cache[key]
         wav, _ = load_audio(key, self.sr)
         if "seg_start" in row and pd.notna(row.get("seg_start")) and pd.notna(row.get("seg_end")):
-            wav = wav[int(float(row["seg_start"]) * self.sr):int(float(row["seg_end"]) * self.sr)]
+            wav = wav[int(float(row["seg_start"]) * self.sr) : int(float(row["seg_end"]) * self.sr)]
         if self.cache:
             part.cache[key] = wav
         return wav

@@ -18,8 +18,14 @@ from xlser.peft.settings import ENCODER_MODES, LAYERS_KEPT, STRATEGIES, Adapter,
 
 log = logging.getLogger(__name__)
 
-LORA_TARGETS = ("attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.out_proj",
-                "feed_forward.intermediate_dense", "feed_forward.output_dense")
+LORA_TARGETS = (
+    "attention.q_proj",
+    "attention.k_proj",
+    "attention.v_proj",
+    "attention.out_proj",
+    "feed_forward.intermediate_dense",
+    "feed_forward.output_dense",
+)
 STUDY_LORA = Lora(r=8, alpha=16.0, dropout=0.1)  # the study's modules (benchmarks, tests)
 STUDY_ADAPTER = Adapter(reduction=16)
 
@@ -104,6 +110,7 @@ def _gate_hook(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dic
 def _adapter_hook(adapter: BottleneckAdapter):
     def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
         return adapter(output)
+
     return hook
 
 
@@ -182,8 +189,9 @@ class CachedFeatureEncoder(nn.Module):
         self._cache: dict[Any, torch.Tensor] = {}
         self._bytes = 0
 
-    def forward(self, input_values: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor,
-                per_utterance: bool = False) -> torch.Tensor:
+    def forward(
+        self, input_values: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor, per_utterance: bool = False
+    ) -> torch.Tensor:
         """CNN output (B, C, T) of the batch, zero after each utterance's `frames`."""
         from xlser.models.encoder import cnn_features
 
@@ -192,7 +200,7 @@ class CachedFeatureEncoder(nn.Module):
         if keys is None or not all(k in self._cache for k in keys):
             with torch.no_grad():
                 out = cnn_features(self.inner, input_values, lengths, per_utterance=per_utterance)
-            parts = [out[b, :, :n[b]].detach() for b in range(len(n))]
+            parts = [out[b, :, : n[b]].detach() for b in range(len(n))]
             for k, part in zip(keys or [], parts):
                 size = part.numel() * part.element_size()
                 if k not in self._cache and self._bytes + size <= self.max_bytes:
@@ -257,8 +265,9 @@ class PeftSER(nn.Module):
                     m.train()
         return self
 
-    def pooled(self, input_values: torch.Tensor, lengths: torch.Tensor,
-               attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def pooled(
+        self, input_values: torch.Tensor, lengths: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Mean of the last hidden state over each utterance's valid frames.
 
         Through `xlser.models.encoder`'s exact batches: each utterance as if alone (`lengths` in samples
@@ -275,8 +284,9 @@ class PeftSER(nn.Module):
         mask = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < frames[:, None]).to(hidden.dtype)
         return (hidden * mask[..., None]).sum(1) / frames[:, None].to(hidden.dtype)
 
-    def forward(self, input_values: torch.Tensor, lengths: torch.Tensor,
-                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, input_values: torch.Tensor, lengths: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         pooled = self.pooled(input_values, lengths, attention_mask).float()
         if self.in_mean.numel():
             pooled = (pooled - self.in_mean) / self.in_std
@@ -301,8 +311,16 @@ class PeftSER(nn.Module):
                     params[n].copy_(t)
 
 
-def build_model(encoder: nn.Module, layers: int, strategy: str, n_classes: int, head: str = "linear",
-                lora: Lora | None = None, adapter: Adapter | None = None, encoder_mode: str = "eval") -> PeftSER:
+def build_model(
+    encoder: nn.Module,
+    layers: int,
+    strategy: str,
+    n_classes: int,
+    head: str = "linear",
+    lora: Lora | None = None,
+    adapter: Adapter | None = None,
+    encoder_mode: str = "eval",
+) -> PeftSER:
     """The model of one strategy: the first `layers` transformer layers kept (see
     `layers_to_keep`), PEFT modules on each of them, a fresh head. `lora`/`adapter` default
     to the study's sizes; the workflow always passes its configured ones."""

@@ -84,11 +84,13 @@ class Finetune:
     clip_normalised_waveform: bool
 
     def __post_init__(self) -> None:
-        for name, value, allowed in (("precision", self.precision, PRECISIONS),
-                                     ("encoder_mode", self.encoder_mode, ENCODER_MODES),
-                                     ("layers_kept", self.layers_kept, LAYERS_KEPT),
-                                     ("two_stage_schedule", self.two_stage_schedule, (None, *SCHEDULES)),
-                                     ("cross_val_on", self.cross_val_on, (None, *VAL_ON))):
+        for name, value, allowed in (
+            ("precision", self.precision, PRECISIONS),
+            ("encoder_mode", self.encoder_mode, ENCODER_MODES),
+            ("layers_kept", self.layers_kept, LAYERS_KEPT),
+            ("two_stage_schedule", self.two_stage_schedule, (None, *SCHEDULES)),
+            ("cross_val_on", self.cross_val_on, (None, *VAL_ON)),
+        ):
             if value not in allowed:
                 raise ValueError(f"Finetune.{name} = {value!r}: expected one of {list(allowed)}")
         if self.threads < 1:
@@ -97,21 +99,27 @@ class Finetune:
             raise ValueError(f"Finetune.grad_clip = {self.grad_clip}: expected a positive number or None")
 
 
-def job_settings(peft: Mapping[str, Any], *, strategy: str, train: str, test: str, cross_val_on: str,
-                 threads: int) -> tuple[Finetune, Lora | None, Adapter | None]:
+def job_settings(
+    peft: Mapping[str, Any], *, strategy: str, train: str, test: str, cross_val_on: str, threads: int
+) -> tuple[Finetune, Lora | None, Adapter | None]:
     """One job's settings from the schema-defaulted `peft` section, `splits.cross_val_on` and
     `torch_threads`; what the job does not use is None."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown PEFT strategy '{strategy}': expected one of {STRATEGIES}")
     clip = peft["grad_clip"]
-    ft = Finetune(grad_clip=None if clip is None else float(clip),
-                  max_batch_seconds=float(peft["max_batch_seconds"]), cache_features=bool(peft["cache_features"]),
-                  precision=str(peft["precision"]), encoder_mode=str(peft["encoder_mode"]),
-                  layers_kept=str(peft["layers_kept"]),
-                  two_stage_schedule=str(peft["two_stage"]["schedule"]) if strategy == "two_stage" else None,
-                  cross_val_on=str(cross_val_on) if train != test else None, threads=int(threads),
-                  standardize=bool(peft["standardize"]),
-                  clip_normalised_waveform=bool(peft["clip_normalised_waveform"]))
+    ft = Finetune(
+        grad_clip=None if clip is None else float(clip),
+        max_batch_seconds=float(peft["max_batch_seconds"]),
+        cache_features=bool(peft["cache_features"]),
+        precision=str(peft["precision"]),
+        encoder_mode=str(peft["encoder_mode"]),
+        layers_kept=str(peft["layers_kept"]),
+        two_stage_schedule=str(peft["two_stage"]["schedule"]) if strategy == "two_stage" else None,
+        cross_val_on=str(cross_val_on) if train != test else None,
+        threads=int(threads),
+        standardize=bool(peft["standardize"]),
+        clip_normalised_waveform=bool(peft["clip_normalised_waveform"]),
+    )
     lo = peft["lora"]
     lora = Lora(r=int(lo["r"]), alpha=float(lo["alpha"]), dropout=float(lo["dropout"])) if uses_lora(strategy) else None
     adapter = Adapter(reduction=int(peft["adapter"]["reduction"])) if uses_adapters(strategy) else None
@@ -160,8 +168,16 @@ def _pins(items: Any) -> dict[tuple[str, str, str], int]:
     return {(e["model"], e["train"], e["test"]): int(e["layer"]) for e in items if e.get("layer") is not None}
 
 
-def job_layer(peft: Mapping[str, Any], *, model: str, train: str, test: str, strategy: str,
-              source_corpus: str | None, layerwise: Collection[tuple[str, str, str]]) -> Layer:
+def job_layer(
+    peft: Mapping[str, Any],
+    *,
+    model: str,
+    train: str,
+    test: str,
+    strategy: str,
+    source_corpus: str | None,
+    layerwise: Collection[tuple[str, str, str]],
+) -> Layer:
     """The layer of one job, from the schema-defaulted `peft` section.
 
     A two_stage job's own pin (`peft.two_stage.experiments[i].layer`) comes first; otherwise
@@ -187,16 +203,18 @@ def job_layer(peft: Mapping[str, Any], *, model: str, train: str, test: str, str
     if pinned is not None:
         return Layer(pinned=pinned)
     if row not in layerwise:
-        raise ConfigError(f"config {where}: the layer of {strategy} {model} {train} -> {test} comes from experiment "
-                          f"{{model: {row[0]}, train: {row[1]}, test: {row[2]}}}, which has no `layer:` in "
-                          "peft.experiments and is not a layer-wise experiment (`experiments`): pin its layer "
-                          "or add it there")
+        raise ConfigError(
+            f"config {where}: the layer of {strategy} {model} {train} -> {test} comes from experiment "
+            f"{{model: {row[0]}, train: {row[1]}, test: {row[2]}}}, which has no `layer:` in "
+            "peft.experiments and is not a layer-wise experiment (`experiments`): pin its layer "
+            "or add it there"
+        )
     return Layer(row=row)
 
 
 def best_layer(path: str | Path, model: str, train: str, test: str, setting: str | None = None) -> int:
     """Layer k of this experiment from best_layers.csv (chosen there by validation UA)."""
-    import pandas as pd  # noqa: PLC0415 (rules import this module: no pandas at DAG time)
+    import pandas as pd
 
     if not Path(path).is_file():
         raise InputError(path, "file not found: run the layer-wise stage first")
@@ -208,8 +226,9 @@ def best_layer(path: str | Path, model: str, train: str, test: str, setting: str
     if setting is not None and "setting" in hit and len(hit) > 1:
         hit = hit[hit["setting"] == setting]
     if hit.empty:
-        raise InputError(path, f"no row for model={model}, train={train}, test={test}: run the layer-wise stage "
-                               "for this experiment")
+        raise InputError(
+            path, f"no row for model={model}, train={train}, test={test}: run the layer-wise stage for this experiment"
+        )
     value = hit["layer"].iloc[0]
     try:
         return int(float(value))
@@ -222,18 +241,31 @@ def as_params(value: Any) -> dict[str, Any] | None:
     return None if value is None else dict(sorted(asdict(value).items()))
 
 
-def check_plan(peft: Mapping[str, Any], jobs: Collection[tuple[str, str, str, str]],
-               layerwise: Collection[tuple[str, str, str]], sources: Mapping[str, str | None]) -> None:
+def check_plan(
+    peft: Mapping[str, Any],
+    jobs: Collection[tuple[str, str, str, str]],
+    layerwise: Collection[tuple[str, str, str]],
+    sources: Mapping[str, str | None],
+) -> None:
     """Fail at configuration time, naming the key, where a job's layer has no source
     (`job_layer`) or Table I's "no PEFT" column would read a probe that does not run
     (`peft.table1.no_peft: probe` needs every PEFT experiment among the layer-wise ones).
     `jobs`: (model, train, test, strategy); `sources`: model -> its model-language corpus."""
     for model, train, test, strategy in jobs:
-        job_layer(peft, model=model, train=train, test=test, strategy=strategy, source_corpus=sources.get(model),
-                  layerwise=layerwise)
+        job_layer(
+            peft,
+            model=model,
+            train=train,
+            test=test,
+            strategy=strategy,
+            source_corpus=sources.get(model),
+            layerwise=layerwise,
+        )
     if peft["table1"]["no_peft"] == "probe":
         for model, train, test, strategy in jobs:
             if strategy != "two_stage" and (model, train, test) not in layerwise:
-                raise ConfigError(f"config peft.table1.no_peft: probe reads the layer-wise probe of {model} "
-                                  f"{train} -> {test}, which is not a layer-wise experiment (`experiments`): add it "
-                                  "there, or no_peft: frozen")
+                raise ConfigError(
+                    f"config peft.table1.no_peft: probe reads the layer-wise probe of {model} "
+                    f"{train} -> {test}, which is not a layer-wise experiment (`experiments`): add it "
+                    "there, or no_peft: frozen"
+                )

@@ -21,7 +21,6 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import numpy as np
-
 import pandas as pd
 
 from xlser.errors import InputError
@@ -48,8 +47,13 @@ def read_metrics(paths: Sequence[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def probe_rows(scores: Mapping[tuple[str, str, str], str | Path], layers: Mapping[tuple[str, str, str], Layer],
-               best_layers: str | Path | None, folds: Sequence[int], metrics: pd.DataFrame) -> pd.DataFrame:
+def probe_rows(
+    scores: Mapping[tuple[str, str, str], str | Path],
+    layers: Mapping[tuple[str, str, str], Layer],
+    best_layers: str | Path | None,
+    folds: Sequence[int],
+    metrics: pd.DataFrame,
+) -> pd.DataFrame:
     """The "no PEFT" column from the layer-wise probes: per experiment (model, train, test) and
     fold, the probe's test scores at the experiment's fine-tuning layer (`layers`: pinned, or
     the `best_layers` row), as rows of strategy `probe`; languages from the fine-tunes' rows."""
@@ -69,10 +73,24 @@ def probe_rows(scores: Mapping[tuple[str, str, str], str | Path], layers: Mappin
             raise InputError(path, f"no fine-tuning metrics of {exp}: the probe row needs the experiment's setting")
         first = ft.iloc[0]
         for r in hit.itertuples():
-            out.append({"model": exp[0], "setting": first["setting"], "train": exp[1], "test": exp[2],
-                        "strategy": "probe", "fold": int(r.fold), "ua": float(r.ua), "wa": float(r.wa),
-                        "macro_f1": float(r.macro_f1), "layer": k, "layer_source": lay.source,
-                        "train_lang": first["train_lang"], "test_lang": first["test_lang"], "epochs": None})
+            out.append(
+                {
+                    "model": exp[0],
+                    "setting": first["setting"],
+                    "train": exp[1],
+                    "test": exp[2],
+                    "strategy": "probe",
+                    "fold": int(r.fold),
+                    "ua": float(r.ua),
+                    "wa": float(r.wa),
+                    "macro_f1": float(r.macro_f1),
+                    "layer": k,
+                    "layer_source": lay.source,
+                    "train_lang": first["train_lang"],
+                    "test_lang": first["test_lang"],
+                    "epochs": None,
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -83,15 +101,21 @@ def summarise(metrics: pd.DataFrame, study: pd.DataFrame, no_peft: str = "frozen
     if "layer_source" not in metrics:
         metrics = metrics.assign(layer_source=None)
     g = metrics.groupby(keys, sort=False, dropna=False)
-    out = g.agg(source=("train_lang", "first"), target=("test_lang", "first"), layer=("layer", "first"),
-                layer_source=("layer_source", "first"), ua_mean=("ua", "mean"), ua_std=("ua", "std"),
-                wa_mean=("wa", "mean"), macro_f1_mean=("macro_f1", "mean"),
-                n_folds=("fold", "nunique")).reset_index()
+    out = g.agg(
+        source=("train_lang", "first"),
+        target=("test_lang", "first"),
+        layer=("layer", "first"),
+        layer_source=("layer_source", "first"),
+        ua_mean=("ua", "mean"),
+        ua_std=("ua", "std"),
+        wa_mean=("wa", "mean"),
+        macro_f1_mean=("macro_f1", "mean"),
+        n_folds=("fold", "nunique"),
+    ).reset_index()
     st = study.melt(id_vars=["model", "setting", "source", "target"], var_name="strategy", value_name="study_ua")
     st["study_ua"] = pd.to_numeric(st["study_ua"], errors="coerce") / 100.0
     st["strategy"] = st["strategy"].replace({"frozen": no_peft})
-    out = out.merge(st.dropna(subset=["study_ua"]), on=["model", "setting", "source", "target", "strategy"],
-                    how="left")
+    out = out.merge(st.dropna(subset=["study_ua"]), on=["model", "setting", "source", "target", "strategy"], how="left")
     out["_s"] = out["setting"].map(SETTING_ORDER).fillna(9)
     out["_t"] = out["strategy"].map({s: i for i, s in enumerate(STRATEGY_ORDER)}).fillna(9)
     return out.sort_values(["_s", "model", "train", "test", "_t"]).drop(columns=["_s", "_t"]).reset_index(drop=True)
@@ -124,8 +148,12 @@ def layout(summary: pd.DataFrame) -> pd.DataFrame:
     for (model, setting, train, test), grp in summary.groupby(["model", "setting", "train", "test"], sort=False):
         first = grp.iloc[0]
         langs = f"{first['source']} → {first['target']}" if first["source"] else ""
-        row = {"Model": model, "Setting": setting, "Source → target": f"{langs} ({train} → {test})".strip(),
-               "Layer": _layer_cell(grp)}
+        row = {
+            "Model": model,
+            "Setting": setting,
+            "Source → target": f"{langs} ({train} → {test})".strip(),
+            "Layer": _layer_cell(grp),
+        }
         for s in strategies:
             hit = grp[grp["strategy"] == s]
             row[s] = _fmt(*hit[["ua_mean", "ua_std", "n_folds"]].iloc[0]) if len(hit) else "–"
@@ -136,11 +164,17 @@ def layout(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def table1(metric_paths: Sequence[str | Path], out_stem: str | Path,
-           study_path: str | Path | Traversable | None = None, *, no_peft: str = "frozen",
-           probe_scores: Mapping[tuple[str, str, str], str | Path] | None = None,
-           probe_layers: Mapping[tuple[str, str, str], Layer] | None = None,
-           best_layers: str | Path | None = None, folds: Sequence[int] = ()) -> pd.DataFrame:
+def table1(
+    metric_paths: Sequence[str | Path],
+    out_stem: str | Path,
+    study_path: str | Path | Traversable | None = None,
+    *,
+    no_peft: str = "frozen",
+    probe_scores: Mapping[tuple[str, str, str], str | Path] | None = None,
+    probe_layers: Mapping[tuple[str, str, str], Layer] | None = None,
+    best_layers: str | Path | None = None,
+    folds: Sequence[int] = (),
+) -> pd.DataFrame:
     """Write `<stem>.{csv,md,tex}`: raw numbers in the CSV, the formatted layout in md/tex.
 
     `no_peft: probe` adds the probe rows (`probe_rows`: `probe_scores` and `probe_layers` per
@@ -160,13 +194,20 @@ def table1(metric_paths: Sequence[str | Path], out_stem: str | Path,
     if no_peft == "probe":
         if not probe_scores or probe_layers is None:
             raise ValueError("no_peft = 'probe' needs the layer-wise probe scores and layers of every experiment")
-        metrics = pd.concat([metrics, probe_rows(probe_scores, probe_layers, best_layers, folds, metrics)],
-                            ignore_index=True)
+        metrics = pd.concat(
+            [metrics, probe_rows(probe_scores, probe_layers, best_layers, folds, metrics)], ignore_index=True
+        )
     summary = summarise(metrics, study, no_peft)
-    caption = ("Table I: test UA (%) per PEFT strategy, mean ± std over folds; (study) = the study's value "
-               "for the same model, setting and languages; no PEFT = "
-               + ("the layer-wise probe at the fine-tuning layer (probe)" if no_peft == "probe"
-                  else "the frozen-encoder fine-tune (frozen)") + "; Layer: pinned in the config or chosen by "
-               "validation UA")
+    caption = (
+        "Table I: test UA (%) per PEFT strategy, mean ± std over folds; (study) = the study's value "
+        "for the same model, setting and languages; no PEFT = "
+        + (
+            "the layer-wise probe at the fine-tuning layer (probe)"
+            if no_peft == "probe"
+            else "the frozen-encoder fine-tune (frozen)"
+        )
+        + "; Layer: pinned in the config or chosen by "
+        "validation UA"
+    )
     write_table(layout(summary), out_stem, caption=caption, label="tab:table1-peft", csv_df=summary)
     return summary

@@ -44,10 +44,10 @@ from tqdm import tqdm
 from xlser import metrics
 from xlser.config import Optim
 from xlser.contracts import read_table
+from xlser.data.manifest import read_manifest
 from xlser.device import resolve_device, torch_threads
 from xlser.errors import InputError, require_finite
 from xlser.io import atomic_path, write_csv, write_json
-from xlser.data.manifest import read_manifest
 from xlser.models.loading import load_encoder, load_feature_extractor
 from xlser.peft.data import Collator, Partition, batches, corpus_files, load_partition
 from xlser.peft.modules import PeftSER, build_model, count_params, layers_to_keep
@@ -69,8 +69,9 @@ def load_stimuli(manifest_path: str, listening_path: str, emotions: Sequence[str
     table = man.loc[ids].reset_index(drop=True)
     keep = table["emotion"].isin(list(emotions))
     if (~keep).any():
-        log.warning("%s: %d stimuli with emotions outside %s not scored", listening_path, int((~keep).sum()),
-                    list(emotions))
+        log.warning(
+            "%s: %d stimuli with emotions outside %s not scored", listening_path, int((~keep).sum()), list(emotions)
+        )
     table = table[keep].reset_index(drop=True)
     table["label"] = table["emotion"].map({e: i for i, e in enumerate(emotions)}).astype(int)
     table["duration_s"] = pd.to_numeric(table["duration_s"]).astype(float)
@@ -122,8 +123,15 @@ def _key(model: PeftSER, part: Partition, idx: list[int]) -> None:
 
 
 @torch.no_grad()
-def predict(model: PeftSER, part: Partition, collate: Collator, batch_size: int, max_batch_seconds: float,
-            device: torch.device, precision: str) -> tuple[np.ndarray, float]:
+def predict(
+    model: PeftSER,
+    part: Partition,
+    collate: Collator,
+    batch_size: int,
+    max_batch_seconds: float,
+    device: torch.device,
+    precision: str,
+) -> tuple[np.ndarray, float]:
     """Class probabilities (rows in the partition's order) and the mean cross-entropy."""
     model.eval()
     probs = np.zeros((len(part), model.n_classes), dtype=np.float64)
@@ -139,8 +147,15 @@ def predict(model: PeftSER, part: Partition, collate: Collator, batch_size: int,
 
 
 @torch.no_grad()
-def input_stats(model: PeftSER, part: Partition, collate: Collator, batch_size: int, max_batch_seconds: float,
-                device: torch.device, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+def input_stats(
+    model: PeftSER,
+    part: Partition,
+    collate: Collator,
+    batch_size: int,
+    max_batch_seconds: float,
+    device: torch.device,
+    precision: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std over a partition of the head's input (pooled features, eval mode): the
     fixed standardisation of `peft.standardize`, like the layer-wise probe's."""
     model.eval()
@@ -165,15 +180,18 @@ def _fingerprint(**kw: Any) -> str:
 def code_version() -> str:
     """A hash of the xlser sources and the versions of the libraries that compute the numbers:
     a checkpoint written by other code is not resumed."""
-    import peft
     import transformers
+
+    import peft
 
     pkg = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for f in sorted(pkg.rglob("*.py")):
         h.update(str(f.relative_to(pkg)).encode() + b"\0" + f.read_bytes() + b"\0")
-    h.update(f"torch {torch.__version__} transformers {transformers.__version__} peft {peft.__version__} "
-             f"numpy {np.__version__}".encode())
+    h.update(
+        f"torch {torch.__version__} transformers {transformers.__version__} peft {peft.__version__} "
+        f"numpy {np.__version__}".encode()
+    )
     return h.hexdigest()[:16]
 
 
@@ -197,13 +215,13 @@ def save_adapter(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str
 
     blob = save({k: v.detach().contiguous().cpu() for k, v in sorted(tensors.items())})
     n = struct.unpack("<Q", blob[:8])[0]
-    header = json.loads(blob[8:8 + n])
+    header = json.loads(blob[8 : 8 + n])
     header.pop("__metadata__", None)
     header["__metadata__"] = {str(k): str(v) for k, v in sorted(metadata.items())}
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(struct.pack("<Q", len(text)) + text + blob[8 + n:])
+        tmp.write_bytes(struct.pack("<Q", len(text)) + text + blob[8 + n :])
 
 
 # ---- training
@@ -241,8 +259,17 @@ class Trainer:
     early stopping and keeps the optimiser.
     """
 
-    def __init__(self, model: PeftSER, optim: Optim, settings: Finetune, device: torch.device, collate: Collator,
-                 checkpoint_dir: str | Path | None, fingerprint: str, labels: Sequence[str]):
+    def __init__(
+        self,
+        model: PeftSER,
+        optim: Optim,
+        settings: Finetune,
+        device: torch.device,
+        collate: Collator,
+        checkpoint_dir: str | Path | None,
+        fingerprint: str,
+        labels: Sequence[str],
+    ):
         self.model, self.optim, self.settings, self.device, self.collate = model, optim, settings, device, collate
         self.labels = list(labels)
         self.ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else None
@@ -255,9 +282,20 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.ConstantLR(self.optimizer, factor=1.0, total_iters=0)
         use_scaler = _half_dtype(device, settings.precision) == torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-        self.state: dict[str, Any] = {"stage": 0, "epoch": 0, "total_epochs": 0, "best_ua": -1.0,
-                                      "best_loss": math.inf, "bad": 0, "best_epoch": 0, "best_stage": 0,
-                                      "best_state": None, "history": [], "wall_time_s": 0.0, "stage_epochs": []}
+        self.state: dict[str, Any] = {
+            "stage": 0,
+            "epoch": 0,
+            "total_epochs": 0,
+            "best_ua": -1.0,
+            "best_loss": math.inf,
+            "bad": 0,
+            "best_epoch": 0,
+            "best_stage": 0,
+            "best_state": None,
+            "history": [],
+            "wall_time_s": 0.0,
+            "stage_epochs": [],
+        }
         self.resumed_from: int | None = None
 
     # ---- checkpoint
@@ -265,13 +303,21 @@ class Trainer:
         if self.ckpt_dir is None:
             return
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        blob = {"fingerprint": self.fingerprint, "model": self.model.trainable_state(),
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(), "state": self.state, "rng": _rng_state()}
+        blob = {
+            "fingerprint": self.fingerprint,
+            "model": self.model.trainable_state(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "state": self.state,
+            "rng": _rng_state(),
+        }
         with atomic_path(self.ckpt_dir / CKPT) as tmp:
             torch.save(blob, tmp)
-        write_json({k: self.state[k] for k in ("stage", "epoch", "total_epochs", "best_ua", "bad", "best_epoch")},
-                   self.ckpt_dir / "progress.json")
+        write_json(
+            {k: self.state[k] for k in ("stage", "epoch", "total_epochs", "best_ua", "bad", "best_epoch")},
+            self.ckpt_dir / "progress.json",
+        )
 
     def try_resume(self) -> bool:
         """Load the job's last checkpoint if it belongs to this exact job (see the module docstring)."""
@@ -335,27 +381,54 @@ class Trainer:
             while s["epoch"] < limit and s["bad"] < self.optim.patience:
                 seed = self.optim.seed * 100003 + s["stage"] * 1009 + s["epoch"]
                 tr_loss = self._train_epoch(train, seed)
-                probs, val_loss = predict(self.model, val, self.collate, self.optim.batch_size, st.max_batch_seconds,
-                                          self.device, st.precision)
-                require_finite([tr_loss, val_loss], self.ckpt_dir or train.name,
-                               f"stage {s['stage']} epoch {s['epoch'] + 1}: training / validation loss",
-                               "the model diverged or an input is not finite: lower peft.lr, set peft.grad_clip, "
-                               "or use precision: fp32")
+                probs, val_loss = predict(
+                    self.model,
+                    val,
+                    self.collate,
+                    self.optim.batch_size,
+                    st.max_batch_seconds,
+                    self.device,
+                    st.precision,
+                )
+                require_finite(
+                    [tr_loss, val_loss],
+                    self.ckpt_dir or train.name,
+                    f"stage {s['stage']} epoch {s['epoch'] + 1}: training / validation loss",
+                    "the model diverged or an input is not finite: lower peft.lr, set peft.grad_clip, "
+                    "or use precision: fp32",
+                )
                 y = val.table["label"].to_numpy()
                 val_ua = metrics.ua(y, probs.argmax(1), range(len(self.labels)))
                 s["epoch"] += 1
                 s["total_epochs"] += 1
                 if val_ua > s["best_ua"]:
-                    s.update(best_ua=val_ua, best_epoch=s["epoch"], best_stage=s["stage"],
-                             best_state=self.model.trainable_state())
+                    s.update(
+                        best_ua=val_ua,
+                        best_epoch=s["epoch"],
+                        best_stage=s["stage"],
+                        best_state=self.model.trainable_state(),
+                    )
                 if val_loss < s["best_loss"]:
                     s["best_loss"], s["bad"] = val_loss, 0
                 else:
                     s["bad"] += 1
-                s["history"].append({"stage": s["stage"], "epoch": s["epoch"], "train_loss": tr_loss,
-                                     "val_loss": val_loss, "val_ua": val_ua})
-                log.info("stage %d epoch %d: train loss %.4f, val loss %.4f, val UA %.3f", s["stage"], s["epoch"],
-                         tr_loss, val_loss, val_ua)
+                s["history"].append(
+                    {
+                        "stage": s["stage"],
+                        "epoch": s["epoch"],
+                        "train_loss": tr_loss,
+                        "val_loss": val_loss,
+                        "val_ua": val_ua,
+                    }
+                )
+                log.info(
+                    "stage %d epoch %d: train loss %.4f, val loss %.4f, val UA %.3f",
+                    s["stage"],
+                    s["epoch"],
+                    tr_loss,
+                    val_loss,
+                    val_ua,
+                )
                 s["wall_time_s"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 self._save()
@@ -369,12 +442,35 @@ class Trainer:
         self.model.load_trainable_state(s["best_state"])
 
 
-def run_finetune(*, best_layers: str | None, layer: Layer, source: str, manifests: Sequence[str], splits: Sequence[str],
-                 listening: str | None, model: str, train: str, test: str, strategy: str, fold: int, setting: str,
-                 stage_corpus: str | None, optim: Optim, settings: Finetune, lora: Lora | None,
-                 adapter: Adapter | None, head: str, emotions: Sequence[str], device: str,
-                 checkpoint_dir: str | None, out_metrics: str, out_predictions: str, out_adapter: str,
-                 out_stimuli: str, fresh_start: bool = False) -> dict[str, Any]:
+def run_finetune(
+    *,
+    best_layers: str | None,
+    layer: Layer,
+    source: str,
+    manifests: Sequence[str],
+    splits: Sequence[str],
+    listening: str | None,
+    model: str,
+    train: str,
+    test: str,
+    strategy: str,
+    fold: int,
+    setting: str,
+    stage_corpus: str | None,
+    optim: Optim,
+    settings: Finetune,
+    lora: Lora | None,
+    adapter: Adapter | None,
+    head: str,
+    emotions: Sequence[str],
+    device: str,
+    checkpoint_dir: str | None,
+    out_metrics: str,
+    out_predictions: str,
+    out_adapter: str,
+    out_stimuli: str,
+    fresh_start: bool = False,
+) -> dict[str, Any]:
     """The whole job: layer k, model, data, training (with resume), test and stimulus predictions, outputs.
 
     `layer` pinned: k as given (`best_layers` may be None); chosen: k from the `best_layers`
@@ -394,8 +490,9 @@ def run_finetune(*, best_layers: str | None, layer: Layer, source: str, manifest
         raise ValueError(f"strategy {strategy} needs the adapter settings (peft.adapter)")
     two_stage = strategy == "two_stage"
     if two_stage and (not stage_corpus or settings.two_stage_schedule is None):
-        raise ValueError(f"two_stage needs the model-language corpus of {model} (models.{model}.lang) and "
-                         "peft.two_stage.schedule")
+        raise ValueError(
+            f"two_stage needs the model-language corpus of {model} (models.{model}.lang) and peft.two_stage.schedule"
+        )
     if train != test and settings.cross_val_on is None:
         raise ValueError(f"{train} -> {test} needs the validation corpus of cross-corpus runs (splits.cross_val_on)")
     dev = resolve_device(device)
@@ -403,8 +500,10 @@ def run_finetune(*, best_layers: str | None, layer: Layer, source: str, manifest
     if layer.pinned is not None:
         layer = layer.pinned
     elif best_layers is None:
-        raise ValueError(f"the layer of {model} {train} -> {test} is chosen by the layer-wise stage "
-                         f"(row {layer.row}): best_layers.csv is needed")
+        raise ValueError(
+            f"the layer of {model} {train} -> {test} is chosen by the layer-wise stage "
+            f"(row {layer.row}): best_layers.csv is needed"
+        )
     else:
         layer = best_layer(best_layers, *layer.row)
     files = corpus_files(manifests, splits)
@@ -413,15 +512,20 @@ def run_finetune(*, best_layers: str | None, layer: Layer, source: str, manifest
             raise InputError(None, f"no manifest/splits given for corpus {c} (have {sorted(files)})")
 
     val_corpus = test if train != test and settings.cross_val_on == "target" else train
-    part = {(c, p): load_partition(*files[c], fold, p, emotions)
-            for c, p in {(train, "train"), (val_corpus, "val"), (test, "test")}}
+    part = {
+        (c, p): load_partition(*files[c], fold, p, emotions)
+        for c, p in {(train, "train"), (val_corpus, "val"), (test, "test")}
+    }
     val = part[val_corpus, "val"]
     stages = [(part[train, "train"], val)]
     if two_stage:
         stage_train = load_partition(*files[stage_corpus], fold, "train", emotions)
         # stagewise: the first stage validates on its own corpus; study: on the target throughout
-        stage_val = val if settings.two_stage_schedule == "study" else load_partition(*files[stage_corpus], fold,
-                                                                                       "val", emotions)
+        stage_val = (
+            val
+            if settings.two_stage_schedule == "study"
+            else load_partition(*files[stage_corpus], fold, "val", emotions)
+        )
         stages.insert(0, (stage_train, stage_val))
     if not two_stage:
         stage_corpus = None
@@ -438,37 +542,94 @@ def run_finetune(*, best_layers: str | None, layer: Layer, source: str, manifest
             torch.use_deterministic_algorithms(was_deterministic)
 
 
-def _run(*, optim: Optim, settings: Finetune, dev: torch.device, layer: int, layer_source: str, stages: list,
-         part: dict, stimuli: Partition | None, val_corpus: str, source: str, model: str, train: str, test: str,
-         strategy: str,
-         fold: int, setting: str, stage_corpus: str | None, lora: Lora | None, adapter: Adapter | None, head: str,
-         emotions: Sequence[str], inputs: list[str], checkpoint_dir: str | None, out_metrics: str,
-         out_predictions: str, out_adapter: str, out_stimuli: str, t_start: float, fresh_start: bool,
-         **_: Any) -> dict[str, Any]:
+def _run(
+    *,
+    optim: Optim,
+    settings: Finetune,
+    dev: torch.device,
+    layer: int,
+    layer_source: str,
+    stages: list,
+    part: dict,
+    stimuli: Partition | None,
+    val_corpus: str,
+    source: str,
+    model: str,
+    train: str,
+    test: str,
+    strategy: str,
+    fold: int,
+    setting: str,
+    stage_corpus: str | None,
+    lora: Lora | None,
+    adapter: Adapter | None,
+    head: str,
+    emotions: Sequence[str],
+    inputs: list[str],
+    checkpoint_dir: str | None,
+    out_metrics: str,
+    out_predictions: str,
+    out_adapter: str,
+    out_stimuli: str,
+    t_start: float,
+    fresh_start: bool,
+    **_: Any,
+) -> dict[str, Any]:
     encoder = load_encoder(source, "cpu")
     if layer > len(encoder.encoder.layers):
-        raise ValueError(f"layer {layer} ({layer_source}) of {model} {train} -> {test}: {source} has hidden states "
-                         f"0..{len(encoder.encoder.layers)} only")
+        raise ValueError(
+            f"layer {layer} ({layer_source}) of {model} {train} -> {test}: {source} has hidden states "
+            f"0..{len(encoder.encoder.layers)} only"
+        )
     n_kept = layers_to_keep(layer, settings.layers_kept, len(encoder.encoder.layers))
     net = build_model(encoder, n_kept, strategy, len(emotions), head, lora, adapter, settings.encoder_mode).to(dev)
     if settings.cache_features:
         net.cache_features()
     trainable, total = count_params(net)
-    log.info("%s %s %s->%s fold %d: layer %d (%s), %d layers kept, %d trainable of %d parameters, device %s, "
-             "%d threads", model, strategy, train, test, fold, layer, layer_source, n_kept, trainable, total, dev,
-             settings.threads)
+    log.info(
+        "%s %s %s->%s fold %d: layer %d (%s), %d layers kept, %d trainable of %d parameters, device %s, %d threads",
+        model,
+        strategy,
+        train,
+        test,
+        fold,
+        layer,
+        layer_source,
+        n_kept,
+        trainable,
+        total,
+        dev,
+        settings.threads,
+    )
     collate = Collator(load_feature_extractor(source), clip_normalised=settings.clip_normalised_waveform)
-    fp = _fingerprint(job={"source": source, "layer": layer, "layers_kept": n_kept, "strategy": strategy,
-                           "head": head, "emotions": list(emotions), "train": train, "test": test, "fold": fold,
-                           "stage_corpus": stage_corpus, "device": dev.type},
-                      optim=asdict(optim), settings=asdict(settings),
-                      lora=asdict(lora) if lora and uses_lora(strategy) else None,
-                      adapter=asdict(adapter) if adapter and uses_adapters(strategy) else None,
-                      data=[[p.name, p.table["utt_id"].tolist()] for st in stages for p in st],
-                      inputs=input_stamps(inputs), code=code_version())
+    fp = _fingerprint(
+        job={
+            "source": source,
+            "layer": layer,
+            "layers_kept": n_kept,
+            "strategy": strategy,
+            "head": head,
+            "emotions": list(emotions),
+            "train": train,
+            "test": test,
+            "fold": fold,
+            "stage_corpus": stage_corpus,
+            "device": dev.type,
+        },
+        optim=asdict(optim),
+        settings=asdict(settings),
+        lora=asdict(lora) if lora and uses_lora(strategy) else None,
+        adapter=asdict(adapter) if adapter and uses_adapters(strategy) else None,
+        data=[[p.name, p.table["utt_id"].tolist()] for st in stages for p in st],
+        inputs=input_stamps(inputs),
+        code=code_version(),
+    )
     if settings.standardize:  # before training: the initial model on the first stage's training data
-        net.set_input_stats(*input_stats(net, stages[0][0], collate, optim.batch_size, settings.max_batch_seconds,
-                                         dev, settings.precision))
+        net.set_input_stats(
+            *input_stats(
+                net, stages[0][0], collate, optim.batch_size, settings.max_batch_seconds, dev, settings.precision
+            )
+        )
     trainer = Trainer(net, optim, settings, dev, collate, checkpoint_dir, fp, emotions)
     if fresh_start:
         log.info("forced re-run: any checkpoint in %s is discarded", checkpoint_dir)
@@ -479,8 +640,13 @@ def _run(*, optim: Optim, settings: Finetune, dev: torch.device, layer: int, lay
 
     def score(p: Partition) -> tuple[pd.DataFrame, np.ndarray]:
         probs = predict(net, p, collate, optim.batch_size, settings.max_batch_seconds, dev, settings.precision)[0]
-        df = pd.DataFrame({"utt_id": p.table["utt_id"].astype(str), "true": p.table["emotion"].tolist(),
-                           "pred": [emotions[i] for i in probs.argmax(1)]})
+        df = pd.DataFrame(
+            {
+                "utt_id": p.table["utt_id"].astype(str),
+                "true": p.table["emotion"].tolist(),
+                "pred": [emotions[i] for i in probs.argmax(1)],
+            }
+        )
         for i, e in enumerate(emotions):
             df[f"p_{e}"] = probs[:, i]
         return df, probs
@@ -497,23 +663,54 @@ def _run(*, optim: Optim, settings: Finetune, dev: torch.device, layer: int, lay
     stim["in_train"] = stim["utt_id"].isin(trained_on).astype(bool)
 
     s = trainer.state
-    result = {"model": model, "setting": setting, "train": train, "test": test, "strategy": strategy,
-              "fold": int(fold), "layer": layer, "layer_source": layer_source, "layers_kept": n_kept,
-              "ua": sc["ua"], "wa": sc["wa"],
-              "macro_f1": sc["macro_f1"], "epochs": int(s["total_epochs"]), "best_epoch": int(s["best_epoch"]),
-              "best_stage": int(s["best_stage"]), "trainable_params": int(trainable), "total_params": int(total),
-              "wall_time_s": float(s["wall_time_s"]),  # training time, summed over resumed runs
-              "val_ua": float(s["best_ua"]), "stage_epochs": [int(e) for e in s["stage_epochs"]],
-              "train_lang": stages[-1][0].lang, "test_lang": test_part.lang, "val_corpus": val_corpus,
-              "stage_corpus": stage_corpus, "two_stage_schedule": settings.two_stage_schedule,
-              "encoder_mode": settings.encoder_mode, "precision": settings.precision,
-              "grad_clip": settings.grad_clip, "torch_threads": int(torch.get_num_threads()),
-              "stimuli": int(len(stim)), "stimuli_in_train": int(stim["in_train"].sum()),
-              "resumed_from_epoch": trainer.resumed_from, "device": str(dev)}
+    result = {
+        "model": model,
+        "setting": setting,
+        "train": train,
+        "test": test,
+        "strategy": strategy,
+        "fold": int(fold),
+        "layer": layer,
+        "layer_source": layer_source,
+        "layers_kept": n_kept,
+        "ua": sc["ua"],
+        "wa": sc["wa"],
+        "macro_f1": sc["macro_f1"],
+        "epochs": int(s["total_epochs"]),
+        "best_epoch": int(s["best_epoch"]),
+        "best_stage": int(s["best_stage"]),
+        "trainable_params": int(trainable),
+        "total_params": int(total),
+        "wall_time_s": float(s["wall_time_s"]),  # training time, summed over resumed runs
+        "val_ua": float(s["best_ua"]),
+        "stage_epochs": [int(e) for e in s["stage_epochs"]],
+        "train_lang": stages[-1][0].lang,
+        "test_lang": test_part.lang,
+        "val_corpus": val_corpus,
+        "stage_corpus": stage_corpus,
+        "two_stage_schedule": settings.two_stage_schedule,
+        "encoder_mode": settings.encoder_mode,
+        "precision": settings.precision,
+        "grad_clip": settings.grad_clip,
+        "torch_threads": int(torch.get_num_threads()),
+        "stimuli": len(stim),
+        "stimuli_in_train": int(stim["in_train"].sum()),
+        "resumed_from_epoch": trainer.resumed_from,
+        "device": str(dev),
+    }
     result["job_wall_time_s"] = time.perf_counter() - t_start
-    save_adapter(net.trainable_state(), {"source": source, "layer": str(layer), "layers_kept": str(n_kept),
-                                         "strategy": strategy, "head": head, "emotions": ",".join(emotions)},
-                 out_adapter)
+    save_adapter(
+        net.trainable_state(),
+        {
+            "source": source,
+            "layer": str(layer),
+            "layers_kept": str(n_kept),
+            "strategy": strategy,
+            "head": head,
+            "emotions": ",".join(emotions),
+        },
+        out_adapter,
+    )
     write_csv(stim, out_stimuli)
     write_csv(pred, out_predictions)
     write_json(result, out_metrics)

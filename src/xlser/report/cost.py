@@ -40,8 +40,20 @@ import pandas as pd
 from xlser.io import atomic_path, write_csv, write_text
 from xlser.report.tables import to_markdown
 
-COLUMNS = ["rule", "jobs", "wall_total_s", "wall_median_s", "max_rss_mb", "audio_s", "audio_s_per_s",
-           "gpu_mem_peak_mb", "device", "scales_with", "forecast_jobs", "forecast_wall_s"]
+COLUMNS = [
+    "rule",
+    "jobs",
+    "wall_total_s",
+    "wall_median_s",
+    "max_rss_mb",
+    "audio_s",
+    "audio_s_per_s",
+    "gpu_mem_peak_mb",
+    "device",
+    "scales_with",
+    "forecast_jobs",
+    "forecast_wall_s",
+]
 AUDIO_RULES = {"scan_corpus", "resample_corpus", "extract_features", "diarize"}
 TRAIN_RULES = {"finetune", "probe_layers"}
 AFTER_RULES = {"cost_table", "report_html"}  # run after the results the table costs: never in it
@@ -90,8 +102,13 @@ def read_jobs(workdir: str | Path, rules_dir: str | Path, files: list[str] | Non
         usage[(u["rule"], json.dumps(u.get("wildcards", {}), sort_keys=True))] = u
     rows = []
     bench_dir = wd / "results" / "benchmarks"
-    tsvs = [wd / f for f in files if (wd / f).exists()] if files is not None \
-        else sorted(bench_dir.rglob("*.tsv")) if bench_dir.is_dir() else []
+    tsvs = (
+        [wd / f for f in files if (wd / f).exists()]
+        if files is not None
+        else sorted(bench_dir.rglob("*.tsv"))
+        if bench_dir.is_dir()
+        else []
+    )
     for tsv in tsvs:
         rel = tsv.relative_to(wd).as_posix()
         match = next(((r, m) for r, rx in patterns if (m := rx.match(rel))), None)
@@ -103,12 +120,19 @@ def read_jobs(workdir: str | Path, rules_dir: str | Path, files: list[str] | Non
         bench = pd.read_csv(tsv, sep="\t")
         if bench.empty:
             continue
-        wc = {k: v for k, v in m.groupdict().items()}
+        wc = m.groupdict()
         u = usage.get((rule, json.dumps(wc, sort_keys=True)), {})
-        rows.append({"rule": rule, "wildcards": wc, "s": _number(bench["s"].iloc[-1]),
-                     "max_rss_mb": _number(bench.get("max_rss", pd.Series([math.nan])).iloc[-1]),
-                     "gpu_mem_mb": _number(u.get("cuda_max_allocated_mb")), "device": u.get("device", ""),
-                     "end": tsv.stat().st_mtime})
+        rows.append(
+            {
+                "rule": rule,
+                "wildcards": wc,
+                "s": _number(bench["s"].iloc[-1]),
+                "max_rss_mb": _number(bench.get("max_rss", pd.Series([math.nan])).iloc[-1]),
+                "gpu_mem_mb": _number(u.get("cuda_max_allocated_mb")),
+                "device": u.get("device", ""),
+                "end": tsv.stat().st_mtime,
+            }
+        )
     return pd.DataFrame(rows, columns=["rule", "wildcards", "s", "max_rss_mb", "gpu_mem_mb", "device", "end"])
 
 
@@ -120,12 +144,16 @@ def _peft_folds(cfg: Mapping[str, Any]) -> int:
 def cost_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The few config values the cost table reads (rule cost_table's params)."""
     sed = cfg.get("sed") or {}
-    return {"emotions": list(cfg["emotions"]),
-            "train_per_emotion": int(cfg["splits"]["train_per_emotion"]), "val": int(cfg["splits"]["val"]),
-            "cross_val_on": cfg["splits"].get("cross_val_on", "source"),
-            "probe_max_epochs": int(cfg.get("probe", {}).get("max_epochs", 100)),
-            "peft_folds": _peft_folds(cfg),
-            "sed_corpus": sed.get("corpus", ""), "sed_per_emotion": int(sed.get("per_emotion", 8))}
+    return {
+        "emotions": list(cfg["emotions"]),
+        "train_per_emotion": int(cfg["splits"]["train_per_emotion"]),
+        "val": int(cfg["splits"]["val"]),
+        "cross_val_on": cfg["splits"].get("cross_val_on", "source"),
+        "probe_max_epochs": int(cfg.get("probe", {}).get("max_epochs", 100)),
+        "peft_folds": _peft_folds(cfg),
+        "sed_corpus": sed.get("corpus", ""),
+        "sed_per_emotion": int(sed.get("per_emotion", 8)),
+    }
 
 
 class Audio:
@@ -139,8 +167,11 @@ class Audio:
     def manifest(self, corpus: str) -> pd.DataFrame:
         if corpus not in self._m:
             p = self.wd / "results" / "corpora" / corpus / "manifest.csv"
-            self._m[corpus] = pd.read_csv(p, usecols=["utt_id", "duration_s"]) if p.exists() else pd.DataFrame(
-                {"utt_id": [], "duration_s": []})
+            self._m[corpus] = (
+                pd.read_csv(p, usecols=["utt_id", "duration_s"])
+                if p.exists()
+                else pd.DataFrame({"utt_id": [], "duration_s": []})
+            )
         return self._m[corpus]
 
     def seconds(self, corpus: str, ids: Any = None) -> float:
@@ -150,14 +181,24 @@ class Audio:
     def partition(self, corpus: str, fold: int, part: str) -> float:
         if corpus not in self._s:
             p = self.wd / "results" / "splits" / f"{corpus}.csv"
-            self._s[corpus] = pd.read_csv(p) if p.exists() else pd.DataFrame({"utt_id": [], "fold": [], "partition": []})
+            self._s[corpus] = (
+                pd.read_csv(p) if p.exists() else pd.DataFrame({"utt_id": [], "fold": [], "partition": []})
+            )
         s = self._s[corpus]
         return self.seconds(corpus, s.loc[(s["fold"] == fold) & (s["partition"] == part), "utt_id"])
 
     def finetune_metrics(self, wc: Mapping[str, str]) -> dict[str, Any]:
         """A fine-tune's metrics.json ({} if it did not finish): epochs, training wall_time_s."""
-        p = self.wd / "results" / "peft" / wc["model"] / f"{wc['train']}__{wc['test']}" / wc["strategy"] \
-            / f"fold{wc['fold']}" / "metrics.json"
+        p = (
+            self.wd
+            / "results"
+            / "peft"
+            / wc["model"]
+            / f"{wc['train']}__{wc['test']}"
+            / wc["strategy"]
+            / f"fold{wc['fold']}"
+            / "metrics.json"
+        )
         return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
 
     def job(self, rule: str, wc: Mapping[str, str]) -> tuple[float, float]:
@@ -176,7 +217,9 @@ class Audio:
             f = int(wc["fold"])
             on_target = self.cfg["cross_val_on"] == "target"
             val = self.partition(wc["test"] if on_target else wc["train"], f, "val")
-            return epochs * (self.partition(wc["train"], f, "train") + val) + self.partition(wc["test"], f, "test"), epochs
+            return epochs * (self.partition(wc["train"], f, "train") + val) + self.partition(
+                wc["test"], f, "test"
+            ), epochs
         return math.nan, math.nan
 
 
@@ -195,8 +238,9 @@ def full_utterances(spec: Mapping[str, Any], emotions: list[str], corpus_cfg: Ma
     return 0
 
 
-def forecast_basis(spec: Mapping[str, Any], cfg: Mapping[str, Any], protocol: Mapping[str, Any],
-                   scale: float) -> dict[str, Any]:
+def forecast_basis(
+    spec: Mapping[str, Any], cfg: Mapping[str, Any], protocol: Mapping[str, Any], scale: float
+) -> dict[str, Any]:
     """The full-scale run the forecast is of: the config's `rehearsal` section (schema: rehearsal).
 
     From the rehearsal spec (real corpus sizes, epoch budget) and the protocol at scale 1, so
@@ -215,8 +259,9 @@ def forecast_basis(spec: Mapping[str, Any], cfg: Mapping[str, Any], protocol: Ma
     }
 
 
-def forecast_factor(rule: str, wc: Mapping[str, str], epochs_run: float, basis: Mapping[str, Any],
-                    cfg: Mapping[str, Any], audio: Audio) -> tuple[float, str]:
+def forecast_factor(
+    rule: str, wc: Mapping[str, str], epochs_run: float, basis: Mapping[str, Any], cfg: Mapping[str, Any], audio: Audio
+) -> tuple[float, str]:
     """(full-scale time / measured time) of one job, and what it scales with (`cfg`: cost_settings)."""
     if rule in ("scan_corpus", "resample_corpus", "extract_features"):
         c = wc["corpus"]
@@ -229,14 +274,22 @@ def forecast_factor(rule: str, wc: Mapping[str, str], epochs_run: float, basis: 
         run_utts = cfg["train_per_emotion"] * n_emo + cfg["val"]
         full_utts = basis["train_per_emotion"] * n_emo + basis["val"]
         full_epochs = float(basis["finetune_epochs"] if rule == "finetune" else basis["probe_epochs"])
-        run_epochs = epochs_run if rule == "finetune" and epochs_run == epochs_run and epochs_run > 0 \
+        run_epochs = (
+            epochs_run
+            if rule == "finetune" and epochs_run == epochs_run and epochs_run > 0
             else float(cfg["probe_max_epochs"])
+        )
         return full_epochs * full_utts / (run_epochs * run_utts), "epochs x utterances"
     return 1.0, "fixed"
 
 
-def cost_table(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any],
-               basis: Mapping[str, Any] | None = None, files: list[str] | None = None) -> pd.DataFrame:
+def cost_table(
+    workdir: str | Path,
+    rules_dir: str | Path,
+    cfg: Mapping[str, Any],
+    basis: Mapping[str, Any] | None = None,
+    files: list[str] | None = None,
+) -> pd.DataFrame:
     """The per-rule table (COLUMNS) and a TOTAL row; see the module docstring. `cfg`: the
     run's cost_settings. Without a `basis` (a run that is not a rehearsal) the forecast
     columns are empty. `attrs["span_s"]`: the jobs' wall time (job_span)."""
@@ -266,20 +319,37 @@ def cost_table(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any
         job_ratio = basis["peft_folds"] / folds_run if basis is not None and rule == "finetune" else 1.0
         a_sum = float(np.nansum(aud)) if not all(math.isnan(x) for x in aud) else math.nan
         gpu = g["gpu_mem_mb"].max()
-        rows.append({"rule": rule, "jobs": len(g), "wall_total_s": g["s"].sum(), "wall_median_s": g["s"].median(),
-                     "max_rss_mb": g["max_rss_mb"].max(), "audio_s": a_sum,
-                     "audio_s_per_s": a_sum / g["s"].sum() if g["s"].sum() > 0 else math.nan,
-                     "gpu_mem_peak_mb": gpu, "device": ",".join(sorted({d for d in g["device"] if d})),
-                     "scales_with": scales,
-                     "forecast_jobs": int(round(len(g) * job_ratio)) if basis is not None else math.nan,
-                     "forecast_wall_s": float(np.sum(fc)) * job_ratio if basis is not None else math.nan})
+        rows.append(
+            {
+                "rule": rule,
+                "jobs": len(g),
+                "wall_total_s": g["s"].sum(),
+                "wall_median_s": g["s"].median(),
+                "max_rss_mb": g["max_rss_mb"].max(),
+                "audio_s": a_sum,
+                "audio_s_per_s": a_sum / g["s"].sum() if g["s"].sum() > 0 else math.nan,
+                "gpu_mem_peak_mb": gpu,
+                "device": ",".join(sorted({d for d in g["device"] if d})),
+                "scales_with": scales,
+                "forecast_jobs": round(len(g) * job_ratio) if basis is not None else math.nan,
+                "forecast_wall_s": float(np.sum(fc)) * job_ratio if basis is not None else math.nan,
+            }
+        )
     df = pd.DataFrame(rows, columns=COLUMNS).sort_values("wall_total_s", ascending=False)
-    total = {"rule": "TOTAL", "jobs": df["jobs"].sum(), "wall_total_s": df["wall_total_s"].sum(),
-             "wall_median_s": math.nan, "max_rss_mb": df["max_rss_mb"].max(), "audio_s": df["audio_s"].sum(),
-             "audio_s_per_s": math.nan, "gpu_mem_peak_mb": df["gpu_mem_peak_mb"].max(),
-             "device": ",".join(sorted({d for x in df["device"] for d in str(x).split(",") if d})),
-             "scales_with": "", "forecast_jobs": df["forecast_jobs"].sum() if basis is not None else math.nan,
-             "forecast_wall_s": df["forecast_wall_s"].sum() if basis is not None else math.nan}
+    total = {
+        "rule": "TOTAL",
+        "jobs": df["jobs"].sum(),
+        "wall_total_s": df["wall_total_s"].sum(),
+        "wall_median_s": math.nan,
+        "max_rss_mb": df["max_rss_mb"].max(),
+        "audio_s": df["audio_s"].sum(),
+        "audio_s_per_s": math.nan,
+        "gpu_mem_peak_mb": df["gpu_mem_peak_mb"].max(),
+        "device": ",".join(sorted({d for x in df["device"] for d in str(x).split(",") if d})),
+        "scales_with": "",
+        "forecast_jobs": df["forecast_jobs"].sum() if basis is not None else math.nan,
+        "forecast_wall_s": df["forecast_wall_s"].sum() if basis is not None else math.nan,
+    }
     out = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
     out.attrs["span_s"] = job_span(jobs)
     return out
@@ -288,12 +358,18 @@ def cost_table(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any
 def job_span(jobs: pd.DataFrame) -> float:
     """Wall time of `jobs` (read_jobs) from the first one's start (end - s) to the last one's
     end; 0 with no job."""
-    return float((jobs["end"].max() - (jobs["end"] - jobs["s"]).min())) if len(jobs) else 0.0
+    return float(jobs["end"].max() - (jobs["end"] - jobs["s"]).min()) if len(jobs) else 0.0
 
 
-def write_cost(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any],
-               basis: Mapping[str, Any] | None = None, run: Mapping[str, Any] | None = None,
-               files: list[str] | None = None, out: Mapping[str, str | Path] | None = None) -> Path:
+def write_cost(
+    workdir: str | Path,
+    rules_dir: str | Path,
+    cfg: Mapping[str, Any],
+    basis: Mapping[str, Any] | None = None,
+    run: Mapping[str, Any] | None = None,
+    files: list[str] | None = None,
+    out: Mapping[str, str | Path] | None = None,
+) -> Path:
     """The cost table: `out` csv, md and png (default `results/tables/cost.{csv,md}`,
     `results/figures/cost.png` under `workdir`).
 
@@ -311,30 +387,44 @@ def write_cost(workdir: str | Path, rules_dir: str | Path, cfg: Mapping[str, Any
     run = dict(run or {})
     wall = float(df.attrs["span_s"])
     parallel = tot["wall_total_s"] / wall if wall > 0 else 1.0
-    head = (f"Rehearsal at scale {run.get('scale', basis['scale'] if basis else '?')}"
-            + (f" with --cores {run['cores']}" if "cores" in run else "") + ": " if basis is not None else "This run: ")
-    lines = [head + f"{int(tot['jobs'])} jobs, wall time {wall:.0f} s (first job's start to last one's end), "
-             f"job time {tot['wall_total_s']:.0f} s (parallelism {parallel:.1f})."
-             + (f" The last Snakemake invocation ran {float(run['workflow_s']):.0f} s" if "workflow_s" in run else "")
-             + (f" (inputs built in {float(run.get('build_s', 0)):.0f} s)" if "workflow_s" in run and "build_s" in run
-                else "")
-             + (f", exit status {run['returncode']}." if "returncode" in run else "." if "workflow_s" in run else "")]
+    head = (
+        f"Rehearsal at scale {run.get('scale', basis['scale'] if basis else '?')}"
+        + (f" with --cores {run['cores']}" if "cores" in run else "")
+        + ": "
+        if basis is not None
+        else "This run: "
+    )
+    lines = [
+        head + f"{int(tot['jobs'])} jobs, wall time {wall:.0f} s (first job's start to last one's end), "
+        f"job time {tot['wall_total_s']:.0f} s (parallelism {parallel:.1f})."
+        + (f" The last Snakemake invocation ran {float(run['workflow_s']):.0f} s" if "workflow_s" in run else "")
+        + (
+            f" (inputs built in {float(run.get('build_s', 0)):.0f} s)"
+            if "workflow_s" in run and "build_s" in run
+            else ""
+        )
+        + (f", exit status {run['returncode']}." if "returncode" in run else "." if "workflow_s" in run else "")
+    ]
     cols = COLUMNS
     if basis is not None:
         forecast_wall = tot["forecast_wall_s"] / max(parallel, 1.0)
-        lines += [f"Forecast of the full-scale run: job time {tot['forecast_wall_s'] / 3600:.1f} h, wall time about "
-                  f"{forecast_wall / 3600:.1f} h at the same parallelism, on the same device(s) "
-                  f"({tot['device'] or 'cpu'}).",
-                  "Assumptions (xlser.report.cost): `audio` rows scale with the corpus's utterances, `epochs x "
-                  f"utterances` rows with the epoch budget (fine-tunes {basis['finetune_epochs']}, probes "
-                  f"{basis['probe_epochs']} epochs) x training and validation utterances (fine-tunes also with "
-                  "folds), `fixed` rows not at all."]
+        lines += [
+            f"Forecast of the full-scale run: job time {tot['forecast_wall_s'] / 3600:.1f} h, wall time about "
+            f"{forecast_wall / 3600:.1f} h at the same parallelism, on the same device(s) "
+            f"({tot['device'] or 'cpu'}).",
+            "Assumptions (xlser.report.cost): `audio` rows scale with the corpus's utterances, `epochs x "
+            f"utterances` rows with the epoch budget (fine-tunes {basis['finetune_epochs']}, probes "
+            f"{basis['probe_epochs']} epochs) x training and validation utterances (fine-tunes also with "
+            "folds), `fixed` rows not at all.",
+        ]
     else:
         cols = [c for c in COLUMNS if c not in ("scales_with", "forecast_jobs", "forecast_wall_s")]
     missing = [f for f in files or [] if not (wd / f).exists()]
     if missing:
-        lines.append(f"Not costed: {len(missing)} of {len(files or [])} jobs have no benchmark file (results made "
-                     f"with --touch, or elsewhere), e.g. {', '.join(missing[:3])}.")
+        lines.append(
+            f"Not costed: {len(missing)} of {len(files or [])} jobs have no benchmark file (results made "
+            f"with --touch, or elsewhere), e.g. {', '.join(missing[:3])}."
+        )
     caption = "Cost per rule (measured" + ("; forecast at scale 1)" if basis is not None else ")")
     text = "\n\n".join(lines) + "\n\n" + to_markdown(df[cols].round(2), caption=caption)
     write_text(text, md)

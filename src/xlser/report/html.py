@@ -112,9 +112,16 @@ def png_to_html(path: str | Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
 
 
-def build_report(tables: dict[str, str | Path], figures: dict[str, str | Path], out_path: str | Path,
-                 *, demo: bool = False, simulated: bool = False, rehearsal: bool = False,
-                 title: str = "xlser results") -> Path:
+def build_report(
+    tables: dict[str, str | Path],
+    figures: dict[str, str | Path],
+    out_path: str | Path,
+    *,
+    demo: bool = False,
+    simulated: bool = False,
+    rehearsal: bool = False,
+    title: str = "xlser results",
+) -> Path:
     """Write the HTML report: one section per table/figure, in the order given.
 
     `demo` marks every section DEMO (synthetic speech, tiny demo models), `rehearsal` marks
@@ -123,22 +130,30 @@ def build_report(tables: dict[str, str | Path], figures: dict[str, str | Path], 
     for the study's.
     """
     mark = " [REHEARSAL]" if rehearsal else " [DEMO]" if demo else ""
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{html.escape(title + mark)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(title + mark)}</h1>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title + mark)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title + mark)}</h1>",
+    ]
     if rehearsal:
-        parts.append('<p class="banner">REHEARSAL: these results come from tools/rehearsal.py: the '
-                     "protocol run on synthetic tones in the real corpora's layouts and sizes, with "
-                     "randomly initialised checkpoints of the study's architectures. They measure what "
-                     "the run costs (the cost table), not anything about emotion recognition.</p>")
+        parts.append(
+            '<p class="banner">REHEARSAL: these results come from tools/rehearsal.py: the '
+            "protocol run on synthetic tones in the real corpora's layouts and sizes, with "
+            "randomly initialised checkpoints of the study's architectures. They measure what "
+            "the run costs (the cost table), not anything about emotion recognition.</p>"
+        )
     elif demo:
-        parts.append('<p class="banner">DEMO: these results come from the embedded demo: synthetic '
-                     "eSpeak NG speech and tiny models pre-trained for seconds on their own language's "
-                     "synthetic speech. They prove the workflow runs, not anything about emotion "
-                     "recognition.</p>")
+        parts.append(
+            '<p class="banner">DEMO: these results come from the embedded demo: synthetic '
+            "eSpeak NG speech and tiny models pre-trained for seconds on their own language's "
+            "synthetic speech. They prove the workflow runs, not anything about emotion "
+            "recognition.</p>"
+        )
     if simulated:
-        parts.append('<p class="banner">SIMULATED: the listening-test responses are simulated listeners, '
-                     "not people.</p>")
+        parts.append(
+            '<p class="banner">SIMULATED: the listening-test responses are simulated listeners, not people.</p>'
+        )
     for name, path in tables.items():
         label = name + mark
         if simulated and _is_human(name):
@@ -150,8 +165,10 @@ def build_report(tables: dict[str, str | Path], figures: dict[str, str | Path], 
         label = name + mark
         if simulated and _is_human(name):
             label += " [SIMULATED]"
-        parts.append(f"<section><h2>{html.escape(label)}</h2><figure>{png_to_html(path, name)}"
-                     f"<figcaption>{html.escape(label)}</figcaption></figure></section>")
+        parts.append(
+            f"<section><h2>{html.escape(label)}</h2><figure>{png_to_html(path, name)}"
+            f"<figcaption>{html.escape(label)}</figcaption></figure></section>"
+        )
     parts.append("</body></html>")
     write_text("\n".join(parts) + "\n", out_path)
     return Path(out_path)

@@ -34,9 +34,20 @@ def to_markdown(df: pd.DataFrame, caption: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-_LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "→": r"$\rightarrow$",
-                  "->": r"$\rightarrow$"}
+_LATEX_ESCAPES = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "→": r"$\rightarrow$",
+    "->": r"$\rightarrow$",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -69,8 +80,13 @@ def to_latex(df: pd.DataFrame, caption: str | None = None, label: str | None = N
     return "\n".join(lines) + "\n"
 
 
-def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None,
-                label: str | None = None, csv_df: pd.DataFrame | None = None) -> list[Path]:
+def write_table(
+    df: pd.DataFrame,
+    stem: str | Path,
+    caption: str | None = None,
+    label: str | None = None,
+    csv_df: pd.DataFrame | None = None,
+) -> list[Path]:
     """Write `<stem>.csv`, `<stem>.md` and `<stem>.tex`.
 
     `csv_df`, if given, is written to the CSV instead of `df` (e.g. raw numbers behind a

@@ -33,12 +33,12 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from xlser.data.audio import load_audio
 from xlser.config import Optim
+from xlser.data.audio import load_audio
+from xlser.data.manifest import read_manifest
 from xlser.device import resolve_device, torch_threads
 from xlser.errors import InputError
 from xlser.io import write_json
-from xlser.data.manifest import read_manifest
 from xlser.sed.eder import NEUTRAL, letter, letter_map
 from xlser.sed.subset import read_subset
 
@@ -58,11 +58,14 @@ class SpeechBrainDiarizer:
 
         try:
             self.model = Speech_Emotion_Diarization.from_hparams(
-                source=str(source), savedir=str(savedir), run_opts={"device": str(device)})
+                source=str(source), savedir=str(savedir), run_opts={"device": str(device)}
+            )
         except (OSError, ValueError, RuntimeError) as exc:
-            raise RuntimeError(f"cannot load speechbrain SED model '{source}': {type(exc).__name__}: {exc}. "
-                               "Give a hub id reachable from here (or in the HF cache) or a local folder "
-                               "holding hyperparams.yaml and its checkpoints.") from None
+            raise RuntimeError(
+                f"cannot load speechbrain SED model '{source}': {type(exc).__name__}: {exc}. "
+                "Give a hub id reachable from here (or in the HF cache) or a local folder "
+                "holding hyperparams.yaml and its checkpoints."
+            ) from None
         hp = self.model.hparams
         self.window = 0.02 * float(getattr(hp, "window_length", 1))
         self.stride = 0.02 * float(getattr(hp, "stride", 1))
@@ -160,12 +163,13 @@ def single_segment(probs: np.ndarray, neutral: int = 0, min_frames: int = 1) -> 
                 best = (run, lo, t + 1, c)
     out = np.full(len(probs), neutral, dtype=int)
     if best[0] > 0 and best[2] - best[1] >= min_frames:
-        out[best[1]:best[2]] = best[3]
+        out[best[1] : best[2]] = best[3]
     return out
 
 
-def _concat_plan(df: pd.DataFrame, sed_emotions: Sequence[str], max_per_emotion: int,
-                 rng: np.random.Generator, repeats: int = 1) -> list[tuple[str, str, str, str]]:
+def _concat_plan(
+    df: pd.DataFrame, sed_emotions: Sequence[str], max_per_emotion: int, rng: np.random.Generator, repeats: int = 1
+) -> list[tuple[str, str, str, str]]:
     """(neutral, emotional, neutral, emotion) path triples, neutral parts from the same corpus
     and, where possible, the same speaker (as ZED's utterances are one speaker each)."""
     plan = []
@@ -187,8 +191,14 @@ def _concat_plan(df: pd.DataFrame, sed_emotions: Sequence[str], max_per_emotion:
     return plan
 
 
-def _concat_example(encoder: FrameEncoder, paths: tuple[str, str, str], gap_s: float,
-                    stride: float, rng: np.random.Generator, label: int) -> tuple[np.ndarray, np.ndarray]:
+def _concat_example(
+    encoder: FrameEncoder,
+    paths: tuple[str, str, str],
+    gap_s: float,
+    stride: float,
+    rng: np.random.Generator,
+    label: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Features and frame labels of one neutral-emotional-neutral concatenation (audio space)."""
     parts = [load_audio(p, SAMPLE_RATE)[0] for p in paths]
     gaps = [np.zeros(int(rng.uniform(0, gap_s) * SAMPLE_RATE), np.float32) for _ in range(2)]
@@ -208,15 +218,27 @@ class ProbeDiarizer:
     neutral/emotional proportions of ZED-like data, which `single_segment` relies on.
     """
 
-    def __init__(self, source: str, layer: int, train_manifests: Sequence[str | Path], sed_emotions: Sequence[str],
-                 probe: Optim, device: torch.device, seed: int = 0, stride: float = 0.02,
-                 max_per_emotion: int = 100, min_segment_s: float = 0.1, gap_s: float = 0.3,
-                 context_s: Sequence[float] = (0.5, 1.0, 2.0, 3.0), repeats: int = 1) -> None:
+    def __init__(
+        self,
+        source: str,
+        layer: int,
+        train_manifests: Sequence[str | Path],
+        sed_emotions: Sequence[str],
+        probe: Optim,
+        device: torch.device,
+        seed: int = 0,
+        stride: float = 0.02,
+        max_per_emotion: int = 100,
+        min_segment_s: float = 0.1,
+        gap_s: float = 0.3,
+        context_s: Sequence[float] = (0.5, 1.0, 2.0, 3.0),
+        repeats: int = 1,
+    ) -> None:
         self.classes = [NEUTRAL] + [letter(e) for e in sed_emotions]
         self.encoder = FrameEncoder(source, layer, device)
         self.stride = stride
-        self.windows = [max(1, int(round(c / stride))) | 1 for c in context_s]  # odd: centred windows
-        self.min_frames = max(1, int(round(min_segment_s / stride)))
+        self.windows = [max(1, round(c / stride)) | 1 for c in context_s]  # odd: centred windows
+        self.min_frames = max(1, round(min_segment_s / stride))
         self.device = device
         self.repeats = repeats
         self._train(train_manifests, sed_emotions, probe, seed, max_per_emotion, gap_s)
@@ -224,8 +246,15 @@ class ProbeDiarizer:
     def features(self, wav: np.ndarray) -> np.ndarray:
         return context_features(self.encoder(wav), self.windows)
 
-    def _train(self, manifests: Sequence[str | Path], sed_emotions: Sequence[str], probe: Optim,
-               seed: int, max_per_emotion: int, gap_s: float) -> None:
+    def _train(
+        self,
+        manifests: Sequence[str | Path],
+        sed_emotions: Sequence[str],
+        probe: Optim,
+        seed: int,
+        max_per_emotion: int,
+        gap_s: float,
+    ) -> None:
         if not manifests:
             raise ValueError("the probe SED backend needs train_corpora (emotion corpora with neutral speech)")
         rng = np.random.default_rng(seed)
@@ -233,12 +262,14 @@ class ProbeDiarizer:
         df = pd.concat([read_manifest(m) for m in manifests], ignore_index=True)
         plan = _concat_plan(df, sed_emotions, max_per_emotion, rng, self.repeats)
         if len(plan) < 4:
-            raise InputError(manifests[0], f"only {len(plan)} neutral-emotional-neutral examples could be built "
-                                           f"from the train_corpora for {list(sed_emotions)}")
+            raise InputError(
+                manifests[0],
+                f"only {len(plan)} neutral-emotional-neutral examples could be built "
+                f"from the train_corpora for {list(sed_emotions)}",
+            )
         data = []
         for n1, e, n2, emo in tqdm(plan, desc="SED probe: features", mininterval=5.0):
-            x, y = _concat_example(self.encoder, (n1, e, n2), gap_s, self.stride, rng,
-                                   self.classes.index(letter(emo)))
+            x, y = _concat_example(self.encoder, (n1, e, n2), gap_s, self.stride, rng, self.classes.index(letter(emo)))
             data.append((context_features(x, self.windows), y))
         order = rng.permutation(len(data))
         n_val = max(1, len(data) // 10)
@@ -258,11 +289,11 @@ class ProbeDiarizer:
         max_epochs, patience = probe.max_epochs, probe.patience
         best, best_state, bad, epoch = float("inf"), None, 0, 0
         t0 = time.time()
-        for epoch in range(1, max_epochs + 1):
+        for epoch in range(1, max_epochs + 1):  # noqa: B007 (read after the loop: epochs run)
             head.train()
             perm = torch.randperm(len(xt))
             for i in range(0, len(xt), batch):
-                idx = perm[i:i + batch]
+                idx = perm[i : i + batch]
                 opt.zero_grad()
                 loss = loss_fn(head(xt[idx].to(self.device)), yt[idx].to(self.device))
                 loss.backward()
@@ -281,10 +312,22 @@ class ProbeDiarizer:
         self.head = head.eval()
         with torch.no_grad():
             acc = float((head(xv).argmax(1) == yv).float().mean())
-        self.train_info = {"examples": len(data), "frames": int(len(xt)), "epochs": epoch, "val_loss": best,
-                           "val_frame_acc": acc}
-        log.info("SED probe: %d examples (%d frames), %d epochs in %.1f s, val loss %.3f, val frame acc %.3f",
-                 len(data), len(xt), epoch, time.time() - t0, best, acc)
+        self.train_info = {
+            "examples": len(data),
+            "frames": len(xt),
+            "epochs": epoch,
+            "val_loss": best,
+            "val_frame_acc": acc,
+        }
+        log.info(
+            "SED probe: %d examples (%d frames), %d epochs in %.1f s, val loss %.3f, val frame acc %.3f",
+            len(data),
+            len(xt),
+            epoch,
+            time.time() - t0,
+            best,
+            acc,
+        )
 
     @torch.no_grad()
     def probs(self, wav: np.ndarray) -> np.ndarray:
@@ -300,11 +343,22 @@ class ProbeDiarizer:
 # ---- the rule
 
 
-def diarize(subset_csv: str | Path, manifest_csv: str | Path, out_json: str | Path, name: str,
-            spec: dict[str, Any], window: float, stride: float, sed_emotions: Sequence[str],
-            probe: Optim | None, device: str = "auto", seed: int = 0,
-            train_manifests: Sequence[str | Path] = (), savedir: str | Path | None = None,
-            threads: int = 1) -> dict[str, Any]:
+def diarize(
+    subset_csv: str | Path,
+    manifest_csv: str | Path,
+    out_json: str | Path,
+    name: str,
+    spec: dict[str, Any],
+    window: float,
+    stride: float,
+    sed_emotions: Sequence[str],
+    probe: Optim | None,
+    device: str = "auto",
+    seed: int = 0,
+    train_manifests: Sequence[str | Path] = (),
+    savedir: str | Path | None = None,
+    threads: int = 1,
+) -> dict[str, Any]:
     """Frame labels for every subset utterance -> `frames.json` (written atomically).
     Training and inference compute with `threads` torch threads (config `torch_threads`),
     not the job's cores, so the frames do not depend on `--cores`."""
@@ -320,8 +374,13 @@ def diarize(subset_csv: str | Path, manifest_csv: str | Path, out_json: str | Pa
         save = Path(savedir) if savedir else Path(out_json).parent / "pretrained"
         model: Any = SpeechBrainDiarizer(spec["source"], save, dev)
         if abs(model.window - window) > 1e-9 or abs(model.stride - stride) > 1e-9:
-            log.warning("model frames are %.3f/%.3f s, config says %.3f/%.3f s: the model's are used",
-                        model.window, model.stride, window, stride)
+            log.warning(
+                "model frames are %.3f/%.3f s, config says %.3f/%.3f s: the model's are used",
+                model.window,
+                model.stride,
+                window,
+                stride,
+            )
         window, stride = model.window, model.stride
         decode = "argmax"
     elif backend == "probe":
@@ -330,10 +389,21 @@ def diarize(subset_csv: str | Path, manifest_csv: str | Path, out_json: str | Pa
         if probe is None:
             raise ValueError(f"SED model {name}: the probe backend needs the frame head's optimiser settings")
         with torch_threads(threads):
-            model = ProbeDiarizer(spec["source"], int(spec["layer"]), list(train_manifests), list(sed_emotions),
-                                  probe, dev, seed, stride, int(spec["max_per_emotion"]),
-                                  float(spec["min_segment_s"]), float(spec["gap_s"]),
-                                  [float(c) for c in spec["context_s"]], int(spec["repeats"]))
+            model = ProbeDiarizer(
+                spec["source"],
+                int(spec["layer"]),
+                list(train_manifests),
+                list(sed_emotions),
+                probe,
+                dev,
+                seed,
+                stride,
+                int(spec["max_per_emotion"]),
+                float(spec["min_segment_s"]),
+                float(spec["gap_s"]),
+                [float(c) for c in spec["context_s"]],
+                int(spec["repeats"]),
+            )
         decode = "single_segment"
     else:
         raise ValueError(f"unknown SED backend '{backend}': expected speechbrain or probe")
@@ -343,8 +413,16 @@ def diarize(subset_csv: str | Path, manifest_csv: str | Path, out_json: str | Pa
         with torch_threads(threads):
             frames = "".join(model.frames(wav))
         utts[r.utt_id] = {"frames": frames, "duration_s": float(r.duration_s)}
-    doc = {"model": name, "backend": backend, "source": str(spec["source"]), "window": window, "stride": stride,
-           "labels": labels, "decode": decode, "utterances": utts}
+    doc = {
+        "model": name,
+        "backend": backend,
+        "source": str(spec["source"]),
+        "window": window,
+        "stride": stride,
+        "labels": labels,
+        "decode": decode,
+        "utterances": utts,
+    }
     write_json(doc, out_json)
     log.info("%s: frames for %d utterances -> %s", name, len(utts), out_json)
     return doc

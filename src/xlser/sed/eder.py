@@ -48,8 +48,10 @@ def letter_map(emotions: Iterable[str]) -> dict[str, str]:
     for emo in emotions:
         key = letter(emo)
         if key in out and out[key] != emo:
-            raise ValueError(f"emotions '{out[key]}' and '{emo}' share the label '{key}': speechbrain's EDER "
-                             "tells emotions apart by their first letter; rename one (label_map)")
+            raise ValueError(
+                f"emotions '{out[key]}' and '{emo}' share the label '{key}': speechbrain's EDER "
+                "tells emotions apart by their first letter; rename one (label_map)"
+            )
         out[key] = emo
     return out
 
@@ -74,8 +76,15 @@ def _intervals(duration: float, start: float, end: float, label: str) -> list[tu
     return out
 
 
-def interval_frames(duration: float, start: float | None, end: float | None, label: str,
-                    window: float = 0.02, stride: float = 0.02, n_frames: int | None = None) -> list[str]:
+def interval_frames(
+    duration: float,
+    start: float | None,
+    end: float | None,
+    label: str,
+    window: float = 0.02,
+    stride: float = 0.02,
+    n_frames: int | None = None,
+) -> list[str]:
     """Frame labels of 'neutral, then `label` on [start, end], then neutral' (the recipe's rule).
 
     As `zed_prepare.get_labels`: a frame takes the label of the first interval (in time
@@ -118,13 +127,23 @@ def clamp_event(duration: float, start: float, end: float, utt_id: str = "utt") 
     """The reference event clamped to [0, duration]; an event left empty is an error."""
     s, e = max(0.0, float(start)), min(float(end), float(duration))
     if not e > s:
-        raise ValueError(f"{utt_id}: emotion event [{start}, {end}] is empty inside the utterance "
-                         f"(0 - {duration} s); expected 0 <= start < end <= duration")
+        raise ValueError(
+            f"{utt_id}: emotion event [{start}, {end}] is empty inside the utterance "
+            f"(0 - {duration} s); expected 0 <= start < end <= duration"
+        )
     return s, e
 
 
-def utterance_eder(prediction: Sequence[str], duration: float, emotion: str, start: float, end: float,
-                   window: float = 0.02, stride: float = 0.02, utt_id: str = "utt") -> float:
+def utterance_eder(
+    prediction: Sequence[str],
+    duration: float,
+    emotion: str,
+    start: float,
+    end: float,
+    window: float = 0.02,
+    stride: float = 0.02,
+    utt_id: str = "utt",
+) -> float:
     """EDER of one utterance: frame labels (letters) against its one reference emotion event.
 
     `emotion` is the event's emotion word or letter; `duration` the utterance duration the
@@ -146,16 +165,32 @@ def utterance_eder(prediction: Sequence[str], duration: float, emotion: str, sta
     return max(0.0, float(value))
 
 
-def segment_eder(duration: float, emotion: str, start: float, end: float, answer: str,
-                 answer_start: float | None, answer_end: float | None,
-                 window: float = 0.02, stride: float = 0.02, utt_id: str = "utt") -> float:
+def segment_eder(
+    duration: float,
+    emotion: str,
+    start: float,
+    end: float,
+    answer: str,
+    answer_start: float | None,
+    answer_end: float | None,
+    window: float = 0.02,
+    stride: float = 0.02,
+    utt_id: str = "utt",
+) -> float:
     """EDER of a listener's answer: emotion `answer` on [answer_start, answer_end], neutral elsewhere."""
     frames = interval_frames(duration, answer_start, answer_end, letter(answer), window, stride)
     return utterance_eder(frames, duration, emotion, start, end, window, stride, utt_id)
 
 
-def interval_eder(duration: float, emotion: str, start: float, end: float, answer: str,
-                  answer_start: float | None, answer_end: float | None) -> float:
+def interval_eder(
+    duration: float,
+    emotion: str,
+    start: float,
+    end: float,
+    answer: str,
+    answer_start: float | None,
+    answer_end: float | None,
+) -> float:
     """The same definition on exact intervals (no frames): 1 - (correctly labelled time) / duration.
 
     Used to check the frame route: both agree when the boundaries fall on frame edges.

@@ -103,5 +103,6 @@ def write_sb_checkpoint(out_dir: str | Path, wavlm_dir: str | Path, seed: int = 
     enc.update_from_iterable(LABELS)  # insertion order gives 'a'=>0, 'n'=>1, 'h'=>2, 's'=>3
     enc.save(out / "label_encoder.txt")
     (out / "hyperparams.yaml").write_text(
-        HYPERPARAMS.format(wavlm=wavlm_dir, wavlm_cache=out / "wavlm_cache", ckpt=out, dim=dim), encoding="utf-8")
+        HYPERPARAMS.format(wavlm=wavlm_dir, wavlm_cache=out / "wavlm_cache", ckpt=out, dim=dim), encoding="utf-8"
+    )
     return out

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xlser.data.manifest import read_manifest
 from xlser.errors import InputError
 from xlser.io import write_csv
-from xlser.data.manifest import read_manifest
 from xlser.sed.eder import letter_map
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,12 @@ def _checked(manifest: pd.DataFrame, emotions: Sequence[str], path: str | Path) 
             continue
         ok = pd.notna(r.seg_start) and pd.notna(r.seg_end) and 0 <= r.seg_start < r.seg_end <= r.duration_s + 0.05
         if not ok:
-            raise InputError(path, f"utterance '{r.utt_id}' needs 0 <= seg_start < seg_end <= duration_s, got "
-                                   f"[{r.seg_start}, {r.seg_end}] for {r.duration_s} s", line=i + 2)
+            raise InputError(
+                path,
+                f"utterance '{r.utt_id}' needs 0 <= seg_start < seg_end <= duration_s, got "
+                f"[{r.seg_start}, {r.seg_end}] for {r.duration_s} s",
+                line=i + 2,
+            )
     return df
 
 
@@ -62,8 +66,9 @@ def _ordered(df: pd.DataFrame, emotions: Sequence[str]) -> pd.DataFrame:
     return out[SUBSET_COLUMNS].astype({"seg_start": float, "seg_end": float, "duration_s": float})
 
 
-def select_subset(manifest: pd.DataFrame, emotions: Sequence[str], per_emotion: int, seed: int,
-                  path: str | Path = "manifest.csv") -> pd.DataFrame:
+def select_subset(
+    manifest: pd.DataFrame, emotions: Sequence[str], per_emotion: int, seed: int, path: str | Path = "manifest.csv"
+) -> pd.DataFrame:
     """Draw `per_emotion` utterances per emotion (without replacement), ordered by emotion then id.
 
     Rows need the emotional segment (`seg_start < seg_end` inside the utterance); the draw
@@ -75,16 +80,22 @@ def select_subset(manifest: pd.DataFrame, emotions: Sequence[str], per_emotion: 
     for emo in emotions:
         pool = df[df["emotion"] == emo].sort_values("utt_id")
         if len(pool) < per_emotion:
-            raise InputError(path, f"{len(pool)} utterance(s) of emotion '{emo}', {per_emotion} requested "
-                                   "(sed.per_emotion)")
+            raise InputError(
+                path, f"{len(pool)} utterance(s) of emotion '{emo}', {per_emotion} requested (sed.per_emotion)"
+            )
         idx = rng.choice(len(pool), size=per_emotion, replace=False)
         parts.append(pool.iloc[np.sort(idx)])
     out = pd.concat(parts, ignore_index=True)
     return out[SUBSET_COLUMNS].astype({"seg_start": float, "seg_end": float, "duration_s": float})
 
 
-def pinned_subset(manifest: pd.DataFrame, pinned: pd.DataFrame, emotions: Sequence[str],
-                  pinned_path: str | Path = "subset.csv", manifest_path: str | Path = "manifest.csv") -> pd.DataFrame:
+def pinned_subset(
+    manifest: pd.DataFrame,
+    pinned: pd.DataFrame,
+    emotions: Sequence[str],
+    pinned_path: str | Path = "subset.csv",
+    manifest_path: str | Path = "manifest.csv",
+) -> pd.DataFrame:
     """The manifest rows of the pinned `utt_id`s, ordered by emotion then id; an unknown or
     repeated id, or one whose emotion is not an SED emotion, is an error naming its line."""
     df = _checked(manifest, emotions, manifest_path).set_index("utt_id", drop=False)
@@ -96,8 +107,11 @@ def pinned_subset(manifest: pd.DataFrame, pinned: pd.DataFrame, emotions: Sequen
         if u not in df.index:
             raise InputError(pinned_path, f"utterance '{u}' is not in the SED corpus ({manifest_path})", line=i + 2)
         if df.at[u, "emotion"] not in emotions:
-            raise InputError(pinned_path, f"utterance '{u}' is {df.at[u, 'emotion']}, not one of the SED emotions "
-                                          f"{list(emotions)}", line=i + 2)
+            raise InputError(
+                pinned_path,
+                f"utterance '{u}' is {df.at[u, 'emotion']}, not one of the SED emotions {list(emotions)}",
+                line=i + 2,
+            )
     return _ordered(df.loc[list(seen)].reset_index(drop=True), emotions)
 
 
@@ -107,36 +121,54 @@ def sed_answers(responses: pd.DataFrame, corpus: str) -> pd.DataFrame:
     return df.assign(line=df.index + 2)[df["corpus"] == corpus]
 
 
-def answers_in_subset(answers: pd.DataFrame, subset_ids: set[str], path: str | Path, lenient: bool = False,
-                      what: str = "the SED subset") -> pd.DataFrame:
+def answers_in_subset(
+    answers: pd.DataFrame, subset_ids: set[str], path: str | Path, lenient: bool = False, what: str = "the SED subset"
+) -> pd.DataFrame:
     """The answers whose utterance is in the subset. An answer outside it is an InputError
     naming its line; with `lenient`, such answers are counted, logged and left out."""
     outside = answers[~answers["utt_id"].isin(subset_ids)]
     if len(outside):
         first = outside.iloc[0]
         line = int(first["line"]) if "line" in outside.columns else None
-        msg = (f"{len(outside)} listener answer(s) on utterances outside {what}, first '{first['utt_id']}' "
-               f"(listener {first['listener']}); pin the subset with sed.subset or set human.lenient")
+        msg = (
+            f"{len(outside)} listener answer(s) on utterances outside {what}, first '{first['utt_id']}' "
+            f"(listener {first['listener']}); pin the subset with sed.subset or set human.lenient"
+        )
         if not lenient:
             raise InputError(path, msg, line=line)
         log.warning("%s: %s; left out (lenient)", path, msg.split("; pin")[0])
     return answers[answers["utt_id"].isin(subset_ids)]
 
 
-def answered_subset(manifest: pd.DataFrame, answers: pd.DataFrame, emotions: Sequence[str],
-                    responses_path: str | Path = "responses.csv", manifest_path: str | Path = "manifest.csv",
-                    lenient: bool = False) -> pd.DataFrame:
+def answered_subset(
+    manifest: pd.DataFrame,
+    answers: pd.DataFrame,
+    emotions: Sequence[str],
+    responses_path: str | Path = "responses.csv",
+    manifest_path: str | Path = "manifest.csv",
+    lenient: bool = False,
+) -> pd.DataFrame:
     """The SED-corpus utterances (of the SED emotions) that listeners answered."""
     df = _checked(manifest, emotions, manifest_path)
     eligible = df[df["emotion"].isin(emotions)]
-    kept = answers_in_subset(answers, set(eligible["utt_id"]), responses_path, lenient,
-                             f"the SED corpus's {'/'.join(emotions)} utterances")
+    kept = answers_in_subset(
+        answers, set(eligible["utt_id"]), responses_path, lenient, f"the SED corpus's {'/'.join(emotions)} utterances"
+    )
     return _ordered(eligible[eligible["utt_id"].isin(set(kept["utt_id"]))], emotions)
 
 
-def make_subset(manifest_csv: str | Path, out_csv: str | Path, emotions: Sequence[str], per_emotion: int,
-                seed: int, *, pinned_csv: str | Path | None = None, responses_csv: str | Path | None = None,
-                corpus: str | None = None, lenient: bool = False) -> pd.DataFrame:
+def make_subset(
+    manifest_csv: str | Path,
+    out_csv: str | Path,
+    emotions: Sequence[str],
+    per_emotion: int,
+    seed: int,
+    *,
+    pinned_csv: str | Path | None = None,
+    responses_csv: str | Path | None = None,
+    corpus: str | None = None,
+    lenient: bool = False,
+) -> pd.DataFrame:
     """Read the SED corpus manifest, choose the subset (pinned > answered > seeded draw), write
     it atomically. Without `responses_csv` this is the draw a listening test plays."""
     from xlser.contracts import read_table

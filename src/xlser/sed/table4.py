@@ -29,16 +29,16 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from xlser.contracts import read_table  # noqa: E402
-from xlser.errors import InputError  # noqa: E402
-from xlser.io import atomic_path  # noqa: E402
-from xlser.report.tables import write_table  # noqa: E402
-from xlser.sed.eder import NEUTRAL, letter, segment_eder, utterance_eder  # noqa: E402
-from xlser.sed.subset import answers_in_subset, read_subset, sed_answers  # noqa: E402
+from xlser.contracts import read_table
+from xlser.errors import InputError
+from xlser.io import atomic_path
+from xlser.report.tables import write_table
+from xlser.sed.eder import NEUTRAL, letter, segment_eder, utterance_eder
+from xlser.sed.subset import answers_in_subset, read_subset, sed_answers
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,27 @@ def model_eders(doc: dict[str, Any], subset: pd.DataFrame, path: str | Path = "f
         utt = doc["utterances"].get(r.utt_id)
         if utt is None:
             raise InputError(path, f"no frames for subset utterance '{r.utt_id}'")
-        e = utterance_eder(list(utt["frames"]), r.duration_s, r.emotion, r.seg_start, r.seg_end,
-                           float(doc["window"]), float(doc["stride"]), r.utt_id)
+        e = utterance_eder(
+            list(utt["frames"]),
+            r.duration_s,
+            r.emotion,
+            r.seg_start,
+            r.seg_end,
+            float(doc["window"]),
+            float(doc["stride"]),
+            r.utt_id,
+        )
         rows.append({"utt_id": r.utt_id, "emotion": r.emotion, "eder": e})
     return pd.DataFrame(rows)
 
 
-def segment_answers(responses: pd.DataFrame, corpus: str | None, subset: pd.DataFrame,
-                    path: str | Path = "responses.csv", lenient: bool = False) -> pd.DataFrame:
+def segment_answers(
+    responses: pd.DataFrame,
+    corpus: str | None,
+    subset: pd.DataFrame,
+    path: str | Path = "responses.csv",
+    lenient: bool = False,
+) -> pd.DataFrame:
     """The listeners' segment answers on the SED corpus; every one must be on a subset
     utterance (else an InputError naming its line; `lenient`: counted, logged, left out)."""
     ids = set(subset["utt_id"])
@@ -88,9 +101,18 @@ def listener_eders(answers: pd.DataFrame, subset: pd.DataFrame, window: float, s
     for a in answers.itertuples():
         r = ref.loc[a.utt_id]
         has_seg = pd.notna(a.seg_start) and pd.notna(a.seg_end) and letter(a.pred) != NEUTRAL
-        e = segment_eder(float(r.duration_s), r.emotion, float(r.seg_start), float(r.seg_end), str(a.pred),
-                         float(a.seg_start) if has_seg else None, float(a.seg_end) if has_seg else None,
-                         window, stride, a.utt_id)
+        e = segment_eder(
+            float(r.duration_s),
+            r.emotion,
+            float(r.seg_start),
+            float(r.seg_end),
+            str(a.pred),
+            float(a.seg_start) if has_seg else None,
+            float(a.seg_end) if has_seg else None,
+            window,
+            stride,
+            a.utt_id,
+        )
         rows.append({"listener": a.listener, "group": a.group, "utt_id": a.utt_id, "emotion": r.emotion, "eder": e})
     return pd.DataFrame(rows, columns=["listener", "group", "utt_id", "emotion", "eder"])
 
@@ -117,8 +139,11 @@ def beside_study(table: pd.DataFrame, study: pd.DataFrame, models: Sequence[str]
     ref = study.set_index("emotion").reindex(table["emotion"])
     ours = [c for c in table.columns if c != "emotion"]
     study_models = [c for c in ref.columns if not c.endswith(" listeners")]
-    groups = list(dict.fromkeys([c for c in ours if c.endswith(" listeners")] +
-                                [c for c in ref.columns if c.endswith(" listeners")]))
+    groups = list(
+        dict.fromkeys(
+            [c for c in ours if c.endswith(" listeners")] + [c for c in ref.columns if c.endswith(" listeners")]
+        )
+    )
     cols: dict[str, pd.Series | np.ndarray] = {"emotion": table["emotion"]}
     for c in models:
         cols[c] = table[c]
@@ -135,10 +160,19 @@ def beside_study(table: pd.DataFrame, study: pd.DataFrame, models: Sequence[str]
     return pd.DataFrame(cols)
 
 
-def make_table4(frames_json: Sequence[str | Path], subset_csv: str | Path, responses_csv: str | Path,
-                out_stem: str | Path, figure: str | Path, sed_emotions: Sequence[str], corpus: str | None,
-                window: float = 0.02, stride: float = 0.02, n_examples: int = 3,
-                lenient: bool = False) -> pd.DataFrame:
+def make_table4(
+    frames_json: Sequence[str | Path],
+    subset_csv: str | Path,
+    responses_csv: str | Path,
+    out_stem: str | Path,
+    figure: str | Path,
+    sed_emotions: Sequence[str],
+    corpus: str | None,
+    window: float = 0.02,
+    stride: float = 0.02,
+    n_examples: int = 3,
+    lenient: bool = False,
+) -> pd.DataFrame:
     """Table IV (`<stem>.csv/.md/.tex`, ours beside the study's) and the timeline figure."""
     subset = read_subset(subset_csv)
     subset = subset[subset["emotion"].isin(list(sed_emotions))].reset_index(drop=True)
@@ -152,22 +186,38 @@ def make_table4(frames_json: Sequence[str | Path], subset_csv: str | Path, respo
     for group, df in per_listener.groupby("group", sort=True):
         systems[f"{group} listeners"] = df
     if not len(per_listener):
-        log.warning("no listener segment answers for corpus %s in %s: Table IV has model columns only",
-                    corpus, responses_csv)
+        log.warning(
+            "no listener segment answers for corpus %s in %s: Table IV has model columns only", corpus, responses_csv
+        )
     # reference: an all-neutral prediction, the floor a model must beat
-    neutral = [{"utt_id": r.utt_id, "emotion": r.emotion,
-                "eder": utterance_eder([NEUTRAL], r.duration_s, r.emotion, r.seg_start, r.seg_end,
-                                       r.duration_s, r.duration_s, r.utt_id)} for r in subset.itertuples()]
+    neutral = [
+        {
+            "utt_id": r.utt_id,
+            "emotion": r.emotion,
+            "eder": utterance_eder(
+                [NEUTRAL], r.duration_s, r.emotion, r.seg_start, r.seg_end, r.duration_s, r.duration_s, r.utt_id
+            ),
+        }
+        for r in subset.itertuples()
+    ]
     table = table4(systems, sed_emotions)
-    table_all = beside_study(table4({**systems, "all neutral": pd.DataFrame(neutral)}, sed_emotions),
-                             study_table4(), [str(d["model"]) for d in docs])
+    table_all = beside_study(
+        table4({**systems, "all neutral": pd.DataFrame(neutral)}, sed_emotions),
+        study_table4(),
+        [str(d["model"]) for d in docs],
+    )
     shown = table_all.copy()
     for c in shown.columns[1:]:
         shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
-    write_table(shown, out_stem, caption="EDER (%) on the SED subset (lower is better); '(study)' = the study's "
-                                          "Table IV (WavLM = speechbrain/emotion-diarization-wavlm-large); 'all "
-                                          "neutral' is the baseline of predicting no emotion", label="tab:eder",
-                csv_df=table_all)
+    write_table(
+        shown,
+        out_stem,
+        caption="EDER (%) on the SED subset (lower is better); '(study)' = the study's "
+        "Table IV (WavLM = speechbrain/emotion-diarization-wavlm-large); 'all "
+        "neutral' is the baseline of predicting no emotion",
+        label="tab:eder",
+        csv_df=table_all,
+    )
     plot_timeline(docs, subset, answers, figure, n_examples)
     log.info("Table IV:\n%s", table_all.to_string(index=False))
     return table
@@ -182,15 +232,23 @@ def _runs(frames: str, stride: float) -> list[tuple[float, float, str]]:
     return out
 
 
-def plot_timeline(docs: Sequence[dict[str, Any]], subset: pd.DataFrame, answers: pd.DataFrame,
-                  out_png: str | Path, n_examples: int = 3) -> None:
+def plot_timeline(
+    docs: Sequence[dict[str, Any]],
+    subset: pd.DataFrame,
+    answers: pd.DataFrame,
+    out_png: str | Path,
+    n_examples: int = 3,
+) -> None:
     """For one utterance per emotion (up to `n_examples`): reference, model frames, listeners' segments."""
     picks = subset.groupby("emotion", sort=False).head(1).head(n_examples)
     fig, axes = plt.subplots(len(picks), 1, figsize=(9, 1.2 + 0.9 * len(picks) * (1 + len(docs))), squeeze=False)
     for ax, r in zip(axes[:, 0], picks.itertuples()):
         lanes: list[tuple[str, list[tuple[float, float, str]], float]] = []
-        ref = [(0.0, r.seg_start, "n"), (r.seg_start, r.seg_end - r.seg_start, letter(r.emotion)),
-               (r.seg_end, r.duration_s - r.seg_end, "n")]
+        ref = [
+            (0.0, r.seg_start, "n"),
+            (r.seg_start, r.seg_end - r.seg_start, letter(r.emotion)),
+            (r.seg_end, r.duration_s - r.seg_end, "n"),
+        ]
         lanes.append(("reference", ref, 0.8))
         for doc in docs:
             utt = doc["utterances"].get(r.utt_id)
@@ -219,8 +277,10 @@ def plot_timeline(docs: Sequence[dict[str, Any]], subset: pd.DataFrame, answers:
         ax.set_xlim(0, r.duration_s)
         ax.set_title(f"{r.utt_id} ({r.emotion})", fontsize=9)
     axes[-1, 0].set_xlabel("time (s)")
-    handles = [matplotlib.patches.Patch(color=c, label=lab) for lab, c in
-               zip(["neutral", "angry", "happy", "sad"], COLOURS.values())]
+    handles = [
+        matplotlib.patches.Patch(color=c, label=lab)
+        for lab, c in zip(["neutral", "angry", "happy", "sad"], COLOURS.values())
+    ]
     fig.legend(handles=handles, loc="upper right", ncol=4, fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     with atomic_path(out_png) as tmp:

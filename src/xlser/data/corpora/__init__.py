@@ -14,11 +14,11 @@ from typing import Any
 import pandas as pd
 import soundfile as sf
 
-from xlser.data.audiocheck import check_min_length
-from xlser.data.wavheader import check_not_truncated
 from xlser.contracts import validate_table
-from xlser.errors import InputError
+from xlser.data.audiocheck import check_min_length
 from xlser.data.corpora.labels import LabelMapper
+from xlser.data.wavheader import check_not_truncated
+from xlser.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,15 @@ def row(utt_id: str, speaker: str, emotion: str, path: Path, **extra: Any) -> Ro
     """One manifest row (corpus and lang are added by scan_corpus)."""
     duration, sr = audio_info(path)
     path = path if path.is_absolute() else path.resolve()  # adapters build on the resolved root
-    return {"utt_id": utt_id, "speaker": speaker, "emotion": emotion, "path": str(path),
-            "duration_s": round(duration, 6), "sample_rate": sr, **extra}
+    return {
+        "utt_id": utt_id,
+        "speaker": speaker,
+        "emotion": emotion,
+        "path": str(path),
+        "duration_s": round(duration, 6),
+        "sample_rate": sr,
+        **extra,
+    }
 
 
 def _adapters() -> dict[str, Callable[[Path, dict[str, Any], LabelMapper], Iterable[Row]]]:
@@ -59,23 +66,30 @@ def scan_corpus(name: str, cfg: dict[str, Any], emotions: list[str]) -> pd.DataF
     fmt = cfg["format"]
     adapters = _adapters()
     if fmt not in adapters:
-        raise InputError(None, f"corpus {name}: unknown format '{fmt}' (config corpora.{name}.format; expected "
-                                 f"one of {sorted(adapters)})")
+        raise InputError(
+            None,
+            f"corpus {name}: unknown format '{fmt}' (config corpora.{name}.format; expected one of {sorted(adapters)})",
+        )
     root = Path(cfg["root"]).expanduser().resolve()  # once: the adapters' paths are then absolute
     if not root.is_dir():
-        raise InputError(root, f"corpus root of '{name}' does not exist (config: corpora.{name}.root); "
-                               f"point it at the corpus folder")
+        raise InputError(
+            root, f"corpus root of '{name}' does not exist (config: corpora.{name}.root); point it at the corpus folder"
+        )
     extra = {"exc": "happy"} if fmt == "iemocap" and cfg.get("merge_excited") else None
-    mapper = LabelMapper(fmt, emotions, cfg.get("label_map"), cfg.get("strict", False), extra=extra,
-                         key=f"corpora.{name}.label_map")
+    mapper = LabelMapper(
+        fmt, emotions, cfg.get("label_map"), cfg.get("strict", False), extra=extra, key=f"corpora.{name}.label_map"
+    )
     try:
         rows = list(adapters[fmt](root, cfg, mapper))
     except InputError as exc:  # the adapters know the file; the user also needs the corpus and its config
         raise exc.noted(f"corpus {name}, config corpora.{name}") from None
     mapper.report(name)
     if not rows:
-        raise InputError(root, f"corpus '{name}' ({fmt}): no utterances with a label in {emotions} were found; "
-                               f"check corpora.{name}.root, .format and .label_map")
+        raise InputError(
+            root,
+            f"corpus '{name}' ({fmt}): no utterances with a label in {emotions} were found; "
+            f"check corpora.{name}.root, .format and .label_map",
+        )
     df = pd.DataFrame(rows)
     df.insert(1, "corpus", name)
     df.insert(2, "lang", cfg["lang"])

@@ -112,6 +112,6 @@ def fingerprint(fmt: str, root: str | Path, spec: Mapping[str, Any] | None = Non
             entry = f"{st.st_size}\t{st.st_mtime_ns}"
         except OSError:
             entry = "missing"
-        name = f[len(prefix):] if f.startswith(prefix) else f
+        name = f[len(prefix) :] if f.startswith(prefix) else f
         h.update(f"{name}\t{entry}\n".encode("utf-8", "surrogateescape"))
     return f"{len(files)} files, sha1 {h.hexdigest()}"

@@ -20,16 +20,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from xlser.errors import InputError
-from xlser.data.splits import dialog_pools
 from xlser.data.corpora import Row, row
 from xlser.data.corpora.labels import LabelMapper
+from xlser.data.splits import dialog_pools
+from xlser.errors import InputError
 
 log = logging.getLogger(__name__)
 
 _NUM = r"[-+]?\d+(?:\.\d*)?"
-_LINE = re.compile(rf"^\[(?P<start>{_NUM})\s*-\s*(?P<end>{_NUM})\]\s+(?P<utt>\S+)\s+(?P<label>\S+)\s+"
-                   rf"\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]$")
+_LINE = re.compile(
+    rf"^\[(?P<start>{_NUM})\s*-\s*(?P<end>{_NUM})\]\s+(?P<utt>\S+)\s+(?P<label>\S+)\s+"
+    rf"\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]$"
+)
 LINE_FORMAT = "`[start - end]<TAB>utterance<TAB>label<TAB>[V, A, D]`"
 
 
@@ -45,8 +47,12 @@ def parse_emo_evaluation(path: Path) -> Iterator[tuple[int, str, str]]:
                 continue
             m = _LINE.match(text)
             if m is None:
-                raise InputError(path, f"label line cut off or malformed (expected {LINE_FORMAT}, found "
-                                       f"{text[:80]!r}); restore the file from the corpus release", line=i)
+                raise InputError(
+                    path,
+                    f"label line cut off or malformed (expected {LINE_FORMAT}, found "
+                    f"{text[:80]!r}); restore the file from the corpus release",
+                    line=i,
+                )
             yield i, m["utt"], m["label"]
 
 
@@ -72,7 +78,7 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
     unlabelled: Counter[str] = Counter()
     for sess_dir in sessions:
         labelled: set[str] = set()
-        n = int(sess_dir.name[len("Session"):])
+        n = int(sess_dir.name[len("Session") :])
         session = f"Ses{n:02d}"
         for ev in sorted((sess_dir / "dialog" / "EmoEvaluation").glob("*.txt")):
             dialog = ev.stem
@@ -92,5 +98,9 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
         unlabelled += _unlabelled(sess_dir, keep, labelled)
     if unlabelled:
         detail = ", ".join(f"{d}: {k}" for d, k in sorted(unlabelled.items()))
-        log.warning("%s: %d utterance(s) with audio but no label line in Session*/dialog/EmoEvaluation, left out "
-                    "(%s)", root, sum(unlabelled.values()), detail)
+        log.warning(
+            "%s: %d utterance(s) with audio but no label line in Session*/dialog/EmoEvaluation, left out (%s)",
+            root,
+            sum(unlabelled.values()),
+            detail,
+        )

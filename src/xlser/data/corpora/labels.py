@@ -21,11 +21,26 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAPS: dict[str, dict[str, str]] = {
     "esd": {"angry": "angry", "happy": "happy", "neutral": "neutral", "sad": "sad"},
-    "pavoque": {"spike": "angry", "poppy": "happy", "neutral": "neutral", "obadiah": "sad",
-                "angry": "angry", "happy": "happy", "sad": "sad"},  # folder names; v0.2 style names
+    "pavoque": {
+        "spike": "angry",
+        "poppy": "happy",
+        "neutral": "neutral",
+        "obadiah": "sad",
+        "angry": "angry",
+        "happy": "happy",
+        "sad": "sad",
+    },  # folder names; v0.2 style names
     "iemocap": {"ang": "angry", "hap": "happy", "neu": "neutral", "sad": "sad"},
-    "zed": {"angry": "angry", "happy": "happy", "sad": "sad", "neutral": "neutral",
-            "a": "angry", "h": "happy", "s": "sad", "n": "neutral"},
+    "zed": {
+        "angry": "angry",
+        "happy": "happy",
+        "sad": "sad",
+        "neutral": "neutral",
+        "a": "angry",
+        "h": "happy",
+        "s": "sad",
+        "n": "neutral",
+    },
     "csv": {},
 }
 
@@ -33,8 +48,15 @@ DEFAULT_MAPS: dict[str, dict[str, str]] = {
 class LabelMapper:
     """Maps one corpus's labels (case-insensitive) and counts what it drops."""
 
-    def __init__(self, fmt: str, emotions: Iterable[str], label_map: Mapping[str, str | None] | None = None,
-                 strict: bool = False, extra: Mapping[str, str] | None = None, key: str = "label_map") -> None:
+    def __init__(
+        self,
+        fmt: str,
+        emotions: Iterable[str],
+        label_map: Mapping[str, str | None] | None = None,
+        strict: bool = False,
+        extra: Mapping[str, str] | None = None,
+        key: str = "label_map",
+    ) -> None:
         self.emotions = list(emotions)
         base = dict(DEFAULT_MAPS.get(fmt, {}))
         base.update({e: e for e in self.emotions} if fmt == "csv" else {})
@@ -42,8 +64,7 @@ class LabelMapper:
         base.update({str(k).lower(): v for k, v in (label_map or {}).items()})
         bad = sorted({v for v in base.values() if v not in self.emotions and v is not None})
         if label_map and any(v is not None and v not in self.emotions for v in label_map.values()):
-            raise InputError(None, f"{key} maps to {bad}, which are not among the configured emotions "
-                                   f"{self.emotions}")
+            raise InputError(None, f"{key} maps to {bad}, which are not among the configured emotions {self.emotions}")
         self.map = {k: v for k, v in base.items() if v in self.emotions}
         self.ignored = {k for k, v in base.items() if v is None}
         self.strict = strict
@@ -54,9 +75,13 @@ class LabelMapper:
         emo = self.map.get(str(label).strip().lower())
         if emo is None:
             if self.strict and str(label).strip().lower() not in self.ignored:
-                raise InputError(path, f"label '{label}' is not mapped to any of {self.emotions} "
-                                       f"(known: {sorted(self.map)}); add it to the corpus's label_map "
-                                       f"(null drops it) or set strict: false to drop all unmapped labels", line=line)
+                raise InputError(
+                    path,
+                    f"label '{label}' is not mapped to any of {self.emotions} "
+                    f"(known: {sorted(self.map)}); add it to the corpus's label_map "
+                    f"(null drops it) or set strict: false to drop all unmapped labels",
+                    line=line,
+                )
             self.dropped[str(label)] += 1
         return emo
 

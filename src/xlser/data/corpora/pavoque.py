@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from xlser.errors import InputError
 from xlser.data.corpora import Row, row
 from xlser.data.corpora.labels import LabelMapper
+from xlser.errors import InputError
 
 AUDIO = (".flac", ".wav")
 STYLE_NAMES = {"neutral": "neutral", "poker": "poker", "poppy": "happy", "obadiah": "sad", "spike": "angry"}
@@ -47,10 +47,19 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
     folder = cut if cut.is_dir() else root
     files = [f for f in _audio(folder) if not f.name.startswith("pavoque-")]  # not the long per-style FLACs
     if not files:
-        hint = (" (found the v0.2 release's pavoque-<style>.flac: run `./gradlew wav` in the corpus folder, "
-                "which needs sox, to cut its utterances into build/wav/)") if list(root.glob("pavoque-*.flac")) else ""
-        raise InputError(root, "PAVOQUE layout expected: <root>/Recordings/<Style>/<prompt>.flac or "
-                               f"<root>/build/wav/<prompt>-<style>.wav{hint}")
+        hint = (
+            (
+                " (found the v0.2 release's pavoque-<style>.flac: run `./gradlew wav` in the corpus folder, "
+                "which needs sox, to cut its utterances into build/wav/)"
+            )
+            if list(root.glob("pavoque-*.flac"))
+            else ""
+        )
+        raise InputError(
+            root,
+            "PAVOQUE layout expected: <root>/Recordings/<Style>/<prompt>.flac or "
+            f"<root>/build/wav/<prompt>-<style>.wav{hint}",
+        )
     for f in files:
         m = _CUT.match(f.stem)
         if m is None:

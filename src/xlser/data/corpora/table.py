@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-from xlser.errors import InputError
-from xlser.io import encoding_error
 from xlser.data.corpora import Row, row
 from xlser.data.corpora.labels import LabelMapper
+from xlser.errors import InputError
+from xlser.io import encoding_error
 
 REQUIRED = ("path", "emotion", "speaker")
 

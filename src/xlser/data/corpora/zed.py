@@ -20,17 +20,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from xlser.errors import InputError
-from xlser.io import encoding_error
 from xlser.data.corpora import Row, row
 from xlser.data.corpora.labels import LabelMapper
+from xlser.errors import InputError
+from xlser.io import encoding_error
 
 END_TOLERANCE_S = 0.05  # how far an event or ZED.json's duration may run past the audio
 
 
 def _resolve(root: Path, wav: str) -> Path:
     if wav.startswith("datafolder"):
-        wav = wav[len("datafolder"):].lstrip("/\\")
+        wav = wav[len("datafolder") :].lstrip("/\\")
     p = Path(wav)
     return p if p.is_absolute() else root / p
 
@@ -70,28 +70,43 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
             events = item["emotion"]
             wav = _resolve(root, item["wav"])
         except (KeyError, TypeError):
-            raise InputError(path, f"entry '{utt}' lacks 'wav' or 'emotion' "
-                                   "(expected {wav, duration, emotion: [{emo, start, end}]})") from None
+            raise InputError(
+                path,
+                f"entry '{utt}' lacks 'wav' or 'emotion' (expected {{wav, duration, emotion: [{{emo, start, end}}]}})",
+            ) from None
         if len(events) != 1:
             raise InputError(path, f"entry '{utt}' has {len(events)} emotion events; exactly one is expected")
         emo, start, end = _event(path, utt, events[0])
         emotion = mapper(emo, path)
         if emotion is None:
             continue
-        r = row(utt, str(item.get("speaker", utt.split("_")[0])), emotion, wav,
-                text=str(item.get("transcription", "")), seg_start=start, seg_end=end)
+        r = row(
+            utt,
+            str(item.get("speaker", utt.split("_")[0])),
+            emotion,
+            wav,
+            text=str(item.get("transcription", "")),
+            seg_start=start,
+            seg_end=end,
+        )
         audio = float(r["duration_s"])
         try:
             duration = float(item.get("duration", audio))
         except (TypeError, ValueError):
             raise InputError(path, f"entry '{utt}': duration {item.get('duration')!r} is not a number") from None
         if not 0 < duration <= audio + END_TOLERANCE_S or duration < audio - END_TOLERANCE_S:
-            raise InputError(path, f"entry '{utt}': duration {duration} s does not match its audio "
-                                   f"({audio:.3f} s, {wav}) to within {END_TOLERANCE_S} s")
+            raise InputError(
+                path,
+                f"entry '{utt}': duration {duration} s does not match its audio "
+                f"({audio:.3f} s, {wav}) to within {END_TOLERANCE_S} s",
+            )
         if not 0 <= start < end <= duration + END_TOLERANCE_S or start >= duration:
-            raise InputError(path, f"entry '{utt}': segment [{start}, {end}] is not inside the utterance "
-                                   f"(0 - {duration:.3f} s, ZED.json's duration; up to {END_TOLERANCE_S} s "
-                                   "past the end is clamped)")
+            raise InputError(
+                path,
+                f"entry '{utt}': segment [{start}, {end}] is not inside the utterance "
+                f"(0 - {duration:.3f} s, ZED.json's duration; up to {END_TOLERANCE_S} s "
+                "past the end is clamped)",
+            )
         r["seg_end"] = min(end, duration)
         r["seg_duration"] = duration
         yield r
