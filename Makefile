@@ -24,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# not part of `make test`: writes rehearsal/ (inputs, results/tables/cost.csv), README "Rehearsal"
+# not part of `make test`: writes rehearsal/ (inputs, results/tables/cost.csv), docs/usage.md, Rehearsal
 rehearsal: $(STAMP)
 	$(BIN)/python tools/rehearsal.py --scale $(SCALE) --cores $(CORES)
 

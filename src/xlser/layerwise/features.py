@@ -42,7 +42,7 @@ def one_per_pass(batching: str, device: torch.device, mode: str) -> bool:
 
     `single`: always; `exact`: only where exact batches are impossible (`mode` unbatched);
     `auto`: single on CPU, where batches measured slower (padding and masking cost more than
-    the batch saves on a few cores: 9.3x vs 12.8x real time on 2 cores, README), exact
+    the batch saves on a few cores: 9.3x vs 12.8x real time on 2 cores, docs/development.md), exact
     batches elsewhere. Both give every utterance its numbers alone (to float rounding)."""
     if batching not in BATCHINGS:
         raise ValueError(f"features.batching: '{batching}' is not one of {BATCHINGS}")
