@@ -598,8 +598,116 @@ def _train_stack(
     return _results(heads, data, opt.narrow)
 
 
-def _rows(X: np.ndarray, index: dict[str, int], ids: Sequence[str]) -> np.ndarray:
-    return X[[index[u] for u in ids]]
+@dataclass(frozen=True)
+class _Side:
+    """One corpus of an experiment: its pooled features, their row per utterance, its labels."""
+
+    X: np.ndarray
+    index: dict[str, int]
+    emotion: pd.Series
+
+    @classmethod
+    def of(cls, feats: tuple[np.ndarray, np.ndarray], manifest: pd.DataFrame) -> _Side:
+        ids, X = feats
+        return cls(X, {u: i for i, u in enumerate(ids)}, manifest.set_index("utt_id")["emotion"])
+
+    def rows(self, ids: Sequence[str]) -> np.ndarray:
+        return self.X[[self.index[u] for u in ids]]
+
+
+def _fold_inputs(
+    train: _Side,
+    test: _Side,
+    train_splits: pd.DataFrame,
+    test_splits: pd.DataFrame,
+    lab: dict[str, int],
+    val_on: str,
+) -> tuple[list[Any], list[Fold], list[list[str]]]:
+    """Per fold of the train corpus: the probes' training and validation data and the test ids
+    (the test corpus's test partition of the same fold)."""
+    fold_ids = sorted(train_splits["fold"].unique())
+    inputs, tests = [], []
+    for fold in fold_ids:
+        part = train_splits[train_splits["fold"] == fold]
+        tr = part[part["partition"] == "train"]["utt_id"].tolist()
+        test_part = test_splits[test_splits["fold"] == fold]
+        te = test_part[test_part["partition"] == "test"]["utt_id"].tolist()
+        if not te:
+            raise ValueError(f"fold {fold} of the train corpus has no test fold in the test corpus splits")
+        if val_on == "target":
+            va = test_part[test_part["partition"] == "val"]["utt_id"].tolist()
+            X_va, y_va = test.rows(va), np.array([lab[e] for e in test.emotion[va]])
+        else:
+            va = part[part["partition"] == "val"]["utt_id"].tolist()
+            X_va, y_va = train.rows(va), np.array([lab[e] for e in train.emotion[va]])
+        inputs.append((train.rows(tr), np.array([lab[e] for e in train.emotion[tr]]), X_va, y_va))
+        tests.append(te)
+    return fold_ids, inputs, tests
+
+
+def _layer_scores(
+    fold_ids: Sequence[Any],
+    tests: Sequence[list[str]],
+    results: Sequence[ProbeResult],
+    test: _Side,
+    classes: list[str],
+    info: dict[str, str],
+) -> tuple[pd.DataFrame, dict[Any, tuple[list[str], np.ndarray, np.ndarray]]]:
+    """Every fold's and layer's test scores (with its epochs and validation scores), and each
+    fold's test ids, labels and class probabilities (N, L, C) for the predictions."""
+    rows, probs_by_fold = [], {}
+    for fold, te, res in zip(fold_ids, tests, results):
+        y_te = test.emotion[te].to_numpy()
+        proba = res.predict_proba(test.rows(te))  # (N, L, C)
+        probs_by_fold[fold] = (te, y_te, proba)
+        for layer in range(proba.shape[1]):
+            pred = [classes[i] for i in proba[:, layer].argmax(-1)]
+            s = scores(y_te, pred, classes)
+            rows.append(
+                {
+                    **info,
+                    "fold": int(fold),
+                    "layer": layer,
+                    **s,
+                    "epochs": int(res.epochs[layer]),
+                    "val_ua": float(res.val_ua[layer]),
+                    "val_loss": float(res.val_loss[layer]),
+                }
+            )
+        log.info(
+            "fold %s: best val UA %.3f at layer %d; test UA there %.3f",
+            fold,
+            res.val_ua.max(),
+            int(res.val_ua.argmax()),
+            rows[-proba.shape[1] + int(res.val_ua.argmax())]["ua"],
+        )
+    return pd.DataFrame(rows), probs_by_fold
+
+
+def _predictions(
+    probs_by_fold: Mapping[Any, tuple[list[str], np.ndarray, np.ndarray]],
+    layer: int,
+    classes: list[str],
+    info: dict[str, str],
+) -> pd.DataFrame:
+    """Every fold's test predictions of one layer, with the class probabilities."""
+    preds = []
+    for fold, (te, y_te, proba) in probs_by_fold.items():
+        p = proba[:, layer]
+        block = pd.DataFrame(
+            {
+                **info,
+                "fold": int(fold),
+                "layer": layer,
+                "utt_id": te,
+                "true": y_te,
+                "pred": [classes[i] for i in p.argmax(-1)],
+            }
+        )
+        for i, c in enumerate(classes):
+            block[f"p_{c}"] = p[:, i].round(6)
+        preds.append(block)
+    return pd.concat(preds, ignore_index=True)
 
 
 def probe_experiment(
@@ -629,73 +737,10 @@ def probe_experiment(
         raise ValueError(f"val_on must be 'source' or 'target', not {val_on!r}")
     classes = list(emotions)
     lab = {e: i for i, e in enumerate(classes)}
-    tr_ids, tr_X = train_feats
-    te_ids, te_X = test_feats
-    tr_index = {u: i for i, u in enumerate(tr_ids)}
-    te_index = {u: i for i, u in enumerate(te_ids)}
-    tr_emo = train_manifest.set_index("utt_id")["emotion"]
-    te_emo = test_manifest.set_index("utt_id")["emotion"]
-    fold_ids = sorted(train_splits["fold"].unique())
-    inputs, tests = [], []
-    for fold in fold_ids:
-        part = train_splits[train_splits["fold"] == fold]
-        tr = part[part["partition"] == "train"]["utt_id"].tolist()
-        test_part = test_splits[test_splits["fold"] == fold]
-        te = test_part[test_part["partition"] == "test"]["utt_id"].tolist()
-        if not te:
-            raise ValueError(f"fold {fold} of the train corpus has no test fold in the test corpus splits")
-        if val_on == "target":
-            va = test_part[test_part["partition"] == "val"]["utt_id"].tolist()
-            X_va, y_va = _rows(te_X, te_index, va), np.array([lab[e] for e in te_emo[va]])
-        else:
-            va = part[part["partition"] == "val"]["utt_id"].tolist()
-            X_va, y_va = _rows(tr_X, tr_index, va), np.array([lab[e] for e in tr_emo[va]])
-        inputs.append((_rows(tr_X, tr_index, tr), np.array([lab[e] for e in tr_emo[tr]]), X_va, y_va))
-        tests.append(te)
+    train, test = _Side.of(train_feats, train_manifest), _Side.of(test_feats, test_manifest)
+    fold_ids, inputs, tests = _fold_inputs(train, test, train_splits, test_splits, lab, val_on)
     results = train_probe_folds(inputs, len(classes), cfg, device, threads=threads)
     del inputs
-    rows, probs_by_fold = [], {}
-    for fold, te, res in zip(fold_ids, tests, results):
-        y_te = te_emo[te].to_numpy()
-        proba = res.predict_proba(_rows(te_X, te_index, te))  # (N, L, C)
-        probs_by_fold[fold] = (te, y_te, proba)
-        for layer in range(proba.shape[1]):
-            pred = [classes[i] for i in proba[:, layer].argmax(-1)]
-            s = scores(y_te, pred, classes)
-            rows.append(
-                {
-                    **info,
-                    "fold": int(fold),
-                    "layer": layer,
-                    **s,
-                    "epochs": int(res.epochs[layer]),
-                    "val_ua": float(res.val_ua[layer]),
-                    "val_loss": float(res.val_loss[layer]),
-                }
-            )
-        log.info(
-            "fold %s: best val UA %.3f at layer %d; test UA there %.3f",
-            fold,
-            res.val_ua.max(),
-            int(res.val_ua.argmax()),
-            rows[-proba.shape[1] + int(res.val_ua.argmax())]["ua"],
-        )
-    df = pd.DataFrame(rows)
+    df, probs_by_fold = _layer_scores(fold_ids, tests, results, test, classes, info)
     best_layer = int(df.groupby("layer")["val_ua"].mean().idxmax())
-    preds = []
-    for fold, (te, y_te, proba) in probs_by_fold.items():
-        p = proba[:, best_layer]
-        block = pd.DataFrame(
-            {
-                **info,
-                "fold": int(fold),
-                "layer": best_layer,
-                "utt_id": te,
-                "true": y_te,
-                "pred": [classes[i] for i in p.argmax(-1)],
-            }
-        )
-        for i, c in enumerate(classes):
-            block[f"p_{c}"] = p[:, i].round(6)
-        preds.append(block)
-    return df, pd.concat(preds, ignore_index=True)
+    return df, _predictions(probs_by_fold, best_layer, classes, info)
