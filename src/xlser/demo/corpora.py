@@ -16,10 +16,10 @@ import shutil
 import subprocess
 import sys
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -47,6 +47,21 @@ class Speaker:
     voice: str
     shift: dict[str, float]
     gender: str
+
+
+class Voice(Protocol):
+    """What the corpus generators ask of a synthesiser: the demo's `Synth`, or the rehearsal's
+    tones (xlser.demo.rehearsal.ToneSynth)."""
+
+    sample_rate: int
+    corpus: str
+    base_voice: str
+
+    def speakers(self, n: int, prefix: Callable[[int, str], str]) -> list[Speaker]: ...
+
+    def say(self, speaker: Speaker, emotion: str, sentence: int) -> np.ndarray: ...
+
+    def text(self, sentence: int) -> str: ...
 
 
 class Synth:
@@ -96,7 +111,7 @@ def _plan(
     return items
 
 
-def esd_utterances(s: Synth, spec: dict[str, Any], emotions: list[str]) -> Iterator[EsdUtterance]:
+def esd_utterances(s: Voice, spec: Mapping[str, Any], emotions: list[str]) -> Iterator[EsdUtterance]:
     """`spec["speakers"]` speakers (0001 ...), each `per_speaker_emotion` utterances per emotion
     and two of surprise (a label the study leaves out), numbered in ESD's emotion order."""
     speakers = s.speakers(spec["speakers"], lambda i, g: f"{i + 1:04d}")
@@ -117,7 +132,7 @@ def esd_utterances(s: Synth, spec: dict[str, Any], emotions: list[str]) -> Itera
                 )
 
 
-def pavoque_utterances(s: Synth, spec: dict[str, Any], emotions: list[str]) -> Iterator[PavoqueUtterance]:
+def pavoque_utterances(s: Voice, spec: Mapping[str, Any], emotions: list[str]) -> Iterator[PavoqueUtterance]:
     """One male speaker, `per_speaker_emotion` prompts per style and three in Poker (unused by
     the study), 24-bit like the original."""
     spk = s.speakers(1, lambda i, g: "pavoque")[0]
@@ -137,7 +152,7 @@ DEMO_EVALUATIONS = (
 IEMOCAP_VAD = {"neu": (3.0, 2.5, 2.5), "hap": (4.0, 3.5, 3.0), "ang": (1.5, 4.0, 4.0), "sad": (2.0, 1.5, 2.0)}
 
 
-def iemocap_turns(s: Synth, spec: dict[str, Any], emotions: list[str]) -> Iterator[IemocapTurn]:
+def iemocap_turns(s: Voice, spec: Mapping[str, Any], emotions: list[str]) -> Iterator[IemocapTurn]:
     """Per session: two speakers (F, M), two improvised dialogs and one scripted one; a few
     utterances carry labels the study did not use (exc, fru, xxx)."""
     per = spec["per_speaker_emotion"]
@@ -168,7 +183,7 @@ def iemocap_turns(s: Synth, spec: dict[str, Any], emotions: list[str]) -> Iterat
 
 
 def table_utterances(
-    s: Synth, spec: dict[str, Any], emotions: list[str], corpus: dict[str, Any]
+    s: Voice, spec: Mapping[str, Any], emotions: list[str], corpus: Mapping[str, Any]
 ) -> Iterator[TableUtterance]:
     """`spec["speakers"]` speakers (TJ01 ...), labels in the corpus's own vocabulary (the keys of
     its `label_map`)."""
@@ -180,7 +195,7 @@ def table_utterances(
         yield TableUtterance(f"{spk.name}_{j:04d}", spk.name, own.get(emo, emo), s.text(k), audio)
 
 
-def zed_utterances(s: Synth, spec: dict[str, Any], emotions: list[str]) -> Iterator[ZedUtterance]:
+def zed_utterances(s: Voice, spec: Mapping[str, Any], emotions: list[str]) -> Iterator[ZedUtterance]:
     """Neutral - emotional - neutral, the emotional segment's bounds known exactly."""
     speakers = s.speakers(spec["speakers"], lambda i, g: f"zed{i + 1:02d}")
     sed_emotions = [e for e in spec.get("emotions", ["angry", "happy", "sad"]) if e in emotions]

@@ -338,16 +338,16 @@ def write_corpus(
     s = ToneSynth(name, corpus["lang"], seed, spec["sample_rate"], spec["duration"], spec.get("long_s"))
     w = spec["writer"]
     if w == "esd":
-        n = layouts.write_esd(tmp, esd_utterances(s, plan, emotions))  # type: ignore[arg-type]
+        n = layouts.write_esd(tmp, esd_utterances(s, plan, emotions))
     elif w == "pavoque":
         n = layouts.write_pavoque(tmp, pavoque_count_utterances(s, plan["counts"]))
     elif w == "iemocap":
         n = layouts.write_iemocap(tmp, iemocap_count_turns(s, plan["sessions"], plan["counts"], plan["improvised"]))
     elif w == "zed":
         sed_emotions = cfg.get("sed", {}).get("emotions", ["angry", "happy", "sad"])
-        n = layouts.write_zed(tmp, zed_utterances(s, {**plan, "emotions": sed_emotions}, emotions))  # type: ignore[arg-type]
+        n = layouts.write_zed(tmp, zed_utterances(s, {**plan, "emotions": sed_emotions}, emotions))
     else:
-        utterances = table_utterances(s, plan, emotions, dict(corpus))  # type: ignore[arg-type]
+        utterances = table_utterances(s, plan, emotions, corpus)
         n = layouts.write_table(tmp, utterances, corpus.get("table", "labels.csv"))
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
