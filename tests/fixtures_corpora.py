@@ -1,44 +1,60 @@
-"""Small fixture trees in each real corpus layout, with real (tiny) audio."""
+"""Small fixture trees in each real corpus layout, with real (tiny) audio, written by the
+layout writers the demo and the rehearsal use (xlser.demo.layouts)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
+
+from xlser.demo.layouts import (
+    Clip,
+    EsdUtterance,
+    IemocapTurn,
+    PavoqueUtterance,
+    TableUtterance,
+    ZedUtterance,
+    save,
+    write_esd,
+    write_iemocap,
+    write_pavoque,
+    write_pavoque_v02,
+    write_table,
+    write_zed,
+)
+
+
+def tone_clip(seconds: float = 0.5, sr: int = 16000, freq: float = 220.0, subtype: str = "PCM_16") -> Clip:
+    t = np.arange(int(seconds * sr)) / sr
+    return Clip(0.3 * np.sin(2 * np.pi * freq * t), sr, subtype)
 
 
 def tone(path: Path, seconds: float = 0.5, sr: int = 16000, freq: float = 220.0, subtype: str = "PCM_16") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(seconds * sr)) / sr
-    sf.write(str(path), 0.3 * np.sin(2 * np.pi * freq * t), sr, subtype=subtype)
+    save(path, tone_clip(seconds, sr, freq, subtype))
     return path
 
 
 def esd_tree(root: Path, speakers=("0001", "0002", "0011"), per_emotion: int = 2) -> Path:
     """`<root>/<spk>/<Emotion>/<spk>_<6 digits>.wav` + `<root>/<spk>/<spk>.txt` (id TAB text TAB emotion)."""
     emotions = ["Angry", "Happy", "Neutral", "Sad", "Surprise"]
+    utterances = []
     for spk in speakers:
-        lines = []
-        n = 1
-        for emo in emotions:
-            for _ in range(per_emotion):
-                uid = f"{spk}_{n:06d}"
-                tone(root / spk / emo / f"{uid}.wav", seconds=0.25 + 0.01 * n)
-                text = "打开空调" if spk <= "0010" else "Open the door"
-                lines.append(f"{uid}\t{text}{n}\t{'中立' if emo == 'Neutral' else emo}")
-                n += 1
-        encoding = "utf-16" if spk == "0002" else "utf-8"  # the real Mandarin files vary
-        (root / spk / f"{spk}.txt").write_text("\n".join(lines) + "\n", encoding=encoding)
+        text = "打开空调" if spk <= "0010" else "Open the door"
+        for e, emo in enumerate(emotions):
+            for i in range(per_emotion):
+                n = e * per_emotion + i + 1
+                label = "中立" if emo == "Neutral" else emo
+                clip = tone_clip(seconds=0.25 + 0.01 * n)
+                utterances.append(EsdUtterance(spk, f"{spk}_{n:06d}", emo, label, f"{text}{n}", clip))
+    write_esd(root, utterances, encodings={"0002": "utf-16"})  # the real Mandarin files vary
     return root
 
 
 def pavoque_tree(root: Path, per_style: int = 2) -> Path:
     """The first release: `<root>/Recordings/<Style>/<prompt>.flac`."""
-    for style in ["Neutral", "Poppy", "Obadiah", "Spike", "Poker"]:
-        for i in range(per_style):
-            tone(root / "Recordings" / style / f"prompt{i:04d}.flac", seconds=0.3, sr=44100, subtype="PCM_24")
+    clip = tone_clip(seconds=0.3, sr=44100, subtype="PCM_24")
+    styles = ["Neutral", "Poppy", "Obadiah", "Spike", "Poker"]
+    write_pavoque(root, [PavoqueUtterance(s, f"prompt{i:04d}", clip) for s in styles for i in range(per_style)])
     return root
 
 
@@ -46,61 +62,58 @@ def pavoque_v02_tree(root: Path, per_style: int = 2) -> Path:
     """The v0.2 release after `./gradlew wav`: `pavoque-<style>.flac/.yaml` and the cut
     `build/wav/<prompt>-<style>.wav` (style prompts such as spike0074, shared ones such as m0001)."""
     prefix = {"angry": "spike", "happy": "poppy", "sad": "obadiah", "neutral": "a", "poker": "poker"}
+    utterances = []
     for style, pre in prefix.items():
-        (root / f"pavoque-{style}.yaml").parent.mkdir(parents=True, exist_ok=True)
-        (root / f"pavoque-{style}.yaml").write_text(f"- prompt: {pre}0001\n  style: {style}\n")
-        for i in range(per_style):
-            tone(root / "build" / "wav" / f"{pre}{i + 1:04d}-{style}.wav", seconds=0.3, sr=44100, subtype="PCM_24")
-        tone(root / "build" / "wav" / f"m0001-{style}.wav", seconds=0.2, sr=44100, subtype="PCM_24")
+        clip = tone_clip(seconds=0.3, sr=44100, subtype="PCM_24")
+        utterances += [PavoqueUtterance(style, f"{pre}{i + 1:04d}", clip) for i in range(per_style)]
+        utterances.append(PavoqueUtterance(style, "m0001", tone_clip(seconds=0.2, sr=44100, subtype="PCM_24")))
+    write_pavoque_v02(root, utterances)
     return root
 
 
-EMO_EVAL_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+#: the evaluators' lines under each fixture turn (tests count lines of the EmoEvaluation files)
+EVALUATIONS = "C-E1:\tNeutral;\t()\nC-E2:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  2;\t()\n\n"
 
 
 def iemocap_tree(root: Path) -> Path:
     """Session1 with one improvised and one scripted dialog; Session2 improvised."""
-    spec = {
-        1: {
-            "Ses01F_impro01": [("F000", "neu"), ("M000", "ang"), ("F001", "exc"), ("M001", "fru")],
-            "Ses01F_script01_1": [("F000", "sad"), ("M000", "hap")],
-        },
-        2: {"Ses02M_impro03": [("F000", "sad"), ("M000", "hap"), ("F001", "xxx")]},
+    dialogs = {
+        "Ses01F_impro01": [("F000", "neu"), ("M000", "ang"), ("F001", "exc"), ("M001", "fru")],
+        "Ses01F_script01_1": [("F000", "sad"), ("M000", "hap")],
+        "Ses02M_impro03": [("F000", "sad"), ("M000", "hap"), ("F001", "xxx")],
     }
-    for n, dialogs in spec.items():
-        sess = root / f"Session{n}"
-        for dialog, utts in dialogs.items():
-            lines = [EMO_EVAL_HEADER]
-            for k, (suffix, label) in enumerate(utts):
-                utt = f"{dialog}_{suffix}"
-                tone(sess / "sentences" / "wav" / dialog / f"{utt}.wav", seconds=0.3 + 0.1 * k)
-                lines.append(f"[{k * 2.5:.4f} - {k * 2.5 + 2.0:.4f}]\t{utt}\t{label}\t[2.5000, 3.0000, 3.5000]\n")
-                lines.append("C-E1:\tNeutral;\t()\nC-E2:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  2;\t()\n\n")
-            ev = sess / "dialog" / "EmoEvaluation" / f"{dialog}.txt"
-            ev.parent.mkdir(parents=True, exist_ok=True)
-            ev.write_text("".join(lines))
+    turns = [
+        IemocapTurn(
+            f"{dialog}_{suffix}",
+            label,
+            tone_clip(seconds=0.3 + 0.1 * k),
+            vad=(2.5, 3.0, 3.5),
+            span=(k * 2.5, k * 2.5 + 2.0),
+        )
+        for dialog, utts in dialogs.items()
+        for k, (suffix, label) in enumerate(utts)
+    ]
+    write_iemocap(root, turns, EVALUATIONS)
     return root
 
 
 def zed_tree(root: Path) -> Path:
-    data = {}
-    for i, (emo, start, end) in enumerate([("happy", 0.2, 0.6), ("sad", 0.1, 0.5), ("angry", 0.3, 0.9)]):
-        uid = f"spk{i}_{i:03d}"
-        tone(root / "audio" / f"{uid}.wav", seconds=1.0)
-        data[uid] = {
-            "wav": f"datafolder/audio/{uid}.wav",
-            "duration": 1.0,
-            "emotion": [{"emo": emo, "start": start, "end": end}],
-            "transcription": f"text {i}",
-        }
-    (root / "ZED.json").write_text(json.dumps(data, indent=2))
+    events = [("happy", 0.2, 0.6), ("sad", 0.1, 0.5), ("angry", 0.3, 0.9)]
+    write_zed(
+        root,
+        [
+            ZedUtterance(f"spk{i}_{i:03d}", emo, start, end, f"text {i}", tone_clip(seconds=1.0))
+            for i, (emo, start, end) in enumerate(events)
+        ],
+    )
     return root
 
 
 def csv_tree(root: Path) -> Path:
-    rows = ["path,emotion,speaker,text,utt_id"]
-    for i, lab in enumerate(["negation", "expectation", "question", "negation"]):
-        tone(root / "wav" / f"tj{i}.wav", seconds=0.4)
-        rows.append(f"wav/tj{i}.wav,{lab},S{i % 2},句子{i},tj_{i}")
-    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    labels = ["negation", "expectation", "question", "negation"]
+    utterances = [
+        TableUtterance(f"tj_{i}", f"S{i % 2}", lab, f"句子{i}", tone_clip(seconds=0.4), path=f"wav/tj{i}.wav")
+        for i, lab in enumerate(labels)
+    ]
+    write_table(root, utterances, "labels.csv")
     return root

@@ -26,6 +26,7 @@ from xlser.data.folds import import_folds
 from xlser.data.manifest import read_manifest, write_manifest
 from xlser.data.resample import resample_corpus
 from xlser.data.splits import dialog_pools, listening_subset, make_splits, select_dialogs
+from xlser.demo.layouts import EsdUtterance, IemocapTurn, PavoqueUtterance, write_esd, write_iemocap, write_pavoque_v02
 
 ROOT = Path(__file__).resolve().parents[2]
 EMO = ["angry", "happy", "neutral", "sad"]
@@ -71,20 +72,22 @@ def esd_tree(root: Path) -> None:
     """`<spk>/<Emotion>/{evaluation,test,train}/<spk>_<id>.wav` (20/30/300) and `<spk>/<spk>.txt`."""
     audio = _wav(16000, "PCM_16")
     labels = {"Neutral": "中立", "Angry": "生气", "Happy": "快乐", "Sad": "伤心", "Surprise": "惊喜"}
-    for s in range(1, 11):
-        spk = f"{s:04d}"
-        lines = []
-        for e, emo in enumerate(ESD_EMOTIONS):
-            if emo == "Surprise" and s > 2:  # written for two speakers only (dropped anyway)
-                continue
-            for sub in ("evaluation", "test", "train"):
-                (root / spk / emo / sub).mkdir(parents=True)
-            for i in range(350):
-                uid = f"{spk}_{e * 350 + i + 1:06d}"
-                sub = "evaluation" if i < 20 else "test" if i < 50 else "train"
-                (root / spk / emo / sub / f"{uid}.wav").write_bytes(audio)
-                lines.append(f"{uid}\t打开空调{i}\t{labels[emo]}")
-        (root / spk / f"{spk}.txt").write_text("\n".join(lines) + "\n", encoding="utf-16" if s % 2 else "utf-8")
+    utterances = [
+        EsdUtterance(
+            spk,
+            f"{spk}_{e * 350 + i + 1:06d}",
+            emo,
+            labels[emo],
+            f"打开空调{i}",
+            audio,
+            subset="evaluation" if i < 20 else "test" if i < 50 else "train",
+        )
+        for spk in (f"{s:04d}" for s in range(1, 11))
+        for e, emo in enumerate(ESD_EMOTIONS)
+        if emo != "Surprise" or spk <= "0002"  # Surprise written for two speakers only (dropped anyway)
+        for i in range(350)
+    ]
+    write_esd(root, utterances, encodings={f"{s:04d}": "utf-16" for s in range(1, 11, 2)})
 
 
 def iemocap_tree(root: Path) -> None:
@@ -111,18 +114,12 @@ def iemocap_tree(root: Path) -> None:
                     k = counter[(d, g)] = counter.get((d, g), -1) + 1
                     utts[d].append((f"{d}_{g}{k:03d}", label))
                     j += 1
-            for d, items in utts.items():
-                (sess / "sentences" / "wav" / d).mkdir(parents=True)
-                lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"]
-                for i, (utt, label) in enumerate(items):
-                    (sess / "sentences" / "wav" / d / f"{utt}.wav").write_bytes(audio)
-                    lines.append(
-                        f"[{i * 3.1:.4f} - {i * 3.1 + 2.5:.4f}]\t{utt}\t{label}\t[2.5000, 3.0000, 2.0000]\n"
-                        f"C-E1:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  2;\t()\n\n"
-                    )
-                ev = sess / "dialog" / "EmoEvaluation" / f"{d}.txt"
-                ev.parent.mkdir(parents=True, exist_ok=True)
-                ev.write_text("".join(lines))
+            turns = [
+                IemocapTurn(utt, label, audio, vad=(2.5, 3.0, 2.0), span=(i * 3.1, i * 3.1 + 2.5))
+                for items in utts.values()
+                for i, (utt, label) in enumerate(items)
+            ]
+            write_iemocap(root, turns)
         cat = sess / "dialog" / "EmoEvaluation" / "Categorical"  # the release's sub-folders: not read
         cat.mkdir()
         (cat / f"Ses{n:02d}F_impro01_e1_cat.txt").write_text("Ses01F_impro01_F000 :Neutral state; ()\n")
@@ -132,15 +129,14 @@ def iemocap_tree(root: Path) -> None:
 def pavoque_tree(root: Path) -> None:
     """v0.2: `pavoque-<style>.yaml` and `build/wav/<prompt>-<style>.wav` (44.1 kHz, 24 bit)."""
     audio = _wav(44100, "PCM_24")
-    (root / "build" / "wav").mkdir(parents=True)
+    utterances = []
     for style, n in PAVOQUE_COUNTS.items():
         own = 54 if style != "neutral" else n  # style prompts (spike0001...), then shared ones (m0001...)
         prompts = [f"{PAVOQUE_PREFIX[style]}{i + 1:04d}" for i in range(own)] + [
             f"m{i + 1:04d}" for i in range(n - own)
         ]
-        (root / f"pavoque-{style}.yaml").write_text("".join(f"- prompt: {p}\n  style: {style}\n" for p in prompts))
-        for p in prompts:
-            (root / "build" / "wav" / f"{p}-{style}.wav").write_bytes(audio)
+        utterances += [PavoqueUtterance(style, p, audio) for p in prompts]
+    write_pavoque_v02(root, utterances)
 
 
 @pytest.fixture(scope="module")

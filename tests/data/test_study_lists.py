@@ -28,6 +28,7 @@ from xlser.data.folds import PARTITIONS, import_folds, training_ids
 from xlser.data.manifest import read_manifest, write_manifest
 from xlser.data.resample import resample_corpus
 from xlser.data.splits import dialog_pools, listening_subset, select_dialogs
+from xlser.demo.layouts import EsdUtterance, IemocapTurn, write_esd, write_iemocap
 from xlser.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,18 +69,21 @@ def esd_tree(root: Path) -> None:
     351-700 Angry, 701-1050 Happy, 1051-1400 Sad) and `<spk>/<spk>.txt`: the whole release's
     four emotions, so every listed utterance and 12,000 unlisted ones exist."""
     audio = _wav()
-    for s in range(1, 11):
-        spk = f"{s:04d}"
-        lines = []
-        for e, emo in enumerate(["Neutral", "Angry", "Happy", "Sad"]):
-            for sub in ("evaluation", "test", "train"):
-                (root / spk / emo / sub).mkdir(parents=True)
-            for i in range(350):
-                uid = f"{spk}_{e * 350 + i + 1:06d}"
-                sub = "evaluation" if i < 20 else "test" if i < 50 else "train"
-                (root / spk / emo / sub / f"{uid}.wav").write_bytes(audio)
-                lines.append(f"{uid}\t打开空调{i}\t{emo}")
-        (root / spk / f"{spk}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    utterances = [
+        EsdUtterance(
+            spk,
+            f"{spk}_{e * 350 + i + 1:06d}",
+            emo,
+            emo,
+            f"打开空调{i}",
+            audio,
+            subset="evaluation" if i < 20 else "test" if i < 50 else "train",
+        )
+        for spk in (f"{s:04d}" for s in range(1, 11))
+        for e, emo in enumerate(["Neutral", "Angry", "Happy", "Sad"])
+        for i in range(350)
+    ]
+    write_esd(root, utterances)
 
 
 def iemocap_tree(root: Path) -> dict[str, str]:
@@ -98,19 +102,12 @@ def iemocap_tree(root: Path) -> dict[str, str]:
     by_dialog: dict[str, list[str]] = defaultdict(list)
     for utt in sorted(labels):
         by_dialog[utt.rsplit("_", 1)[0]].append(utt)
-    for dialog, utts in by_dialog.items():
-        sess = root / f"Session{int(dialog[3:5])}"
-        (sess / "sentences" / "wav" / dialog).mkdir(parents=True)
-        lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"]
-        for i, utt in enumerate(utts):
-            (sess / "sentences" / "wav" / dialog / f"{utt}.wav").write_bytes(audio)
-            lines.append(
-                f"[{i * 3.1:.4f} - {i * 3.1 + 2.5:.4f}]\t{utt}\t{labels[utt]}\t[2.5000, 3.0000, 2.0000]\n"
-                "C-E1:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  2;\t()\n\n"
-            )
-        ev = sess / "dialog" / "EmoEvaluation" / f"{dialog}.txt"
-        ev.parent.mkdir(parents=True, exist_ok=True)
-        ev.write_text("".join(lines))
+    turns = [
+        IemocapTurn(utt, labels[utt], audio, vad=(2.5, 3.0, 2.0), span=(i * 3.1, i * 3.1 + 2.5))
+        for utts in by_dialog.values()
+        for i, utt in enumerate(utts)
+    ]
+    write_iemocap(root, turns)
     return labels
 
 

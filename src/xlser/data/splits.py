@@ -28,6 +28,7 @@ ones only).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -172,6 +173,136 @@ def _split_quota(sizes: list[int], k: int) -> list[int]:
     return quota
 
 
+Rows = list[tuple[str, int, str]]  # (utt_id, fold, partition)
+
+
+@dataclass(frozen=True)
+class _Quota:
+    """What every fold draws per emotion of a corpus, and the config keys that set it (named
+    in the errors of a corpus short of utterances)."""
+
+    corpus: str
+    present: list[str]  # the emotions the corpus has
+    train_per_emotion: int
+    val_pe: int
+    test_pe: int
+    excluded: set[str]  # never in training (the listening stimuli)
+    key_tr: str
+    key_va: str
+    key_te: str
+
+
+def _random_splits(manifest: pd.DataFrame, q: _Quota, folds: int, seed: int, random_folds: str) -> Rows:
+    """`split_by: random`: per emotion, test and validation blocks of one seeded permutation
+    (rotated per fold, or drawn afresh per fold: `random_folds`), training drawn from the rest."""
+    train_per_emotion, val_pe, test_pe = q.train_per_emotion, q.val_pe, q.test_pe
+    excluded, corpus = q.excluded, q.corpus
+    rows: Rows = []
+    rng0 = np.random.default_rng(seed)
+    perms = {e: rng0.permutation(manifest.loc[manifest["emotion"] == e, "utt_id"].to_numpy()) for e in q.present}
+    for f in range(folds):
+        rng = np.random.default_rng([seed, f])
+        for e in q.present:
+            perm = perms[e]
+            need = train_per_emotion + val_pe + test_pe
+            # disjoint: blocks rotate over one permutation; independent: a fresh draw per fold
+            rolled = np.roll(perm, -f * test_pe) if random_folds == "disjoint" else rng.permutation(np.sort(perm))
+            rest = rolled[test_pe + val_pe :]
+            if excluded:
+                rest = rest[~np.isin(rest, list(excluded))]
+            if len(perm) < need or len(rest) < train_per_emotion:
+                raise InputError(
+                    None,
+                    f"too few '{e}' utterances in corpus {corpus}: {len(perm)} exist, "
+                    f"{need} were asked ({q.key_tr}, {q.key_va}, {q.key_te})",
+                )
+            rows += [(u, f, "test") for u in rolled[:test_pe]]
+            rows += [(u, f, "val") for u in rolled[test_pe : test_pe + val_pe]]
+            rows += [(u, f, "train") for u in rng.choice(rest, train_per_emotion, replace=False)]
+    return rows
+
+
+def _held_out_order(manifest: pd.DataFrame, corpus: str, split_by: str, col: str, seed: int) -> list[str]:
+    """The speakers or sessions in the seeded order the folds hold them out in; every
+    utterance needs one, and there must be two."""
+    n_missing = int(manifest[col].isna().sum()) if col in manifest.columns else len(manifest)
+    if n_missing:
+        raise InputError(
+            None,
+            f"corpus {corpus}: corpora.{corpus}.split_by = {split_by} needs a '{col}' for "
+            f"every utterance, and {n_missing} have none: use split_by random, or give it a "
+            f"'{col}' (csv format: a '{col}' column)",
+        )
+    units = sorted(manifest[col].astype(str).unique())
+    if len(units) < 2:
+        raise InputError(
+            None,
+            f"corpus {corpus}: corpora.{corpus}.split_by = {split_by} needs at least 2 "
+            f"{col}s, found {units}: use split_by random (or add {col}s)",
+        )
+    return [units[i] for i in np.random.default_rng(seed).permutation(len(units))]
+
+
+def _separate_fold(
+    held_df: pd.DataFrame,
+    train_df: pd.DataFrame,
+    held: list[str],
+    col: str,
+    f: int,
+    seed: int,
+    rng: np.random.Generator,
+    q: _Quota,
+) -> Rows:
+    """`heldout: separate`: validation and test from different held-out speakers (half each,
+    in a seeded order); with one held-out speaker, both from it."""
+    corpus, where_tr = q.corpus, f"the training {col}s of fold {f}"
+    spk = sorted(held_df["speaker"].unique())
+    spk = [spk[i] for i in np.random.default_rng([seed, f, 1]).permutation(len(spk))]
+    if len(spk) >= 2:
+        half = len(spk) // 2
+        val_df, test_df = (
+            held_df[held_df["speaker"].isin(spk[:half])],
+            held_df[held_df["speaker"].isin(spk[half:])],
+        )
+        where_va, where_te = f"validation speaker(s) {spk[:half]}", f"test speaker(s) {spk[half:]}"
+    else:
+        val_df = test_df = held_df
+        where_va = where_te = f"held-out {col}(s) {held}"
+    rows: Rows = []
+    for e in q.present:
+        te = _take(test_df, e, q.test_pe, rng, f"the {where_te} of fold {f}", q.key_te, corpus)
+        va_pool = val_df[~val_df["utt_id"].isin(te)]
+        va = _take(va_pool, e, q.val_pe, rng, f"the {where_va} of fold {f}", q.key_va, corpus)
+        tr = _take(train_df, e, q.train_per_emotion, rng, where_tr, q.key_tr, corpus)
+        rows += [(u, f, "test") for u in te] + [(u, f, "val") for u in va] + [(u, f, "train") for u in tr]
+    return rows
+
+
+def _unit_splits(manifest: pd.DataFrame, q: _Quota, folds: int, seed: int, split_by: str, heldout: str) -> Rows:
+    """`split_by: speaker | session`: each fold holds out its own speakers (about one fold's
+    share) or one session; validation and test come from them (`heldout`), training from the rest."""
+    col = split_by  # the manifest's column: speaker or session
+    order = _held_out_order(manifest, q.corpus, split_by, col, seed)
+    excluded = q.excluded
+    n_out = 1 if split_by == "session" else max(1, min(len(order) - 1, len(order) // folds))
+    rows: Rows = []
+    for f in range(folds):
+        rng = np.random.default_rng([seed, f])
+        held = [order[(f * n_out + i) % len(order)] for i in range(n_out)]
+        held_df = manifest[manifest[col].astype(str).isin(held)]
+        train_df = manifest[~manifest[col].astype(str).isin(held) & ~manifest["utt_id"].isin(excluded)]
+        if heldout != "mixed":
+            rows += _separate_fold(held_df, train_df, held, col, f, seed, rng, q)
+            continue
+        where_tr = f"the training {col}s of fold {f}"
+        where = f"the held-out {col}(s) {held} of fold {f} of corpus {q.corpus}"
+        for e in q.present:
+            te, va = _mixed(held_df, e, q.test_pe, q.val_pe, rng, where, f"{q.key_va}, {q.key_te}")
+            tr = _take(train_df, e, q.train_per_emotion, rng, where_tr, q.key_tr, q.corpus)
+            rows += [(u, f, "test") for u in te] + [(u, f, "val") for u in va] + [(u, f, "train") for u in tr]
+    return rows
+
+
 def make_splits(
     manifest: pd.DataFrame,
     emotions: Sequence[str],
@@ -201,83 +332,15 @@ def make_splits(
         )
     val_pe, test_pe = _per_emotion(val, present, "val", corpus), _per_emotion(test, present, "test", corpus)
     excluded = set(exclude_from_train)
-    rows: list[tuple[str, int, str]] = []
     key_tr = f"splits.train_per_emotion={train_per_emotion}"
     if excluded:
         key_tr += f", {len(excluded)} listening stimuli kept out of training (splits.exclude_stimuli)"
     key_va, key_te = f"splits.val={val} -> {val_pe} per emotion", f"splits.test={test} -> {test_pe} per emotion"
+    q = _Quota(corpus, list(present), train_per_emotion, val_pe, test_pe, excluded, key_tr, key_va, key_te)
     if split_by == "random":
-        rng0 = np.random.default_rng(seed)
-        perms = {e: rng0.permutation(manifest.loc[manifest["emotion"] == e, "utt_id"].to_numpy()) for e in present}
-        for f in range(folds):
-            rng = np.random.default_rng([seed, f])
-            for e in present:
-                perm = perms[e]
-                need = train_per_emotion + val_pe + test_pe
-                # disjoint: blocks rotate over one permutation; independent: a fresh draw per fold
-                rolled = np.roll(perm, -f * test_pe) if random_folds == "disjoint" else rng.permutation(np.sort(perm))
-                rest = rolled[test_pe + val_pe :]
-                if excluded:
-                    rest = rest[~np.isin(rest, list(excluded))]
-                if len(perm) < need or len(rest) < train_per_emotion:
-                    raise InputError(
-                        None,
-                        f"too few '{e}' utterances in corpus {corpus}: {len(perm)} exist, "
-                        f"{need} were asked ({key_tr}, {key_va}, {key_te})",
-                    )
-                rows += [(u, f, "test") for u in rolled[:test_pe]]
-                rows += [(u, f, "val") for u in rolled[test_pe : test_pe + val_pe]]
-                rows += [(u, f, "train") for u in rng.choice(rest, train_per_emotion, replace=False)]
+        rows = _random_splits(manifest, q, folds, seed, random_folds)
     elif split_by in ("speaker", "session"):
-        col = "speaker" if split_by == "speaker" else "session"
-        n_missing = int(manifest[col].isna().sum()) if col in manifest.columns else len(manifest)
-        if n_missing:
-            raise InputError(
-                None,
-                f"corpus {corpus}: corpora.{corpus}.split_by = {split_by} needs a '{col}' for "
-                f"every utterance, and {n_missing} have none: use split_by random, or give it a "
-                f"'{col}' (csv format: a '{col}' column)",
-            )
-        units = sorted(manifest[col].astype(str).unique())
-        if len(units) < 2:
-            raise InputError(
-                None,
-                f"corpus {corpus}: corpora.{corpus}.split_by = {split_by} needs at least 2 "
-                f"{col}s, found {units}: use split_by random (or add {col}s)",
-            )
-        order = [units[i] for i in np.random.default_rng(seed).permutation(len(units))]
-        n_out = 1 if split_by == "session" else max(1, min(len(units) - 1, len(units) // folds))
-        for f in range(folds):
-            rng = np.random.default_rng([seed, f])
-            held = [order[(f * n_out + i) % len(order)] for i in range(n_out)]
-            held_df = manifest[manifest[col].astype(str).isin(held)]
-            train_df = manifest[~manifest[col].astype(str).isin(held) & ~manifest["utt_id"].isin(excluded)]
-            where_tr = f"the training {col}s of fold {f}"
-            if heldout == "mixed":
-                where = f"the held-out {col}(s) {held} of fold {f} of corpus {corpus}"
-                for e in present:
-                    te, va = _mixed(held_df, e, test_pe, val_pe, rng, where, f"{key_va}, {key_te}")
-                    tr = _take(train_df, e, train_per_emotion, rng, where_tr, key_tr, corpus)
-                    rows += [(u, f, "test") for u in te] + [(u, f, "val") for u in va] + [(u, f, "train") for u in tr]
-                continue
-            spk = sorted(held_df["speaker"].unique())
-            spk = [spk[i] for i in np.random.default_rng([seed, f, 1]).permutation(len(spk))]
-            if len(spk) >= 2:
-                half = len(spk) // 2
-                val_df, test_df = (
-                    held_df[held_df["speaker"].isin(spk[:half])],
-                    held_df[held_df["speaker"].isin(spk[half:])],
-                )
-                where_va, where_te = f"validation speaker(s) {spk[:half]}", f"test speaker(s) {spk[half:]}"
-            else:
-                val_df = test_df = held_df
-                where_va = where_te = f"held-out {col}(s) {held}"
-            for e in present:
-                te = _take(test_df, e, test_pe, rng, f"the {where_te} of fold {f}", key_te, corpus)
-                va_pool = val_df[~val_df["utt_id"].isin(te)]
-                va = _take(va_pool, e, val_pe, rng, f"the {where_va} of fold {f}", key_va, corpus)
-                tr = _take(train_df, e, train_per_emotion, rng, where_tr, key_tr, corpus)
-                rows += [(u, f, "test") for u in te] + [(u, f, "val") for u in va] + [(u, f, "train") for u in tr]
+        rows = _unit_splits(manifest, q, folds, seed, split_by, heldout)
     else:
         raise InputError(
             None,

@@ -1,7 +1,10 @@
-"""Writers of the demo corpora, each in the on-disk layout of the real corpus it stands for,
-so the demo runs through the same adapters as real data (see xlser.data.corpora).
+"""The demo corpora: what each says, written in the on-disk layout of the real corpus it stands
+for (by xlser.demo.layouts), so the demo runs through the same adapters as real data (see
+xlser.data.corpora).
 
-All writers take a `Synth` (voice, emotion, sentence index -> audio) and write 22.05 kHz files.
+Each `<layout>_utterances` generator takes a `Synth` (voice, emotion, sentence index -> audio)
+and yields the layout's records, synthesising each when the writer asks for it; the rehearsal
+(xlser.demo.rehearsal) drives the same generators with its own synthesiser.
 """
 
 from __future__ import annotations
@@ -13,16 +16,17 @@ import shutil
 import subprocess
 import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
+from xlser.demo import layouts
 from xlser.demo.espeak import ESpeak
+from xlser.demo.layouts import Clip, EsdUtterance, IemocapTurn, PavoqueUtterance, TableUtterance, ZedUtterance
 from xlser.demo.prosody import emotion_prosody, jitter, speaker_shift
 from xlser.demo.sentences import sentences_for
 
@@ -45,6 +49,21 @@ class Speaker:
     gender: str
 
 
+class Voice(Protocol):
+    """What the corpus generators ask of a synthesiser: the demo's `Synth`, or the rehearsal's
+    tones (xlser.demo.rehearsal.ToneSynth)."""
+
+    sample_rate: int
+    corpus: str
+    base_voice: str
+
+    def speakers(self, n: int, prefix: Callable[[int, str], str]) -> list[Speaker]: ...
+
+    def say(self, speaker: Speaker, emotion: str, sentence: int) -> np.ndarray: ...
+
+    def text(self, sentence: int) -> str: ...
+
+
 class Synth:
     """Synthesises one corpus's utterances: language-specific emotion prosody, per-speaker
     shift, per-utterance jitter, a little background noise; seeded per corpus."""
@@ -54,7 +73,7 @@ class Synth:
         self.base_voice, self.lang = voice.split("+", 1)[0], lang
         self.sentences = sentences_for(voice)
         self.rng = np.random.default_rng([seed, zlib.crc32(corpus.encode())])
-        self.sample_rate = sample_rate
+        self.sample_rate, self.corpus = sample_rate, corpus
 
     def speakers(self, n: int, prefix: Callable[[int, str], str]) -> list[Speaker]:
         out = []
@@ -79,11 +98,6 @@ class Synth:
         return self.sentences[sentence % len(self.sentences)]
 
 
-def _write(path: Path, wav: np.ndarray, sr: int, subtype: str = "PCM_16") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), wav, sr, subtype=subtype)
-
-
 def _plan(
     speakers: list[Speaker], emotions: list[str], per: int, extra: dict[str, int]
 ) -> list[tuple[Speaker, str, int]]:
@@ -97,54 +111,55 @@ def _plan(
     return items
 
 
-def write_esd(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str]) -> int:
-    """`<root>/<spk>/<Emotion>/<spk>_<6 digits>.wav`, `<root>/<spk>/<spk>.txt` (id, text, emotion)."""
+def esd_utterances(s: Voice, spec: Mapping[str, Any], emotions: list[str]) -> Iterator[EsdUtterance]:
+    """`spec["speakers"]` speakers (0001 ...), each `per_speaker_emotion` utterances per emotion
+    and two of surprise (a label the study leaves out), numbered in ESD's emotion order."""
     speakers = s.speakers(spec["speakers"], lambda i, g: f"{i + 1:04d}")
     order = ["neutral", "angry", "happy", "sad", "surprise"]  # ESD numbers utterances in this order
-    n = 0
-    for spk in tqdm(speakers, desc=f"ESD {root.name}", mininterval=2.0):
-        lines, idx = [], 0
+    for spk in tqdm(speakers, desc=f"ESD {s.corpus}", mininterval=2.0):
+        idx = 0
         for emo in order:
             count = spec["per_speaker_emotion"] if emo in emotions else (2 if emo == "surprise" else 0)
             for k in range(count):
                 idx += 1
-                uid = f"{spk.name}_{idx:06d}"
-                _write(root / spk.name / ESD_FOLDERS[emo] / f"{uid}.wav", s.say(spk, emo, k), s.sample_rate)
-                lines.append(f"{uid}\t{s.text(k)}\t{ESD_CN_WORDS[emo]}")
-                n += 1
-        (root / spk.name / f"{spk.name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return n
+                yield EsdUtterance(
+                    speaker=spk.name,
+                    utt_id=f"{spk.name}_{idx:06d}",
+                    emotion=ESD_FOLDERS[emo],
+                    label=ESD_CN_WORDS[emo],
+                    text=s.text(k),
+                    audio=Clip(s.say(spk, emo, k), s.sample_rate),
+                )
 
 
-def write_pavoque(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str]) -> int:
-    """`<root>/Recordings/<Style>/<prompt>.flac` (one speaker; 24-bit FLAC like the original)."""
+def pavoque_utterances(s: Voice, spec: Mapping[str, Any], emotions: list[str]) -> Iterator[PavoqueUtterance]:
+    """One male speaker, `per_speaker_emotion` prompts per style and three in Poker (unused by
+    the study), 24-bit like the original."""
     spk = s.speakers(1, lambda i, g: "pavoque")[0]
     spk.voice = f"{s.base_voice}+m3"
-    n = 0
     plan = [(e, k) for e in emotions for k in range(spec["per_speaker_emotion"])] + [("poker", k) for k in range(3)]
-    for emo, k in tqdm(plan, desc=f"PAVOQUE {root.name}", mininterval=2.0):
-        _write(
-            root / "Recordings" / PAVOQUE_STYLES[emo] / f"prompt_{k:04d}.flac",
-            s.say(spk, emo, k),
-            s.sample_rate,
-            "PCM_24",
-        )
-        n += 1
-    return n
+    for emo, k in tqdm(plan, desc=f"PAVOQUE {s.corpus}", mininterval=2.0):
+        audio = Clip(s.say(spk, emo, k), s.sample_rate, "PCM_24")
+        yield PavoqueUtterance(PAVOQUE_STYLES[emo], f"prompt_{k:04d}", audio)
 
 
-def write_iemocap(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str]) -> int:
-    """`Session<n>/sentences/wav/<dialog>/<utt>.wav` + `Session<n>/dialog/EmoEvaluation/<dialog>.txt`.
+#: the demo's EmoEvaluation lines under each turn: three categorical evaluators, two dimensional
+DEMO_EVALUATIONS = (
+    "C-E1:\tNeutral;\t()\nC-E2:\tNeutral;\t()\nC-E4:\tNeutral;\t()\n"
+    "A-E1:\tval 3; act 2; dom  2;\t()\nA-E2:\tval 3; act 3; dom  3;\t()\n\n"
+)
+#: [V, A, D] per label (others: 2.5, 3, 3)
+IEMOCAP_VAD = {"neu": (3.0, 2.5, 2.5), "hap": (4.0, 3.5, 3.0), "ang": (1.5, 4.0, 4.0), "sad": (2.0, 1.5, 2.0)}
 
-    Per session: two speakers (F, M), two improvised dialogs and one scripted one; a few
-    utterances carry labels the study did not use (exc, fru, xxx).
-    """
+
+def iemocap_turns(s: Voice, spec: Mapping[str, Any], emotions: list[str]) -> Iterator[IemocapTurn]:
+    """Per session: two speakers (F, M), two improvised dialogs and one scripted one; a few
+    utterances carry labels the study did not use (exc, fru, xxx)."""
     per = spec["per_speaker_emotion"]
-    n = 0
-    for sess in tqdm(range(1, spec["sessions"] + 1), desc=f"IEMOCAP {root.name}", mininterval=2.0):
+    for sess in tqdm(range(1, spec["sessions"] + 1), desc=f"IEMOCAP {s.corpus}", mininterval=2.0):
         speakers = s.speakers(2, lambda i, g, sess=sess: f"Ses{sess:02d}{g}")
         lead = "F" if sess % 2 else "M"
-        dialogs = {
+        dialogs: dict[str, list[tuple[Speaker, str, str, int]]] = {
             f"Ses{sess:02d}{lead}_impro01": [],
             f"Ses{sess:02d}{lead}_impro02": [],
             f"Ses{sess:02d}{lead}_script01_1": [],
@@ -160,52 +175,30 @@ def write_iemocap(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str
                 dialogs[names[2]].append((spk, IEMOCAP_LABELS[emo], emo, per + 1))
         for dialog, utts in dialogs.items():
             counters = {"F": 0, "M": 0}
-            lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"]
-            t = 0.0
             for spk, label, emo, k in utts:
                 uid = f"{dialog}_{spk.gender}{counters[spk.gender]:03d}"
                 counters[spk.gender] += 1
-                wav = s.say(spk, emo, k)
-                _write(root / f"Session{sess}" / "sentences" / "wav" / dialog / f"{uid}.wav", wav, s.sample_rate)
-                dur = len(wav) / s.sample_rate
-                vad = {
-                    "neu": (3.0, 2.5, 2.5),
-                    "hap": (4.0, 3.5, 3.0),
-                    "ang": (1.5, 4.0, 4.0),
-                    "sad": (2.0, 1.5, 2.0),
-                }.get(label, (2.5, 3.0, 3.0))
-                lines.append(f"[{t:.4f} - {t + dur:.4f}]\t{uid}\t{label}\t[{vad[0]:.4f}, {vad[1]:.4f}, {vad[2]:.4f}]\n")
-                lines.append("C-E1:\tNeutral;\t()\nC-E2:\tNeutral;\t()\nC-E4:\tNeutral;\t()\n")
-                lines.append("A-E1:\tval 3; act 2; dom  2;\t()\nA-E2:\tval 3; act 3; dom  3;\t()\n\n")
-                t += dur + 0.5
-                n += 1
-            ev = root / f"Session{sess}" / "dialog" / "EmoEvaluation" / f"{dialog}.txt"
-            ev.parent.mkdir(parents=True, exist_ok=True)
-            ev.write_text("".join(lines), encoding="utf-8")
-    return n
+                audio = Clip(s.say(spk, emo, k), s.sample_rate)
+                yield IemocapTurn(uid, label, audio, vad=IEMOCAP_VAD.get(label, (2.5, 3.0, 3.0)))
 
 
-def write_csv_corpus(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str], corpus: dict[str, Any]) -> int:
-    """`<root>/<table>` with `path, emotion, speaker, text, utt_id`, labels in the corpus's own
-    vocabulary (the keys of its `label_map`)."""
+def table_utterances(
+    s: Voice, spec: Mapping[str, Any], emotions: list[str], corpus: Mapping[str, Any]
+) -> Iterator[TableUtterance]:
+    """`spec["speakers"]` speakers (TJ01 ...), labels in the corpus's own vocabulary (the keys of
+    its `label_map`)."""
     own = {v: k for k, v in corpus.get("label_map", {}).items()}
     speakers = s.speakers(spec["speakers"], lambda i, g: f"TJ{i + 1:02d}")
-    rows = ["path,emotion,speaker,text,utt_id"]
     plan = _plan(speakers, emotions, spec["per_speaker_emotion"], {})
-    for j, (spk, emo, k) in enumerate(tqdm(plan, desc=f"csv {root.name}", mininterval=2.0)):
-        uid = f"{spk.name}_{j:04d}"
-        _write(root / "wav" / f"{uid}.wav", s.say(spk, emo, k), s.sample_rate)
-        rows.append(f"wav/{uid}.wav,{own.get(emo, emo)},{spk.name},{s.text(k)},{uid}")
-    (root / corpus.get("table", "labels.csv")).write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return len(plan)
+    for j, (spk, emo, k) in enumerate(tqdm(plan, desc=f"csv {s.corpus}", mininterval=2.0)):
+        audio = Clip(s.say(spk, emo, k), s.sample_rate)
+        yield TableUtterance(f"{spk.name}_{j:04d}", spk.name, own.get(emo, emo), s.text(k), audio)
 
 
-def write_zed(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str]) -> int:
-    """`<root>/ZED.json` (utt -> {wav, duration, emotion: [{emo, start, end}], transcription}) and
-    the audio: neutral - emotional - neutral, the emotional segment's bounds known exactly."""
+def zed_utterances(s: Voice, spec: Mapping[str, Any], emotions: list[str]) -> Iterator[ZedUtterance]:
+    """Neutral - emotional - neutral, the emotional segment's bounds known exactly."""
     speakers = s.speakers(spec["speakers"], lambda i, g: f"zed{i + 1:02d}")
     sed_emotions = [e for e in spec.get("emotions", ["angry", "happy", "sad"]) if e in emotions]
-    data: dict[str, Any] = {}
     gap = np.zeros(int(0.15 * s.sample_rate), np.float32)
     j = 0
     for emo in sed_emotions:
@@ -215,17 +208,9 @@ def write_zed(root: Path, s: Synth, spec: dict[str, Any], emotions: list[str]) -
             start = (len(parts[0]) + len(gap)) / s.sample_rate
             end = start + len(parts[1]) / s.sample_rate
             wav = np.concatenate([parts[0], gap, parts[1], gap, parts[2]])
-            uid = f"{spk.name}_{emo}_{k:03d}"
-            _write(root / "audio" / f"{uid}.wav", wav, s.sample_rate)
-            data[uid] = {
-                "wav": f"datafolder/audio/{uid}.wav",
-                "duration": round(len(wav) / s.sample_rate, 4),
-                "emotion": [{"emo": emo, "start": round(start, 4), "end": round(end, 4)}],
-                "transcription": " ".join(s.text(j + i) for i in range(3)),
-            }
+            text = " ".join(s.text(j + i) for i in range(3))
+            yield ZedUtterance(f"{spk.name}_{emo}_{k:03d}", emo, start, end, text, Clip(wav, s.sample_rate))
             j += 3
-    (root / "ZED.json").write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    return len(data)
 
 
 def build_demo_corpus(
@@ -268,15 +253,15 @@ def _build(
     fmt = corpus["format"]
     try:
         if fmt == "esd":
-            n = write_esd(tmp, s, spec, emotions)
+            n = layouts.write_esd(tmp, esd_utterances(s, spec, emotions))
         elif fmt == "pavoque":
-            n = write_pavoque(tmp, s, spec, emotions)
+            n = layouts.write_pavoque(tmp, pavoque_utterances(s, spec, emotions))
         elif fmt == "iemocap":
-            n = write_iemocap(tmp, s, spec, emotions)
+            n = layouts.write_iemocap(tmp, iemocap_turns(s, spec, emotions), DEMO_EVALUATIONS)
         elif fmt == "csv":
-            n = write_csv_corpus(tmp, s, spec, emotions, corpus)
+            n = layouts.write_table(tmp, table_utterances(s, spec, emotions, corpus), corpus.get("table", "labels.csv"))
         elif fmt == "zed":
-            n = write_zed(tmp, s, spec, emotions)
+            n = layouts.write_zed(tmp, zed_utterances(s, spec, emotions))
         else:
             raise ValueError(f"demo corpus {name}: no writer for format '{fmt}'")
         shutil.rmtree(out, ignore_errors=True)

@@ -21,16 +21,17 @@ import math
 import os
 import shutil
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from xlser.config import USER_PATHS, check_paths
-from xlser.demo.corpora import PAVOQUE_STYLES, Speaker, write_csv_corpus, write_esd, write_zed
+from xlser.demo import layouts
+from xlser.demo.corpora import PAVOQUE_STYLES, Speaker, esd_utterances, table_utterances, zed_utterances
+from xlser.demo.layouts import Clip, IemocapTurn, PavoqueUtterance
 from xlser.errors import ConfigError
 
 #: emotion -> (f0 Hz, loudness, vibrato Hz, syllables/s, noise level): textbook correlates
@@ -206,6 +207,7 @@ class ToneSynth:
     ) -> None:
         self.rng = np.random.default_rng([seed, zlib.crc32(corpus.encode())])
         self.sample_rate, self.lang, self.base_voice = int(sample_rate), lang, "tone"
+        self.corpus = corpus
         self.duration = dict(duration)
         self.long_s = long_s
         self.seconds = 0.0
@@ -243,34 +245,21 @@ class ToneSynth:
         return f"synthetic sentence {sentence}"
 
 
-def _write(path: Path, wav: np.ndarray, sr: int, subtype: str = "PCM_16") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), wav, sr, subtype=subtype)
-
-
-def write_pavoque_counts(root: Path, s: ToneSynth, counts: Mapping[str, int]) -> int:
-    """`<root>/Recordings/<Style>/prompt_<nnnn>.flac`, `counts[emotion]` per style (24-bit FLAC)."""
+def pavoque_count_utterances(s: ToneSynth, counts: Mapping[str, int]) -> Iterator[PavoqueUtterance]:
+    """`counts[emotion]` prompts per style (`prompt_<nnnn>`), one male actor, 24-bit."""
     spk = s.speakers(2, lambda i, g: "pavoque")[1]  # one male actor
-    n = 0
     for emo, count in counts.items():
         for k in range(count):
-            _write(
-                root / "Recordings" / PAVOQUE_STYLES[emo] / f"prompt_{k:04d}.flac",
-                s.say(spk, emo, k),
-                s.sample_rate,
-                "PCM_24",
-            )
-            n += 1
-    return n
+            audio = Clip(s.say(spk, emo, k), s.sample_rate, "PCM_24")
+            yield PavoqueUtterance(PAVOQUE_STYLES[emo], f"prompt_{k:04d}", audio)
 
 
-def write_iemocap_counts(
-    root: Path, s: ToneSynth, sessions: int, counts: Mapping[str, int], improvised: Mapping[str, float]
-) -> int:
-    """IEMOCAP's layout (see xlser.data.corpora.iemocap) with `counts[label]` utterances per
-    session, a share `improvised[label]` of them in improvised dialogs (impro01-08), the rest
-    in scripted ones (script01_1-script03_2); speakers alternate F and M."""
-    n = 0
+def iemocap_count_turns(
+    s: ToneSynth, sessions: int, counts: Mapping[str, int], improvised: Mapping[str, float]
+) -> Iterator[IemocapTurn]:
+    """`counts[label]` turns per session, a share `improvised[label]` of them in improvised
+    dialogs (impro01-08), the rest in scripted ones (script01_1-script03_2); speakers alternate
+    F and M; dialogs in name order."""
     for sess in range(1, sessions + 1):
         speakers = {sp.gender: sp for sp in s.speakers(2, lambda i, g, sess=sess: f"Ses{sess:02d}{g}")}
         dialogs: dict[str, list[tuple[str, str]]] = {}
@@ -282,21 +271,12 @@ def write_iemocap_counts(
                 lead = "F" if (kinds.index(name) + sess) % 2 else "M"
                 dialogs.setdefault(f"Ses{sess:02d}{lead}_{name}", []).append((label, "FM"[k % 2]))
         for dialog, utts in sorted(dialogs.items()):
-            lines, t, counters = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"], 0.0, {"F": 0, "M": 0}
+            counters = {"F": 0, "M": 0}
             for label, gender in utts:
                 uid = f"{dialog}_{gender}{counters[gender]:03d}"
                 counters[gender] += 1
                 wav = s.say(speakers[gender], IEMOCAP_EMOTIONS.get(label, label), counters[gender])
-                _write(root / f"Session{sess}" / "sentences" / "wav" / dialog / f"{uid}.wav", wav, s.sample_rate)
-                dur = len(wav) / s.sample_rate
-                lines.append(f"[{t:.4f} - {t + dur:.4f}]\t{uid}\t{label}\t[2.5000, 2.5000, 2.5000]\n")
-                lines.append("C-E1:\tNeutral;\t()\nA-E1:\tval 3; act 2; dom  2;\t()\n\n")
-                t += dur + 0.5
-                n += 1
-            ev = root / f"Session{sess}" / "dialog" / "EmoEvaluation" / f"{dialog}.txt"
-            ev.parent.mkdir(parents=True, exist_ok=True)
-            ev.write_text("".join(lines), encoding="utf-8")
-    return n
+                yield IemocapTurn(uid, label, Clip(wav, s.sample_rate))
 
 
 def corpus_plan(spec: Mapping[str, Any], cfg: Mapping[str, Any], scale: float) -> dict[str, Any]:
@@ -358,17 +338,17 @@ def write_corpus(
     s = ToneSynth(name, corpus["lang"], seed, spec["sample_rate"], spec["duration"], spec.get("long_s"))
     w = spec["writer"]
     if w == "esd":
-        n = write_esd(tmp, s, plan, emotions)  # type: ignore[arg-type]
+        n = layouts.write_esd(tmp, esd_utterances(s, plan, emotions))
     elif w == "pavoque":
-        n = write_pavoque_counts(tmp, s, plan["counts"])
+        n = layouts.write_pavoque(tmp, pavoque_count_utterances(s, plan["counts"]))
     elif w == "iemocap":
-        n = write_iemocap_counts(tmp, s, plan["sessions"], plan["counts"], plan["improvised"])
+        n = layouts.write_iemocap(tmp, iemocap_count_turns(s, plan["sessions"], plan["counts"], plan["improvised"]))
     elif w == "zed":
-        n = write_zed(
-            tmp, s, {**plan, "emotions": cfg.get("sed", {}).get("emotions", ["angry", "happy", "sad"])}, emotions
-        )  # type: ignore[arg-type]
+        sed_emotions = cfg.get("sed", {}).get("emotions", ["angry", "happy", "sad"])
+        n = layouts.write_zed(tmp, zed_utterances(s, {**plan, "emotions": sed_emotions}, emotions))
     else:
-        n = write_csv_corpus(tmp, s, plan, emotions, corpus)  # type: ignore[arg-type]
+        utterances = table_utterances(s, plan, emotions, corpus)
+        n = layouts.write_table(tmp, utterances, corpus.get("table", "labels.csv"))
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return {"utterances": n, "seconds": round(s.seconds, 1), "plan": plan}

@@ -194,6 +194,161 @@ def read_lss(path: str | Path, listener_column: str) -> pd.DataFrame:
     )
 
 
+@dataclass
+class _Answers:
+    """The answers read so far, checked one by one against the listener metadata, the
+    manifests' utterances and the label set, and what each group was presented."""
+
+    meta: pd.DataFrame  # listener metadata, indexed by listener id
+    truth: Mapping[tuple[str, str], tuple[str, float]]  # (corpus, utt_id) -> (emotion, duration_s)
+    labels: list[str]
+    listeners: str | Path  # the metadata's file, for messages
+    simulated: bool
+    chk: _Checker
+    rows: list[dict] = field(default_factory=list)
+    seen: dict[tuple[str, str, str], tuple[Path, int]] = field(default_factory=dict)
+    presented: dict[str, set] = field(default_factory=dict)  # group -> (corpus, utt) given to any of its listeners
+    answered: dict[str, set] = field(default_factory=dict)
+    where: dict[str, Path] = field(default_factory=dict)  # listener -> the first file of their answers
+    unanswered: int = 0
+
+    def known(self, path: Path, line: int, listener: str) -> bool:
+        """Whether the listener is in the metadata; an unknown one is bad input, named with the
+        listener it most likely is."""
+        if listener in self.meta.index:
+            self.where.setdefault(listener, path)
+            return True
+        likely = likely_listener(listener, list(self.meta.index))
+        hint = (
+            f"; did you mean {likely!r}? webMUSHRA sends ids unencoded (a '+' arrives as a space): give "
+            "listeners ids of letters, digits and @._- only"
+            if likely
+            else ""
+        )
+        self.chk.bad(
+            path,
+            line,
+            f"listener {listener!r} is not in the listener metadata {self.listeners}{hint}",
+            "unknown listener",
+        )
+        return False
+
+    def problem(
+        self, listener: str, corpus: str, utt: str, pred: str, start: float | None, end: float | None, group: str | None
+    ) -> tuple[str, str] | None:
+        """What is wrong with one answer of a known listener, as (message, reason), the checks
+        in a fixed order; None when nothing is."""
+        meta_group = str(self.meta.at[listener, "group"])
+        if group is not None and group != meta_group:
+            return (
+                f"group {group!r} of listener {listener!r} differs from the metadata ({meta_group!r})",
+                "group mismatch",
+            )
+        if (corpus, utt) not in self.truth:
+            return f"utterance {corpus}/{utt} is not in the manifest of corpus {corpus!r}", "unknown utterance"
+        if pred not in self.labels:
+            return f"answer {pred!r} is not one of {self.labels}", "answer outside label set"
+        dur = self.truth[(corpus, utt)][1]
+        if (start is None) != (end is None):
+            return "seg_start and seg_end must both be given or both be empty", "bad segment"
+        if start is not None and end is not None:
+            if start < 0 or start > end:
+                return f"segment [{start}, {end}] must satisfy 0 <= seg_start <= seg_end", "bad segment"
+            if end > dur + 1e-3:
+                return f"segment end {end} s is past the utterance's duration {dur:.3f} s", "bad segment"
+        key = (listener, corpus, utt)
+        if key in self.seen:
+            first = self.seen[key]
+            return (
+                f"listener {listener!r} answered {corpus}/{utt} twice (first at {first[0]}, line {first[1]})",
+                "duplicate answer",
+            )
+        return None
+
+    def add(
+        self,
+        path: Path,
+        line: int,
+        listener: str,
+        corpus: str,
+        utt: str,
+        pred: str,
+        start: float | None,
+        end: float | None,
+        group: str | None = None,
+    ) -> None:
+        """One answer: kept as a response row, or bad input (see `problem`)."""
+        if not self.known(path, line, listener):
+            return None
+        found = self.problem(listener, corpus, utt, pred, start, end, group)
+        if found is not None:
+            return self.chk.bad(path, line, *found)
+        meta_group = str(self.meta.at[listener, "group"])
+        true = self.truth[(corpus, utt)][0]
+        self.seen[(listener, corpus, utt)] = (path, line)
+        self.presented.setdefault(meta_group, set()).add((corpus, utt))
+        self.answered.setdefault(listener, set()).add((corpus, utt))
+        self.rows.append(
+            {
+                "listener": listener,
+                "group": meta_group,
+                "corpus": corpus,
+                "utt_id": utt,
+                "true": true,
+                "pred": pred,
+                "seg_start": start,
+                "seg_end": end,
+                "simulated": self.simulated,
+            }
+        )
+
+    def skip(self, path: Path, line: int, listener: str, corpus: str, utt: str) -> None:
+        """An unanswered trial: not an answer, but presented to the listener's group."""
+        self.unanswered += 1
+        if self.known(path, line, listener):
+            self.presented.setdefault(str(self.meta.at[listener, "group"]), set()).add((corpus, utt))
+
+    def from_lss(self, path: Path, listener_column: str, stim: Mapping[str, tuple[str, str]], stimuli: object) -> None:
+        """Every trial of one webMUSHRA lss.csv, its stimulus key looked up in `stim` (read from
+        the tables `stimuli`, named in messages)."""
+        for r in read_lss(path, listener_column).itertuples(index=False):
+            if r.stimulus not in stim:
+                self.chk.bad(
+                    path, r.line, f"stimulus {r.stimulus!r} is not in the stimulus table {stimuli}", "unknown stimulus"
+                )
+                continue
+            corpus, utt = stim[r.stimulus]
+            if r.pred in UNANSWERED:
+                self.skip(path, r.line, r.listener, corpus, utt)
+                continue
+            self.add(path, r.line, r.listener, corpus, utt, r.pred, None, None)
+
+    def from_long(self, path: Path) -> None:
+        """Every row of one long CSV (`LONG_COLUMNS`; a segment, or none for an utterance-level answer)."""
+        df = read_csv(path, LONG_COLUMNS, dtype=str, keep_default_na=False)
+        for i, r in enumerate(df.itertuples(index=False), start=2):
+            try:
+                start = float(r.seg_start) if str(r.seg_start).strip() else None
+                end = float(r.seg_end) if str(r.seg_end).strip() else None
+            except ValueError:
+                start = end = math.nan
+            if any(v is not None and not math.isfinite(v) for v in (start, end)):
+                self.chk.bad(
+                    path,
+                    i,
+                    f"seg_start/seg_end must be finite numbers in seconds (or both empty for an "
+                    f"utterance-level answer), got {r.seg_start!r}/{r.seg_end!r}",
+                    "bad segment",
+                )
+                continue
+            listener, corpus, utt = str(r.listener).strip(), str(r.corpus).strip(), str(r.utt_id).strip()
+            pred = _label(r.pred)
+            if pred in UNANSWERED:
+                self.skip(path, i, listener, corpus, utt)
+                continue
+            self.add(path, i, listener, corpus, utt, pred, start, end, group=str(r.group).strip() or None)
+
+
 def ingest(
     lss: Sequence[str | Path],
     long: Sequence[str | Path],
@@ -217,154 +372,17 @@ def ingest(
     stim = read_stimulus_tables(stimuli) if lss else {}
     truth = load_truth(manifests)
     chk = _Checker(lenient)
-    rows: list[dict] = []
-    seen: dict[tuple[str, str, str], tuple[Path, int]] = {}
-    presented: dict[str, set] = {}  # group -> (corpus, utt) given to any of its listeners
-    answered: dict[str, set] = {}
-    where: dict[str, Path] = {}
-
-    def known(path: Path, line: int, listener: str) -> bool:
-        if listener in meta.index:
-            where.setdefault(listener, path)
-            return True
-        likely = likely_listener(listener, list(meta.index))
-        hint = (
-            f"; did you mean {likely!r}? webMUSHRA sends ids unencoded (a '+' arrives as a space): give "
-            "listeners ids of letters, digits and @._- only"
-            if likely
-            else ""
-        )
-        chk.bad(
-            path, line, f"listener {listener!r} is not in the listener metadata {listeners}{hint}", "unknown listener"
-        )
-        return False
-
-    def add(
-        path: Path,
-        line: int,
-        listener: str,
-        corpus: str,
-        utt: str,
-        pred: str,
-        start: float | None,
-        end: float | None,
-        group: str | None = None,
-    ) -> None:
-        if not known(path, line, listener):
-            return None
-        meta_group = str(meta.at[listener, "group"])
-        if group is not None and group != meta_group:
-            return chk.bad(
-                path,
-                line,
-                f"group {group!r} of listener {listener!r} differs from the metadata ({meta_group!r})",
-                "group mismatch",
-            )
-        if (corpus, utt) not in truth:
-            return chk.bad(
-                path, line, f"utterance {corpus}/{utt} is not in the manifest of corpus {corpus!r}", "unknown utterance"
-            )
-        if pred not in labels:
-            return chk.bad(path, line, f"answer {pred!r} is not one of {labels}", "answer outside label set")
-        true, dur = truth[(corpus, utt)]
-        if (start is None) != (end is None):
-            return chk.bad(path, line, "seg_start and seg_end must both be given or both be empty", "bad segment")
-        if start is not None and end is not None:
-            if start < 0 or start > end:
-                return chk.bad(
-                    path, line, f"segment [{start}, {end}] must satisfy 0 <= seg_start <= seg_end", "bad segment"
-                )
-            if end > dur + 1e-3:
-                return chk.bad(
-                    path, line, f"segment end {end} s is past the utterance's duration {dur:.3f} s", "bad segment"
-                )
-        key = (listener, corpus, utt)
-        if key in seen:
-            first = seen[key]
-            return chk.bad(
-                path,
-                line,
-                f"listener {listener!r} answered {corpus}/{utt} twice (first at {first[0]}, line {first[1]})",
-                "duplicate answer",
-            )
-        seen[key] = (path, line)
-        presented.setdefault(meta_group, set()).add((corpus, utt))
-        answered.setdefault(listener, set()).add((corpus, utt))
-        rows.append(
-            {
-                "listener": listener,
-                "group": meta_group,
-                "corpus": corpus,
-                "utt_id": utt,
-                "true": true,
-                "pred": pred,
-                "seg_start": start,
-                "seg_end": end,
-                "simulated": simulated,
-            }
-        )
-
-    unanswered = 0
-
-    def skip(path: Path, line: int, listener: str, corpus: str, utt: str) -> None:
-        """An unanswered trial: not an answer, but presented to the listener's group."""
-        nonlocal unanswered
-        unanswered += 1
-        if known(path, line, listener):
-            presented.setdefault(str(meta.at[listener, "group"]), set()).add((corpus, utt))
-
+    answers = _Answers(meta, truth, labels, listeners, simulated, chk)
     for p in lss:
-        p = Path(p)
-        for r in read_lss(p, listener_column).itertuples(index=False):
-            if r.stimulus not in stim:
-                chk.bad(
-                    p, r.line, f"stimulus {r.stimulus!r} is not in the stimulus table {stimuli}", "unknown stimulus"
-                )
-                continue
-            corpus, utt = stim[r.stimulus]
-            if r.pred in UNANSWERED:
-                skip(p, r.line, r.listener, corpus, utt)
-                continue
-            add(p, r.line, r.listener, corpus, utt, r.pred, None, None)
+        answers.from_lss(Path(p), listener_column, stim, stimuli)
     for p in long:
-        p = Path(p)
-        df = read_csv(p, LONG_COLUMNS, dtype=str, keep_default_na=False)
-        for i, r in enumerate(df.itertuples(index=False), start=2):
-            try:
-                start = float(r.seg_start) if str(r.seg_start).strip() else None
-                end = float(r.seg_end) if str(r.seg_end).strip() else None
-            except ValueError:
-                start = end = math.nan
-            if any(v is not None and not math.isfinite(v) for v in (start, end)):
-                chk.bad(
-                    p,
-                    i,
-                    f"seg_start/seg_end must be finite numbers in seconds (or both empty for an "
-                    f"utterance-level answer), got {r.seg_start!r}/{r.seg_end!r}",
-                    "bad segment",
-                )
-                continue
-            pred = _label(r.pred)
-            if pred in UNANSWERED:
-                skip(p, i, str(r.listener).strip(), str(r.corpus).strip(), str(r.utt_id).strip())
-                continue
-            add(
-                p,
-                i,
-                str(r.listener).strip(),
-                str(r.corpus).strip(),
-                str(r.utt_id).strip(),
-                pred,
-                start,
-                end,
-                group=str(r.group).strip() or None,
-            )
-    if unanswered:
-        log.info("skipped %d unanswered trials (NA)", unanswered)
+        answers.from_long(Path(p))
+    if answers.unanswered:
+        log.info("skipped %d unanswered trials (NA)", answers.unanswered)
     if chk.drops:
         log.warning("dropped %d rows (lenient): %s", sum(chk.drops.values()), dict(chk.drops))
-    check_complete(answered, presented, meta, where, listeners, min_answered)
-    out = pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
+    check_complete(answers.answered, answers.presented, meta, answers.where, listeners, min_answered)
+    out = pd.DataFrame(answers.rows, columns=RESPONSE_COLUMNS)
     if out.empty:
         raise InputError(lss[0] if lss else (long[0] if long else None), "no valid listening-test answers")
     out["seg_start"] = out["seg_start"].astype(float)

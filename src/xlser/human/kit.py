@@ -32,7 +32,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -476,18 +476,8 @@ def read_kit(kit_dir: str | Path, test_id: str) -> tuple[str, list[KitPage], dic
     return str(cfg["testId"]), answers, read_stimuli(kit_dir / "stimuli.csv"), names
 
 
-def validate_kit(
-    kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] | None = None, listener_column: str | None = None
-) -> int:
-    """Check a kit as webMUSHRA and the ingestion will read it; returns the number of answer pages.
-
-    Every page's keys are ones webMUSHRA reads for its type, every answer page plays exactly one
-    stimulus whose file exists and is 16-bit PCM WAV, stimulus keys and page ids are unique,
-    answer pages sit in a `random` block, `stimuli.csv` lists exactly the answer pages' keys,
-    response values are the configured emotions, and the finish page writes results and asks
-    for the listener id column.
-    """
-    kit_dir = Path(kit_dir)
+def _read_config(kit_dir: Path, test_id: str) -> tuple[Path, dict[str, Any]]:
+    """The kit's webMUSHRA config, its top-level keys the ones webMUSHRA reads."""
     path = kit_dir / "configs" / f"{test_id}.yaml"
     if not path.is_file():
         raise InputError(path, "kit config missing")
@@ -507,16 +497,25 @@ def validate_kit(
         raise InputError(path, f"testId {cfg['testId']!r} differs from the kit's name {test_id!r}")
     if cfg["bufferSize"] not in BUFFER_SIZES:
         raise InputError(path, f"bufferSize {cfg['bufferSize']} is not one of {sorted(BUFFER_SIZES)}")
+    return path, cfg
 
-    top = cfg["pages"]
-    pages = _pages(top, path, "pages")
-    random_blocks = [b for b in top if isinstance(b, list) and b and b[0] == "random"]
-    in_random = {id(p) for b in random_blocks for p in b if isinstance(p, dict)}
-    ids: set[str] = set()
-    keys: set[str] = set()
-    played: set[str] = set()
-    for n, page in enumerate(pages):
-        kind = page.get("type")
+
+@dataclass
+class _PageScan:
+    """What the pages checked so far use: page ids and stimulus keys (each once) and the audio
+    files they play (kit-relative)."""
+
+    kit_dir: Path
+    path: Path  # the config, for messages
+    emotions: Sequence[str] | None
+    ids: set[str] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)
+    played: set[str] = field(default_factory=set)
+
+    def page(self, n: int, page: dict, in_random: bool) -> None:
+        """One page: its keys the ones webMUSHRA reads for its type, its id unique, the audio it
+        plays present; an answer page also as `answer_page` checks it."""
+        path, kind = self.path, page.get("type")
         where = f"page {n + 1} ({kind}, id {page.get('id')!r})"
         if kind not in PAGE_KEYS:
             raise InputError(path, f"{where}: page type not supported here (known: {sorted(PAGE_KEYS)})")
@@ -527,35 +526,46 @@ def validate_kit(
         if missing:
             raise InputError(path, f"{where}: keys {sorted(missing)} missing")
         if "id" in page:
-            if str(page["id"]) in ids:
+            if str(page["id"]) in self.ids:
                 raise InputError(path, f"{where}: page id used twice")
-            ids.add(str(page["id"]))
+            self.ids.add(str(page["id"]))
         for src in re.findall(r"src=['\"]([^'\"]+)['\"]", str(page.get("content", ""))):
-            played.add(_check_wav(kit_dir, src, path, where))
+            self.played.add(_check_wav(self.kit_dir, src, path, where))
         if kind == "volume":
-            played.add(_check_wav(kit_dir, str(page["stimulus"]), path, where))
+            self.played.add(_check_wav(self.kit_dir, str(page["stimulus"]), path, where))
         if kind == "likert_single_stimulus":
-            if id(page) not in in_random:
-                raise InputError(path, f"{where}: answer pages must sit in a 'random' block")
-            stimuli = page["stimuli"]
-            if not isinstance(stimuli, dict) or len(stimuli) != 1:
-                raise InputError(path, f"{where}: expected exactly one stimulus, got {stimuli!r}")
-            key, src = next(iter(stimuli.items()))
-            if str(key) in keys:
-                raise InputError(path, f"{where}: stimulus key {key!r} used twice")
-            keys.add(str(key))
-            played.add(_check_wav(kit_dir, str(src), path, where))
-            resp = page["response"]
-            if not isinstance(resp, list) or not all(
-                isinstance(r, dict) and {"value", "label"} <= set(r) and set(r) <= RESPONSE_KEYS for r in resp
-            ):
-                raise InputError(
-                    path,
-                    f"{where}: response entries need 'value' and 'label' (and only keys in {sorted(RESPONSE_KEYS)})",
-                )
-            values = [str(r["value"]) for r in resp]
-            if emotions is not None and values != list(emotions):
-                raise InputError(path, f"{where}: response values {values} differ from the emotions {list(emotions)}")
+            self.answer_page(page, where, in_random)
+
+    def answer_page(self, page: dict, where: str, in_random: bool) -> None:
+        """An answer page sits in a `random` block, plays exactly one stimulus under a key of its
+        own, and offers the configured emotions as response values."""
+        path = self.path
+        if not in_random:
+            raise InputError(path, f"{where}: answer pages must sit in a 'random' block")
+        stimuli = page["stimuli"]
+        if not isinstance(stimuli, dict) or len(stimuli) != 1:
+            raise InputError(path, f"{where}: expected exactly one stimulus, got {stimuli!r}")
+        key, src = next(iter(stimuli.items()))
+        if str(key) in self.keys:
+            raise InputError(path, f"{where}: stimulus key {key!r} used twice")
+        self.keys.add(str(key))
+        self.played.add(_check_wav(self.kit_dir, str(src), path, where))
+        resp = page["response"]
+        if not isinstance(resp, list) or not all(
+            isinstance(r, dict) and {"value", "label"} <= set(r) and set(r) <= RESPONSE_KEYS for r in resp
+        ):
+            raise InputError(
+                path,
+                f"{where}: response entries need 'value' and 'label' (and only keys in {sorted(RESPONSE_KEYS)})",
+            )
+        values = [str(r["value"]) for r in resp]
+        if self.emotions is not None and values != list(self.emotions):
+            raise InputError(path, f"{where}: response values {values} differ from the emotions {list(self.emotions)}")
+
+
+def _check_finish(path: Path, top: list, pages: list[dict], listener_column: str | None) -> None:
+    """One finish page, the last, outside any block: it writes the results and its questionnaire
+    (items webMUSHRA knows) asks for the listener id column the ingestion reads."""
     finish = [p for p in pages if p.get("type") == "finish"]
     if len(finish) != 1 or pages[-1] is not finish[0] or not isinstance(top[-1], dict):
         raise InputError(path, "exactly one finish page, the last page (outside any block), is required")
@@ -576,8 +586,11 @@ def validate_kit(
             )
     if listener_column is not None and listener_column not in [q["name"] for q in questions]:
         raise InputError(path, f"the finish page does not ask for the listener id field {listener_column!r}")
-    if not keys:
-        raise InputError(path, "no likert_single_stimulus pages")
+
+
+def _check_audio_folder(kit_dir: Path, path: Path, test_id: str, played: set[str]) -> None:
+    """Every file played lies in the test's own audio folder (kits installed into one webMUSHRA
+    share `configs/resources/audio`), and every file there is played (the folder is copied as is)."""
     own = audio_dir(test_id)
     outside = sorted(src for src in played if not src.startswith(own + "/"))
     if outside:
@@ -594,14 +607,40 @@ def validate_kit(
             f"files no page plays: {unplayed[:5]} (e.g. Snakemake's .snakemake_timestamp); "
             "the folder is copied into webMUSHRA as it is",
         )
+
+
+def validate_kit(
+    kit_dir: str | Path, test_id: str, *, emotions: Sequence[str] | None = None, listener_column: str | None = None
+) -> int:
+    """Check a kit as webMUSHRA and the ingestion will read it; returns the number of answer pages.
+
+    Every page's keys are ones webMUSHRA reads for its type, every answer page plays exactly one
+    stimulus whose file exists and is 16-bit PCM WAV, stimulus keys and page ids are unique,
+    answer pages sit in a `random` block, `stimuli.csv` lists exactly the answer pages' keys,
+    response values are the configured emotions, and the finish page writes results and asks
+    for the listener id column.
+    """
+    kit_dir = Path(kit_dir)
+    path, cfg = _read_config(kit_dir, test_id)
+    top = cfg["pages"]
+    pages = _pages(top, path, "pages")
+    random_blocks = [b for b in top if isinstance(b, list) and b and b[0] == "random"]
+    in_random = {id(p) for b in random_blocks for p in b if isinstance(p, dict)}
+    scan = _PageScan(kit_dir, path, emotions)
+    for n, page in enumerate(pages):
+        scan.page(n, page, id(page) in in_random)
+    _check_finish(path, top, pages, listener_column)
+    if not scan.keys:
+        raise InputError(path, "no likert_single_stimulus pages")
+    _check_audio_folder(kit_dir, path, test_id, scan.played)
     table = read_stimuli(kit_dir / "stimuli.csv")
-    if set(table) != keys:
-        miss, more = sorted(keys - set(table)), sorted(set(table) - keys)
+    if set(table) != scan.keys:
+        miss, more = sorted(scan.keys - set(table)), sorted(set(table) - scan.keys)
         raise InputError(
             kit_dir / "stimuli.csv",
             f"does not match the pages: keys without a row {miss[:5]}, rows without a page {more[:5]}",
         )
-    return len(keys)
+    return len(scan.keys)
 
 
 def _check_wav(kit_dir: Path, src: str, path: Path, where: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,86 @@ def write_lss(rows: Sequence[Mapping[str, object]], columns: Sequence[str], path
     write_text("\n".join(lines) + "\n", path)
 
 
+@dataclass
+class _Listening:
+    """What the simulated listeners draw from: one seeded generator for every answer, in a
+    fixed order (so the demo's responses are a function of its seed), the Dirichlet
+    concentration around the study's matrices, and each listening stimulus's true emotion."""
+
+    rng: np.random.Generator
+    kappa: float
+    emotions: list[str]
+    corpora: Mapping[str, Mapping]
+    truth: dict[tuple[str, str], str]  # (corpus, utt_id) -> emotion
+    listener_column: str
+
+    def answer_kit(self, test_id: str, kit_dir: str | Path, takers: pd.DataFrame) -> tuple[list[dict], list[str], int]:
+        """Every taker's answers to one kit, as lss.csv rows; with its columns and page count."""
+        emo, rng = self.emotions, self.rng
+        kit_test_id, pages, stim, questions = read_kit(kit_dir, test_id)
+        if self.listener_column not in questions:
+            raise ValueError(f"kit {kit_dir} does not ask for the listener id field {self.listener_column!r}")
+        rows = []
+        for lis in takers.itertuples():
+            mats = {}
+            for corpus in sorted({stim[p.stimulus][0] for p in pages}):
+                base = human_matrix(lis.group, self.corpora[corpus]["lang"], emo)
+                mats[corpus] = np.stack([rng.dirichlet(self.kappa * row + 0.05) for row in base])
+            answers = {"age": int(rng.integers(20, 40)), "gender": lis.gender, self.listener_column: lis.listener}
+            for i in rng.permutation(len(pages)):
+                page = pages[i]
+                corpus, utt = stim[page.stimulus]
+                row = mats[corpus][emo.index(self.truth[(corpus, utt)])]
+                answer = emo[int(rng.choice(len(emo), p=row))]
+                if answer not in page.values:
+                    raise ValueError(f"kit {kit_dir}: page {page.id} offers no answer {answer!r}")
+                rows.append(
+                    {
+                        "session_test_id": kit_test_id,
+                        **{q: answers.get(q, "") for q in questions},
+                        "trial_id": page.id,
+                        "stimuli_rating": answer,
+                        "stimuli": page.stimulus,
+                        "rating_time": int(rng.gamma(4.0, 900.0)),
+                    }
+                )
+        columns = ["session_test_id", *questions, "trial_id", "stimuli_rating", "stimuli", "rating_time"]
+        return rows, columns, len(pages)
+
+    def segments(self, listeners: pd.DataFrame, sub: pd.DataFrame, sed_corpus: str) -> pd.DataFrame:
+        """Every listener's segment answer to every SED utterance: the emotional segment's bounds
+        jittered by a listener-level precision, its emotion right with the group's probability."""
+        rng = self.rng
+        seg_rows = []
+        for lis in listeners.itertuples():
+            noise = SEGMENT_NOISE.get(lis.group, DEFAULT_SEGMENT_NOISE)
+            skill = rng.normal(1.0, 0.15)  # listener-level boundary precision
+            for r in sub.itertuples():
+                length = max(float(r.seg_end) - float(r.seg_start), 0.1)
+                sd = max(noise["jitter"] * length * skill, 0.01)
+                start = float(np.clip(r.seg_start + rng.normal(0, sd), 0, r.duration_s))
+                end = float(np.clip(r.seg_end + rng.normal(0, sd), 0, r.duration_s))
+                if end - start < 0.05:
+                    start, end = float(r.seg_start), float(r.seg_end)
+                pred = (
+                    r.emotion
+                    if rng.random() < noise["p_correct"]
+                    else str(rng.choice([e for e in self.emotions if e != r.emotion]))
+                )
+                seg_rows.append(
+                    {
+                        "listener": lis.listener,
+                        "group": lis.group,
+                        "corpus": sed_corpus,
+                        "utt_id": r.utt_id,
+                        "pred": pred,
+                        "seg_start": round(start, 3),
+                        "seg_end": round(end, 3),
+                    }
+                )
+        return pd.DataFrame(seg_rows, columns=["listener", "group", "corpus", "utt_id", "pred", "seg_start", "seg_end"])
+
+
 def answer_kits(
     kits: Mapping[str, str | Path],
     listening: Mapping[str, str | Path],
@@ -118,11 +199,11 @@ def answer_kits(
     groups = list(spec.get("groups", ["CN", "DE"]))
     kappa = float(spec.get("concentration", 40.0))
     listeners = listener_table(groups, int(spec.get("per_group", 6)))
-    emo = list(emotions)
     truth = {}
     for corpus, path in listening.items():
         df = read_csv(path, ["utt_id", "emotion"], dtype=str)
         truth.update({(corpus, u): e for u, e in zip(df["utt_id"], df["emotion"], strict=True)})
+    sim = _Listening(rng, kappa, list(emotions), corpora, truth, listener_column)
 
     orphans = sorted(set(out_lss) - set(kits))
     if orphans:
@@ -134,37 +215,10 @@ def answer_kits(
     for test_id, kit_dir in kits.items():
         if test_id not in out_lss:
             raise ValueError(f"no lss.csv output for listening test {test_id!r} (outputs: {sorted(out_lss)})")
-        kit_test_id, pages, stim, questions = read_kit(kit_dir, test_id)
-        if listener_column not in questions:
-            raise ValueError(f"kit {kit_dir} does not ask for the listener id field {listener_column!r}")
         takers = listeners[listeners["group"].isin(test_groups.get(test_id) or groups)]
-        rows = []
-        for lis in takers.itertuples():
-            mats = {}
-            for corpus in sorted({stim[p.stimulus][0] for p in pages}):
-                base = human_matrix(lis.group, corpora[corpus]["lang"], emo)
-                mats[corpus] = np.stack([rng.dirichlet(kappa * row + 0.05) for row in base])
-            answers = {"age": int(rng.integers(20, 40)), "gender": lis.gender, listener_column: lis.listener}
-            for i in rng.permutation(len(pages)):
-                page = pages[i]
-                corpus, utt = stim[page.stimulus]
-                row = mats[corpus][emo.index(truth[(corpus, utt)])]
-                answer = emo[int(rng.choice(len(emo), p=row))]
-                if answer not in page.values:
-                    raise ValueError(f"kit {kit_dir}: page {page.id} offers no answer {answer!r}")
-                rows.append(
-                    {
-                        "session_test_id": kit_test_id,
-                        **{q: answers.get(q, "") for q in questions},
-                        "trial_id": page.id,
-                        "stimuli_rating": answer,
-                        "stimuli": page.stimulus,
-                        "rating_time": int(rng.gamma(4.0, 900.0)),
-                    }
-                )
-        columns = ["session_test_id", *questions, "trial_id", "stimuli_rating", "stimuli", "rating_time"]
+        rows, columns, n_pages = sim.answer_kit(test_id, kit_dir, takers)
         write_lss(rows, columns, out_lss[test_id])
-        counts["stimuli"] += len(pages)
+        counts["stimuli"] += n_pages
         counts["answers"] += len(rows)
     write_csv(listeners, out_listeners)
 
@@ -172,37 +226,8 @@ def answer_kits(
         if sed_subset is None or sed_corpus is None:
             raise ValueError("segment answers need the SED subset and the SED corpus name")
         sub = read_csv(sed_subset, ["utt_id", "emotion", "seg_start", "seg_end", "duration_s"], dtype={"utt_id": str})
-        seg_rows = []
-        for lis in listeners.itertuples():
-            noise = SEGMENT_NOISE.get(lis.group, DEFAULT_SEGMENT_NOISE)
-            skill = rng.normal(1.0, 0.15)  # listener-level boundary precision
-            for r in sub.itertuples():
-                length = max(float(r.seg_end) - float(r.seg_start), 0.1)
-                sd = max(noise["jitter"] * length * skill, 0.01)
-                start = float(np.clip(r.seg_start + rng.normal(0, sd), 0, r.duration_s))
-                end = float(np.clip(r.seg_end + rng.normal(0, sd), 0, r.duration_s))
-                if end - start < 0.05:
-                    start, end = float(r.seg_start), float(r.seg_end)
-                pred = (
-                    r.emotion
-                    if rng.random() < noise["p_correct"]
-                    else str(rng.choice([e for e in emo if e != r.emotion]))
-                )
-                seg_rows.append(
-                    {
-                        "listener": lis.listener,
-                        "group": lis.group,
-                        "corpus": sed_corpus,
-                        "utt_id": r.utt_id,
-                        "pred": pred,
-                        "seg_start": round(start, 3),
-                        "seg_end": round(end, 3),
-                    }
-                )
-        write_csv(
-            pd.DataFrame(seg_rows, columns=["listener", "group", "corpus", "utt_id", "pred", "seg_start", "seg_end"]),
-            out_segments,
-        )
-        counts["segments"] = len(seg_rows)
+        segments = sim.segments(listeners, sub, sed_corpus)
+        write_csv(segments, out_segments)
+        counts["segments"] = len(segments)
     log.info("simulated listeners: %s", counts)
     return counts

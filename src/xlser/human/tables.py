@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
@@ -294,6 +295,123 @@ def read_predictions(paths: Sequence[str | Path]) -> dict[tuple[str, str, str], 
     return out
 
 
+def _human_panel(grp: str, corpus: str, lang: str, g: pd.DataFrame, emotions: Sequence[str]) -> list[dict]:
+    """Our listeners' matrix: group `grp`'s answers `g` on one corpus."""
+    cm = confusion(g["true"], g["pred"], emotions)
+    meta = {
+        "source": "ours",
+        "who": "human",
+        "group": grp,
+        "corpus": corpus,
+        "lang": lang,
+        "setting": "human",
+        "model": "",
+        "strategy": "",
+        "train": "",
+        "test": corpus,
+        "n_listeners": g["listener"].nunique(),
+        "ua": ua(g["true"].tolist(), g["pred"].tolist(), emotions),
+    }
+    return _long_matrix(cm, meta, g["true"].value_counts(), _distinct_utts(g))
+
+
+@dataclass(frozen=True)
+class _ModelScores:
+    """Where a model panel's predictions come from: each experiment's fold models scoring the
+    listening stimuli (`fold_stimuli`, combined by `combine`), else the probes' pooled test
+    folds (`predictions`)."""
+
+    predictions: Mapping[tuple[str, str, str], pd.DataFrame]
+    fold_stimuli: FoldStimuli | None
+    emotions: Sequence[str]
+    strategy: str
+    combine: str
+
+    def panel(self, grp: str, corpus: str, lang: str, g: pd.DataFrame, e: Mapping) -> list[dict] | None:
+        """Experiment `e`'s matrix beside group `grp`'s on one corpus; None (logged) without its scores."""
+        emotions, fold_stimuli = self.emotions, self.fold_stimuli
+        key = (e["model"], e["train"], e["test"])
+        source = fold_stimuli if fold_stimuli is not None else self.predictions
+        if key not in source:
+            log.warning(
+                "no %s for %s: no model panel",
+                "fold stimuli scores" if fold_stimuli is not None else "predictions",
+                key,
+            )
+            return None
+        if fold_stimuli is not None:
+            pr = stimulus_predictions(
+                fold_stimuli[key],
+                sorted(g["utt_id"].unique()),
+                emotions,
+                f"{'/'.join(key)} for {grp} listeners on {corpus}",
+                self.combine,
+            )
+        else:
+            pr = self.predictions[key]
+        cm = confusion(pr["true"], pr["pred"], emotions)
+        meta = {
+            "source": "ours",
+            "who": "model",
+            "group": grp,
+            "corpus": corpus,
+            "lang": lang,
+            "setting": e["setting"],
+            "model": e["model"],
+            "strategy": self.strategy,
+            "train": e["train"],
+            "test": e["test"],
+            "n_listeners": 0,
+            "ua": ua(pr["true"].tolist(), pr["pred"].tolist(), emotions),
+        }
+        return _long_matrix(cm, meta, pr["true"].value_counts(), _distinct_utts(pr))
+
+
+def _study_panel(
+    study: pd.DataFrame, grp: str, corpus: str, lang: str, setting: str, emotions: Sequence[str]
+) -> list[dict]:
+    """The study's matrix for the same group, language and setting, if it has one for these emotions."""
+    ref = study[(study["group"] == grp) & (study["corpus_lang"] == lang) & (study["setting"] == setting)]
+    if ref.empty or not set(emotions) <= set(ref.columns):
+        return []
+    panel = str(ref["panel"].iloc[0])
+    ref = ref.set_index("true").reindex(list(emotions))[list(emotions)]
+    meta = {
+        "source": f"study ({panel})",
+        "who": "human" if setting == "human" else "model",
+        "group": grp,
+        "corpus": corpus,
+        "lang": lang,
+        "setting": setting,
+        "model": "",
+        "strategy": "",
+        "train": "",
+        "test": corpus,
+        "n_listeners": 0,
+        "ua": float(np.nanmean(np.diag(ref.to_numpy(float)))),
+    }
+    return _long_matrix(ref, meta, pd.Series(dtype=int))
+
+
+TABLE3_COLUMNS = [
+    "source",
+    "who",
+    "group",
+    "corpus",
+    "lang",
+    "setting",
+    "model",
+    "strategy",
+    "train",
+    "test",
+    "n_listeners",
+    "ua",
+    "true",
+    "n",
+    "n_utterances",
+]  # then one column per emotion
+
+
 def table3(
     responses: pd.DataFrame,
     predictions: Mapping[tuple[str, str, str], pd.DataFrame],
@@ -314,105 +432,22 @@ def table3(
     """
     df = utterance_answers(responses, corpora)
     study = study_table3()
+    scores = _ModelScores(predictions, fold_stimuli, emotions, strategy, combine)
     rows: list[dict] = []
     for (grp, corpus), g in sorted(
         df.groupby(["group", "corpus"]), key=lambda kv: (_lang_key(kv[0][0]), _lang_key(corpora[kv[0][1]]["lang"]))
     ):
         lang = corpora[corpus]["lang"]
-        cm = confusion(g["true"], g["pred"], emotions)
-        meta = {
-            "source": "ours",
-            "who": "human",
-            "group": grp,
-            "corpus": corpus,
-            "lang": lang,
-            "setting": "human",
-            "model": "",
-            "strategy": "",
-            "train": "",
-            "test": corpus,
-            "n_listeners": g["listener"].nunique(),
-            "ua": ua(g["true"].tolist(), g["pred"].tolist(), emotions),
-        }
-        rows += _long_matrix(cm, meta, g["true"].value_counts(), _distinct_utts(g))
-        panels = [("human", None)]
+        rows += _human_panel(grp, corpus, lang, g, emotions)
+        settings = ["human"]
         for e in model_panels(grp, corpus, lang, models, experiments, corpora):
-            key = (e["model"], e["train"], e["test"])
-            source = fold_stimuli if fold_stimuli is not None else predictions
-            if key not in source:
-                log.warning(
-                    "no %s for %s: no model panel",
-                    "fold stimuli scores" if fold_stimuli is not None else "predictions",
-                    key,
-                )
-                continue
-            if fold_stimuli is not None:
-                pr = stimulus_predictions(
-                    fold_stimuli[key],
-                    sorted(g["utt_id"].unique()),
-                    emotions,
-                    f"{'/'.join(key)} for {grp} listeners on {corpus}",
-                    combine,
-                )
-            else:
-                pr = predictions[key]
-            cm = confusion(pr["true"], pr["pred"], emotions)
-            meta = {
-                "source": "ours",
-                "who": "model",
-                "group": grp,
-                "corpus": corpus,
-                "lang": lang,
-                "setting": e["setting"],
-                "model": e["model"],
-                "strategy": strategy,
-                "train": e["train"],
-                "test": e["test"],
-                "n_listeners": 0,
-                "ua": ua(pr["true"].tolist(), pr["pred"].tolist(), emotions),
-            }
-            rows += _long_matrix(cm, meta, pr["true"].value_counts(), _distinct_utts(pr))
-            panels.append((e["setting"], e))
-        for setting, _ in panels:
-            ref = study[(study["group"] == grp) & (study["corpus_lang"] == lang) & (study["setting"] == setting)]
-            if ref.empty or not set(emotions) <= set(ref.columns):
-                continue
-            panel = str(ref["panel"].iloc[0])
-            ref = ref.set_index("true").reindex(list(emotions))[list(emotions)]
-            meta = {
-                "source": f"study ({panel})",
-                "who": "human" if setting == "human" else "model",
-                "group": grp,
-                "corpus": corpus,
-                "lang": lang,
-                "setting": setting,
-                "model": "",
-                "strategy": "",
-                "train": "",
-                "test": corpus,
-                "n_listeners": 0,
-                "ua": float(np.nanmean(np.diag(ref.to_numpy(float)))),
-            }
-            rows += _long_matrix(ref, meta, pd.Series(dtype=int))
-    cols = [
-        "source",
-        "who",
-        "group",
-        "corpus",
-        "lang",
-        "setting",
-        "model",
-        "strategy",
-        "train",
-        "test",
-        "n_listeners",
-        "ua",
-        "true",
-        "n",
-        "n_utterances",
-        *emotions,
-    ]
-    return pd.DataFrame(rows, columns=cols)
+            panel = scores.panel(grp, corpus, lang, g, e)
+            if panel is not None:
+                rows += panel
+                settings.append(e["setting"])
+        for setting in settings:
+            rows += _study_panel(study, grp, corpus, lang, setting, emotions)
+    return pd.DataFrame(rows, columns=[*TABLE3_COLUMNS, *emotions])
 
 
 def plot_table3(

@@ -289,18 +289,29 @@ def train_probe_folds(
     return out  # type: ignore[return-value]
 
 
-def _train_stack(
-    folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: torch.device, layer_ids: Sequence[int] | None
-) -> list[ProbeResult]:
-    """Every layer's head of folds with equal sizes, stacked fold-major: head g = fold * L + layer."""
-    n_folds = len(folds)
-    n, n_layers, dim = folds[0][0].shape
-    layer_ids = list(range(n_layers)) if layer_ids is None else list(layer_ids)
-    if len(layer_ids) != n_layers:
-        raise ValueError(f"{len(layer_ids)} layer ids for features of {n_layers} layers")
-    n_heads = n_folds * n_layers
-    o = cfg.optim
-    # features: (heads, N, D) float32, contiguous per head, standardised per fold
+@dataclass
+class _Stack:
+    """The stacked heads' data, fold-major (head g = fold * L + layer): features (heads, N, D)
+    float32, contiguous per head and standardised per fold, labels (heads, N), and each fold's
+    statistics (1, L, D) as `ProbeResult.predict_proba` applies them."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    xva: torch.Tensor
+    yva: torch.Tensor
+    means: list[torch.Tensor]
+    stds: list[torch.Tensor]
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only the stack rows `rows`."""
+        self.x, self.y, self.xva, self.yva = self.x[rows], self.y[rows], self.xva[rows], self.yva[rows]
+
+
+def _stack_folds(folds: Sequence[Fold], n_layers: int, dim: int, standardize: bool, dev: torch.device) -> _Stack:
+    """Copy every fold's features into the stack in one pass (float32, each head's rows
+    contiguous, so a batch is a slice or one gather), standardised with the fold's training
+    statistics when `standardize`."""
+    n, n_heads = len(folds[0][0]), len(folds) * n_layers
     means, stds = [], []
     x = torch.empty((n_heads, n, dim), dtype=torch.float32, device=dev)
     xva = torch.empty((n_heads, len(folds[0][3]), dim), dtype=torch.float32, device=dev)
@@ -314,7 +325,7 @@ def _train_stack(
         rows = slice(f * n_layers, (f + 1) * n_layers)
         x[rows] = xf.transpose(0, 1)  # one pass: float32, contiguous per head
         xva[rows] = torch.as_tensor(np.asarray(X_va), device=dev).transpose(0, 1)
-        if cfg.standardize:
+        if standardize:
             mean = x[rows].mean(1, keepdim=True).transpose(0, 1)  # (1, L, D), as predict_proba takes it
             std = x[rows].std(1, keepdim=True).clamp(min=1e-5).transpose(0, 1)
             x[rows].sub_(mean.transpose(0, 1)).div_(std.transpose(0, 1))
@@ -329,128 +340,209 @@ def _train_stack(
     y = y.repeat_interleave(n_layers, dim=0)  # (heads, N)
     yva = torch.stack([torch.as_tensor(np.asarray(f[3]), dtype=torch.long) for f in folds]).to(dev)
     yva = yva.repeat_interleave(n_layers, dim=0)
+    return _Stack(x, y, xva, yva, means, stds)
 
-    init = initial_head(cfg, dim, n_classes, layer_ids)
-    narrow = init.weights[0].shape[1] < NARROW
-    params: list[torch.Tensor] = []
-    for j, (w, b) in enumerate(zip(init.weights, init.biases)):
-        if j == 0 and narrow:  # (heads, out, in), (heads, out, 1)
-            w, b = w.detach(), b.detach()[:, :, None]
-        else:  # (heads, in, out), (heads, 1, out)
-            w, b = w.detach().transpose(1, 2), b.detach()[:, None, :]
-        params.append(w.repeat(n_folds, 1, 1).contiguous().to(dev).requires_grad_())
-        params.append(b.repeat(n_folds, 1, 1).contiguous().to(dev).requires_grad_())
-    exp_avg = [torch.zeros_like(p) for p in params]
-    exp_avg_sq = [torch.zeros_like(p) for p in params]
-    steps = [torch.zeros((), dtype=torch.float32, device=dev) for _ in params]
-    fused = dev.type in ("cpu", "cuda")
 
-    best = [p.detach().clone() for p in params]  # every head's best checkpoint (all heads, fixed rows)
-    active = torch.arange(n_heads, device=dev)  # stack row -> head
-    patience = Patience(n_heads, o.patience, cfg.patience_reset, dev)
-    best_score = torch.full((n_heads,), -float("inf"), device=dev)
-    best_val_ua = torch.zeros(n_heads, device=dev)
-    best_val_loss = torch.zeros(n_heads, device=dev)
-    epochs = np.full(n_heads, o.max_epochs)
-    best_epoch = np.zeros(n_heads, dtype=int)
-    history: list[list[dict[str, Any]]] = [[] for _ in folds]
+@dataclass
+class _AdamW:
+    """The stacked heads' parameters and their AdamW state, stepped by torch's own (fused)
+    kernel: params alternate weight and bias as `_forward` takes them."""
 
-    orders = training_orders(n, o.seed, cfg.shuffle)
-    once = cfg.shuffle == "once"
-    if once:  # one order for every epoch: store the rows in it, so a batch is a slice of every head's rows
-        perm = next(orders).to(dev)
-        x, y = x.index_select(1, perm), y.index_select(1, perm)
-    # The stack (x, y, xva, yva, params and moments) holds the heads `kept` (stack row -> head);
-    # the heads still training are kept[act] (= active). A stopped head stays in the stack and
-    # keeps stepping, unseen (its checkpoint is in `best`; heads are independent, so it changes
-    # no other head's numbers), until fewer than 3/4 of the kept heads train: then the stack is
-    # compacted. So a batch is a view of x with `once` (no copy) and one gather otherwise, never
-    # a copy of the features per epoch in which a head stops.
-    kept = active
-    act = torch.arange(n_heads, device=dev)
-    # the gathered batch (a new order per epoch), reused per step
-    buffer = None if once else torch.empty(n_heads * min(o.batch_size, n) * dim, dtype=torch.float32, device=dev)
-    for epoch in range(o.max_epochs):
-        order = None if once else next(orders).to(dev)
-        offsets = torch.arange(len(kept), device=dev)[:, None] * n  # each kept head's rows of x.view(-1, dim)
-        flat = x.view(-1, dim)
-        for start in range(0, n, o.batch_size):
-            if order is None:  # a view: no copy
-                xb, yb = x[:, start : start + o.batch_size], y[:, start : start + o.batch_size]
-            else:
-                assert buffer is not None
-                idx = order[start : start + o.batch_size]
-                rows = len(kept) * len(idx)
-                xb = torch.index_select(flat, 0, (offsets + idx).view(-1), out=buffer[: rows * dim].view(rows, dim))
-                xb, yb = xb.view(len(kept), len(idx), dim), y.index_select(1, idx)
-            logits = _forward(params, xb, narrow)
-            loss = F.cross_entropy(logits.reshape(-1, n_classes), yb.reshape(-1), reduction="sum") / yb.shape[1]
-            grads = torch.autograd.grad(loss, params)
-            with torch.no_grad():
-                adamw(
-                    params,
-                    list(grads),
-                    exp_avg,
-                    exp_avg_sq,
-                    [],
-                    steps,
-                    foreach=False,
-                    fused=fused,
-                    amsgrad=False,
-                    beta1=BETAS[0],
-                    beta2=BETAS[1],
-                    lr=o.lr,
-                    weight_decay=o.weight_decay,
-                    eps=o.eps,
-                    maximize=False,
-                )
+    params: list[torch.Tensor]
+    narrow: bool  # the first layer kept (out, in) (see NARROW)
+    fused: bool
+    exp_avg: list[torch.Tensor] = field(init=False)
+    exp_avg_sq: list[torch.Tensor] = field(init=False)
+    steps: list[torch.Tensor] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        dev = self.params[0].device
+        self.steps = [torch.zeros((), dtype=torch.float32, device=dev) for _ in self.params]
+
+    @classmethod
+    def stacked(cls, init: BatchedHead, n_folds: int, dev: torch.device) -> _AdamW:
+        """Every fold's copy of the initial heads, fold-major."""
+        narrow = init.weights[0].shape[1] < NARROW
+        params: list[torch.Tensor] = []
+        for j, (w, b) in enumerate(zip(init.weights, init.biases)):
+            if j == 0 and narrow:  # (heads, out, in), (heads, out, 1)
+                w, b = w.detach(), b.detach()[:, :, None]
+            else:  # (heads, in, out), (heads, 1, out)
+                w, b = w.detach().transpose(1, 2), b.detach()[:, None, :]
+            params.append(w.repeat(n_folds, 1, 1).contiguous().to(dev).requires_grad_())
+            params.append(b.repeat(n_folds, 1, 1).contiguous().to(dev).requires_grad_())
+        return cls(params, narrow, dev.type in ("cpu", "cuda"))
+
+    def step(self, grads: Sequence[torch.Tensor], o: Optim) -> None:
         with torch.no_grad():
-            logits = _forward(params, xva, narrow)[act]
-            vloss = F.cross_entropy(logits.permute(0, 2, 1), yva[act], reduction="none").mean(1)
-            vua = _ua_per_head(logits.argmax(-1), yva[act], n_classes)
-        if not bool(torch.isfinite(vloss).all()):
-            bad = active[~torch.isfinite(vloss)].cpu().numpy()
-            heads = ", ".join(f"fold {r // n_layers} layer {r % n_layers}" for r in bad[:5])
-            raise InputError(
-                None,
-                f"probe epoch {epoch + 1}: the validation loss of {len(bad)} head(s) is NaN "
-                f"or inf ({heads}): a head diverged or a feature is not finite; lower "
-                f"probe.lr or set probe.standardize: true",
+            adamw(
+                self.params,
+                list(grads),
+                self.exp_avg,
+                self.exp_avg_sq,
+                [],
+                self.steps,
+                foreach=False,
+                fused=self.fused,
+                amsgrad=False,
+                beta1=BETAS[0],
+                beta2=BETAS[1],
+                lr=o.lr,
+                weight_decay=o.weight_decay,
+                eps=o.eps,
+                maximize=False,
             )
-        rows, vloss_np, vua_np = active.cpu().numpy(), vloss.cpu().numpy(), vua.cpu().numpy()
-        for f in range(n_folds):  # a stopped head's entries are NaN
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only the stack rows `rows` (parameters and moments)."""
+        self.params = [p.detach()[rows].requires_grad_() for p in self.params]
+        self.exp_avg, self.exp_avg_sq = [m[rows] for m in self.exp_avg], [v[rows] for v in self.exp_avg_sq]
+
+
+@dataclass
+class _Heads:
+    """Which heads still train and every head's best checkpoint so far.
+
+    The stack (features, labels, parameters and moments) holds the heads `kept` (stack row ->
+    head); the heads still training are kept[act] (= active). A stopped head stays in the stack
+    and keeps stepping, unseen (its checkpoint is in `best`; heads are independent, so it changes
+    no other head's numbers), until fewer than 3/4 of the kept heads train: then the stack is
+    compacted. So a batch is a view of x with `once` (no copy) and one gather otherwise, never a
+    copy of the features per epoch in which a head stops.
+    """
+
+    best: list[torch.Tensor]  # every head's best checkpoint (all heads, fixed rows), as params
+    patience: Patience
+    n_layers: int
+    max_epochs: int
+    active: torch.Tensor = field(init=False)  # stack row -> head, of the heads still training
+    kept: torch.Tensor = field(init=False)
+    act: torch.Tensor = field(init=False)
+    best_score: torch.Tensor = field(init=False)
+    best_val_ua: torch.Tensor = field(init=False)
+    best_val_loss: torch.Tensor = field(init=False)
+    epochs: np.ndarray = field(init=False)
+    best_epoch: np.ndarray = field(init=False)
+    history: list[list[dict[str, Any]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        n_heads, dev = len(self.patience.best), self.best[0].device
+        self.active = torch.arange(n_heads, device=dev)
+        self.kept = self.active
+        self.act = torch.arange(n_heads, device=dev)
+        self.best_score = torch.full((n_heads,), -float("inf"), device=dev)
+        self.best_val_ua = torch.zeros(n_heads, device=dev)
+        self.best_val_loss = torch.zeros(n_heads, device=dev)
+        self.epochs = np.full(n_heads, self.max_epochs)
+        self.best_epoch = np.zeros(n_heads, dtype=int)
+        self.history = [[] for _ in range(n_heads // self.n_layers)]
+
+    def check_finite(self, epoch: int, vloss: torch.Tensor) -> None:
+        """A diverged head (or a non-finite feature) is an error naming fold and layer, never a
+        NaN that selection and early stopping would silently treat as a number."""
+        if bool(torch.isfinite(vloss).all()):
+            return
+        bad = self.active[~torch.isfinite(vloss)].cpu().numpy()
+        heads = ", ".join(f"fold {r // self.n_layers} layer {r % self.n_layers}" for r in bad[:5])
+        raise InputError(
+            None,
+            f"probe epoch {epoch + 1}: the validation loss of {len(bad)} head(s) is NaN "
+            f"or inf ({heads}): a head diverged or a feature is not finite; lower "
+            f"probe.lr or set probe.standardize: true",
+        )
+
+    def record(self, epoch: int, vloss: torch.Tensor, vua: torch.Tensor) -> None:
+        """Each fold's validation curve of this epoch (a stopped head's entries are NaN)."""
+        n_layers = self.n_layers
+        rows, vloss_np, vua_np = self.active.cpu().numpy(), vloss.cpu().numpy(), vua.cpu().numpy()
+        for f, hist in enumerate(self.history):
             mine = (rows >= f * n_layers) & (rows < (f + 1) * n_layers)
             loss_f, ua_f = np.full(n_layers, np.nan), np.full(n_layers, np.nan)
             loss_f[rows[mine] - f * n_layers] = vloss_np[mine]
             ua_f[rows[mine] - f * n_layers] = vua_np[mine]
-            history[f].append({"epoch": epoch + 1, "val_loss": loss_f, "val_ua": ua_f})
-        score = vua if cfg.selection == "val_ua" else -vloss
-        better = score > best_score
-        if better.any():
-            heads = active[better]
-            for b, p in zip(best, params):
-                b[heads] = p.detach()[act[better]]
-            best_score = torch.where(better, score, best_score)
-            best_val_ua[heads] = vua[better]
-            best_val_loss[heads] = vloss[better]
-            best_epoch[heads.cpu().numpy()] = epoch + 1
-        stop = patience.update(vloss)
-        if stop.any():
-            epochs[active[stop].cpu().numpy()] = epoch + 1
-            keep = (~stop).nonzero().squeeze(1)
-            if len(keep) == 0:
-                break
-            active, best_score, act = active[keep], best_score[keep], act[keep]
-            patience.keep(keep)
-            if len(act) < 0.75 * len(kept):
-                params = [p.detach()[act].requires_grad_() for p in params]
-                exp_avg, exp_avg_sq = [m[act] for m in exp_avg], [v[act] for v in exp_avg_sq]
-                x, y, xva, yva, kept = x[act], y[act], xva[act], yva[act], kept[act]
-                act = torch.arange(len(kept), device=dev)
+            hist.append({"epoch": epoch + 1, "val_loss": loss_f, "val_ua": ua_f})
 
+    def checkpoint(
+        self, epoch: int, score: torch.Tensor, vua: torch.Tensor, vloss: torch.Tensor, params: Sequence[torch.Tensor]
+    ) -> None:
+        """Keep the checkpoint of every head whose selection score beat its best so far."""
+        better = score > self.best_score
+        if better.any():
+            heads = self.active[better]
+            for b, p in zip(self.best, params):
+                b[heads] = p.detach()[self.act[better]]
+            self.best_score = torch.where(better, score, self.best_score)
+            self.best_val_ua[heads] = vua[better]
+            self.best_val_loss[heads] = vloss[better]
+            self.best_epoch[heads.cpu().numpy()] = epoch + 1
+
+    def stop(self, epoch: int, vloss: torch.Tensor) -> bool:
+        """Early stopping on validation loss: the heads out of patience stop training; True when
+        every head has stopped."""
+        stop = self.patience.update(vloss)
+        if not stop.any():
+            return False
+        self.epochs[self.active[stop].cpu().numpy()] = epoch + 1
+        keep = (~stop).nonzero().squeeze(1)
+        if len(keep) == 0:
+            return True
+        self.active, self.best_score, self.act = self.active[keep], self.best_score[keep], self.act[keep]
+        self.patience.keep(keep)
+        return False
+
+    def compaction(self) -> torch.Tensor | None:
+        """The stack rows to keep once fewer than 3/4 of the kept heads still train (the stack
+        is then compacted to the heads still training), else None."""
+        if len(self.act) >= 0.75 * len(self.kept):
+            return None
+        rows = self.act
+        self.kept = self.kept[rows]
+        self.act = torch.arange(len(self.kept), device=rows.device)
+        return rows
+
+
+def _train_epoch(
+    data: _Stack, opt: _AdamW, order: torch.Tensor | None, buffer: torch.Tensor | None, n_classes: int, o: Optim
+) -> None:
+    """One pass over the training rows in batches, every kept head on the same rows: with one
+    order for every epoch (`order` None, rows stored in it) a batch is a view of the features,
+    else one gather into `buffer` (reused by every step)."""
+    x, y = data.x, data.y
+    n_kept, n, dim = x.shape
+    offsets = torch.arange(n_kept, device=x.device)[:, None] * n  # each kept head's rows of x.view(-1, dim)
+    flat = x.view(-1, dim)
+    for start in range(0, n, o.batch_size):
+        if order is None:  # a view: no copy
+            xb, yb = x[:, start : start + o.batch_size], y[:, start : start + o.batch_size]
+        else:
+            assert buffer is not None
+            idx = order[start : start + o.batch_size]
+            rows = n_kept * len(idx)
+            xb = torch.index_select(flat, 0, (offsets + idx).view(-1), out=buffer[: rows * dim].view(rows, dim))
+            xb, yb = xb.view(n_kept, len(idx), dim), y.index_select(1, idx)
+        logits = _forward(opt.params, xb, opt.narrow)
+        loss = F.cross_entropy(logits.reshape(-1, n_classes), yb.reshape(-1), reduction="sum") / yb.shape[1]
+        opt.step(torch.autograd.grad(loss, opt.params), o)
+
+
+@torch.no_grad()
+def _validate(data: _Stack, opt: _AdamW, act: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validation loss and UA of the heads still training (stack rows `act`)."""
+    logits = _forward(opt.params, data.xva, opt.narrow)[act]
+    vloss = F.cross_entropy(logits.permute(0, 2, 1), data.yva[act], reduction="none").mean(1)
+    vua = _ua_per_head(logits.argmax(-1), data.yva[act], n_classes)
+    return vloss, vua
+
+
+def _results(heads: _Heads, data: _Stack, narrow: bool) -> list[ProbeResult]:
+    """Each fold's best heads, back in `BatchedHead`'s layout, with their statistics and curves."""
+    n_layers = heads.n_layers
     results = []
-    for f in range(n_folds):
+    for f, history in enumerate(heads.history):
         rows = slice(f * n_layers, (f + 1) * n_layers)
+        best = heads.best
         weights = [
             w[rows] if j == 0 and narrow else w[rows].transpose(1, 2).contiguous() for j, w in enumerate(best[0::2])
         ]
@@ -458,20 +550,164 @@ def _train_stack(
         results.append(
             ProbeResult(
                 head,
-                means[f],
-                stds[f],
-                epochs[rows].copy(),
-                best_epoch[rows].copy(),
-                best_val_ua[rows].cpu().numpy(),
-                best_val_loss[rows].cpu().numpy(),
-                history[f],
+                data.means[f],
+                data.stds[f],
+                heads.epochs[rows].copy(),
+                heads.best_epoch[rows].copy(),
+                heads.best_val_ua[rows].cpu().numpy(),
+                heads.best_val_loss[rows].cpu().numpy(),
+                history,
             )
         )
     return results
 
 
-def _rows(X: np.ndarray, index: dict[str, int], ids: Sequence[str]) -> np.ndarray:
-    return X[[index[u] for u in ids]]
+def _train_stack(
+    folds: Sequence[Fold], n_classes: int, cfg: ProbeConfig, dev: torch.device, layer_ids: Sequence[int] | None
+) -> list[ProbeResult]:
+    """Every layer's head of folds with equal sizes, stacked fold-major: head g = fold * L + layer."""
+    n, n_layers, dim = folds[0][0].shape
+    layer_ids = list(range(n_layers)) if layer_ids is None else list(layer_ids)
+    if len(layer_ids) != n_layers:
+        raise ValueError(f"{len(layer_ids)} layer ids for features of {n_layers} layers")
+    o = cfg.optim
+    data = _stack_folds(folds, n_layers, dim, cfg.standardize, dev)
+    opt = _AdamW.stacked(initial_head(cfg, dim, n_classes, layer_ids), len(folds), dev)
+    n_heads = len(folds) * n_layers
+    best = [p.detach().clone() for p in opt.params]  # every head's best checkpoint (all heads, fixed rows)
+    heads = _Heads(best, Patience(n_heads, o.patience, cfg.patience_reset, dev), n_layers, o.max_epochs)
+    orders = training_orders(n, o.seed, cfg.shuffle)
+    once = cfg.shuffle == "once"
+    if once:  # one order for every epoch: store the rows in it, so a batch is a slice of every head's rows
+        perm = next(orders).to(dev)
+        data.x, data.y = data.x.index_select(1, perm), data.y.index_select(1, perm)
+    # the gathered batch (a new order per epoch), reused per step
+    buffer = None if once else torch.empty(n_heads * min(o.batch_size, n) * dim, dtype=torch.float32, device=dev)
+    for epoch in range(o.max_epochs):
+        _train_epoch(data, opt, None if once else next(orders).to(dev), buffer, n_classes, o)
+        vloss, vua = _validate(data, opt, heads.act, n_classes)
+        heads.check_finite(epoch, vloss)
+        heads.record(epoch, vloss, vua)
+        heads.checkpoint(epoch, vua if cfg.selection == "val_ua" else -vloss, vua, vloss, opt.params)
+        if heads.stop(epoch, vloss):
+            break
+        rows = heads.compaction()
+        if rows is not None:
+            opt.keep(rows)
+            data.keep(rows)
+    return _results(heads, data, opt.narrow)
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One corpus of an experiment: its pooled features, their row per utterance, its labels."""
+
+    X: np.ndarray
+    index: dict[str, int]
+    emotion: pd.Series
+
+    @classmethod
+    def of(cls, feats: tuple[np.ndarray, np.ndarray], manifest: pd.DataFrame) -> _Side:
+        ids, X = feats
+        return cls(X, {u: i for i, u in enumerate(ids)}, manifest.set_index("utt_id")["emotion"])
+
+    def rows(self, ids: Sequence[str]) -> np.ndarray:
+        return self.X[[self.index[u] for u in ids]]
+
+
+def _fold_inputs(
+    train: _Side,
+    test: _Side,
+    train_splits: pd.DataFrame,
+    test_splits: pd.DataFrame,
+    lab: dict[str, int],
+    val_on: str,
+) -> tuple[list[Any], list[Fold], list[list[str]]]:
+    """Per fold of the train corpus: the probes' training and validation data and the test ids
+    (the test corpus's test partition of the same fold)."""
+    fold_ids = sorted(train_splits["fold"].unique())
+    inputs, tests = [], []
+    for fold in fold_ids:
+        part = train_splits[train_splits["fold"] == fold]
+        tr = part[part["partition"] == "train"]["utt_id"].tolist()
+        test_part = test_splits[test_splits["fold"] == fold]
+        te = test_part[test_part["partition"] == "test"]["utt_id"].tolist()
+        if not te:
+            raise ValueError(f"fold {fold} of the train corpus has no test fold in the test corpus splits")
+        if val_on == "target":
+            va = test_part[test_part["partition"] == "val"]["utt_id"].tolist()
+            X_va, y_va = test.rows(va), np.array([lab[e] for e in test.emotion[va]])
+        else:
+            va = part[part["partition"] == "val"]["utt_id"].tolist()
+            X_va, y_va = train.rows(va), np.array([lab[e] for e in train.emotion[va]])
+        inputs.append((train.rows(tr), np.array([lab[e] for e in train.emotion[tr]]), X_va, y_va))
+        tests.append(te)
+    return fold_ids, inputs, tests
+
+
+def _layer_scores(
+    fold_ids: Sequence[Any],
+    tests: Sequence[list[str]],
+    results: Sequence[ProbeResult],
+    test: _Side,
+    classes: list[str],
+    info: dict[str, str],
+) -> tuple[pd.DataFrame, dict[Any, tuple[list[str], np.ndarray, np.ndarray]]]:
+    """Every fold's and layer's test scores (with its epochs and validation scores), and each
+    fold's test ids, labels and class probabilities (N, L, C) for the predictions."""
+    rows, probs_by_fold = [], {}
+    for fold, te, res in zip(fold_ids, tests, results):
+        y_te = test.emotion[te].to_numpy()
+        proba = res.predict_proba(test.rows(te))  # (N, L, C)
+        probs_by_fold[fold] = (te, y_te, proba)
+        for layer in range(proba.shape[1]):
+            pred = [classes[i] for i in proba[:, layer].argmax(-1)]
+            s = scores(y_te, pred, classes)
+            rows.append(
+                {
+                    **info,
+                    "fold": int(fold),
+                    "layer": layer,
+                    **s,
+                    "epochs": int(res.epochs[layer]),
+                    "val_ua": float(res.val_ua[layer]),
+                    "val_loss": float(res.val_loss[layer]),
+                }
+            )
+        log.info(
+            "fold %s: best val UA %.3f at layer %d; test UA there %.3f",
+            fold,
+            res.val_ua.max(),
+            int(res.val_ua.argmax()),
+            rows[-proba.shape[1] + int(res.val_ua.argmax())]["ua"],
+        )
+    return pd.DataFrame(rows), probs_by_fold
+
+
+def _predictions(
+    probs_by_fold: Mapping[Any, tuple[list[str], np.ndarray, np.ndarray]],
+    layer: int,
+    classes: list[str],
+    info: dict[str, str],
+) -> pd.DataFrame:
+    """Every fold's test predictions of one layer, with the class probabilities."""
+    preds = []
+    for fold, (te, y_te, proba) in probs_by_fold.items():
+        p = proba[:, layer]
+        block = pd.DataFrame(
+            {
+                **info,
+                "fold": int(fold),
+                "layer": layer,
+                "utt_id": te,
+                "true": y_te,
+                "pred": [classes[i] for i in p.argmax(-1)],
+            }
+        )
+        for i, c in enumerate(classes):
+            block[f"p_{c}"] = p[:, i].round(6)
+        preds.append(block)
+    return pd.concat(preds, ignore_index=True)
 
 
 def probe_experiment(
@@ -501,73 +737,10 @@ def probe_experiment(
         raise ValueError(f"val_on must be 'source' or 'target', not {val_on!r}")
     classes = list(emotions)
     lab = {e: i for i, e in enumerate(classes)}
-    tr_ids, tr_X = train_feats
-    te_ids, te_X = test_feats
-    tr_index = {u: i for i, u in enumerate(tr_ids)}
-    te_index = {u: i for i, u in enumerate(te_ids)}
-    tr_emo = train_manifest.set_index("utt_id")["emotion"]
-    te_emo = test_manifest.set_index("utt_id")["emotion"]
-    fold_ids = sorted(train_splits["fold"].unique())
-    inputs, tests = [], []
-    for fold in fold_ids:
-        part = train_splits[train_splits["fold"] == fold]
-        tr = part[part["partition"] == "train"]["utt_id"].tolist()
-        test_part = test_splits[test_splits["fold"] == fold]
-        te = test_part[test_part["partition"] == "test"]["utt_id"].tolist()
-        if not te:
-            raise ValueError(f"fold {fold} of the train corpus has no test fold in the test corpus splits")
-        if val_on == "target":
-            va = test_part[test_part["partition"] == "val"]["utt_id"].tolist()
-            X_va, y_va = _rows(te_X, te_index, va), np.array([lab[e] for e in te_emo[va]])
-        else:
-            va = part[part["partition"] == "val"]["utt_id"].tolist()
-            X_va, y_va = _rows(tr_X, tr_index, va), np.array([lab[e] for e in tr_emo[va]])
-        inputs.append((_rows(tr_X, tr_index, tr), np.array([lab[e] for e in tr_emo[tr]]), X_va, y_va))
-        tests.append(te)
+    train, test = _Side.of(train_feats, train_manifest), _Side.of(test_feats, test_manifest)
+    fold_ids, inputs, tests = _fold_inputs(train, test, train_splits, test_splits, lab, val_on)
     results = train_probe_folds(inputs, len(classes), cfg, device, threads=threads)
     del inputs
-    rows, probs_by_fold = [], {}
-    for fold, te, res in zip(fold_ids, tests, results):
-        y_te = te_emo[te].to_numpy()
-        proba = res.predict_proba(_rows(te_X, te_index, te))  # (N, L, C)
-        probs_by_fold[fold] = (te, y_te, proba)
-        for layer in range(proba.shape[1]):
-            pred = [classes[i] for i in proba[:, layer].argmax(-1)]
-            s = scores(y_te, pred, classes)
-            rows.append(
-                {
-                    **info,
-                    "fold": int(fold),
-                    "layer": layer,
-                    **s,
-                    "epochs": int(res.epochs[layer]),
-                    "val_ua": float(res.val_ua[layer]),
-                    "val_loss": float(res.val_loss[layer]),
-                }
-            )
-        log.info(
-            "fold %s: best val UA %.3f at layer %d; test UA there %.3f",
-            fold,
-            res.val_ua.max(),
-            int(res.val_ua.argmax()),
-            rows[-proba.shape[1] + int(res.val_ua.argmax())]["ua"],
-        )
-    df = pd.DataFrame(rows)
+    df, probs_by_fold = _layer_scores(fold_ids, tests, results, test, classes, info)
     best_layer = int(df.groupby("layer")["val_ua"].mean().idxmax())
-    preds = []
-    for fold, (te, y_te, proba) in probs_by_fold.items():
-        p = proba[:, best_layer]
-        block = pd.DataFrame(
-            {
-                **info,
-                "fold": int(fold),
-                "layer": best_layer,
-                "utt_id": te,
-                "true": y_te,
-                "pred": [classes[i] for i in p.argmax(-1)],
-            }
-        )
-        for i, c in enumerate(classes):
-            block[f"p_{c}"] = p[:, i].round(6)
-        preds.append(block)
-    return df, pd.concat(preds, ignore_index=True)
+    return df, _predictions(probs_by_fold, best_layer, classes, info)

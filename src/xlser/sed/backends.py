@@ -211,6 +211,48 @@ def _concat_example(
     return x, y
 
 
+def _fit_frame_head(
+    xt: torch.Tensor,
+    yt: torch.Tensor,
+    xv: torch.Tensor,
+    yv: torch.Tensor,
+    n_classes: int,
+    probe: Optim,
+    device: torch.device,
+) -> tuple[torch.nn.Linear, float, int]:
+    """A linear frame head trained with AdamW on standardised frames (unweighted cross-entropy),
+    early-stopped on validation loss; returns the head at its best validation loss, that loss
+    and the epochs run."""
+    head = torch.nn.Linear(xt.shape[1], n_classes).to(device)
+    opt = torch.optim.AdamW(head.parameters(), lr=probe.lr, eps=probe.eps, weight_decay=probe.weight_decay)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    # a probe batch of `batch_size` utterances holds about batch_size * 250 frames (5 s each)
+    batch = max(256, probe.batch_size * 250)
+    max_epochs, patience = probe.max_epochs, probe.patience
+    best, best_state, bad, epoch = float("inf"), None, 0, 0
+    for epoch in range(1, max_epochs + 1):  # noqa: B007 (read after the loop: epochs run)
+        head.train()
+        perm = torch.randperm(len(xt))
+        for i in range(0, len(xt), batch):
+            idx = perm[i : i + batch]
+            opt.zero_grad()
+            loss = loss_fn(head(xt[idx].to(device)), yt[idx].to(device))
+            loss.backward()
+            opt.step()
+        head.eval()
+        with torch.no_grad():
+            vloss = float(loss_fn(head(xv), yv))
+        if vloss < best - 1e-4:
+            best, bad = vloss, 0
+            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    head.load_state_dict(best_state)
+    return head, best, epoch
+
+
 class ProbeDiarizer:
     """SSL encoder + frame-level linear head trained on concatenated utterances.
 
@@ -259,18 +301,7 @@ class ProbeDiarizer:
             raise ValueError("the probe SED backend needs train_corpora (emotion corpora with neutral speech)")
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
-        df = pd.concat([read_manifest(m) for m in manifests], ignore_index=True)
-        plan = _concat_plan(df, sed_emotions, max_per_emotion, rng, self.repeats)
-        if len(plan) < 4:
-            raise InputError(
-                manifests[0],
-                f"only {len(plan)} neutral-emotional-neutral examples could be built "
-                f"from the train_corpora for {list(sed_emotions)}",
-            )
-        data = []
-        for n1, e, n2, emo in tqdm(plan, desc="SED probe: features", mininterval=5.0):
-            x, y = _concat_example(self.encoder, (n1, e, n2), gap_s, self.stride, rng, self.classes.index(letter(emo)))
-            data.append((context_features(x, self.windows), y))
+        data = self._examples(manifests, sed_emotions, max_per_emotion, gap_s, rng)
         order = rng.permutation(len(data))
         n_val = max(1, len(data) // 10)
         val = [data[i] for i in order[:n_val]]
@@ -281,34 +312,8 @@ class ProbeDiarizer:
         xt = (xt - self.mu) / self.sd
         xv = ((torch.from_numpy(np.concatenate([x for x, _ in val])).float() - self.mu) / self.sd).to(self.device)
         yv = torch.from_numpy(np.concatenate([y for _, y in val])).long().to(self.device)
-        head = torch.nn.Linear(xt.shape[1], len(self.classes)).to(self.device)
-        opt = torch.optim.AdamW(head.parameters(), lr=probe.lr, eps=probe.eps, weight_decay=probe.weight_decay)
-        loss_fn = torch.nn.CrossEntropyLoss()
-        # a probe batch of `batch_size` utterances holds about batch_size * 250 frames (5 s each)
-        batch = max(256, probe.batch_size * 250)
-        max_epochs, patience = probe.max_epochs, probe.patience
-        best, best_state, bad, epoch = float("inf"), None, 0, 0
         t0 = time.time()
-        for epoch in range(1, max_epochs + 1):  # noqa: B007 (read after the loop: epochs run)
-            head.train()
-            perm = torch.randperm(len(xt))
-            for i in range(0, len(xt), batch):
-                idx = perm[i : i + batch]
-                opt.zero_grad()
-                loss = loss_fn(head(xt[idx].to(self.device)), yt[idx].to(self.device))
-                loss.backward()
-                opt.step()
-            head.eval()
-            with torch.no_grad():
-                vloss = float(loss_fn(head(xv), yv))
-            if vloss < best - 1e-4:
-                best, bad = vloss, 0
-                best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-            else:
-                bad += 1
-                if bad >= patience:
-                    break
-        head.load_state_dict(best_state)
+        head, best, epoch = _fit_frame_head(xt, yt, xv, yv, len(self.classes), probe, self.device)
         self.head = head.eval()
         with torch.no_grad():
             acc = float((head(xv).argmax(1) == yv).float().mean())
@@ -329,6 +334,30 @@ class ProbeDiarizer:
             acc,
         )
 
+    def _examples(
+        self,
+        manifests: Sequence[str | Path],
+        sed_emotions: Sequence[str],
+        max_per_emotion: int,
+        gap_s: float,
+        rng: np.random.Generator,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Context features and frame labels of every neutral-emotional-neutral concatenation
+        the train corpora give (`_concat_plan`)."""
+        df = pd.concat([read_manifest(m) for m in manifests], ignore_index=True)
+        plan = _concat_plan(df, sed_emotions, max_per_emotion, rng, self.repeats)
+        if len(plan) < 4:
+            raise InputError(
+                manifests[0],
+                f"only {len(plan)} neutral-emotional-neutral examples could be built "
+                f"from the train_corpora for {list(sed_emotions)}",
+            )
+        data = []
+        for n1, e, n2, emo in tqdm(plan, desc="SED probe: features", mininterval=5.0):
+            x, y = _concat_example(self.encoder, (n1, e, n2), gap_s, self.stride, rng, self.classes.index(letter(emo)))
+            data.append((context_features(x, self.windows), y))
+        return data
+
     @torch.no_grad()
     def probs(self, wav: np.ndarray) -> np.ndarray:
         """(T, C) frame posteriors, classes in `self.classes` order (neutral first)."""
@@ -341,6 +370,57 @@ class ProbeDiarizer:
 
 
 # ---- the rule
+
+
+def _speechbrain_model(
+    spec: dict[str, Any], window: float, stride: float, save: Path, dev: torch.device
+) -> tuple[SpeechBrainDiarizer, float, float]:
+    """The pretrained diarizer and its own frame window and stride, which win over the
+    config's (a mismatch is logged)."""
+    model = SpeechBrainDiarizer(spec["source"], save, dev)
+    if abs(model.window - window) > 1e-9 or abs(model.stride - stride) > 1e-9:
+        log.warning(
+            "model frames are %.3f/%.3f s, config says %.3f/%.3f s: the model's are used",
+            model.window,
+            model.stride,
+            window,
+            stride,
+        )
+    return model, model.window, model.stride
+
+
+def _probe_model(
+    name: str,
+    spec: dict[str, Any],
+    stride: float,
+    sed_emotions: Sequence[str],
+    probe: Optim | None,
+    dev: torch.device,
+    seed: int,
+    train_manifests: Sequence[str | Path],
+    threads: int,
+) -> ProbeDiarizer:
+    """The probe diarizer, trained here on the train corpora's concatenations. `probe` is the
+    frame head's Optim: `probe:`'s settings with the model spec's own `lr` and `max_epochs` (it
+    sees ~100x more samples per epoch than an utterance probe)."""
+    if probe is None:
+        raise ValueError(f"SED model {name}: the probe backend needs the frame head's optimiser settings")
+    with torch_threads(threads):
+        return ProbeDiarizer(
+            spec["source"],
+            int(spec["layer"]),
+            list(train_manifests),
+            list(sed_emotions),
+            probe,
+            dev,
+            seed,
+            stride,
+            int(spec["max_per_emotion"]),
+            float(spec["min_segment_s"]),
+            float(spec["gap_s"]),
+            [float(c) for c in spec["context_s"]],
+            int(spec["repeats"]),
+        )
 
 
 def diarize(
@@ -370,40 +450,13 @@ def diarize(
     if missing:
         raise InputError(subset_csv, f"utterances not in {manifest_csv}: {missing[:5]}")
     backend = spec["backend"]
+    model: Any
     if backend == "speechbrain":
         save = Path(savedir) if savedir else Path(out_json).parent / "pretrained"
-        model: Any = SpeechBrainDiarizer(spec["source"], save, dev)
-        if abs(model.window - window) > 1e-9 or abs(model.stride - stride) > 1e-9:
-            log.warning(
-                "model frames are %.3f/%.3f s, config says %.3f/%.3f s: the model's are used",
-                model.window,
-                model.stride,
-                window,
-                stride,
-            )
-        window, stride = model.window, model.stride
+        model, window, stride = _speechbrain_model(spec, window, stride, save, dev)
         decode = "argmax"
     elif backend == "probe":
-        # `probe` is the frame head's Optim: `probe:`'s settings with the model spec's own `lr`
-        # and `max_epochs` (it sees ~100x more samples per epoch than an utterance probe).
-        if probe is None:
-            raise ValueError(f"SED model {name}: the probe backend needs the frame head's optimiser settings")
-        with torch_threads(threads):
-            model = ProbeDiarizer(
-                spec["source"],
-                int(spec["layer"]),
-                list(train_manifests),
-                list(sed_emotions),
-                probe,
-                dev,
-                seed,
-                stride,
-                int(spec["max_per_emotion"]),
-                float(spec["min_segment_s"]),
-                float(spec["gap_s"]),
-                [float(c) for c in spec["context_s"]],
-                int(spec["repeats"]),
-            )
+        model = _probe_model(name, spec, stride, sed_emotions, probe, dev, seed, train_manifests, threads)
         decode = "single_segment"
     else:
         raise ValueError(f"unknown SED backend '{backend}': expected speechbrain or probe")
