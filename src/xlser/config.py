@@ -21,7 +21,7 @@ import jsonschema
 from xlser.contracts import load_schema
 from xlser.errors import ConfigError
 from xlser.experiments import Experiment, setting_of
-from xlser.peft.settings import check_plan
+from xlser.finetuning import check_plan
 
 # corpus keys that do not change what `scan_corpus` reads (split, role, fold lists)
 NOT_SCANNED = frozenset({"split_by", "role", "folds", "lang", "missing_emotions"})
@@ -328,7 +328,7 @@ def resolve(config: dict[str, Any]) -> Settings:
                 if s == "two_stage" and e not in two_stage:
                     continue
                 jobs += [PeftJob(e, s, int(f)) for f in folds]
-        # every job's layer is pinned or chosen by a layer-wise experiment that runs (xlser.peft.settings)
+        # every job's layer is pinned or chosen by a layer-wise experiment that runs (xlser.finetuning)
         check_plan(
             peft,
             dict.fromkeys((j.experiment.model, j.experiment.train, j.experiment.test, j.strategy) for j in jobs),
