@@ -34,7 +34,7 @@ def imported(path: Path) -> set[str]:
 def test_the_stage_packages_and_shared_modules_are_found() -> None:
     assert {"data", "layerwise", "peft", "sed", "human", "report", "demo", "models"} <= set(STAGES)
     names = {p.stem for p in SHARED}
-    assert {"config", "contracts", "io", "errors", "metrics", "experiments", "device", "smk"} <= names
+    assert {"config", "contracts", "io", "errors", "metrics", "experiments", "device", "smk", "paths"} <= names
     assert {"xlser.peft.settings", "xlser.errors"} <= imported(SRC / "peft" / "train.py")
 
 
