@@ -14,6 +14,7 @@ Exit status: Snakemake's.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import signal
@@ -28,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from xlser import paths  # noqa: E402
+from xlser.config import resolve  # noqa: E402
 from xlser.demo import rehearsal as R  # noqa: E402
 from xlser.report.cost import cost_settings, forecast_basis, write_cost  # noqa: E402
 
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.cost_only:  # the config that ran, not one regenerated from today's paper.yaml
         cfg = yaml.safe_load(config_path.read_text(encoding="utf-8"))
         run = json.loads(run_json.read_text()) if run_json.exists() else {"scale": scale, "cores": a.cores}
-        print(write_cost(workdir, cost_settings(cfg), cfg.get("rehearsal"), run))
+        print(write_cost(workdir, cost_settings(resolve(cfg)), cfg.get("rehearsal"), run))
         return 0
     cfg = R.rehearsal_config(protocol, spec, scale, layout, protocol_path=spec["protocol"])
     cfg["rehearsal"] = forecast_basis(spec, cfg, protocol, scale)
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     run_json.write_text(json.dumps(run, indent=1))
     table = workdir / f"{paths.COST_TABLE}.csv"
     if rc != 0:  # the workflow's cost_table job did not run: cost the jobs that finished
-        table = write_cost(workdir, cost_settings(cfg), cfg["rehearsal"], run)
+        table = write_cost(workdir, cost_settings(resolve(copy.deepcopy(cfg))), cfg["rehearsal"], run)
     print(
         f"rehearsal: workflow {run_s:.0f} s (inputs {build_s:.0f} s), exit {rc}; cost table: {table}"
         + ("" if rc else "; report: " + str(workdir / paths.REPORT)),

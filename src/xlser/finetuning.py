@@ -4,7 +4,7 @@ The config resolves them (`check_plan`, from xlser.config.resolve), the rules pa
 the job as params and xlser.peft runs with them, so they live beside the config, not in the
 stage package (which re-exports them from xlser.peft.settings).
 
-`xlser.config.Optim` holds the optimiser's; `Finetune` the fine-tuning-only choices; `Lora`
+`xlser.sections.Optim` holds the optimiser's; `Finetune` the fine-tuning-only choices; `Lora`
 and `Adapter` the PEFT modules' sizes. None of them has defaults: those live in the config
 schema. `job_settings` cuts one job's share out of the (schema-defaulted) `peft` section,
 so a job's params and resume fingerprint see only what it uses: the two-stage schedule only

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from xlser import paths
+from xlser.config import resolve
 from xlser.report.cost import NO_RECORD, cost_settings, cost_table, forecast_basis, write_cost
 from xlser.smk import record_job, usage_path
 
@@ -97,7 +98,7 @@ def run(tmp_path):
     basis = forecast_basis(spec, cfg, protocol, 0.01)
     # the config that ran, as tools/rehearsal.py leaves it in its folder
     (wd / "config.yaml").write_text(yaml.safe_dump({**copy.deepcopy(cfg), "rehearsal": basis}, sort_keys=False))
-    return wd, cost_settings(cfg), basis
+    return wd, cost_settings(resolve(cfg)), basis
 
 
 def test_forecast_basis_from_the_spec_and_protocol(run):

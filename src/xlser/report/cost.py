@@ -34,14 +34,18 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from xlser import paths
+from xlser.config import schema_defaults
 from xlser.io import atomic_path, write_csv, write_text
 from xlser.report.tables import to_markdown
+
+if TYPE_CHECKING:
+    from xlser.config import Settings
 
 COLUMNS = [
     "rule",
@@ -132,18 +136,21 @@ def _peft_folds(cfg: Mapping[str, Any]) -> int:
     return len(cfg.get("peft", {}).get("folds", range(int(cfg["splits"]["folds"])))) or 1
 
 
-def cost_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def cost_settings(settings: Settings) -> dict[str, Any]:
     """The few config values the cost table reads (rule cost_table's params)."""
-    sed = cfg.get("sed") or {}
+    s = settings
+    folds = s.peft.folds if s.peft.folds is not None else range(s.splits.folds)
+    # without a `sed` section no diarization job is costed: the schema's default stands in
+    per_emotion = s.sed.per_emotion if s.sed.per_emotion is not None else schema_defaults("sed")["per_emotion"]
     return {
-        "emotions": list(cfg["emotions"]),
-        "train_per_emotion": int(cfg["splits"]["train_per_emotion"]),
-        "val": int(cfg["splits"]["val"]),
-        "cross_val_on": cfg["splits"].get("cross_val_on", "source"),
-        "probe_max_epochs": int(cfg.get("probe", {}).get("max_epochs", 100)),
-        "peft_folds": _peft_folds(cfg),
-        "sed_corpus": sed.get("corpus", ""),
-        "sed_per_emotion": int(sed.get("per_emotion", 8)),
+        "emotions": list(s.emotions),
+        "train_per_emotion": int(s.splits.train_per_emotion),
+        "val": int(s.splits.val),
+        "cross_val_on": s.splits.cross_val_on,
+        "probe_max_epochs": int(s.probe.max_epochs),
+        "peft_folds": len(folds) or 1,
+        "sed_corpus": s.sed.corpus or "",
+        "sed_per_emotion": int(per_emotion),
     }
 
 
