@@ -186,20 +186,34 @@ def test_jobs_without_a_benchmark_file_are_named_not_required(run):
     assert "Not costed: 1 of 2 jobs have no benchmark file" in md and "W2V2-EN/ESD.tsv" in md
 
 
-def test_a_benchmark_file_without_a_job_record_is_named_not_guessed(run):
-    """A job that left no record (run before jobs recorded themselves) is not costed under a
-    rule its path looks like: the table names it."""
+def test_jobs_run_before_jobs_recorded_themselves(run):
+    """A benchmark file with no record (an earlier version's run) is read by its rule's declared
+    pattern (xlser.paths), the most specific where two match; its CUDA peak from the record
+    such jobs wrote then (no `benchmark` key); a file no pattern matches is named, not costed."""
     wd, cfg, _ = run
-    bench(wd, "results/benchmarks/features/W2V2-EN/ESD.tsv", 1.0)
-    files = ["results/benchmarks/features/W2V2-CN/ESD.tsv", "results/benchmarks/features/W2V2-EN/ESD.tsv"]
+    for rec in (wd / "logs").rglob("*.usage.json"):
+        rec.unlink()
+    usage = wd / "logs" / "peft" / "W2V2-CN" / "ESD__ESD" / "lora" / "fold0.usage.json"
+    usage.write_text(
+        json.dumps({"rule": "finetune", "wildcards": FINETUNE, "device": "GPU X", "cuda_max_allocated_mb": 5.0})
+    )
+    bench(wd, "results/benchmarks/nowhere/x.tsv", 1.0)
+    files = [
+        "results/benchmarks/features/W2V2-CN/ESD.tsv",
+        "results/benchmarks/sed/table4.tsv",  # table4_eder's literal path, also diarize's sed/{sed_model}.tsv
+        "results/benchmarks/peft/W2V2-CN/ESD__ESD/lora/fold0.tsv",
+        "results/benchmarks/nowhere/x.tsv",
+    ]
+    df = cost_table(wd, cfg, None, files=files).set_index("rule")
+    assert set(df.index) == {"extract_features", "table4_eder", "finetune", "TOTAL"}
+    assert df.loc["finetune", "gpu_mem_peak_mb"] == 5.0 and df.loc["finetune", "audio_s"] > 0
+    assert df.attrs["uncosted"] == {"results/benchmarks/nowhere/x.tsv": NO_RECORD}
     write_cost(wd, cfg, None, files=files)
-    df = pd.read_csv(wd / "results" / "tables" / "cost.csv").set_index("rule")
-    assert df.loc["extract_features", "jobs"] == 1
     md = (wd / "results" / "tables" / "cost.md").read_text()
-    assert "Not costed: 1 of 2 jobs have no job record beside its log" in md and "W2V2-EN/ESD.tsv" in md
-    # read from the folder (the rehearsal tool): the same file is named too, the others costed
+    assert "Not costed: 1 of 4 jobs have neither a job record" in md and "nowhere/x.tsv" in md
+    # read from the folder (the rehearsal tool): every file but the unknown one, as before
     whole = cost_table(wd, cfg, None)
-    assert whole.attrs["uncosted"] == {"results/benchmarks/features/W2V2-EN/ESD.tsv": NO_RECORD}
+    assert whole.attrs["uncosted"] == {"results/benchmarks/nowhere/x.tsv": NO_RECORD}
     assert whole.set_index("rule").loc["TOTAL", "jobs"] == 5
 
 

@@ -8,8 +8,11 @@ Measured per rule, from Snakemake's benchmark files (`results/benchmarks/**.tsv`
 and benchmark file, written when it starts; CUDA's peak memory, when it ends) and the
 manifests (audio seconds): jobs, wall time (total and median per job), peak memory, audio
 seconds processed and the throughput in audio seconds per second. A benchmark file is
-costed as the job that recorded it: a job that left no record (made before jobs recorded
-themselves) is named among those not costed, never guessed from its path.
+costed as the job that recorded it. A job that left no record (run before jobs recorded
+themselves) is read by the benchmark pattern xlser.paths declares for its rule, the most
+specific where several match (`results/benchmarks/sed/table4.tsv` is table4_eder's, not a
+diarizer's named `table4`); a file no declared pattern matches, or two equally, is named
+among those not costed.
 
 Forecast of the full-scale run (the protocol at scale 1; only where the config has a
 `rehearsal` section, the `basis` of `forecast_basis`), per rule, from the measured
@@ -43,6 +46,7 @@ from xlser import paths
 from xlser.config import schema_defaults
 from xlser.io import atomic_path, write_csv, write_text
 from xlser.report.tables import to_markdown
+from xlser.smk import job_record
 
 if TYPE_CHECKING:
     from xlser.config import Settings
@@ -65,7 +69,7 @@ AUDIO_RULES = {"scan_corpus", "resample_corpus", "extract_features", "diarize"}
 TRAIN_RULES = {"finetune", "probe_layers"}
 AFTER_RULES = {"cost_table", "report_html"}  # run after the results the table costs: never in it
 NO_BENCHMARK = "no benchmark file (made with --touch, or elsewhere)"
-NO_RECORD = "no job record beside its log (made before jobs recorded themselves)"
+NO_RECORD = "neither a job record beside its log nor a rule's benchmark pattern (xlser.paths)"
 
 
 def _number(v: Any) -> float:
@@ -78,15 +82,30 @@ def _number(v: Any) -> float:
 
 def job_records(workdir: str | Path) -> dict[str, dict[str, Any]]:
     """benchmark file (relative to `workdir`) -> the record of the job that wrote it (xlser.smk:
-    rule, wildcards, benchmark, CUDA peaks), the latest where a job ran more than once."""
+    rule, wildcards, benchmark, CUDA peaks), the latest where a job ran more than once. A record
+    written before records named their benchmark file (CUDA jobs only) gets its rule's."""
     logs = Path(workdir) / paths.LOGS
     found = sorted(logs.rglob("*.usage.json"), key=lambda p: p.stat().st_mtime) if logs.is_dir() else []
     out = {}
     for p in found:
         rec = json.loads(p.read_text(encoding="utf-8"))
-        if rec.get("benchmark"):
-            out[rec["benchmark"]] = rec
+        bench = rec.get("benchmark") or job_record(rec["rule"], rec.get("wildcards", {}))["benchmark"]
+        if bench:
+            out[bench] = rec | {"benchmark": bench}
     return out
+
+
+def record_by_path(rel: str) -> dict[str, Any] | None:
+    """The record of a job that wrote none (run before jobs recorded themselves): the rule whose
+    declared benchmark pattern matches `rel`, the one with the fewest wildcards where several
+    do; None where none matches or two match alike."""
+    hits = sorted(
+        (len(wc), rule, wc) for rule in paths.JOBS if (wc := paths.parse(paths.benchmark(rule), rel)) is not None
+    )
+    if not hits or (len(hits) > 1 and hits[0][0] == hits[1][0]):
+        return None
+    _, rule, wc = hits[0]
+    return {"rule": rule, "wildcards": wc, "benchmark": rel}
 
 
 def read_jobs(workdir: str | Path, files: list[str] | None = None) -> pd.DataFrame:
@@ -100,6 +119,7 @@ def read_jobs(workdir: str | Path, files: list[str] | None = None) -> pd.DataFra
     if files is None:
         bench_dir = wd / paths.BENCHMARKS
         found = sorted(p.relative_to(wd).as_posix() for p in bench_dir.rglob("*.tsv")) if bench_dir.is_dir() else []
+        records |= {f: rec for f in found if f not in records and (rec := record_by_path(f))}
         uncosted = {f: NO_RECORD for f in found if f not in records}
         files = [f for f in found if f in records and records[f]["rule"] not in AFTER_RULES]
     rows = []
@@ -108,10 +128,10 @@ def read_jobs(workdir: str | Path, files: list[str] | None = None) -> pd.DataFra
         if not tsv.exists():
             uncosted[rel] = NO_BENCHMARK
             continue
-        if rel not in records:
+        rec = records.get(rel) or record_by_path(rel)
+        if rec is None:
             uncosted[rel] = NO_RECORD
             continue
-        rec = records[rel]
         bench = pd.read_csv(tsv, sep="\t")
         if bench.empty:
             continue
