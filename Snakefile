@@ -23,6 +23,7 @@ include: "workflow/rules/peft.smk"
 include: "workflow/rules/sed.smk"
 include: "workflow/rules/human.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/targets.smk"  # the named targets and the DAG walks: last
 
 
 localrules:
@@ -48,9 +49,10 @@ localrules:
 
 
 # `all` holds what the configured sections make: a listening-only config (no models, peft
-# or sed) runs the human tables and the t-tests.
-# Each named target requires every file its results rest on (common.smk: rests_on), so a
-# lost intermediate is rebuilt, and what follows it, instead of trusted.
+# or sed) runs the human tables and the t-tests. Like every named target (targets.smk), it
+# requires every file its results rest on (rests_on), so a lost intermediate is rebuilt, and
+# what follows it, instead of trusted. It stays here: an included file's `default_target` is
+# not the workflow's.
 rule all:
     default_target: True
     input:

@@ -14,6 +14,7 @@ Exit status: Snakemake's.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import signal
@@ -27,6 +28,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from xlser import paths  # noqa: E402
+from xlser.config import resolve  # noqa: E402
 from xlser.demo import rehearsal as R  # noqa: E402
 from xlser.report.cost import cost_settings, forecast_basis, write_cost  # noqa: E402
 
@@ -114,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     protocol = yaml.safe_load(protocol_path.read_text(encoding="utf-8"))
     layout = R.Layout(workdir / "inputs")
     config_path = workdir / "config.yaml"
-    run_json = workdir / "results" / "rehearsal_run.json"
+    run_json = workdir / paths.REHEARSAL_RUN
     if a.cost_only:  # the config that ran, not one regenerated from today's paper.yaml
         cfg = yaml.safe_load(config_path.read_text(encoding="utf-8"))
         run = json.loads(run_json.read_text()) if run_json.exists() else {"scale": scale, "cores": a.cores}
-        print(write_cost(workdir, REPO / "workflow" / "rules", cost_settings(cfg), cfg.get("rehearsal"), run))
+        print(write_cost(workdir, cost_settings(resolve(cfg)), cfg.get("rehearsal"), run))
         return 0
     cfg = R.rehearsal_config(protocol, spec, scale, layout, protocol_path=spec["protocol"])
     cfg["rehearsal"] = forecast_basis(spec, cfg, protocol, scale)
@@ -180,12 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     run_json.parent.mkdir(exist_ok=True)
     run_json.write_text(json.dumps(run, indent=1))
-    table = workdir / "results" / "tables" / "cost.csv"
+    table = workdir / f"{paths.COST_TABLE}.csv"
     if rc != 0:  # the workflow's cost_table job did not run: cost the jobs that finished
-        table = write_cost(workdir, REPO / "workflow" / "rules", cost_settings(cfg), cfg["rehearsal"], run)
+        table = write_cost(workdir, cost_settings(resolve(copy.deepcopy(cfg))), cfg["rehearsal"], run)
     print(
         f"rehearsal: workflow {run_s:.0f} s (inputs {build_s:.0f} s), exit {rc}; cost table: {table}"
-        + ("" if rc else "; report: " + str(workdir / "results" / "report" / "index.html")),
+        + ("" if rc else "; report: " + str(workdir / paths.REPORT)),
         flush=True,
     )
     return rc

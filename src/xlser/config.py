@@ -13,41 +13,22 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
 
+from xlser import paths
 from xlser.contracts import load_schema
 from xlser.errors import ConfigError
 from xlser.experiments import Experiment, setting_of
-from xlser.peft.settings import check_plan
+from xlser.finetuning import Adapter, Finetune, Layer, Lora, check_plan, job_layer, job_settings
+from xlser.sections import Demo, Features, Human, Optim, Peft, Probe, Sed, Splits, canonical, frozen
+
+__all__ = ["Optim", "Settings", "canonical", "check_paths", "resolve", "schema_defaults", "validate_config"]
 
 # corpus keys that do not change what `scan_corpus` reads (split, role, fold lists)
 NOT_SCANNED = frozenset({"split_by", "role", "folds", "lang", "missing_emotions"})
-
-
-@dataclass(frozen=True)
-class Optim:
-    """Optimiser and early-stopping settings, shared by probes, fine-tuning and the SED probe.
-
-    AdamW with `lr`, `eps`, `weight_decay`; up to `max_epochs`, stopping when validation
-    loss has not improved for `patience` epochs; `seed` seeds initialisation and shuffling.
-    """
-
-    lr: float
-    eps: float
-    weight_decay: float
-    batch_size: int
-    max_epochs: int
-    patience: int
-    seed: int
-
-    @classmethod
-    def from_section(cls, section: Mapping[str, Any], **override: Any) -> Optim:
-        """The optimiser keys of a (defaulted) config section; other keys are ignored."""
-        values = {f.name: section[f.name] for f in fields(cls)} | override
-        return cls(**{f.name: (float if f.type == "float" else int)(values[f.name]) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -64,6 +45,16 @@ class Corpus:
     def scan_spec(self) -> dict[str, Any]:
         """What the corpus scan reads: the entry without split/role keys, canonical."""
         return canonical({k: v for k, v in self.spec.items() if k not in NOT_SCANNED} | {"lang": self.lang})
+
+    @property
+    def folds(self) -> str:
+        """The folder of the study's published fold lists (`corpora.<name>.folds`), '' for none."""
+        return self.spec.get("folds", "")
+
+    @property
+    def missing_emotions(self) -> str:
+        """`error` or `allow`: what a configured emotion the corpus lacks does."""
+        return self.spec["missing_emotions"]
 
 
 @dataclass(frozen=True)
@@ -82,24 +73,39 @@ class PeftJob:
     fold: int
 
     @property
-    def dir(self) -> str:
+    def wildcards(self) -> dict[str, Any]:
         e = self.experiment
-        return f"results/peft/{e.model}/{e.key}/{self.strategy}/fold{self.fold}"
+        return {"model": e.model, "train": e.train, "test": e.test, "strategy": self.strategy, "fold": self.fold}
+
+    @property
+    def dir(self) -> str:
+        return paths.fill(paths.PEFT_JOB, **self.wildcards)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The whole resolved config. `raw` is the defaulted config (read-only by convention)."""
+    """The whole resolved config: top-level values, corpora, models, the experiments and
+    fine-tuning jobs they make, and one typed object per section (xlser.sections). `raw` is
+    the defaulted config (read-only by convention: the user-path check walks it)."""
 
     emotions: tuple[str, ...]
     sample_rate: int
     device: str
+    torch_threads: int
+    gpu_job_threads: int
     corpora: Mapping[str, Corpus]
     models: Mapping[str, Model]
     experiments: tuple[Experiment, ...]
     peft_experiments: tuple[Experiment, ...]
     peft_jobs: tuple[PeftJob, ...]
-    peft_optim: Optim | None
+    splits: Splits
+    features: Features
+    probe: Probe
+    peft: Peft
+    sed: Sed
+    human: Human
+    demo: Demo
+    rehearsal: dict[str, Any] | None  # as tools/rehearsal.py wrote it (key order kept: a param)
     raw: Mapping[str, Any] = field(repr=False)
 
     # ---- corpora by role
@@ -116,22 +122,23 @@ class Settings:
         """Utterance-level emotion corpora with a listening-test subset."""
         return self.corpora_with_role("ser", "listening")
 
-    # ---- sections
-    def section(self, name: str) -> dict[str, Any]:
-        """A top-level section as configured (defaulted), {} when absent."""
-        return dict(self.raw.get(name) or {})
+    @property
+    def listening_langs(self) -> dict[str, dict[str, str]]:
+        """{corpus: {lang}} of the listening corpora: all that the human tables know of them."""
+        return canonical({c: {"lang": self.corpora[c].lang} for c in self.listening_corpora})
 
+    # ---- what the config runs
     @property
     def has_models(self) -> bool:
         return bool(self.models)
 
     @property
     def has_sed(self) -> bool:
-        return bool(self.section("sed").get("models"))
+        return bool(self.sed.models)
 
     @property
     def has_human(self) -> bool:
-        return "listeners" in self.section("human")
+        return self.human.listeners is not None
 
     # ---- lookups
     def experiment(self, model: str, train: str, test: str) -> Experiment:
@@ -145,18 +152,55 @@ class Settings:
         """The corpus in the model's own language: the first stage of two-stage fine-tuning."""
         return source_corpus(self.models, self.corpora, model)
 
+    def model_source(self, name: str) -> str:
+        """Hub id or local folder of a model from `models`, or the folder of a demo model."""
+        if name in self.models:
+            return self.models[name].source
+        return paths.fill(paths.DEMO_MODEL, model=name)
+
+    # ---- one fine-tuning job
+    def finetune_settings(self, strategy: str, train: str, test: str) -> tuple[Finetune, Lora | None, Adapter | None]:
+        """(Finetune, Lora, Adapter) of one job: only what it uses (None otherwise), so that
+        another strategy's or experiment's settings never re-plan it."""
+        return job_settings(
+            self.peft.section,
+            strategy=strategy,
+            train=train,
+            test=test,
+            cross_val_on=self.splits.cross_val_on,
+            threads=self.torch_threads,
+        )
+
+    def finetune_layer(self, model: str, train: str, test: str, strategy: str) -> Layer:
+        """The job's layer: pinned in the config, or the row of best_layers.csv that chooses it
+        (a two-stage job may take another experiment's)."""
+        return job_layer(
+            self.peft.section,
+            model=model,
+            train=train,
+            test=test,
+            strategy=strategy,
+            source_corpus=self.source_corpus(model),
+            layerwise={(e.model, e.train, e.test) for e in self.experiments},
+        )
+
+    # ---- user paths
+    @property
+    def demo_outputs(self) -> list[str]:
+        """The user paths that the embedded demo's rules make: its corpora, models, listeners."""
+        h = self.human
+        return (
+            [self.corpora[c].root for c in self.demo.corpora if c in self.corpora]
+            + [paths.fill(paths.DEMO_MODEL, model=m) for m in self.demo.models]
+            + ([h.listeners, *h.webmushra, *h.responses[:1]] if self.demo.listeners is not None else [])
+        )
+
+    def check_paths(self) -> None:
+        """`check_paths` of the config, but for what the demo's rules make."""
+        check_paths(self.raw, produced=self.demo_outputs)
+
 
 # ---- helpers
-
-
-def canonical(value: Any) -> Any:
-    """A value in canonical form for Snakemake params: dicts with sorted keys (recursively),
-    tuples as lists, so that equal settings compare equal whatever order they were written in."""
-    if isinstance(value, Mapping):
-        return {str(k): canonical(value[k]) for k in sorted(value, key=str)}
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
-    return value
 
 
 def source_corpus(models: Mapping[str, Model], corpora: Mapping[str, Corpus], model: str) -> str | None:
@@ -339,12 +383,21 @@ def resolve(config: dict[str, Any]) -> Settings:
         emotions=emotions,
         sample_rate=int(config["sample_rate"]),
         device=config["device"],
+        torch_threads=config["torch_threads"],
+        gpu_job_threads=config["gpu_job_threads"],
         corpora=corpora,
         models=models,
         experiments=experiments,
         peft_experiments=peft_exps,
         peft_jobs=tuple(jobs),
-        peft_optim=Optim.from_section(peft) if peft_exps else None,
+        splits=Splits(**{k: frozen(v) for k, v in config["splits"].items()}),
+        features=Features(**config["features"]),
+        probe=Probe(**config["probe"]),
+        peft=Peft.from_section(peft, planned=bool(peft_exps)),
+        sed=Sed.from_section(config.get("sed")),
+        human=Human.from_section(config.get("human")),
+        demo=Demo.from_section(config.get("demo")),
+        rehearsal=copy.deepcopy(config["rehearsal"]) if "rehearsal" in config else None,
         raw=config,
     )
 

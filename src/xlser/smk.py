@@ -1,5 +1,5 @@
-"""Glue for the workflow: logging to the rule's log file and thread limits (scripts), forced
-re-runs and local checkpoint fingerprints (rules)."""
+"""Glue for the workflow: logging to the rule's log file, thread limits and the job's record
+(scripts), forced re-runs and local checkpoint fingerprints (rules)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import logging
 import os
 import sys
 from typing import Any
+
+from xlser import paths
 
 
 def forced_rerun(dag_settings: Any, rule: str, prefix: str) -> bool:
@@ -36,7 +38,8 @@ def export_pythonpath(src: str) -> None:
 
 
 def setup(snakemake: Any) -> logging.Logger:
-    """Send stdout/stderr and `logging` to the rule's log, cap torch/BLAS threads to `threads:`.
+    """Send stdout/stderr and `logging` to the rule's log, cap torch/BLAS threads to `threads:`,
+    record the job beside its log (`record_job`; CUDA's peak memory added when it ends).
 
     Called first in every script, so a failing job's log holds the traceback; for bad input
     (`InputError`, `ConfigError`: file, line or key, and what to do) the message alone.
@@ -58,12 +61,10 @@ def setup(snakemake: Any) -> logging.Logger:
     except ImportError:
         pass
     if log_path:
-        atexit.register(
-            record_usage,
-            os.path.splitext(log_path)[0] + ".usage.json",
-            snakemake.rule,
-            dict(snakemake.wildcards.items()) if hasattr(snakemake, "wildcards") else {},
-        )
+        record = usage_path(log_path)
+        wildcards = dict(snakemake.wildcards.items()) if hasattr(snakemake, "wildcards") else {}
+        record_job(record, snakemake.rule, wildcards)
+        atexit.register(record_usage, record, snakemake.rule, wildcards)
     return logging.getLogger(f"xlser.{snakemake.rule}")
 
 
@@ -79,21 +80,50 @@ def report_user_error(kind: type[BaseException], exc: BaseException, tb: Any) ->
         sys.__excepthook__(kind, exc, tb)
 
 
+def usage_path(log_path: str) -> str:
+    """The job's record beside its log: `<log without .log>.usage.json`."""
+    return os.path.splitext(log_path)[0] + ".usage.json"
+
+
+def job_record(rule: str, wildcards: dict[str, Any]) -> dict[str, Any]:
+    """Who a job is: its rule, wildcards and benchmark file (the rule's, xlser.paths.benchmark;
+    None for a rule xlser.paths does not know or wildcards that do not fill its pattern)."""
+    wc = {k: str(v) for k, v in wildcards.items()}
+    try:
+        bench = paths.fill(paths.benchmark(rule), **wc)
+    except KeyError:
+        bench = None
+    return {"rule": rule, "wildcards": wc, "benchmark": bench}
+
+
+def _write_json(doc: dict[str, Any], path: str) -> None:
+    tmp = f"{path}.part"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1)
+    os.replace(tmp, path)
+
+
+def record_job(path: str, rule: str, wildcards: dict[str, Any]) -> None:
+    """Write the job's record (`job_record`) beside its log when it starts.
+
+    The cost table (xlser.report.cost) reads these to know which rule and wildcards each
+    benchmark file belongs to: the job itself is the one that knows for certain, whatever the
+    paths look like, and its record outlives a run that was stopped or failed."""
+    _write_json(job_record(rule, wildcards), path)
+
+
 def record_usage(path: str, rule: str, wildcards: dict[str, Any]) -> None:
-    """Write CUDA's peak memory of this job beside its log (`<log>.usage.json`), where the job
-    used CUDA: the cost table (xlser.report.cost) reads it; Snakemake's benchmarks see host memory only."""
+    """Add CUDA's peak memory to the job's record (`<log>.usage.json`) when it ends, where the
+    job used CUDA: the cost table reads it; Snakemake's benchmarks see host memory only."""
     torch = sys.modules.get("torch")
     if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
         return
-    doc = {
-        "rule": rule,
-        "wildcards": {k: str(v) for k, v in wildcards.items()},
+    doc = job_record(rule, wildcards) | {
         "device": torch.cuda.get_device_name(),
         "cuda_max_allocated_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),
         "cuda_max_reserved_mb": round(torch.cuda.max_memory_reserved() / 2**20, 1),
     }
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1)
+    _write_json(doc, path)
 
 
 def checkpoint_fingerprint(source: str, base: str | None = None) -> str | None:

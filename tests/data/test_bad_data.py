@@ -213,7 +213,7 @@ def test_missing_emotions_in_the_schema_and_the_rule_params():
         for c in resolve(cfg).corpora.values():
             assert c.spec["missing_emotions"] == "error"
     rules = open(os.path.join(root, "workflow", "rules", "data.smk")).read()
-    assert rules.count('missing_emotions=lambda wc: config["corpora"][wc.corpus]["missing_emotions"]') == 2
+    assert rules.count("missing_emotions=lambda wc: S.corpora[wc.corpus].missing_emotions") == 2
 
 
 # ---- 6: a WAV cut inside its header

@@ -4,35 +4,38 @@
 from xlser.data.splits import dialog_pools
 
 
+include: "functions/data.smk"
+
+
 rule scan_corpus:
     input:
-        corpus_root_input,
+        get_scan_corpus_root,
     output:
-        "results/corpora/{corpus}/raw.csv",
+        paths.RAW,
     log:
-        "logs/data/scan_{corpus}.log",
+        paths.log("scan_corpus"),
     benchmark:
-        "results/benchmarks/data/scan_{corpus}.tsv"
+        paths.benchmark("scan_corpus")
     conda:
         ENV["data"]
     params:
         corpus=lambda wc: S.corpora[wc.corpus].scan_spec,
-        emotions=EMOTIONS,
-        files=corpus_files_param,  # an edited/added/removed corpus file re-plans this scan
+        emotions=canonical(S.emotions),
+        files=get_scan_corpus_files,  # an edited/added/removed corpus file re-plans this scan
     script:
         "../scripts/scan_corpus.py"
 
 
 rule resample_corpus:
     input:
-        "results/corpora/{corpus}/raw.csv",
+        paths.RAW,
     output:
-        manifest="results/corpora/{corpus}/manifest.csv",
-        wavs=directory("results/corpora/{corpus}/wav"),
+        manifest=paths.MANIFEST,
+        wavs=directory(paths.WAVS),
     log:
-        "logs/data/resample_{corpus}.log",
+        paths.log("resample_corpus"),
     benchmark:
-        "results/benchmarks/data/resample_{corpus}.tsv"
+        paths.benchmark("resample_corpus")
     conda:
         ENV["data"]
     threads: 4
@@ -46,54 +49,44 @@ rule resample_corpus:
 
 rule make_splits:
     input:
-        unpack(_splits_inputs),
+        unpack(get_make_splits_inputs),
     output:
-        "results/splits/{corpus}.csv",
+        paths.SPLITS,
     log:
-        "logs/data/splits_{corpus}.log",
+        paths.log("make_splits"),
     benchmark:
-        "results/benchmarks/data/splits_{corpus}.tsv"
+        paths.benchmark("make_splits")
     conda:
         ENV["data"]
     params:
-        splits=_splits_params,
-        split_by=lambda wc: config["corpora"][wc.corpus]["split_by"],
-        dialogs=lambda wc: dialog_pools(config["corpora"][wc.corpus])[0],
-        folds_dir=lambda wc: config["corpora"][wc.corpus].get("folds", ""),
-        emotions=EMOTIONS,
-        missing_emotions=lambda wc: config["corpora"][wc.corpus]["missing_emotions"],
+        splits=get_make_splits_params,
+        split_by=lambda wc: S.corpora[wc.corpus].split_by,
+        dialogs=lambda wc: dialog_pools(S.corpora[wc.corpus].spec)[0],
+        folds_dir=lambda wc: S.corpora[wc.corpus].folds,
+        emotions=canonical(S.emotions),
+        missing_emotions=lambda wc: S.corpora[wc.corpus].missing_emotions,
     script:
         "../scripts/make_splits.py"
 
 
 rule listening_subset:
     input:
-        unpack(_listening_inputs),
+        unpack(get_listening_subset_inputs),
     output:
-        "results/splits/{corpus}.listening.csv",
+        paths.LISTENING,
     log:
-        "logs/data/listening_{corpus}.log",
+        paths.log("listening_subset"),
     benchmark:
-        "results/benchmarks/data/listening_{corpus}.tsv"
+        paths.benchmark("listening_subset")
     conda:
         ENV["data"]
     params:
-        per_emotion=config["splits"]["listening_per_emotion"],
-        seed=config["splits"]["seed"],
-        dialogs=lambda wc: dialog_pools(config["corpora"][wc.corpus])[1],
-        folds_dir=_imported_folds,
-        folds=lambda wc: config["splits"]["folds"] if _imported_folds(wc) else 0,
-        emotions=EMOTIONS,
-        missing_emotions=lambda wc: config["corpora"][wc.corpus]["missing_emotions"],
+        per_emotion=S.splits.listening_per_emotion,
+        seed=S.splits.seed,
+        dialogs=lambda wc: dialog_pools(S.corpora[wc.corpus].spec)[1],
+        folds_dir=get_listening_subset_folds_dir,
+        folds=lambda wc: S.splits.folds if get_listening_subset_folds_dir(wc) else 0,
+        emotions=canonical(S.emotions),
+        missing_emotions=lambda wc: S.corpora[wc.corpus].missing_emotions,
     script:
         "../scripts/listening_subset.py"
-
-
-rule data:
-    input:
-        # and every file they rest on (common.smk: rests_on)
-        lambda wc: rests_on(
-            expand("results/splits/{corpus}.csv", corpus=SER_CORPORA)
-            + expand("results/splits/{corpus}.listening.csv", corpus=LISTENING_CORPORA)
-            + expand("results/corpora/{corpus}/manifest.csv", corpus=CORPORA)
-        ),

@@ -2,105 +2,98 @@
 # models of the real Hugging Face classes, simulated listeners in webMUSHRA's format.
 
 
+include: "functions/demo.smk"
+
+
 rule demo_corpus:
     output:
-        directory("resources/demo/corpora/{corpus}"),
+        directory(paths.DEMO_CORPUS),
     log:
-        "logs/demo/corpus_{corpus}.log",
+        paths.log("demo_corpus"),
     benchmark:
-        "results/benchmarks/demo/corpus_{corpus}.tsv"
+        paths.benchmark("demo_corpus")
     conda:
         ENV["data"]
     threads: 2
     params:
-        spec=lambda wc: canonical(DEMO["corpora"][wc.corpus]),
+        spec=lambda wc: canonical(S.demo.corpora[wc.corpus]),
         corpus=lambda wc: S.corpora[wc.corpus].scan_spec,
-        emotions=EMOTIONS,
-        sample_rate=DEMO.get("sample_rate"),
-        seed=DEMO.get("seed"),
+        emotions=canonical(S.emotions),
+        sample_rate=S.demo.sample_rate,
+        seed=S.demo.seed,
     script:
         "../scripts/demo_corpus.py"
 
 
-# A demo model with a `voice` is pre-trained on its language (CTC on eSpeak NG's phonemes,
-# xlser.demo.pretrain) and saved as a ForCTC checkpoint; without one it keeps random
-# weights (its loss curve is then a bare header).
-PRETRAINED_DEMO_MODELS = sorted(m for m, s in DEMO.get("models", {}).items() if s.get("voice"))
-
-
 rule demo_model:
     output:
-        model=directory("resources/demo/models/{model}"),
-        curve="results/demo/pretrain_{model}.csv",
+        model=directory(paths.DEMO_MODEL),
+        curve=paths.DEMO_PRETRAIN_CURVE,
     log:
-        "logs/demo/model_{model}.log",
+        paths.log("demo_model"),
     benchmark:
-        "results/benchmarks/demo/model_{model}.tsv"
+        paths.benchmark("demo_model")
     conda:
         ENV["gpu"]
     params:
-        spec=lambda wc: canonical(DEMO["models"][wc.model]),
-        pretrain=lambda wc: (
-            canonical({k: DEMO["pretrain"][k] for k in ("steps", "batch_size", "lr", "voices")})
-            if DEMO["models"][wc.model].get("voice")
-            else None
-        ),
+        spec=lambda wc: canonical(S.demo.models[wc.model]),
+        pretrain=get_demo_model_pretrain,
     script:
         "../scripts/demo_model.py"
 
 
-if PRETRAINED_DEMO_MODELS:
+if S.demo.pretrained_models:
 
     rule demo_pretraining:
         input:
-            models=expand("resources/demo/models/{model}", model=PRETRAINED_DEMO_MODELS),
-            curves=expand("results/demo/pretrain_{model}.csv", model=PRETRAINED_DEMO_MODELS),
+            models=[paths.fill(paths.DEMO_MODEL, model=m) for m in S.demo.pretrained_models],
+            curves=[paths.fill(paths.DEMO_PRETRAIN_CURVE, model=m) for m in S.demo.pretrained_models],
         output:
-            table="results/demo/pretraining.csv",
+            table=paths.DEMO_PRETRAINING,
             figure=report(
-                "results/figures/demo_pretraining.png",
+                paths.DEMO_PRETRAINING_FIGURE,
                 category="Demo",
                 caption="../report/demo_pretraining.rst",
             ),
         log:
-            "logs/demo/pretraining.log",
+            paths.log("demo_pretraining"),
         benchmark:
-            "results/benchmarks/demo/pretraining.tsv"
+            paths.benchmark("demo_pretraining")
         conda:
             ENV["gpu"]
         params:
-            models=PRETRAINED_DEMO_MODELS,
-            voices=DEMO["pretrain"]["heldout_voices"],
-            seed=DEMO.get("seed"),
+            models=S.demo.pretrained_models,
+            voices=canonical(S.demo.pretrain.heldout_voices),
+            seed=S.demo.seed,
         script:
             "../scripts/demo_pretraining.py"
 
 
-if "listeners" in DEMO:
+if S.demo.listeners is not None:
 
     rule demo_listeners:
         input:
-            manifests=expand("results/corpora/{corpus}/manifest.csv", corpus=LISTENING_CORPORA),
-            listening=expand("results/splits/{corpus}.listening.csv", corpus=LISTENING_CORPORA),
-            sed_subset="results/sed/draw.csv" if SED.get("corpus") else [],  # the SED utterances played
-            kits=kit_files("config"),  # the listening kits they answer (rules/human.smk)
-            kit_stimuli=kit_files("stimuli"),
+            manifests=[manifest_path(c) for c in S.listening_corpora],
+            listening=[listening_path(c) for c in S.listening_corpora],
+            sed_subset=paths.SED_DRAW if S.sed.corpus else [],  # the SED utterances played
+            kits=kit_paths(paths.KIT_CONFIG),  # the listening kits they answer (rules/human.smk)
+            kit_stimuli=kit_paths(paths.KIT_STIMULI),
         output:
-            listeners=HUMAN["listeners"],
-            lss=[f"{d}/lss.csv" for d in HUMAN["webmushra"]],  # webMUSHRA's results/<testId>/lss.csv
-            segments=HUMAN["responses"][0] if HUMAN.get("responses") else [],
+            listeners=S.human.listeners,
+            lss=lss_paths(),  # webMUSHRA's results/<testId>/lss.csv
+            segments=S.human.responses[0] if S.human.responses else [],
         log:
-            "logs/demo/listeners.log",
+            paths.log("demo_listeners"),
         benchmark:
-            "results/benchmarks/demo/listeners.tsv"
+            paths.benchmark("demo_listeners")
         conda:
             ENV["stats"]
         params:
-            spec=canonical(DEMO["listeners"]),
-            test_groups=canonical({t: KIT_TESTS[t]["groups"] for t in KIT_TESTS}),
-            corpora=LANGS,
-            emotions=EMOTIONS,
-            sed_corpus=SED.get("corpus"),
-            listener_column=HUMAN.get("listener_column"),
+            spec=canonical(S.demo.listeners),
+            test_groups=canonical({t: spec["groups"] for t, spec in S.human.tests.items()}),
+            corpora=S.listening_langs,
+            emotions=canonical(S.emotions),
+            sed_corpus=S.sed.corpus,
+            listener_column=S.human.listener_column,
         script:
             "../scripts/demo_listeners.py"

@@ -3,30 +3,30 @@
 
 rule extract_features:
     input:
-        manifest="results/corpora/{corpus}/manifest.csv",
-        model=model_input,
+        manifest=paths.MANIFEST,
+        model=get_model_dir,
     output:
-        "results/features/{model}/{corpus}.npz",
+        paths.FEATURES,
     log:
-        "logs/features/{model}/{corpus}.log",
+        paths.log("extract_features"),
     benchmark:
-        "results/benchmarks/features/{model}/{corpus}.tsv"
+        paths.benchmark("extract_features")
     conda:
         ENV["gpu"]
-    threads: config["gpu_job_threads"]  # CPU threads reserved; compute uses torch_threads
+    threads: S.gpu_job_threads  # CPU threads reserved; compute uses torch_threads
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=120,
     params:
-        source=lambda wc: model_source(wc.model),
-        source_files=lambda wc: checkpoint_param(model_source(wc.model)),  # a local folder overwritten re-plans
+        source=lambda wc: S.model_source(wc.model),
+        source_files=lambda wc: source_files_param(S.model_source(wc.model)),  # a local folder overwritten re-plans
         device=S.device,
-        max_batch_seconds=S.section("features")["max_batch_seconds"],
-        precision=S.section("features")["precision"],
-        top_layer_norm=S.section("features")["top_layer_norm"],
-        batching=S.section("features")["batching"],
-        dtype=S.section("features")["dtype"],
-        torch_threads=config["torch_threads"],  # on CPU: features must not depend on --cores
+        max_batch_seconds=S.features.max_batch_seconds,
+        precision=S.features.precision,
+        top_layer_norm=S.features.top_layer_norm,
+        batching=S.features.batching,
+        dtype=S.features.dtype,
+        torch_threads=S.torch_threads,  # on CPU: features must not depend on --cores
     script:
         "../scripts/extract_features.py"

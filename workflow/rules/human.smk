@@ -1,145 +1,124 @@
 # Listening tests (the study's Tables II and III and its Welch's t-tests).
 
-# ---- the tests listeners take: one webMUSHRA kit per `human.tests` item (results/listening_kit/<id>/)
+
+include: "functions/human.smk"
 
 
 rule build_listening_kit:
     input:
-        listening=lambda wc: [listening(c) for c in kit_corpora(wc.kit)],
-        manifests=lambda wc: [manifest(c) for c in kit_corpora(wc.kit)],
+        listening=lambda wc: [listening_path(c) for c in get_build_listening_kit_corpora(wc)],
+        manifests=lambda wc: [manifest_path(c) for c in get_build_listening_kit_corpora(wc)],
     output:
         # the audio (configs/resources/audio/{kit}/) is written with the config, never a directory()
         # output: Snakemake would drop its .snakemake_timestamp into the folder users copy into webMUSHRA
-        config="results/listening_kit/{kit}/configs/{kit}.yaml",
-        stimuli="results/listening_kit/{kit}/stimuli.csv",
-        readme="results/listening_kit/{kit}/README.md",
+        config=paths.KIT_CONFIG,
+        stimuli=paths.KIT_STIMULI,
+        readme=paths.KIT_README,
     log:
-        "logs/human/listening_kit_{kit}.log",
+        paths.log("build_listening_kit"),
     benchmark:
-        "results/benchmarks/human/listening_kit_{kit}.tsv"
+        paths.benchmark("build_listening_kit")
     wildcard_constraints:
-        kit=_alt(KIT_TESTS),
+        kit=_alt(S.human.tests),
     conda:
         ENV["data"]
     params:
-        test=lambda wc: canonical({k: v for k, v in KIT_TESTS[wc.kit].items() if k != "corpora"}),
-        emotions=EMOTIONS,
-        listener_column=HUMAN.get("listener_column"),
+        test=lambda wc: canonical({k: v for k, v in S.human.tests[wc.kit].items() if k != "corpora"}),
+        emotions=canonical(S.emotions),
+        listener_column=S.human.listener_column,
     script:
         "../scripts/listening_kit.py"
 
 
-rule listening_kit:
-    input:
-        lambda wc: rests_on(kit_files("config") + kit_files("stimuli")),  # and every file it rests on (common.smk: rests_on)
-
-
 rule ingest_listening_test:
     input:
-        lss=[f"{d}/lss.csv" for d in HUMAN.get("webmushra", [])],
-        responses=HUMAN.get("responses", []),
-        listeners=HUMAN.get("listeners", []),
-        stimuli=([HUMAN["stimuli"]] if HUMAN.get("stimuli") else []) + kit_files("stimuli"),
-        manifests=expand("results/corpora/{corpus}/manifest.csv", corpus=LISTENING_CORPORA),
-        sed_manifest=manifest(SED["corpus"]) if SED.get("corpus") else [],
+        lss=lss_paths(),
+        responses=list(S.human.responses),
+        listeners=S.human.listeners or [],
+        stimuli=get_ingest_listening_test_stimuli,
+        manifests=[manifest_path(c) for c in S.listening_corpora],
+        sed_manifest=manifest_path(S.sed.corpus) if S.sed.corpus else [],
     output:
-        "results/human/responses.csv",
+        paths.RESPONSES,
     log:
-        "logs/human/ingest.log",
+        paths.log("ingest_listening_test"),
     benchmark:
-        "results/benchmarks/human/ingest.tsv"
+        paths.benchmark("ingest_listening_test")
     conda:
         ENV["stats"]
     params:
-        emotions=EMOTIONS,
-        lenient=HUMAN.get("lenient"),
-        min_answered=HUMAN.get("min_answered"),
-        simulated="listeners" in DEMO,
-        listener_column=HUMAN.get("listener_column"),
+        emotions=canonical(S.emotions),
+        lenient=S.human.lenient,
+        min_answered=S.human.min_answered,
+        simulated=S.demo.listeners is not None,
+        listener_column=S.human.listener_column,
     script:
         "../scripts/ingest_listening_test.py"
 
 
 rule table2_human_ua:
     input:
-        "results/human/responses.csv",
+        paths.RESPONSES,
     output:
-        csv=report("results/tables/table2_human_ua.csv", caption="../report/table2.rst", category="Humans"),
-        md="results/tables/table2_human_ua.md",
-        tex="results/tables/table2_human_ua.tex",
+        csv=report(f"{paths.TABLE2}.csv", caption="../report/table2.rst", category="Humans"),
+        md=f"{paths.TABLE2}.md",
+        tex=f"{paths.TABLE2}.tex",
     log:
-        "logs/human/table2.log",
+        paths.log("table2_human_ua"),
     benchmark:
-        "results/benchmarks/human/table2.tsv"
+        paths.benchmark("table2_human_ua")
     conda:
         ENV["stats"]
     params:
-        emotions=EMOTIONS,
-        corpora=LANGS,
+        emotions=canonical(S.emotions),
+        corpora=S.listening_langs,
     script:
         "../scripts/table2.py"
 
 
 rule table3_confusions:
     input:
-        responses="results/human/responses.csv",
-        predictions=lambda wc: layerwise_predictions() if HUMAN["table3"]["source"] == "probe" else [],
-        stimuli=table3_stimuli,
+        responses=paths.RESPONSES,
+        predictions=get_table3_confusions_predictions,
+        stimuli=get_table3_confusions_stimuli,
     output:
-        csv=report("results/tables/table3_confusions.csv", caption="../report/table3.rst", category="Humans"),
-        md="results/tables/table3_confusions.md",
-        tex="results/tables/table3_confusions.tex",
-        png=report("results/figures/table3_confusions.png", caption="../report/table3.rst", category="Humans"),
-        pdf="results/figures/table3_confusions.pdf",
+        csv=report(f"{paths.TABLE3}.csv", caption="../report/table3.rst", category="Humans"),
+        md=f"{paths.TABLE3}.md",
+        tex=f"{paths.TABLE3}.tex",
+        png=report(f"{paths.TABLE3_FIGURE}.png", caption="../report/table3.rst", category="Humans"),
+        pdf=f"{paths.TABLE3_FIGURE}.pdf",
     log:
-        "logs/human/table3.log",
+        paths.log("table3_confusions"),
     benchmark:
-        "results/benchmarks/human/table3.tsv"
+        paths.benchmark("table3_confusions")
     conda:
         ENV["stats"]
     params:
-        emotions=EMOTIONS,
-        corpora=LANGS,
+        emotions=canonical(S.emotions),
+        corpora=S.listening_langs,
         models=canonical({m: {"lang": v.lang} for m, v in S.models.items()}),
-        experiments=lambda wc: [
-            vars(e) for e in (EXPERIMENTS if HUMAN["table3"]["source"] == "probe" else S.peft_experiments)
-        ],
-        source=lambda wc: HUMAN["table3"]["source"],
-        strategy=lambda wc: HUMAN["table3"]["strategy"] if HUMAN["table3"]["source"] == "finetune" else "probe",
-        combine=lambda wc: HUMAN["table3"]["combine"] if HUMAN["table3"]["source"] == "finetune" else "average",
+        experiments=get_table3_confusions_experiments,
+        source=lambda wc: S.human.table3.source,
+        strategy=lambda wc: S.human.table3.strategy,
+        combine=lambda wc: S.human.table3.combine,
     script:
         "../scripts/table3.py"
 
 
 rule welch_tests:
     input:
-        "results/human/responses.csv",
+        paths.RESPONSES,
     output:
-        csv=report("results/stats/welch_tests.csv", caption="../report/welch.rst", category="Humans"),
-        md="results/stats/welch_tests.md",
+        csv=report(f"{paths.WELCH}.csv", caption="../report/welch.rst", category="Humans"),
+        md=f"{paths.WELCH}.md",
     log:
-        "logs/human/welch.log",
+        paths.log("welch_tests"),
     benchmark:
-        "results/benchmarks/human/welch.tsv"
+        paths.benchmark("welch_tests")
     conda:
         ENV["stats"]
     params:
-        emotions=EMOTIONS,
-        corpora=LANGS,
+        emotions=canonical(S.emotions),
+        corpora=S.listening_langs,
     script:
         "../scripts/welch_tests.py"
-
-
-rule table2:
-    input:
-        lambda wc: rests_on(rules.table2_human_ua.output),  # and every file it rests on (common.smk: rests_on)
-
-
-rule table3:
-    input:
-        lambda wc: rests_on(rules.table3_confusions.output),  # and every file it rests on (common.smk: rests_on)
-
-
-rule stats:
-    input:
-        lambda wc: rests_on(rules.welch_tests.output),  # and every file it rests on (common.smk: rests_on)

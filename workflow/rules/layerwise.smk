@@ -3,55 +3,50 @@
 
 rule probe_layers:
     input:
-        train_features=lambda wc: features(wc.model, wc.train),
-        test_features=lambda wc: features(wc.model, wc.test),
-        train_manifest=lambda wc: manifest(wc.train),
-        test_manifest=lambda wc: manifest(wc.test),
-        train_splits=lambda wc: splits(wc.train),
-        test_splits=lambda wc: splits(wc.test),
+        train_features=lambda wc: features_path(wc.model, wc.train),
+        test_features=lambda wc: features_path(wc.model, wc.test),
+        train_manifest=lambda wc: manifest_path(wc.train),
+        test_manifest=lambda wc: manifest_path(wc.test),
+        train_splits=lambda wc: splits_path(wc.train),
+        test_splits=lambda wc: splits_path(wc.test),
     output:
-        scores="results/layerwise/{model}/{train}__{test}.csv",
-        predictions="results/layerwise/{model}/{train}__{test}.predictions.csv",
+        scores=paths.LAYERWISE_SCORES,
+        predictions=paths.LAYERWISE_PREDICTIONS,
     log:
-        "logs/layerwise/{model}/{train}__{test}.log",
+        paths.log("probe_layers"),
     benchmark:
-        "results/benchmarks/layerwise/{model}/{train}__{test}.tsv"
+        paths.benchmark("probe_layers")
     conda:
         ENV["gpu"]
-    threads: config["torch_threads"]  # what the probes compute with: on --cores 2, two one-thread jobs at once
+    threads: S.torch_threads  # what the probes compute with: on --cores 2, two one-thread jobs at once
     resources:
         mem_mb=4000,
     params:
-        probe=canonical(S.section("probe")),
-        setting=experiment_setting,
-        val_on=S.section("splits")["cross_val_on"],
-        emotions=EMOTIONS,
+        probe=S.probe.as_param(),
+        setting=lambda wc: S.experiment(wc.model, wc.train, wc.test).setting,
+        val_on=S.splits.cross_val_on,
+        emotions=canonical(S.emotions),
         device=S.device,
-        torch_threads=config["torch_threads"],  # not `threads:`: results must not depend on --cores
+        torch_threads=S.torch_threads,  # not `threads:`: results must not depend on --cores
     script:
         "../scripts/probe_layers.py"
 
 
 rule layerwise_summary:
     input:
-        [layerwise_scores(e) for e in EXPERIMENTS],
+        [layerwise_scores_path(e) for e in S.experiments],
     output:
-        table=report("results/tables/layerwise.csv", caption="../report/layerwise.rst", category="Layer-wise"),
-        best="results/layerwise/best_layers.csv",
-        png=report("results/figures/figure1_layerwise.png", caption="../report/figure1.rst", category="Layer-wise"),
-        pdf="results/figures/figure1_layerwise.pdf",
+        table=report(paths.LAYERWISE_TABLE, caption="../report/layerwise.rst", category="Layer-wise"),
+        best=paths.BEST_LAYERS,
+        png=report(f"{paths.FIGURE1}.png", caption="../report/figure1.rst", category="Layer-wise"),
+        pdf=f"{paths.FIGURE1}.pdf",
     log:
-        "logs/layerwise/summary.log",
+        paths.log("layerwise_summary"),
     benchmark:
-        "results/benchmarks/layerwise/summary.tsv"
+        paths.benchmark("layerwise_summary")
     conda:
         ENV["stats"]
     params:
-        langs=canonical({c: S.corpora[c].lang for e in EXPERIMENTS for c in (e.train, e.test)}),
+        langs=canonical({c: S.corpora[c].lang for e in S.experiments for c in (e.train, e.test)}),
     script:
         "../scripts/layerwise_summary.py"
-
-
-rule figure1:
-    input:
-        lambda wc: rests_on(rules.layerwise_summary.output),  # and every file it rests on (common.smk: rests_on)

@@ -1,23 +1,29 @@
 # A static HTML report of every table and figure (besides `snakemake --report`), and what
 # the run cost.
 
+from xlser.report.cost import cost_settings
+
+
+include: "functions/report.smk"
+
 
 # Per rule: jobs, job time, peak memory, audio seconds, CUDA peak, from the benchmark file of
-# every job the results rest on (params.benchmarks); with a `rehearsal` section (tools/rehearsal.py), a forecast
-# of the full-scale run (xlser.report.cost).
+# every job the results rest on (params.benchmarks; each job's rule and wildcards from the record
+# it leaves beside its log, xlser.smk); with a `rehearsal` section (tools/rehearsal.py), a
+# forecast of the full-scale run (xlser.report.cost).
 rule cost_table:
     input:
         # the results' files: it re-runs when any is remade; and the manifests, splits and
-        # fine-tunes' metrics.json it reads audio seconds and epochs from
+        # fine-tunes' metrics.json it reads audio seconds and epochs from (targets.smk: rests_on)
         lambda wc: rests_on(run_results()),
     output:
-        csv="results/tables/cost.csv",
-        md="results/tables/cost.md",
-        png="results/figures/cost.png",
+        csv=f"{paths.COST_TABLE}.csv",
+        md=f"{paths.COST_TABLE}.md",
+        png=paths.COST_FIGURE,
     log:
-        "logs/report/cost.log",
+        paths.log("cost_table"),
     benchmark:
-        "results/benchmarks/report/cost.tsv"
+        paths.benchmark("cost_table")
     conda:
         ENV["stats"]
     params:
@@ -25,36 +31,26 @@ rule cost_table:
         # --touch, or results made elsewhere, have none, and requiring them would re-run the
         # whole study for a table (the table names the jobs without one)
         benchmarks=lambda wc: benchmarks_of(run_results()),
-        settings=cost_settings(config),
-        rehearsal=config.get("rehearsal"),
+        settings=cost_settings(S),
+        rehearsal=S.rehearsal,
     script:
         "../scripts/cost.py"
 
 
-rule cost:
-    input:
-        lambda wc: rests_on(rules.cost_table.output),  # and every file it rests on (common.smk: rests_on)
-
-
 rule report_html:
     input:
-        unpack(report_inputs),
+        unpack(get_report_html_inputs),
     output:
-        "results/report/index.html",
+        paths.REPORT,
     log:
-        "logs/report/report.log",
+        paths.log("report_html"),
     benchmark:
-        "results/benchmarks/report/report.tsv"
+        paths.benchmark("report_html")
     conda:
         ENV["stats"]
     params:
-        simulated="listeners" in DEMO,
-        demo=bool(DEMO),
-        rehearsal="rehearsal" in config,
+        simulated=S.demo.listeners is not None,
+        demo=S.demo.enabled,
+        rehearsal=S.rehearsal is not None,
     script:
         "../scripts/report.py"
-
-
-rule report:
-    input:
-        lambda wc: rests_on(rules.report_html.output),  # and every file it rests on (common.smk: rests_on)

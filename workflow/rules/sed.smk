@@ -1,22 +1,25 @@
 # Speech emotion diarization (the study's Table IV): frame-level emotions on ZED, EDER.
 
 
+include: "functions/sed.smk"
+
+
 rule sed_draw:
     input:
-        manifest=lambda wc: manifest(SED["corpus"]),
-        pinned=SED.get("subset", []),
+        manifest=get_sed_manifest,
+        pinned=S.sed.subset or [],
     output:
-        "results/sed/draw.csv",
+        paths.SED_DRAW,
     log:
-        "logs/sed/draw.log",
+        paths.log("sed_draw"),
     benchmark:
-        "results/benchmarks/sed/draw.tsv"
+        paths.benchmark("sed_draw")
     conda:
         ENV["sed"]
     params:
-        per_emotion=SED.get("per_emotion"),
-        emotions=SED.get("emotions"),
-        seed=S.section("splits")["seed"],
+        per_emotion=S.sed.per_emotion,
+        emotions=canonical(S.sed.emotions),
+        seed=S.splits.seed,
         corpus=None,
         lenient=False,
     script:
@@ -27,87 +30,82 @@ rule sed_draw:
 # utterances listeners answered (when any), else the draw above.
 rule sed_subset:
     input:
-        manifest=lambda wc: manifest(SED["corpus"]),
-        pinned=SED.get("subset", []),
-        responses="results/human/responses.csv" if S.has_human else [],
+        manifest=get_sed_manifest,
+        pinned=S.sed.subset or [],
+        responses=paths.RESPONSES if S.has_human else [],
     output:
-        "results/sed/subset.csv",
+        paths.SED_SUBSET,
     log:
-        "logs/sed/subset.log",
+        paths.log("sed_subset"),
     benchmark:
-        "results/benchmarks/sed/subset.tsv"
+        paths.benchmark("sed_subset")
     conda:
         ENV["sed"]
     params:
-        per_emotion=SED.get("per_emotion"),
-        emotions=SED.get("emotions"),
-        seed=S.section("splits")["seed"],
-        corpus=SED.get("corpus"),
-        lenient=HUMAN.get("lenient"),
+        per_emotion=S.sed.per_emotion,
+        emotions=canonical(S.sed.emotions),
+        seed=S.splits.seed,
+        corpus=S.sed.corpus,
+        lenient=S.human.lenient,
     script:
         "../scripts/sed_subset.py"
 
 
 rule diarize:
     input:
-        subset="results/sed/subset.csv",
-        manifest=lambda wc: manifest(SED["corpus"]),
-        model=_sed_model_input,
-        train_manifests=_sed_train_manifests,
+        subset=paths.SED_SUBSET,
+        manifest=get_sed_manifest,
+        model=get_diarize_model,
+        train_manifests=get_diarize_train_manifests,
     output:
-        "results/sed/{sed_model}/frames.json",
+        paths.SED_FRAMES,
     log:
-        "logs/sed/{sed_model}.log",
+        paths.log("diarize"),
     benchmark:
-        "results/benchmarks/sed/{sed_model}.tsv"
+        paths.benchmark("diarize")
     conda:
         ENV["sed"]
-    threads: config["gpu_job_threads"]  # CPU threads reserved; compute uses torch_threads
+    threads: S.gpu_job_threads  # CPU threads reserved; compute uses torch_threads
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=120,
     params:
-        spec=lambda wc: canonical(SED["models"][wc.sed_model]),
-        source_files=lambda wc: checkpoint_param(SED["models"][wc.sed_model]["source"]),
-        window=SED.get("window"),
-        stride=SED.get("stride"),
-        emotions=EMOTIONS,
-        sed_emotions=SED.get("emotions"),
-        probe=lambda wc: sed_probe_optim(wc.sed_model),
+        spec=lambda wc: canonical(S.sed.models[wc.sed_model]),
+        source_files=lambda wc: source_files_param(S.sed.models[wc.sed_model]["source"]),
+        window=S.sed.window,
+        stride=S.sed.stride,
+        emotions=canonical(S.emotions),
+        sed_emotions=canonical(S.sed.emotions),
+        probe=get_diarize_probe,
         device=S.device,
-        seed=S.section("splits")["seed"],
-        torch_threads=config["torch_threads"],  # not `threads:`: results must not depend on --cores
+        seed=S.splits.seed,
+        torch_threads=S.torch_threads,  # not `threads:`: results must not depend on --cores
     script:
         "../scripts/diarize.py"
 
 
 rule table4_eder:
     input:
-        frames=expand("results/sed/{sed_model}/frames.json", sed_model=SED_MODELS),
-        subset="results/sed/subset.csv",
-        responses="results/human/responses.csv",
+        frames=[paths.fill(paths.SED_FRAMES, sed_model=m) for m in S.sed.models],
+        subset=paths.SED_SUBSET,
+        responses=paths.RESPONSES,
     output:
-        csv=report("results/tables/table4_eder.csv", caption="../report/table4.rst", category="SED"),
-        md="results/tables/table4_eder.md",
-        tex="results/tables/table4_eder.tex",
-        figure=report("results/figures/sed_timeline.png", caption="../report/sed_timeline.rst", category="SED"),
+        csv=report(f"{paths.TABLE4}.csv", caption="../report/table4.rst", category="SED"),
+        md=f"{paths.TABLE4}.md",
+        tex=f"{paths.TABLE4}.tex",
+        figure=report(paths.SED_TIMELINE, caption="../report/sed_timeline.rst", category="SED"),
     log:
-        "logs/sed/table4.log",
+        paths.log("table4_eder"),
     benchmark:
-        "results/benchmarks/sed/table4.tsv"
+        paths.benchmark("table4_eder")
     conda:
         ENV["sed"]
     params:
-        window=SED.get("window"),
-        stride=SED.get("stride"),
-        sed_emotions=SED.get("emotions"),
-        corpus=SED.get("corpus"),
-        lenient=HUMAN.get("lenient"),
+        window=S.sed.window,
+        stride=S.sed.stride,
+        sed_emotions=canonical(S.sed.emotions),
+        corpus=S.sed.corpus,
+        lenient=S.human.lenient,
     script:
         "../scripts/table4.py"
-
-
-rule table4:
-    input:
-        lambda wc: rests_on(rules.table4_eder.output),  # and every file it rests on (common.smk: rests_on)

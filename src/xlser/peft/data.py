@@ -9,7 +9,6 @@ model (`xlser.models.encoder`) takes valid lengths from `lengths`, so no attenti
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from xlser import paths
 from xlser.contracts import read_table
 from xlser.data.audio import load_audio
 from xlser.data.manifest import read_manifest
@@ -28,25 +28,17 @@ from xlser.models.encoder import prepare
 
 log = logging.getLogger(__name__)
 
-_MANIFEST = re.compile(r"(?:^|/)corpora/(?P<corpus>[^/]+)/manifest\.csv$")
-_SPLITS = re.compile(r"(?:^|/)splits/(?P<corpus>[^/]+)\.csv$")
-
 
 def corpus_files(manifests: Sequence[str], splits: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """corpus -> (manifest, splits), matched by the paths `.../corpora/{c}/manifest.csv`, `.../splits/{c}.csv`."""
+    """corpus -> (manifest, splits), the corpus read from each path by its pattern (xlser.paths:
+    MANIFEST, SPLITS), so the rule's inputs need no order."""
     found: dict[str, dict[str, str]] = {}
-    for kind, pattern, paths in (("manifest", _MANIFEST, manifests), ("splits", _SPLITS, splits)):
-        for p in paths:
-            m = pattern.search(str(p).replace("\\", "/"))
-            if not m:
-                raise InputError(
-                    p,
-                    f"cannot tell the corpus of this {kind}: expected a path like "
-                    + (
-                        "results/corpora/{corpus}/manifest.csv" if kind == "manifest" else "results/splits/{corpus}.csv"
-                    ),
-                )
-            found.setdefault(m["corpus"], {})[kind] = str(p)
+    for kind, pattern, files in (("manifest", paths.MANIFEST, manifests), ("splits", paths.SPLITS, splits)):
+        for p in files:
+            wildcards = paths.parse(pattern, p)
+            if wildcards is None:
+                raise InputError(p, f"cannot tell the corpus of this {kind}: expected a path like {pattern}")
+            found.setdefault(wildcards["corpus"], {})[kind] = str(p)
     out = {}
     for corpus, d in found.items():
         if set(d) != {"manifest", "splits"}:

@@ -4,9 +4,15 @@ Why: a researcher with a GPU node needs to know before spending it where the tim
 Rule `cost_table` (report.smk) writes it for every run, from the benchmark files of the
 jobs the report rests on, and the report shows it; the rehearsal adds the forecast.
 Measured per rule, from Snakemake's benchmark files (`results/benchmarks/**.tsv`: `s`,
-`max_rss`), the jobs' usage files (`logs/**.usage.json`, xlser.smk: CUDA's peak memory)
-and the manifests (audio seconds): jobs, wall time (total and median per job), peak
-memory, audio seconds processed and the throughput in audio seconds per second.
+`max_rss`), the jobs' records (`logs/**.usage.json`, xlser.smk: each job's rule, wildcards
+and benchmark file, written when it starts; CUDA's peak memory, when it ends) and the
+manifests (audio seconds): jobs, wall time (total and median per job), peak memory, audio
+seconds processed and the throughput in audio seconds per second. A benchmark file is
+costed as the job that recorded it. A job that left no record (run before jobs recorded
+themselves) is read by the benchmark pattern xlser.paths declares for its rule, the most
+specific where several match (`results/benchmarks/sed/table4.tsv` is table4_eder's, not a
+diarizer's named `table4`); a file no declared pattern matches, or two equally, is named
+among those not costed.
 
 Forecast of the full-scale run (the protocol at scale 1; only where the config has a
 `rehearsal` section, the `basis` of `forecast_basis`), per rule, from the measured
@@ -29,16 +35,21 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from xlser import paths
+from xlser.config import schema_defaults
 from xlser.io import atomic_path, write_csv, write_text
 from xlser.report.tables import to_markdown
+from xlser.smk import job_record
+
+if TYPE_CHECKING:
+    from xlser.config import Settings
 
 COLUMNS = [
     "rule",
@@ -57,29 +68,8 @@ COLUMNS = [
 AUDIO_RULES = {"scan_corpus", "resample_corpus", "extract_features", "diarize"}
 TRAIN_RULES = {"finetune", "probe_layers"}
 AFTER_RULES = {"cost_table", "report_html"}  # run after the results the table costs: never in it
-_RULE = re.compile(r"^\s*rule\s+(\w+)\s*:")
-_STRING = re.compile(r"""^\s*(?:\w+\s*=\s*)?["']([^"']+)["']""")
-
-
-def benchmark_patterns(rules_dir: str | Path) -> list[tuple[str, re.Pattern[str]]]:
-    """(rule, regex of its benchmark path with named wildcards) from the rule files."""
-    out = []
-    for smk in sorted(Path(rules_dir).glob("*.smk")):
-        rule, want = None, False
-        for line in smk.read_text(encoding="utf-8").splitlines():
-            m = _RULE.match(line)
-            if m:
-                rule, want = m.group(1), False
-            elif line.strip() == "benchmark:":
-                want = True
-            elif want and line.strip():
-                s = _STRING.match(line)
-                if s and rule:
-                    parts = re.split(r"\{(\w+)\}", s.group(1))
-                    rx = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+?)" for i, p in enumerate(parts))
-                    out.append((rule, re.compile(f"^{rx}$")))
-                want = False
-    return sorted(out, key=lambda r: r[1].groups)  # a literal path before a pattern that also matches it
+NO_BENCHMARK = "no benchmark file (made with --touch, or elsewhere)"
+NO_RECORD = "neither a job record beside its log nor a rule's benchmark pattern (xlser.paths)"
 
 
 def _number(v: Any) -> float:
@@ -90,50 +80,75 @@ def _number(v: Any) -> float:
     return x
 
 
-def read_jobs(workdir: str | Path, rules_dir: str | Path, files: list[str] | None = None) -> pd.DataFrame:
-    """One row per benchmarked job (those of `files`, paths relative to `workdir`, that exist,
-    or every benchmark file under it but AFTER_RULES'): rule, wildcards, s, max_rss_mb,
-    gpu_mem_mb, device, end (mtime, epoch s)."""
-    wd = Path(workdir)
-    patterns = [(r, rx) for r, rx in benchmark_patterns(rules_dir) if files is not None or r not in AFTER_RULES]
-    usage: dict[tuple[str, str], dict[str, Any]] = {}
-    for p in (wd / "logs").rglob("*.usage.json") if (wd / "logs").is_dir() else []:
-        u = json.loads(p.read_text(encoding="utf-8"))
-        usage[(u["rule"], json.dumps(u.get("wildcards", {}), sort_keys=True))] = u
-    rows = []
-    bench_dir = wd / "results" / "benchmarks"
-    tsvs = (
-        [wd / f for f in files if (wd / f).exists()]
-        if files is not None
-        else sorted(bench_dir.rglob("*.tsv"))
-        if bench_dir.is_dir()
-        else []
+def job_records(workdir: str | Path) -> dict[str, dict[str, Any]]:
+    """benchmark file (relative to `workdir`) -> the record of the job that wrote it (xlser.smk:
+    rule, wildcards, benchmark, CUDA peaks), the latest where a job ran more than once. A record
+    written before records named their benchmark file (CUDA jobs only) gets its rule's."""
+    logs = Path(workdir) / paths.LOGS
+    found = sorted(logs.rglob("*.usage.json"), key=lambda p: p.stat().st_mtime) if logs.is_dir() else []
+    out = {}
+    for p in found:
+        rec = json.loads(p.read_text(encoding="utf-8"))
+        bench = rec.get("benchmark") or job_record(rec["rule"], rec.get("wildcards", {}))["benchmark"]
+        if bench:
+            out[bench] = rec | {"benchmark": bench}
+    return out
+
+
+def record_by_path(rel: str) -> dict[str, Any] | None:
+    """The record of a job that wrote none (run before jobs recorded themselves): the rule whose
+    declared benchmark pattern matches `rel`, the one with the fewest wildcards where several
+    do; None where none matches or two match alike."""
+    hits = sorted(
+        (len(wc), rule, wc) for rule in paths.JOBS if (wc := paths.parse(paths.benchmark(rule), rel)) is not None
     )
-    for tsv in tsvs:
-        rel = tsv.relative_to(wd).as_posix()
-        match = next(((r, m) for r, rx in patterns if (m := rx.match(rel))), None)
-        if match is None:
-            if files is not None:  # named by the workflow: a rule file this parser cannot read
-                raise ValueError(f"{tsv}: no rule's `benchmark:` path in {rules_dir} matches this file")
-            continue  # e.g. cost_table's and report_html's own
-        rule, m = match
+    if not hits or (len(hits) > 1 and hits[0][0] == hits[1][0]):
+        return None
+    _, rule, wc = hits[0]
+    return {"rule": rule, "wildcards": wc, "benchmark": rel}
+
+
+def read_jobs(workdir: str | Path, files: list[str] | None = None) -> pd.DataFrame:
+    """One row per benchmarked job (those of `files`, paths relative to `workdir`, or every
+    recorded job under it but AFTER_RULES'): rule, wildcards, s, max_rss_mb, gpu_mem_mb,
+    device, end (mtime, epoch s). `attrs["uncosted"]`: {file: why} of the benchmark files
+    named (or, without `files`, found) that are not costed."""
+    wd = Path(workdir)
+    records = job_records(wd)
+    uncosted: dict[str, str] = {}
+    if files is None:
+        bench_dir = wd / paths.BENCHMARKS
+        found = sorted(p.relative_to(wd).as_posix() for p in bench_dir.rglob("*.tsv")) if bench_dir.is_dir() else []
+        records |= {f: rec for f in found if f not in records and (rec := record_by_path(f))}
+        uncosted = {f: NO_RECORD for f in found if f not in records}
+        files = [f for f in found if f in records and records[f]["rule"] not in AFTER_RULES]
+    rows = []
+    for rel in files:
+        tsv = wd / rel
+        if not tsv.exists():
+            uncosted[rel] = NO_BENCHMARK
+            continue
+        rec = records.get(rel) or record_by_path(rel)
+        if rec is None:
+            uncosted[rel] = NO_RECORD
+            continue
         bench = pd.read_csv(tsv, sep="\t")
         if bench.empty:
             continue
-        wc = m.groupdict()
-        u = usage.get((rule, json.dumps(wc, sort_keys=True)), {})
         rows.append(
             {
-                "rule": rule,
-                "wildcards": wc,
+                "rule": rec["rule"],
+                "wildcards": dict(rec["wildcards"]),
                 "s": _number(bench["s"].iloc[-1]),
                 "max_rss_mb": _number(bench.get("max_rss", pd.Series([math.nan])).iloc[-1]),
-                "gpu_mem_mb": _number(u.get("cuda_max_allocated_mb")),
-                "device": u.get("device", ""),
+                "gpu_mem_mb": _number(rec.get("cuda_max_allocated_mb")),
+                "device": rec.get("device", ""),
                 "end": tsv.stat().st_mtime,
             }
         )
-    return pd.DataFrame(rows, columns=["rule", "wildcards", "s", "max_rss_mb", "gpu_mem_mb", "device", "end"])
+    df = pd.DataFrame(rows, columns=["rule", "wildcards", "s", "max_rss_mb", "gpu_mem_mb", "device", "end"])
+    df.attrs["uncosted"] = uncosted
+    return df
 
 
 def _peft_folds(cfg: Mapping[str, Any]) -> int:
@@ -141,18 +156,21 @@ def _peft_folds(cfg: Mapping[str, Any]) -> int:
     return len(cfg.get("peft", {}).get("folds", range(int(cfg["splits"]["folds"])))) or 1
 
 
-def cost_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def cost_settings(settings: Settings) -> dict[str, Any]:
     """The few config values the cost table reads (rule cost_table's params)."""
-    sed = cfg.get("sed") or {}
+    s = settings
+    folds = s.peft.folds if s.peft.folds is not None else range(s.splits.folds)
+    # without a `sed` section no diarization job is costed: the schema's default stands in
+    per_emotion = s.sed.per_emotion if s.sed.per_emotion is not None else schema_defaults("sed")["per_emotion"]
     return {
-        "emotions": list(cfg["emotions"]),
-        "train_per_emotion": int(cfg["splits"]["train_per_emotion"]),
-        "val": int(cfg["splits"]["val"]),
-        "cross_val_on": cfg["splits"].get("cross_val_on", "source"),
-        "probe_max_epochs": int(cfg.get("probe", {}).get("max_epochs", 100)),
-        "peft_folds": _peft_folds(cfg),
-        "sed_corpus": sed.get("corpus", ""),
-        "sed_per_emotion": int(sed.get("per_emotion", 8)),
+        "emotions": list(s.emotions),
+        "train_per_emotion": int(s.splits.train_per_emotion),
+        "val": int(s.splits.val),
+        "cross_val_on": s.splits.cross_val_on,
+        "probe_max_epochs": int(s.probe.max_epochs),
+        "peft_folds": len(folds) or 1,
+        "sed_corpus": s.sed.corpus or "",
+        "sed_per_emotion": int(per_emotion),
     }
 
 
@@ -166,7 +184,7 @@ class Audio:
 
     def manifest(self, corpus: str) -> pd.DataFrame:
         if corpus not in self._m:
-            p = self.wd / "results" / "corpora" / corpus / "manifest.csv"
+            p = self.wd / paths.fill(paths.MANIFEST, corpus=corpus)
             self._m[corpus] = (
                 pd.read_csv(p, usecols=["utt_id", "duration_s"])
                 if p.exists()
@@ -180,7 +198,7 @@ class Audio:
 
     def partition(self, corpus: str, fold: int, part: str) -> float:
         if corpus not in self._s:
-            p = self.wd / "results" / "splits" / f"{corpus}.csv"
+            p = self.wd / paths.fill(paths.SPLITS, corpus=corpus)
             self._s[corpus] = (
                 pd.read_csv(p) if p.exists() else pd.DataFrame({"utt_id": [], "fold": [], "partition": []})
             )
@@ -189,16 +207,7 @@ class Audio:
 
     def finetune_metrics(self, wc: Mapping[str, str]) -> dict[str, Any]:
         """A fine-tune's metrics.json ({} if it did not finish): epochs, training wall_time_s."""
-        p = (
-            self.wd
-            / "results"
-            / "peft"
-            / wc["model"]
-            / f"{wc['train']}__{wc['test']}"
-            / wc["strategy"]
-            / f"fold{wc['fold']}"
-            / "metrics.json"
-        )
+        p = self.wd / paths.fill(paths.PEFT_METRICS, **wc)
         return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
 
     def job(self, rule: str, wc: Mapping[str, str]) -> tuple[float, float]:
@@ -206,7 +215,7 @@ class Audio:
         if rule in ("scan_corpus", "resample_corpus", "extract_features"):
             return self.seconds(wc["corpus"]), 1.0
         if rule == "diarize":
-            p = self.wd / "results" / "sed" / "subset.csv"
+            p = self.wd / paths.SED_SUBSET
             ids = pd.read_csv(p)["utt_id"] if p.exists() else []
             return self.seconds(self.cfg["sed_corpus"], ids), 1.0
         if rule == "finetune":
@@ -285,16 +294,16 @@ def forecast_factor(
 
 def cost_table(
     workdir: str | Path,
-    rules_dir: str | Path,
     cfg: Mapping[str, Any],
     basis: Mapping[str, Any] | None = None,
     files: list[str] | None = None,
 ) -> pd.DataFrame:
     """The per-rule table (COLUMNS) and a TOTAL row; see the module docstring. `cfg`: the
     run's cost_settings. Without a `basis` (a run that is not a rehearsal) the forecast
-    columns are empty. `attrs["span_s"]`: the jobs' wall time (job_span)."""
+    columns are empty. `attrs`: `span_s`, the jobs' wall time (job_span); `uncosted`, the
+    benchmark files not costed and why (read_jobs)."""
     wd = Path(workdir)
-    jobs = read_jobs(wd, rules_dir, files)
+    jobs = read_jobs(wd, files)
     audio = Audio(wd, cfg)
     folds_run = cfg["peft_folds"]
     # per-job overhead (interpreter start, imports): the quickest job of the rules that do little
@@ -352,6 +361,7 @@ def cost_table(
     }
     out = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
     out.attrs["span_s"] = job_span(jobs)
+    out.attrs["uncosted"] = jobs.attrs["uncosted"]
     return out
 
 
@@ -363,25 +373,23 @@ def job_span(jobs: pd.DataFrame) -> float:
 
 def write_cost(
     workdir: str | Path,
-    rules_dir: str | Path,
     cfg: Mapping[str, Any],
     basis: Mapping[str, Any] | None = None,
     run: Mapping[str, Any] | None = None,
     files: list[str] | None = None,
     out: Mapping[str, str | Path] | None = None,
 ) -> Path:
-    """The cost table: `out` csv, md and png (default `results/tables/cost.{csv,md}`,
-    `results/figures/cost.png` under `workdir`).
+    """The cost table: `out` csv, md and png (default: the cost_table rule's, under `workdir`).
 
     `run` (the rehearsal tool's, for a run it stopped or that failed): scale, cores, build_s,
     workflow_s, returncode of its last Snakemake invocation. The wall time is the jobs' span
     (job_span): a run resumed over several invocations is not one invocation's time."""
     wd = Path(workdir)
     out = dict(out or {})
-    csv = Path(out.get("csv", wd / "results" / "tables" / "cost.csv"))
-    md = Path(out.get("md", wd / "results" / "tables" / "cost.md"))
-    png = Path(out.get("png", wd / "results" / "figures" / "cost.png"))
-    df = cost_table(wd, rules_dir, cfg, basis, files)
+    csv = Path(out.get("csv", wd / f"{paths.COST_TABLE}.csv"))
+    md = Path(out.get("md", wd / f"{paths.COST_TABLE}.md"))
+    png = Path(out.get("png", wd / paths.COST_FIGURE))
+    df = cost_table(wd, cfg, basis, files)
     write_csv(df.round(3), csv)
     tot = df.iloc[-1]
     run = dict(run or {})
@@ -419,17 +427,23 @@ def write_cost(
         ]
     else:
         cols = [c for c in COLUMNS if c not in ("scales_with", "forecast_jobs", "forecast_wall_s")]
-    missing = [f for f in files or [] if not (wd / f).exists()]
-    if missing:
-        lines.append(
-            f"Not costed: {len(missing)} of {len(files or [])} jobs have no benchmark file (results made "
-            f"with --touch, or elsewhere), e.g. {', '.join(missing[:3])}."
-        )
+    lines += _uncosted(df.attrs["uncosted"], len(files) if files is not None else None)
     caption = "Cost per rule (measured" + ("; forecast at scale 1)" if basis is not None else ")")
     text = "\n\n".join(lines) + "\n\n" + to_markdown(df[cols].round(2), caption=caption)
     write_text(text, md)
     _figure(df, png, forecast=basis is not None)
     return csv
+
+
+def _uncosted(uncosted: Mapping[str, str], named: int | None) -> list[str]:
+    """One sentence per reason the table leaves jobs out (`named`: the jobs the workflow named)."""
+    lines = []
+    for why in (NO_BENCHMARK, NO_RECORD):
+        hit = [f for f, w in uncosted.items() if w == why]
+        if hit:
+            of = f" of {named}" if named is not None else ""
+            lines.append(f"Not costed: {len(hit)}{of} jobs have {why}, e.g. {', '.join(hit[:3])}.")
+    return lines
 
 
 def _figure(df: pd.DataFrame, path: Path, forecast: bool = True) -> None:
