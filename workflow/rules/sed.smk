@@ -7,7 +7,7 @@ include: "functions/sed.smk"
 rule sed_draw:
     input:
         manifest=get_sed_manifest,
-        pinned=S.sed.subset or [],
+        pinned=get_sed_pinned,
     output:
         paths.SED_DRAW,
     log:
@@ -31,7 +31,7 @@ rule sed_draw:
 rule sed_subset:
     input:
         manifest=get_sed_manifest,
-        pinned=S.sed.subset or [],
+        pinned=get_sed_pinned,
         responses=paths.RESPONSES if S.has_human else [],
     output:
         paths.SED_SUBSET,
