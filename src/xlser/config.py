@@ -407,7 +407,7 @@ def resolve(config: dict[str, Any]) -> Settings:
         sample_rate=int(config["sample_rate"]),
         device=config["device"],
         torch_threads=config["torch_threads"],
-        gpu_job_threads=config["gpu_job_threads"],
+        gpu_job_threads=config["gpu_job_threads"] or config["torch_threads"],  # unset: the CPUs they compute with
         corpora=corpora,
         models=models,
         experiments=experiments,
