@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import filecmp
+import json
 import os
 import shutil
 import signal
@@ -62,6 +62,7 @@ RULE_THREADS = {"resample_corpus": 4}  # other rules: 1 (workflow/rules/*.smk)
 # not deterministic by design: timings, job records, rendered figures and the HTML report
 VOLATILE = ("results/benchmarks/", "results/report/", "results/tables/cost.", "results/figures/", "logs/")
 VOLATILE_SUFFIXES = (".png", ".pdf", ".usage.json")
+TEXT_SUFFIXES = (".csv", ".json", ".md", ".tex", ".txt", ".yaml")
 
 
 def sh(*cmd: str, check: bool = True, env: dict | None = None, timeout: float | None = None) -> str:
@@ -334,8 +335,23 @@ def _minutes(m: int) -> str:
     return (f"{d}-" if d else "") + f"{rest // 60:02d}:{rest % 60:02d}:00"
 
 
+def _normalised(path: Path, workdir: Path) -> bytes:
+    """A file's bytes as compared: text with the run's own folder written `<workdir>` (raw.csv
+    and the SED draw name absolute paths), JSON without the wall-time keys (`*time_s`)."""
+    data = path.read_bytes()
+    if not path.name.endswith(TEXT_SUFFIXES):
+        return data
+    text = data.decode("utf-8").replace(str(workdir.resolve()), "<workdir>")
+    if path.suffix == ".json":
+        doc = json.loads(text)
+        if isinstance(doc, dict):
+            text = json.dumps({k: v for k, v in doc.items() if not k.endswith("time_s")}, sort_keys=True)
+    return text.encode("utf-8")
+
+
 def compare(local: Path, remote: Path) -> tuple[int, list[str]]:
-    """(files compared, those that differ or are missing) of the deterministic outputs."""
+    """(files compared, those that differ or are missing) of the deterministic outputs:
+    corpora, checkpoints, features, scores, predictions, tables."""
     same, diff = 0, []
     for base in ("resources", "results"):
         for f in sorted((local / base).rglob("*")):
@@ -343,7 +359,7 @@ def compare(local: Path, remote: Path) -> tuple[int, list[str]]:
             if not f.is_file() or rel.startswith(VOLATILE) or rel.endswith(VOLATILE_SUFFIXES):
                 continue
             other = remote / rel
-            if other.is_file() and filecmp.cmp(f, other, shallow=False):
+            if other.is_file() and _normalised(f, local) == _normalised(other, remote):
                 same += 1
             else:
                 diff.append(rel)

@@ -70,3 +70,19 @@ def test_pretrained_demo_model_is_the_same_in_every_run_and_on_any_core_count(tm
     a, b = _digest(tmp_path / "a"), _digest(tmp_path / "b")
     assert "model/model.safetensors" in a and json.loads((tmp_path / "a/model/pretraining.json").read_text())
     assert a == b, sorted(k for k in a if a[k] != b.get(k))
+
+
+def test_float_wav_written_twice_is_the_same_file(tmp_path: Path) -> None:
+    """libsndfile stamps float WAVs' PEAK chunk with the time of writing (the resampled corpora
+    differed in two bytes from run to run); xlser.data.audio.save_audio writes the stamp as 0."""
+    import numpy as np
+
+    from xlser.data.audio import load_audio, save_audio
+
+    wav = (0.5 * np.sin(np.arange(8000) / 7)).astype(np.float32)
+    save_audio(tmp_path / "a.wav", wav, 16000)
+    time.sleep(1.05 - time.time() % 1)
+    save_audio(tmp_path / "b.wav", wav, 16000)
+    a = (tmp_path / "a.wav").read_bytes()
+    assert b"PEAK" in a and a == (tmp_path / "b.wav").read_bytes()
+    assert np.array_equal(load_audio(tmp_path / "a.wav")[0], wav)
