@@ -11,6 +11,7 @@ adding an experiment re-plans nothing that did not change.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,16 @@ from xlser.experiments import Experiment, setting_of
 from xlser.finetuning import Adapter, Finetune, Layer, Lora, check_plan, job_layer, job_settings
 from xlser.sections import Demo, Features, Human, Optim, Peft, Probe, Sed, Splits, canonical, frozen
 
-__all__ = ["Optim", "Settings", "canonical", "check_paths", "resolve", "schema_defaults", "validate_config"]
+__all__ = [
+    "Optim",
+    "Settings",
+    "canonical",
+    "check_paths",
+    "path_problems",
+    "resolve",
+    "schema_defaults",
+    "validate_config",
+]
 
 # corpus keys that do not change what `scan_corpus` reads (split, role, fold lists)
 NOT_SCANNED = frozenset({"split_by", "role", "folds", "lang", "missing_emotions"})
@@ -195,9 +205,22 @@ class Settings:
             + ([h.listeners, *h.webmushra, *h.responses[:1]] if self.demo.listeners is not None else [])
         )
 
-    def check_paths(self) -> None:
-        """`check_paths` of the config, but for what the demo's rules make."""
-        check_paths(self.raw, produced=self.demo_outputs)
+    @functools.cached_property
+    def path_problems(self) -> dict[str, str]:
+        """`path_problems` of the config (checked once, at start-up), but for what the demo's
+        rules make: {key path: the problem, naming the value and what belongs there}."""
+        return path_problems(self.raw, produced=self.demo_outputs)
+
+    def check_paths(self, *keys: str, but_not: Sequence[str] = ()) -> list[str]:
+        """The problems (`path_problems` lines) of the paths under `keys` but not under
+        `but_not`: what one job reads. Its input functions raise them (`paths_error`) while
+        Snakemake plans, so only the jobs the requested targets need stop the run, before any
+        job starts; a section no planned job reads may stay a placeholder."""
+        return [
+            line
+            for key, line in self.path_problems.items()
+            if under(key, keys) and not (but_not and under(key, but_not))
+        ]
 
 
 # ---- helpers
@@ -384,7 +407,7 @@ def resolve(config: dict[str, Any]) -> Settings:
         sample_rate=int(config["sample_rate"]),
         device=config["device"],
         torch_threads=config["torch_threads"],
-        gpu_job_threads=config["gpu_job_threads"],
+        gpu_job_threads=config["gpu_job_threads"] or config["torch_threads"],  # unset: the CPUs they compute with
         corpora=corpora,
         models=models,
         experiments=experiments,
@@ -402,7 +425,7 @@ def resolve(config: dict[str, Any]) -> Settings:
     )
 
 
-# ---- user paths: placeholders and missing files stop the workflow before any plan
+# ---- user paths: placeholders and missing files stop the jobs that read them, before any job runs
 
 PLACEHOLDER = "/path/to"
 
@@ -462,40 +485,73 @@ def _placeholders(node: Any, where: str = "") -> Iterator[tuple[str, str]]:
         yield where, node
 
 
-def check_paths(config: Mapping[str, Any], produced: Iterable[str] = (), base: str | None = None) -> None:
-    """Every `/path/to/...` placeholder left in `config` and every configured corpus root,
-    fold-list folder, local checkpoint and listening-test file that does not exist, in one
-    `ConfigError` naming each key path, its value and what to put there.
+def under(key: str, prefixes: Iterable[str]) -> bool:
+    """`key` is one of `prefixes` or lies inside one (`human.webmushra[0]` is under `human.webmushra`
+    and `human`; `corpora.ESD.root` is not under `corpora.E`)."""
+    return any(key == p or key.startswith((f"{p}.", f"{p}[")) for p in prefixes)
+
+
+def path_problems(config: Mapping[str, Any], produced: Iterable[str] = (), base: str | None = None) -> dict[str, str]:
+    """{key path: what is wrong with it and what belongs there} for every `/path/to/...`
+    placeholder left in `config` and every configured corpus root, fold-list folder, local
+    checkpoint and listening-test file that does not exist or is of the wrong kind.
 
     `produced`: paths that jobs of this workflow make (the embedded demo's corpora, models
     and listeners), not checked. Relative paths are read from `base` (default: the current
     folder, which is Snakemake's working directory). Hub ids (`org/name`) are not checked.
     """
     made = {os.path.normpath(p) for p in produced}
-    problems: list[str] = []
-    known = set()
+    problems: dict[str, str] = {}
     for key, value, what, kind in _user_paths(config):
-        known.add(key)
-        if PLACEHOLDER in value:
-            problems.append(f"config {key}: '{value}' is a placeholder; set it to {what}")
-            continue
-        if os.path.normpath(value) in made or (kind == "model" and not looks_like_path(value)):
-            continue
-        path = os.path.join(base or os.getcwd(), os.path.expanduser(value))
-        want_dir = kind in ("dir", "model", "webmushra")
-        if not os.path.exists(path):
-            problems.append(f"config {key}: '{value}' does not exist; set it to {what}")
-        elif want_dir != os.path.isdir(path):
-            problems.append(f"config {key}: '{value}' is a {'file' if want_dir else 'folder'}; set it to {what}")
-        elif kind == "webmushra" and not os.path.isfile(os.path.join(path, "lss.csv")):
-            problems.append(f"config {key}: '{value}' holds no lss.csv; set it to {what}")
-    problems += [
-        f"config {key}: '{value}' is a placeholder; replace it with your own value"
-        for key, value in _placeholders(config)
-        if key not in known
+        problem = _path_problem(value, what, kind, made, base)
+        if problem:
+            problems[key] = f"config {key}: '{value}' {problem}"
+    for key, value in _placeholders(config):
+        problems.setdefault(key, f"config {key}: '{value}' is a placeholder; replace it with your own value")
+    return problems
+
+
+def _path_problem(value: str, what: str, kind: str, made: set[str], base: str | None) -> str:
+    """What is wrong with one configured path ('' when nothing is)."""
+    if PLACEHOLDER in value:
+        return f"is a placeholder; set it to {what}"
+    if os.path.normpath(value) in made or (kind == "model" and not looks_like_path(value)):
+        return ""
+    path = os.path.join(base or os.getcwd(), os.path.expanduser(value))
+    want_dir = kind in ("dir", "model", "webmushra")
+    if not os.path.exists(path):
+        return f"does not exist; set it to {what}"
+    if want_dir != os.path.isdir(path):
+        return f"is a {'file' if want_dir else 'folder'}; set it to {what}"
+    if kind == "webmushra" and not os.path.isfile(os.path.join(path, "lss.csv")):
+        return f"holds no lss.csv; set it to {what}"
+    return ""
+
+
+def paths_error(lines: Sequence[str], base: str | None = None, needed_by: str = "") -> ConfigError:
+    """One error listing `lines` (path_problems' values): what to fill in or fix, and where."""
+    return ConfigError(
+        f"{len(lines)} path(s) to fill in or fix in the config{needed_by} (relative paths are read "
+        f"from {base or os.getcwd()}; keys: config/README.md):\n  " + "\n  ".join(lines)
+    )
+
+
+def check_paths(
+    config: Mapping[str, Any],
+    produced: Iterable[str] = (),
+    base: str | None = None,
+    keys: Iterable[str] | None = None,
+    but_not: Iterable[str] = (),
+) -> None:
+    """`path_problems` of `config` as one `ConfigError` naming each key path, its value and
+    what to put there; only those under `keys` (and not under `but_not`) when `keys` is given:
+    the paths one job reads (`Settings.check_paths`)."""
+    problems = path_problems(config, produced, base)
+    keys, but_not = (None if keys is None else tuple(keys)), tuple(but_not)
+    lines = [
+        line
+        for key, line in problems.items()
+        if (keys is None or under(key, keys)) and not (but_not and under(key, but_not))
     ]
-    if problems:
-        raise ConfigError(
-            f"{len(problems)} path(s) to fill in or fix in the config (relative paths are read "
-            f"from {base or os.getcwd()}; keys: config/README.md):\n  " + "\n  ".join(problems)
-        )
+    if lines:
+        raise paths_error(lines, base)

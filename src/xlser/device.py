@@ -1,12 +1,15 @@
-"""Device choice from config (`auto`/`cpu`/`cuda`) and the thread count training computes
-with, in one place."""
+"""Device choice from config (`auto`/`cpu`/`cuda`) and the thread count jobs compute with,
+in one place."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 
 import torch
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -36,3 +39,26 @@ def torch_threads(n: int) -> Iterator[int]:
         yield n
     finally:
         torch.set_num_threads(before)
+
+
+def compute_threads(device: torch.device, torch_threads: int, job_threads: int | None = None) -> int:
+    """The torch threads a job computes with: on CPU the config's `torch_threads`, whatever the
+    job holds (its results must not depend on the CPUs it got); on CUDA every CPU the job holds,
+    `job_threads` (CPU threads change no CUDA result, and the host side runs faster).
+
+    A CPU job that holds more CPUs than it computes with is told so in its log: the rule's
+    threads (`gpu_job_threads`, a profile's `set-threads`) should then equal `torch_threads`.
+    """
+    if device.type == "cuda" and job_threads:
+        return max(1, int(job_threads))
+    if job_threads and job_threads > torch_threads:
+        log.warning(
+            "this job holds %d CPUs but computes on %s with torch_threads = %d (results must not depend on the "
+            "CPUs a job holds): give it %d (config gpu_job_threads, or the profile's set-threads) or raise "
+            "torch_threads",
+            job_threads,
+            device.type,
+            torch_threads,
+            torch_threads,
+        )
+    return int(torch_threads)

@@ -1,5 +1,5 @@
 """config/paper.yaml with every `/path/to/...` placeholder pointed at an existing (empty)
-folder or file: the paths `xlser.config.check_paths` requires before Snakemake plans."""
+folder or file: the paths `xlser.config.check_paths` requires of the jobs that read them."""
 
 from __future__ import annotations
 

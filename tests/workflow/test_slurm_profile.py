@@ -1,5 +1,8 @@
-"""The SLURM profile: it plans the workflow, and a real (non-dry) submission through
-snakemake-executor-plugin-slurm with fake SLURM tools asks GPUs for the GPU stages only."""
+"""The SLURM profiles: they plan the workflow, and a real (non-dry) submission through
+snakemake-executor-plugin-slurm with fake SLURM tools renders each rule's sbatch flags: GPUs for
+the GPU stages only and only in the GPU profile (profiles/slurm), none in the CPU-only variant
+(profiles/slurm-cpu); no account unless the user sets one; CPUs equal to the threads the job
+computes with; job states from squeue (a cluster without accounting)."""
 
 from __future__ import annotations
 
@@ -17,10 +20,14 @@ from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 GPU_RULES = {"extract_features", "finetune", "diarize"}
+PROFILES = ("slurm", "slurm-cpu")
+TORCH_THREADS = 2  # the config's, in the submissions below: what model jobs compute with on CPU
 
-# Fake SLURM: every call is appended to $FAKE_SLURM_LOG as one line "<tool> <args...>"
-# (sbatch also records its stdin, the job script). sbatch answers like `sbatch --parsable`
-# ("<jobid>"), sacct/squeue report every job FAILED, so Snakemake stops right after submitting.
+# Fake SLURM: every call but sbatch is appended to $FAKE_SLURM_LOG as one line "<tool> <args...>";
+# sbatch writes its arguments, one per line, to a file of its own and answers like `sbatch
+# --parsable` ("<jobid>"). The status queries report every job FAILED, so Snakemake stops right
+# after submitting. sacct answers only the status query (-X): the account guess (`sacct -nu`)
+# finds no recent job, as for a new user. sinfo names the default partition `main`.
 FAKE = {
     "sbatch": r"""#!/bin/sh
 # one file per call (jobs are submitted concurrently): the arguments, one per line
@@ -30,26 +37,28 @@ echo "$$"
 """,
     "sacct": r"""#!/bin/sh
 echo "sacct $*" >> "$FAKE_SLURM_LOG"
-for f in "$FAKE_SLURM_DIR"/sbatch.*; do [ -e "$f" ] && echo "${f##*.}|FAILED|1:0"; done
+[ "$1" = "-X" ] || exit 0
+for f in "$FAKE_SLURM_DIR"/sbatch.*; do [ -e "$f" ] && echo "${f##*.}|FAILED"; done
 """,
     "squeue": r"""#!/bin/sh
 echo "squeue $*" >> "$FAKE_SLURM_LOG"
+for f in "$FAKE_SLURM_DIR"/sbatch.*; do [ -e "$f" ] && echo "${f##*.}|FAILED"; done
 """,
     "sinfo": r"""#!/bin/sh
 echo "sinfo $*" >> "$FAKE_SLURM_LOG"
-echo "cpu gpu"
+printf 'PARTITION\nmain*\ngpu\n'
 """,
     "scontrol": r"""#!/bin/sh
 echo "scontrol $*" >> "$FAKE_SLURM_LOG"
-echo "MinJobAge=300"
+echo "MinJobAge               = 300 sec"
 """,
     "sacctmgr": r"""#!/bin/sh
 echo "sacctmgr $*" >> "$FAKE_SLURM_LOG"
-echo "YOUR_ACCOUNT"
+echo "myproject"
 """,
     "sshare": r"""#!/bin/sh
 echo "sshare $*" >> "$FAKE_SLURM_LOG"
-echo "YOUR_ACCOUNT"
+echo "myproject"
 """,
     "scancel": r"""#!/bin/sh
 echo "scancel $*" >> "$FAKE_SLURM_LOG"
@@ -57,27 +66,34 @@ echo "scancel $*" >> "$FAKE_SLURM_LOG"
 }
 
 
-def _profile() -> dict:
-    return yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+def _profile(name: str = "slurm") -> dict:
+    return yaml.safe_load((ROOT / "profiles" / name / "config.yaml").read_text())
 
 
-def test_profile_asks_gpus_for_gpu_stages_only() -> None:
-    prof = _profile()
-    assert prof["executor"] == "slurm"
-    for key in ("slurm_account", "slurm_partition", "runtime", "mem_mb"):
-        assert key in prof["default-resources"]
-    assert "gpu" not in prof["default-resources"]
-    for rule, res in prof["set-resources"].items():
-        assert (res.get("gpu", 0) >= 1) == (rule in GPU_RULES), rule
-        if rule in GPU_RULES:
-            assert res["cpus_per_gpu"] >= 1 and res["mem_mb"] >= 16000 and res["runtime"] >= 60
-    assert "params" in prof["rerun-triggers"]
+def test_profiles_as_shipped() -> None:
+    """No placeholder to replace: no account, partition or GPU model unless the user sets one;
+    GPUs only for the GPU stages of the GPU profile; job states from squeue."""
+    for name in PROFILES:
+        prof = _profile(name)
+        assert prof["executor"] == "slurm" and prof["slurm-status-command"] == "squeue", name
+        assert "params" in prof["rerun-triggers"]
+        assert set(prof["default-resources"]) == {"runtime", "mem_mb"}, name
+        for rule, res in prof["set-resources"].items():
+            assert not {"slurm_account", "slurm_partition", "gpu_model", "cpus_per_task", "cpus_per_gpu"} & set(res)
+            assert (res.get("gpu", 0) >= 1) == (name == "slurm" and rule in GPU_RULES), (name, rule)
+            assert res["mem_mb"] <= 24000 and res["runtime"] >= 60, (name, rule)  # a typical node's
+        text = (ROOT / "profiles" / name / "config.yaml").read_text()
+        assert "YOUR_ACCOUNT" not in text and "--set-resources, or --set-threads" not in text
+        assert "--default-resources, --set-resources or --set-threads" in text  # the override warning
+    assert _profile("slurm")["set-threads"] == dict.fromkeys(sorted(GPU_RULES), 4)
+    assert "set-threads" not in _profile("slurm-cpu")  # model jobs ask for torch_threads CPUs
 
 
-def test_dry_run_with_slurm_executor(tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", PROFILES)
+def test_dry_run_with_slurm_executor(tmp_path: Path, profile: str) -> None:
     work = copy_workflow(tmp_path)  # no results yet: the whole workflow is planned
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--executor", "slurm", "--workflow-profile", "profiles/slurm"],
+        [sys.executable, "-m", "snakemake", "-n", "--workflow-profile", f"profiles/{profile}"],
         cwd=work,
         capture_output=True,
         text=True,
@@ -112,10 +128,12 @@ def _fake_upstream(work: Path, targets: list[str]) -> None:
         os.utime(p, (1_700_000_000, 1_700_000_000))
 
 
-@pytest.fixture(scope="module")
-def submissions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """{rule: sbatch command line} of a real submission with the slurm profile."""
-    base = tmp_path_factory.mktemp("slurm")
+@pytest.fixture(scope="module", params=PROFILES)
+def submissions(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """{rule: sbatch command line} of a real submission with the profile (the demo config with
+    torch_threads = TORCH_THREADS); key "": the profile's name, "status": the other calls made."""
+    profile = request.param
+    base = tmp_path_factory.mktemp(profile)
     (base / "w").mkdir()
     work = copy_workflow(base / "w")
     fake = base / "bin"
@@ -126,8 +144,9 @@ def submissions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     targets = [
         "results/features/W2V2-CN/DEMO-CN.npz",  # extract_features (GPU)
         "results/sed/WavLM-probe/frames.json",  # diarize (GPU)
-        "results/splits/DEMO-DE.csv",
-    ]  # make_splits (CPU)
+        "results/layerwise/W2V2-DE/DEMO-CN__DEMO-CN.csv",  # probe_layers (CPU, torch threads)
+        "results/splits/DEMO-DE.csv",  # make_splits (CPU)
+    ]
     _fake_upstream(work, targets)
     log = base / "slurm.log"
     env = dict(
@@ -140,7 +159,9 @@ def submissions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             "snakemake",
             *targets,
             "--workflow-profile",
-            "profiles/slurm",
+            f"profiles/{profile}",
+            "--config",
+            f"torch_threads={TORCH_THREADS}",
             "--rerun-triggers",
             "mtime",
             "--retries",
@@ -170,23 +191,72 @@ def submissions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         )
         out.setdefault(rule, flags)
     assert out, f"no sbatch call recorded:\n{text}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return out
+    return out | {"": profile, "status": text}
 
 
-def test_gpu_jobs_request_gpus(submissions: dict[str, str]) -> None:
-    for rule in ("extract_features", "diarize"):
+def _flag(line: str, flag: str) -> str | None:
+    """The value of `-x v`, `--flag v` or `--flag=v` in an sbatch line (None when absent)."""
+    words = line.split()
+    for i, w in enumerate(words):
+        if w == flag and i + 1 < len(words):
+            return words[i + 1]
+        if w.startswith(f"{flag}="):
+            return w.split("=", 1)[1]
+    return None
+
+
+def test_no_account_unless_set_and_the_default_partition(submissions: dict[str, str]) -> None:
+    for rule, line in submissions.items():
+        if rule in ("", "status"):
+            continue
+        assert _flag(line, "-A") is None and _flag(line, "--account") is None, line
+        assert _flag(line, "-p") == "main" or _flag(line, "--partition") == "main", line  # sinfo's default
+
+
+def test_gpus_only_for_gpu_stages_of_the_gpu_profile(submissions: dict[str, str]) -> None:
+    gpu_profile = submissions[""] == "slurm"
+    for rule in ("extract_features", "diarize", "probe_layers", "make_splits"):
         line = submissions[rule]
-        assert "--gpus=a100:1" in line or "--gres=gpu:a100:1" in line, line
-        assert "--cpus-per-gpu=4" in line, line
-        assert "-p gpu" in line or "--partition=gpu" in line, line
-        assert "-A YOUR_ACCOUNT" in line or "--account=YOUR_ACCOUNT" in line, line
-        assert "--mem 32000" in line or "--mem=32000" in line, line
-        assert "-t 240" in line or "--time=240" in line, line
+        gpus = _flag(line, "--gpus")
+        assert gpus == ("1" if gpu_profile and rule in GPU_RULES else None), line
+        assert "gres" not in line and "--cpus-per-gpu" not in line, line
 
 
-def test_cpu_jobs_do_not_request_gpus(submissions: dict[str, str]) -> None:
-    line = submissions["make_splits"]
-    assert "--gpus" not in line and "gres=gpu" not in line, line
-    assert "-p cpu" in line or "--partition=cpu" in line, line
-    assert "--mem 4000" in line or "--mem=4000" in line, line
-    assert "--cpus-per-task=1" in line, line
+def test_cpus_per_task_are_the_threads_the_job_computes_with(submissions: dict[str, str]) -> None:
+    """CPU profile: model jobs compute with torch_threads on CPU and ask for exactly that many;
+    GPU profile: GPU jobs hold set-threads (4) and compute with all of them on CUDA; CPU jobs 1."""
+    gpu_profile = submissions[""] == "slurm"
+    want = {
+        "extract_features": 4 if gpu_profile else TORCH_THREADS,
+        "diarize": 4 if gpu_profile else TORCH_THREADS,
+        "probe_layers": TORCH_THREADS,
+        "make_splits": 1,
+    }
+    for rule, n in want.items():
+        assert _flag(submissions[rule], "--cpus-per-task") == str(n), (rule, submissions[rule])
+
+
+def test_memory_and_runtime_per_rule(submissions: dict[str, str]) -> None:
+    prof = _profile(submissions[""])
+    for rule in ("extract_features", "diarize", "probe_layers", "make_splits"):
+        res = prof["default-resources"] | prof["set-resources"].get(rule, {})
+        line = submissions[rule]
+        assert _flag(line, "--mem") == str(res["mem_mb"]) and _flag(line, "-t") == str(res["runtime"]), line
+
+
+def test_job_states_come_from_squeue(submissions: dict[str, str]) -> None:
+    calls = submissions["status"].splitlines()
+    assert any(c.startswith("squeue --format=") and "--states=all" in c for c in calls), calls
+    assert not any(c.startswith("sacct -X") for c in calls), calls  # the status query of accounting
+
+
+def test_compute_threads_follow_the_device() -> None:
+    """What the model jobs compute with (xlser.device.compute_threads): torch_threads on CPU
+    whatever the job holds; on CUDA all the CPUs the job holds."""
+    import torch
+
+    from xlser.device import compute_threads
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert compute_threads(cpu, 2, 4) == 2 and compute_threads(cpu, 2, 1) == 2 and compute_threads(cpu, 3) == 3
+    assert compute_threads(cuda, 1, 4) == 4 and compute_threads(cuda, 2, None) == 2

@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -18,7 +19,7 @@ _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
 
 from xlser import paths  # noqa: E402
-from xlser.config import canonical, resolve  # noqa: E402
+from xlser.config import canonical, paths_error, resolve  # noqa: E402
 from xlser.finetuning import STRATEGIES, as_params  # noqa: E402
 from xlser.smk import checkpoint_fingerprint, export_pythonpath, forced_rerun  # noqa: E402
 
@@ -28,8 +29,14 @@ export_pythonpath(_SRC)
 # (S.splits, S.probe, S.peft, S.sed, S.human, S.demo, ...: xlser.config.Settings).
 S = resolve(config)
 # `/path/to/...` placeholders and missing corpus roots, fold lists, local checkpoints and
-# listening files stop here, before any plan, all named at once; the demo's rules make its own.
-S.check_paths()
+# listening files (the demo's rules make its own): each job's input function requires the paths
+# it reads (require_paths), so they stop the run while Snakemake plans, before any job starts,
+# but only for the jobs the requested targets need; here they are only listed, once.
+if S.path_problems:
+    logger.warning(
+        f"config: {len(S.path_problems)} path(s) not filled in or not found; the run stops if a job "
+        "it needs reads one (the others may stay as they are):\n  " + "\n  ".join(S.path_problems.values())
+    )
 ENV = {g: f"../../envs/{g}.yaml" for g in ("data", "gpu", "sed", "stats")}
 
 
@@ -46,6 +53,24 @@ wildcard_constraints:
     sed_model=_alt(S.sed.models),
     strategy=_alt(STRATEGIES),
     fold=r"\d+",
+
+
+# ---- the user's paths a job reads (config key paths): checked while Snakemake plans
+
+_PATH_WALKS = []  # one dict per DAG walk in progress (functions/targets.smk): its problems, in order
+
+
+def require_paths(*keys, but_not=()):
+    """Stop planning when a configured path under `keys` (`corpora.ESD.root`, `human`, ...; not
+    under `but_not`) is a `/path/to/...` placeholder or missing: a ConfigError naming each key,
+    its value and what belongs there (S.check_paths). Called by the input functions of the
+    jobs that read them. Inside a DAG walk the problems are collected instead, and the walk
+    names those of all its jobs at once."""
+    lines = S.check_paths(*keys, but_not=but_not)
+    if lines and _PATH_WALKS:
+        _PATH_WALKS[-1].update(dict.fromkeys(lines))
+    elif lines:
+        raise paths_error(lines, needed_by=" that this job reads")
 
 
 # ---- paths of one corpus, model or experiment (xlser.paths declares every pattern)
@@ -103,7 +128,10 @@ def demo_model_paths(source):
 
 
 def get_model_dir(wildcards):
-    """The model's folder where a demo rule makes it (an input), else none (extract_features, finetune)."""
+    """The model's folder where a demo rule makes it (an input), else none (extract_features,
+    finetune); a local checkpoint folder that is missing stops the plan (require_paths)."""
+    if wildcards.model in S.models:
+        require_paths(f"models.{wildcards.model}")
     return demo_model_paths(S.model_source(wildcards.model))
 
 

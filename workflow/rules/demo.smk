@@ -14,7 +14,7 @@ rule demo_corpus:
         paths.benchmark("demo_corpus")
     conda:
         ENV["data"]
-    threads: 2
+    threads: 1  # one eSpeak NG process, resampling on one torch thread (xlser.demo.corpora)
     params:
         spec=lambda wc: canonical(S.demo.corpora[wc.corpus]),
         corpus=lambda wc: S.corpora[wc.corpus].scan_spec,

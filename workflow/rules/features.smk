@@ -13,9 +13,8 @@ rule extract_features:
         paths.benchmark("extract_features")
     conda:
         ENV["gpu"]
-    threads: S.gpu_job_threads  # CPU threads reserved; compute uses torch_threads
+    threads: S.gpu_job_threads  # on CPU torch_threads (the default), on CUDA all it holds (xlser.device)
     resources:
-        gpu=1,
         mem_mb=16000,
         runtime=120,
     params:

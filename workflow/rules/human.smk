@@ -32,12 +32,7 @@ rule build_listening_kit:
 
 rule ingest_listening_test:
     input:
-        lss=lss_paths(),
-        responses=list(S.human.responses),
-        listeners=S.human.listeners or [],
-        stimuli=get_ingest_listening_test_stimuli,
-        manifests=[manifest_path(c) for c in S.listening_corpora],
-        sed_manifest=manifest_path(S.sed.corpus) if S.sed.corpus else [],
+        unpack(get_ingest_listening_test_inputs),
     output:
         paths.RESPONSES,
     log:

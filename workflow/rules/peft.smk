@@ -22,9 +22,8 @@ rule finetune:
         paths.benchmark("finetune")
     conda:
         ENV["gpu"]
-    threads: S.gpu_job_threads  # CPU threads reserved; compute uses torch_threads
+    threads: S.gpu_job_threads  # on CPU torch_threads (the default), on CUDA all it holds (xlser.device)
     resources:
-        gpu=1,
         mem_mb=24000,
         runtime=720,
         # 1 when this run forces fine-tuning (-F, -R finetune): start over, never resume

@@ -7,7 +7,7 @@ include: "functions/sed.smk"
 rule sed_draw:
     input:
         manifest=get_sed_manifest,
-        pinned=S.sed.subset or [],
+        pinned=get_sed_pinned,
     output:
         paths.SED_DRAW,
     log:
@@ -31,7 +31,7 @@ rule sed_draw:
 rule sed_subset:
     input:
         manifest=get_sed_manifest,
-        pinned=S.sed.subset or [],
+        pinned=get_sed_pinned,
         responses=paths.RESPONSES if S.has_human else [],
     output:
         paths.SED_SUBSET,
@@ -65,9 +65,8 @@ rule diarize:
         paths.benchmark("diarize")
     conda:
         ENV["sed"]
-    threads: S.gpu_job_threads  # CPU threads reserved; compute uses torch_threads
+    threads: S.gpu_job_threads  # on CPU torch_threads (the default), on CUDA all it holds (xlser.device)
     resources:
-        gpu=1,
         mem_mb=16000,
         runtime=120,
     params:

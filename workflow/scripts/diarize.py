@@ -3,6 +3,7 @@ from xlser.smk import setup
 log = setup(snakemake)
 
 from xlser.config import Optim
+from xlser.device import compute_threads, resolve_device
 from xlser.sed.backends import diarize
 
 sm = snakemake
@@ -20,5 +21,6 @@ diarize(
     sm.params.device,
     int(sm.params.seed),
     list(sm.input.train_manifests),
-    threads=int(sm.params.torch_threads),
+    # on CPU torch_threads (frames must not depend on the job's CPUs), on CUDA every CPU it holds
+    threads=compute_threads(resolve_device(sm.params.device), int(sm.params.torch_threads), sm.threads),
 )

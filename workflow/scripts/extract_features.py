@@ -3,11 +3,12 @@ from xlser.smk import setup
 log = setup(snakemake)
 
 from xlser.data.manifest import read_manifest
-from xlser.device import torch_threads
+from xlser.device import compute_threads, resolve_device, torch_threads
 from xlser.layerwise.features import extract_features, save_features
 
 sm = snakemake
-with torch_threads(sm.params.torch_threads):
+# on CPU torch_threads (features must not depend on the job's CPUs), on CUDA every CPU it holds
+with torch_threads(compute_threads(resolve_device(sm.params.device), sm.params.torch_threads, sm.threads)):
     ids, X, meta = extract_features(
         read_manifest(sm.input.manifest),
         sm.params.source,

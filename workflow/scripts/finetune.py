@@ -41,4 +41,5 @@ run_finetune(
     out_adapter=o.adapter,
     out_stimuli=o.stimuli,
     fresh_start=bool(sm.resources.get("fresh_start", 0)),  # -F / -R finetune: no resuming
+    job_threads=sm.threads,  # on CUDA it computes with all of them, on CPU with torch_threads
 )

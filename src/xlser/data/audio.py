@@ -50,10 +50,22 @@ def save_audio(path: str | Path, wav: np.ndarray, sr: int, subtype: str = "FLOAT
 
     Encoded in memory and written with Python's own file I/O, so a failed write (full disk,
     quota, read-only folder) raises `OSError` with the system's reason (libsndfile writing
-    itself says only `System error.`)."""
+    itself says only `System error.`). The same samples give the same bytes in every run
+    (`_clear_peak_time`)."""
     path = Path(path)
     buf = io.BytesIO()
     sf.write(buf, wav, sr, subtype=subtype, format="WAV")
+    data = _clear_peak_time(bytearray(buf.getbuffer()))
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fh:
-        fh.write(buf.getbuffer())
+        fh.write(data)
+
+
+def _clear_peak_time(data: bytearray) -> bytearray:
+    """libsndfile gives float WAVs a `PEAK` chunk (version, time stamp, each channel's peak and
+    its position) stamped with the time of writing: the same audio written twice differed in
+    two bytes. The stamp (seconds since 1970, informational) is set to 0; the peaks stay."""
+    at = data.find(b"PEAK", 12, 4096)
+    if at >= 0 and len(data) >= at + 16:
+        data[at + 12 : at + 16] = bytes(4)
+    return data

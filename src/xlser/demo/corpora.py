@@ -245,6 +245,9 @@ def _build(
     seed: int,
 ) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    import torch
+
+    torch.set_num_threads(1)  # the resampling convolution: the audio must not depend on the job's cores
     out = Path(out_dir)
     tmp = out.with_name(f".{out.name}.part")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -2,12 +2,20 @@
 
 Synchronous synthesis into memory: a callback collects 16-bit samples at the library's
 native rate (22.05 kHz). One process-wide initialisation; calls are serialised by a lock.
+
+Voice variants with breath noise (`f2`, `f3`, `f5`) draw from eSpeak's own random number
+generator, which eSpeak seeds from the clock: the same call gave other audio in every run.
+Each synthesis therefore seeds it first (`espeak_ng_SetRandSeed`, and the C library's `rand`
+that the Klatt voices use) from the utterance's own identity, `utterance_seed` (voice, text
+and the prosody values eSpeak receives), never from a shared stream: an utterance's audio does
+not depend on the clock nor on how many random numbers other utterances drew.
 """
 
 from __future__ import annotations
 
 import ctypes
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +42,13 @@ class Prosody:
     wordgap: float = 0
 
 
+def utterance_seed(text: str, voice: str, values: tuple[int, ...]) -> int:
+    """The seed of one synthesis: a CRC-32 of the voice, the text and the prosody values as
+    eSpeak receives them (rounded), so equal calls sound equal in any run and any order."""
+    key = "\0".join([voice, text, *map(str, values)])
+    return zlib.crc32(key.encode("utf-8"))
+
+
 class ESpeak:
     """The loaded library; use `synth(text, voice, prosody)`."""
 
@@ -52,6 +67,9 @@ class ESpeak:
         self._chunks: list[np.ndarray] = []
         self._cb = _CALLBACK(self._collect)  # keep a reference: ctypes must not free it
         self.lib.espeak_SetSynthCallback(self._cb)
+        self.lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        self._libc = ctypes.CDLL(None)  # `rand` as eSpeak resolves it (the process's C library)
+        self._libc.srand.argtypes = [ctypes.c_uint]
 
     @classmethod
     def get(cls) -> ESpeak:
@@ -87,14 +105,14 @@ class ESpeak:
         with self._lock:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise ValueError(f"eSpeak NG has no voice '{voice}'")
-            for param, value in (
-                (RATE, prosody.rate),
-                (VOLUME, prosody.volume),
-                (PITCH, prosody.pitch),
-                (RANGE, prosody.range),
-                (WORDGAP, prosody.wordgap),
-            ):
-                self.lib.espeak_SetParameter(param, round(value), 0)
+            values = tuple(
+                round(v) for v in (prosody.rate, prosody.volume, prosody.pitch, prosody.range, prosody.wordgap)
+            )
+            for param, value in zip((RATE, VOLUME, PITCH, RANGE, WORDGAP), values):
+                self.lib.espeak_SetParameter(param, value, 0)
+            seed = utterance_seed(text, voice, values)
+            self.lib.espeak_ng_SetRandSeed(seed)
+            self._libc.srand(seed)
             self._chunks = []
             buf = text.encode("utf-8") + b"\0"
             err = self.lib.espeak_Synth(

@@ -10,7 +10,9 @@ sentences, spoken by held-out voices, measure how language-specific it became.
 
 Synthesis runs in a fresh interpreter (eSpeak NG's output depends on what it said before in
 the same process), so a data set is a function of its arguments. Training is seeded and runs
-on CPU in well under a minute for the demo's sizes.
+on CPU in well under a minute for the demo's sizes, with `THREADS` torch threads whatever the
+job holds: a CPU reduction split over another number of threads sums in another order, and
+over the training steps that gave other checkpoints (and Table I) on another core count.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ BLANK, UNK, WORD = "<pad>", "<unk>", "|"
 #: stress marks carry no segment of their own: dropped from the phoneme strings
 DROPPED = {"ˈ", "ˌ"}
 INFO_FILE = "pretraining.json"  # in the model folder: language, voices and sentences it trained on
+THREADS = 1  # torch threads of pre-training and scoring: checkpoints must not depend on the cores
 
 
 @dataclass(frozen=True)
@@ -297,8 +300,11 @@ def pretrain_demo_model(
     t0 = time.perf_counter()
     (utts,), vocab = synthesize([(lang, train, voices)], seed=int(spec["seed"]))
     t_synth = time.perf_counter() - t0
-    model = ctc_model(spec, vocab)
-    curve = train_ctc(model, utts, vocab, steps, batch_size, lr, seed=int(spec["seed"]))
+    from xlser.device import torch_threads
+
+    with torch_threads(THREADS):
+        model = ctc_model(spec, vocab)
+        curve = train_ctc(model, utts, vocab, steps, batch_size, lr, seed=int(spec["seed"]))
     t_train = time.perf_counter() - t0 - t_synth
     info = {
         "lang": lang,
@@ -338,6 +344,8 @@ def heldout_table(model_dirs: dict[str, str | Path], voices: Sequence[str], seed
     import pandas as pd
     from transformers import AutoModelForCTC
 
+    from xlser.device import torch_threads
+
     info = {}
     for name, d in model_dirs.items():
         path = Path(d) / INFO_FILE
@@ -360,14 +368,11 @@ def heldout_table(model_dirs: dict[str, str | Path], voices: Sequence[str], seed
             raise ValueError(f"{d}/vocab.json: not the demo's shared phoneme vocabulary")
         model = AutoModelForCTC.from_pretrained(d)
         for lang, utts in zip(langs, sets):
+            with torch_threads(THREADS):
+                scores = score(model, utts, vocab)
             rows.append(
-                {
-                    "model": name,
-                    "model_lang": info[name]["lang"],
-                    "test_lang": lang,
-                    "own": lang == info[name]["lang"],
-                    **score(model, utts, vocab),
-                }
+                {"model": name, "model_lang": info[name]["lang"], "test_lang": lang, "own": lang == info[name]["lang"]}
+                | scores
             )
     return pd.DataFrame(rows)
 

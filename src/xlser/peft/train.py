@@ -45,7 +45,7 @@ from xlser import metrics
 from xlser.config import Optim
 from xlser.contracts import read_table
 from xlser.data.manifest import read_manifest
-from xlser.device import resolve_device, torch_threads
+from xlser.device import compute_threads, resolve_device, torch_threads
 from xlser.errors import InputError, require_finite
 from xlser.io import atomic_path, write_csv, write_json
 from xlser.models.loading import load_encoder, load_feature_extractor
@@ -470,6 +470,7 @@ def run_finetune(
     out_adapter: str,
     out_stimuli: str,
     fresh_start: bool = False,
+    job_threads: int | None = None,
 ) -> dict[str, Any]:
     """The whole job: layer k, model, data, training (with resume), test and stimulus predictions, outputs.
 
@@ -482,6 +483,8 @@ def run_finetune(
     `lora` is required by the LoRA strategies and `adapter` by lora+ba+wg/two_stage (None
     otherwise); `stage_corpus` (the model-language corpus) by two_stage; `listening`, the
     test corpus's stimuli, may be None (stimuli.csv then holds its header only).
+
+    Computes with `settings.threads` torch threads on CPU, with the job's `job_threads` on CUDA.
     """
     t_start = time.perf_counter()
     if uses_lora(strategy) and lora is None:
@@ -533,7 +536,7 @@ def run_finetune(
 
     inputs = [*([best_layers] if layer_source == "chosen" else []), *manifests, *splits]
     was_deterministic = torch.are_deterministic_algorithms_enabled()
-    with torch_threads(settings.threads):
+    with torch_threads(compute_threads(dev, settings.threads, job_threads)):
         seed_everything(optim.seed)
         torch.use_deterministic_algorithms(dev.type == "cpu", warn_only=True)
         try:
@@ -599,7 +602,7 @@ def _run(
         trainable,
         total,
         dev,
-        settings.threads,
+        torch.get_num_threads(),
     )
     collate = Collator(load_feature_extractor(source), clip_normalised=settings.clip_normalised_waveform)
     fp = _fingerprint(

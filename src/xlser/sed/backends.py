@@ -440,8 +440,9 @@ def diarize(
     threads: int = 1,
 ) -> dict[str, Any]:
     """Frame labels for every subset utterance -> `frames.json` (written atomically).
-    Training and inference compute with `threads` torch threads (config `torch_threads`),
-    not the job's cores, so the frames do not depend on `--cores`."""
+    Training and inference compute with `threads` torch threads: on CPU the config's
+    `torch_threads`, not the job's cores, so the frames do not depend on `--cores`; on CUDA all
+    the CPUs the job holds (xlser.device.compute_threads)."""
     labels = letter_map(sed_emotions)
     dev = resolve_device(device)
     subset = read_subset(subset_csv)

@@ -4,7 +4,10 @@ from xlser.data.folds import fold_list_paths
 
 def get_scan_corpus_root(wildcards):
     """A demo corpus is built by `demo_corpus` (its folder is the input); a real corpus is
-    made by no job: its files are tracked by `get_scan_corpus_files` instead."""
+    made by no job: its files are tracked by `get_scan_corpus_files` instead. Its root (and any
+    placeholder left in its entry) must be filled in; its fold lists are the splits' concern."""
+    c = wildcards.corpus
+    require_paths(f"corpora.{c}", but_not=(f"corpora.{c}.folds",))
     if wildcards.corpus in S.demo.corpora:
         return [S.corpora[wildcards.corpus].root]
     return []
@@ -30,6 +33,7 @@ def get_make_splits_inputs(wildcards):
     if S.splits.exclude_stimuli and corpus in S.listening_corpora:
         inp["listening"] = listening_path(corpus)
     if S.corpora[corpus].folds:
+        require_paths(f"corpora.{corpus}.folds")
         inp["fold_lists"] = [str(p) for p in fold_list_paths(S.corpora[corpus].folds, S.splits.folds)]
     return inp
 
@@ -58,5 +62,6 @@ def get_listening_subset_inputs(wildcards):
     inp = {"manifest": manifest_path(wildcards.corpus)}
     folds_dir = get_listening_subset_folds_dir(wildcards)
     if folds_dir:
+        require_paths(f"corpora.{wildcards.corpus}.folds")
         inp["fold_lists"] = [str(p) for p in fold_list_paths(folds_dir, S.splits.folds)]
     return inp

@@ -2,13 +2,28 @@
 
 
 def get_build_listening_kit_corpora(wildcards):
-    """The corpora of the kit's test (its empty `corpora`: every listening corpus)."""
+    """The corpora of the kit's test (its empty `corpora`: every listening corpus). Its
+    `human.tests` item must hold no placeholder; the answers (`human.webmushra`, ...) are not
+    read: a kit is built before anyone answers it."""
+    ids = [t.get("id") for t in S.raw["human"]["tests"]]
+    require_paths(f"human.tests[{ids.index(wildcards.kit)}]")
     return S.human.kit_corpora(wildcards.kit, S.listening_corpora)
 
 
-def get_ingest_listening_test_stimuli(wildcards):
-    """The user's stimulus table (`human.stimuli`) and every kit's."""
-    return ([S.human.stimuli] if S.human.stimuli else []) + kit_paths(paths.KIT_STIMULI)
+def get_ingest_listening_test_inputs(wildcards):
+    """The answers (webMUSHRA's `lss.csv` in each `human.webmushra` folder, `human.responses`),
+    the listener table, the stimulus tables (`human.stimuli` and every kit's) and the manifests
+    of the corpora played. The user's files must exist (require_paths: `human`, but for the
+    kits' own items)."""
+    require_paths("human", but_not=("human.tests",))
+    return {
+        "lss": lss_paths(),
+        "responses": list(S.human.responses),
+        "listeners": S.human.listeners or [],
+        "stimuli": ([S.human.stimuli] if S.human.stimuli else []) + kit_paths(paths.KIT_STIMULI),
+        "manifests": [manifest_path(c) for c in S.listening_corpora],
+        "sed_manifest": manifest_path(S.sed.corpus) if S.sed.corpus else [],
+    }
 
 
 def get_table3_confusions_predictions(wildcards):

@@ -6,8 +6,18 @@ def get_sed_manifest(wildcards):
     return manifest_path(S.sed.corpus)
 
 
+def get_sed_pinned(wildcards):
+    """The pinned SED subset (`sed.subset`), when one is configured (sed_draw, sed_subset)."""
+    if not S.sed.subset:
+        return []
+    require_paths("sed.subset")
+    return [S.sed.subset]
+
+
 def get_diarize_model(wildcards):
-    """The model's folder where a demo rule makes it."""
+    """The model's folder where a demo rule makes it; a local checkpoint folder that is
+    missing stops the plan."""
+    require_paths(f"sed.models.{wildcards.sed_model}")
     return demo_model_paths(S.sed.models[wildcards.sed_model]["source"])
 
 

@@ -6,21 +6,30 @@ def upstream_jobs(files):
     """(rule, wildcards) of every job `files` are computed from, upstream to the inputs that
     no rule makes (corpora, checkpoints, listening answers). Walks the rules as Snakemake's
     DAG does (producer of a file, its wildcards, the job's inputs), so it follows every
-    rule's inputs as declared; tests/workflow/test_rests_on.py holds it to the planned jobs."""
+    rule's inputs as declared; tests/workflow/test_rests_on.py holds it to the planned jobs.
+    The user's paths those jobs read are checked on the way (require_paths): every problem
+    of every job is named at once."""
     jobs, seen = [], set()
     todo = [str(f) for f in files]
-    while todo:
-        path = todo.pop()
-        producer = next((r for r in workflow.rules if not r.norun and r.is_producer(path)), None)
-        if producer is None:
-            continue  # made by no rule: a user's file
-        wc = producer.get_wildcards(path)
-        job = (producer.name, tuple(sorted(wc.items())))
-        if job in seen:
-            continue
-        seen.add(job)
-        jobs.append((producer, wc))
-        todo += [str(f) for f in producer.expand_input(wc)[0]]
+    _PATH_WALKS.append({})
+    try:
+        while todo:
+            path = todo.pop()
+            producer = next((r for r in workflow.rules if not r.norun and r.is_producer(path)), None)
+            if producer is None:
+                continue  # made by no rule: a user's file
+            wc = producer.get_wildcards(path)
+            job = (producer.name, tuple(sorted(wc.items())))
+            if job in seen:
+                continue
+            seen.add(job)
+            jobs.append((producer, wc))
+            todo += [str(f) for f in producer.expand_input(wc)[0]]
+    finally:
+        problems = _PATH_WALKS.pop()
+    if problems:
+        order = list(S.path_problems.values())  # as the config lists them
+        raise paths_error(sorted(problems, key=order.index), needed_by=" that the jobs of these results read")
     return jobs
 
 
