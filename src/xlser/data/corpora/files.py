@@ -73,6 +73,8 @@ def _zed(root: str, spec: Mapping[str, Any]) -> Iterator[str]:
 
 
 def _csv(root: str, spec: Mapping[str, Any]) -> Iterator[str]:
+    from xlser.data.corpora.locate import locate
+
     table = os.path.join(root, spec.get("table", "labels.csv"))
     yield table
     try:
@@ -80,7 +82,7 @@ def _csv(root: str, spec: Mapping[str, Any]) -> Iterator[str]:
             for rec in csv.DictReader(fh):
                 p = (rec.get("path") or "").strip()
                 if p not in ("", "."):
-                    yield os.path.join(root, p)  # an absolute p stays as it is
+                    yield str(locate(Path(os.path.join(root, p)))[0])  # an absolute p stays as it is
     except (OSError, ValueError, csv.Error):
         return
 
