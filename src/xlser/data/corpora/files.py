@@ -43,7 +43,7 @@ def _walk(top: str, suffixes: Iterable[str]) -> Iterator[str]:
 
 
 def _esd(root: str, spec: Mapping[str, Any]) -> Iterator[str]:
-    wanted = {str(s).zfill(4) for s in spec.get("speakers") or []}
+    wanted = {str(s).strip().zfill(4) for s in spec.get("speakers") or []}
     for spk in os.scandir(root) if os.path.isdir(root) else []:
         if spk.is_dir() and (not wanted or spk.name in wanted):
             yield from _walk(spk.path, AUDIO | {".txt"})
