@@ -357,6 +357,14 @@ def _check_references(
         for i, e in enumerate(sed.get("emotions") or []):
             if e not in emotions:
                 raise ConfigError(f"config sed.emotions[{i}]: '{e}' is not one of emotions {list(emotions)}")
+    listening = sorted(n for n, c in corpora.items() if c.role in ("ser", "listening"))
+    for i, test in enumerate((cfg.get("human") or {}).get("tests") or []):
+        for j, c in enumerate(test.get("corpora") or []):
+            if c not in listening:
+                raise ConfigError(
+                    f"config human.tests[{i}].corpora[{j}]: '{c}' names no corpus with listening stimuli "
+                    f"(role ser or listening: {listening})"
+                )
     for name, c in corpora.items():
         for label, target in (c.spec.get("label_map") or {}).items():
             if target is not None and target not in emotions:

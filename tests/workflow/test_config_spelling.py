@@ -90,6 +90,10 @@ def test_emotions_spelled_otherwise_elsewhere_become_the_configured_names() -> N
             r"config human\.tests\[0\]\.labels\.ANGRY: emotion 'angry' is labelled twice",
         ),
         ({"corpora": {"DEMO-CN": {"lang": "  "}}}, r"config corpora\.DEMO-CN\.lang: an empty language code"),
+        (
+            {"human": {"tests": [{"id": "t", "corpora": ["DEMO-CN", "DEMO-ZED"]}]}},
+            r"config human\.tests\[0\]\.corpora\[1\]: 'DEMO-ZED' names no corpus with listening stimuli",
+        ),
     ],
 )
 def test_two_spellings_of_one_name_are_an_error_naming_the_keys(overlay: dict, message: str) -> None:
