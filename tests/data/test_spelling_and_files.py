@@ -260,3 +260,19 @@ def test_zed_wav_in_another_unicode_form_is_found(tmp_path):
     (root / "ZED.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     df = scan_corpus("ZED", _cfg("zed", root, lang="EN"), EMO).set_index("utt_id")
     assert df.loc[utt, "seg_start"] > 0
+
+
+def test_the_fingerprint_tracks_the_file_a_cell_names_in_another_unicode_form(tmp_path):
+    """The scan reads the NFD file an NFC cell names; editing it must re-plan the scan too."""
+    from xlser.data.corpora.files import corpus_files, fingerprint
+
+    root = csv_tree(tmp_path / "T", labels=("angry", "happy", "neutral", "sad"))
+    cell = _nfd_name(root)
+    with open(root / "labels.csv", "a", encoding="utf-8") as fh:
+        fh.write(f" {cell} ,sad,S1,t,\n")
+    files = corpus_files("csv", root, {"table": "labels.csv"})
+    nfd = root / "wav" / unicodedata.normalize("NFD", "café.wav")
+    assert nfd in files and all(f.exists() for f in files)
+    before = fingerprint("csv", root, {"table": "labels.csv"})
+    tone(nfd, seconds=0.6)
+    assert fingerprint("csv", root, {"table": "labels.csv"}) != before

@@ -82,7 +82,9 @@ def _csv(root: str, spec: Mapping[str, Any]) -> Iterator[str]:
             for rec in csv.DictReader(fh):
                 p = (rec.get("path") or "").strip()
                 if p not in ("", "."):
-                    yield str(locate(Path(os.path.join(root, p)))[0])  # an absolute p stays as it is
+                    full = os.path.join(root, p)  # an absolute p stays as it is
+                    # a name on disk in another Unicode form is the file the scan reads (`locate`)
+                    yield full if os.path.exists(full) else str(locate(Path(full))[0])
     except (OSError, ValueError, csv.Error):
         return
 
