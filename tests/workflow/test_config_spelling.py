@@ -186,7 +186,8 @@ def test_duplicate_keys_are_found_with_their_lines(tmp_path: Path) -> None:
 
 
 def test_shipped_configs_hold_no_key_twice() -> None:
-    for name in ("config/config.yaml", "config/paper.yaml", "config/rehearsal.yaml", "tests/e2e.yaml"):
+    shipped = ["config/config.yaml", "config/paper.yaml", "config/rehearsal.yaml", "tests/e2e.yaml"]
+    for name in [*shipped, *(str(p.relative_to(ROOT)) for p in ROOT.glob("profiles/*/config*.yaml"))]:
         check_file(ROOT / name)
 
 
