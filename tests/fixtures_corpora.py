@@ -34,8 +34,13 @@ def tone(path: Path, seconds: float = 0.5, sr: int = 16000, freq: float = 220.0,
     return path
 
 
+#: the emotion word of an ESD transcript line: the Mandarin speakers' (0001-0010) in Chinese
+ESD_CN_WORDS = {"Angry": "生气", "Happy": "快乐", "Neutral": "中立", "Sad": "伤心", "Surprise": "惊喜"}
+
+
 def esd_tree(root: Path, speakers=("0001", "0002", "0011"), per_emotion: int = 2) -> Path:
-    """`<root>/<spk>/<Emotion>/<spk>_<6 digits>.wav` + `<root>/<spk>/<spk>.txt` (id TAB text TAB emotion)."""
+    """`<root>/<spk>/<Emotion>/<spk>_<6 digits>.wav` + `<root>/<spk>/<spk>.txt` (id TAB text TAB
+    emotion: the folder's name for the English speakers, its Chinese word for the Mandarin ones)."""
     emotions = ["Angry", "Happy", "Neutral", "Sad", "Surprise"]
     utterances = []
     for spk in speakers:
@@ -43,7 +48,7 @@ def esd_tree(root: Path, speakers=("0001", "0002", "0011"), per_emotion: int = 2
         for e, emo in enumerate(emotions):
             for i in range(per_emotion):
                 n = e * per_emotion + i + 1
-                label = "中立" if emo == "Neutral" else emo
+                label = ESD_CN_WORDS[emo] if spk <= "0010" else emo
                 clip = tone_clip(seconds=0.25 + 0.01 * n)
                 utterances.append(EsdUtterance(spk, f"{spk}_{n:06d}", emo, label, f"{text}{n}", clip))
     write_esd(root, utterances, encodings={"0002": "utf-16"})  # the real Mandarin files vary
@@ -109,8 +114,8 @@ def zed_tree(root: Path) -> Path:
     return root
 
 
-def csv_tree(root: Path) -> Path:
-    labels = ["negation", "expectation", "question", "negation"]
+def csv_tree(root: Path, labels=("negation", "expectation", "question", "negation")) -> Path:
+    """`<root>/labels.csv` (path, emotion, speaker, text, utt_id) and `wav/tj<i>.wav`, speakers S0, S1."""
     utterances = [
         TableUtterance(f"tj_{i}", f"S{i % 2}", lab, f"句子{i}", tone_clip(seconds=0.4), path=f"wav/tj{i}.wav")
         for i, lab in enumerate(labels)

@@ -32,6 +32,7 @@ from xlser import paths  # noqa: E402
 from xlser.config import resolve  # noqa: E402
 from xlser.demo import rehearsal as R  # noqa: E402
 from xlser.report.cost import cost_settings, forecast_basis, write_cost  # noqa: E402
+from xlser.yamlcheck import load_strict  # noqa: E402
 
 
 def _digest(obj: object) -> str:
@@ -110,11 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("snakemake_args", nargs="*", help="after `--`: passed to Snakemake")
     a = ap.parse_args(argv)
 
-    spec = yaml.safe_load(Path(a.spec).read_text(encoding="utf-8"))
+    spec = load_strict(a.spec)  # a key given twice is an error, not a silent last-wins
     scale = float(a.scale if a.scale is not None else spec["scale"])
     workdir = (REPO / (a.workdir or spec["workdir"])).resolve()
     protocol_path = REPO / spec["protocol"]
-    protocol = yaml.safe_load(protocol_path.read_text(encoding="utf-8"))
+    protocol = load_strict(protocol_path)
     layout = R.Layout(workdir / "inputs")
     config_path = workdir / "config.yaml"
     run_json = workdir / paths.REHEARSAL_RUN

@@ -25,6 +25,7 @@ from xlser.errors import ConfigError
 from xlser.experiments import Experiment, setting_of
 from xlser.finetuning import Adapter, Finetune, Layer, Lora, check_plan, job_layer, job_settings
 from xlser.sections import Demo, Features, Human, Optim, Peft, Probe, Sed, Splits, canonical, frozen
+from xlser.spelling import spell_config
 
 __all__ = [
     "Optim",
@@ -252,6 +253,36 @@ def _where(error: jsonschema.ValidationError) -> str:
     return path or "<top level>"
 
 
+#: keys the schema once accepted that nothing read (a silent no-op): (section pattern, key) ->
+#: what to use instead. They are unknown keys now, named with this hint.
+RETIRED: dict[tuple[str, str], str] = {
+    ("corpora.*", "styles"): (
+        "no adapter reads it: PAVOQUE's styles are mapped by their built-in names (Spike/angry -> angry, "
+        "Poppy/happy -> happy, Neutral -> neutral, Obadiah/sad -> sad); rename or add a label with "
+        "`label_map` (e.g. `label_map: {poker: neutral}`) and remove `styles`"
+    ),
+    ("resample", "workers"): (
+        "nothing reads it: resampling runs with the threads of rule resample_corpus (4); remove it and "
+        "give the rule threads with `--set-threads resample_corpus=N` (or `set-threads` in a profile)"
+    ),
+}
+
+
+def _retired(error: jsonschema.ValidationError) -> list[str]:
+    """The retired keys an `additionalProperties` error is about, each with what to use instead."""
+    parts = [str(p) for p in error.absolute_path]
+    if not isinstance(error.instance, dict):
+        return []
+    known = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
+    out = []
+    for key in sorted(set(error.instance) - known):
+        for (section, name), hint in RETIRED.items():
+            pattern = section.split(".")
+            if name == key and len(pattern) == len(parts) and all(a in ("*", b) for a, b in zip(pattern, parts)):
+                out.append(f"config {'.'.join([*parts, key])}: {hint}")
+    return out
+
+
 def validate_config(config: dict[str, Any]) -> None:
     """Validate `config` against the schema and fill in its defaults, in place."""
     validator = _defaulting_validator(load_schema("config"))
@@ -262,6 +293,7 @@ def validate_config(config: dict[str, Any]) -> None:
             msg = e.message
             if e.validator == "additionalProperties":
                 msg = f"unknown key(s): {msg.split('(')[-1].rstrip(')')}"
+                lines += _retired(e)
             lines.append(f"config {_where(e)}: {msg}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
 
@@ -348,6 +380,14 @@ def _check_references(
         for i, e in enumerate(sed.get("emotions") or []):
             if e not in emotions:
                 raise ConfigError(f"config sed.emotions[{i}]: '{e}' is not one of emotions {list(emotions)}")
+    listening = sorted(n for n, c in corpora.items() if c.role in ("ser", "listening"))
+    for i, test in enumerate((cfg.get("human") or {}).get("tests") or []):
+        for j, c in enumerate(test.get("corpora") or []):
+            if c not in listening:
+                raise ConfigError(
+                    f"config human.tests[{i}].corpora[{j}]: '{c}' names no corpus with listening stimuli "
+                    f"(role ser or listening: {listening})"
+                )
     for name, c in corpora.items():
         for label, target in (c.spec.get("label_map") or {}).items():
             if target is not None and target not in emotions:
@@ -358,8 +398,10 @@ def _check_references(
 
 
 def resolve(config: dict[str, Any]) -> Settings:
-    """Validate `config` (filling in defaults, in place) and resolve it into `Settings`."""
+    """Validate `config` (filling in defaults, in place), put its labels and language codes
+    into one spelling (xlser.spelling, in place) and resolve it into `Settings`."""
     validate_config(config)
+    spell_config(config)
     emotions = tuple(config["emotions"])
     corpora = {
         n: Corpus(

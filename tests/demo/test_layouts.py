@@ -14,13 +14,18 @@ from xlser.demo.layouts import Clip, IemocapTurn, TableUtterance, write_iemocap,
 EMO = ["angry", "happy", "neutral", "sad"]
 
 
+def _tone(n: int, sr: int) -> np.ndarray:
+    """A 220 Hz tone: a recording of one value throughout is no speech, and the scan leaves it out."""
+    return (0.1 * np.sin(2 * np.pi * 220 * np.arange(n) / sr)).astype(np.float32)
+
+
 def _clip(seconds: float, sr: int = 16000) -> Clip:
-    return Clip(np.full(int(seconds * sr), 0.1, np.float32), sr)
+    return Clip(_tone(int(seconds * sr), sr), sr)
 
 
 def test_iemocap_turns_without_times_follow_one_another(tmp_path):
     buf = io.BytesIO()
-    sf.write(buf, np.full(8000, 0.1, np.float32), 16000, format="WAV", subtype="PCM_16")
+    sf.write(buf, _tone(8000, 16000), 16000, format="WAV", subtype="PCM_16")
     turns = [
         IemocapTurn("Ses02M_impro01_F000", "neu", _clip(1.0)),
         IemocapTurn("Ses02M_impro01_M000", "ang", buf.getvalue(), vad=(1.5, 4.0, 4.0)),  # 0.5 s, encoded

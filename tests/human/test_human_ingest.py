@@ -199,3 +199,46 @@ def test_long_csv_answers_need_no_stimulus_table(setup):
     missing = setup["root"] / "nowhere.csv"
     df, _ = ingest([], setup["long"], setup["listeners"], missing, setup["manifests"], EMO, min_answered=0.0)
     assert len(df) == 1
+
+
+# ---- issue 31: one spelling of labels and codes
+
+
+def test_answers_in_another_spelling_score_as_the_configured_emotions(tmp_path):
+    """`emotions: [Angry, Happy, Neutral, Sad]`: the kit records `Angry`, webMUSHRA's answers are
+    read lower-cased and padded; listeners who answered every stimulus right score 100 %, not 0 %.
+    A listener group `cn` of a corpus in language `CN` is that corpus's group."""
+    from xlser.human.tables import table2
+
+    emotions = ["Angry", "Happy", "Neutral", "Sad"]
+    truth = {"u1": "Angry", "u2": "Happy", "u3": "Neutral", "u4": "Sad"}
+    man = _manifest(tmp_path, "C-CN", "CN", truth)
+    (tmp_path / "listeners.csv").write_text("listener,group\nL1,cn\nL2, Cn \n")
+    (tmp_path / "stimuli.csv").write_text("stimulus,corpus,utt_id\n" + "".join(f"S{u},C-CN,{u}\n" for u in truth))
+    lss = tmp_path / "t1" / "lss.csv"
+    lss.parent.mkdir()
+    spellings = {"L1": str, "L2": lambda e: f" {e.upper()} "}  # as recorded; upper-cased and padded
+    lss.write_text(
+        LSS_HEADER
+        + "".join(
+            f"t1,{lis},25,f,ser,{spell(e)},S{u},900\n" for lis, spell in spellings.items() for u, e in truth.items()
+        )
+    )
+    df, _ = ingest(
+        [lss], [], tmp_path / "listeners.csv", tmp_path / "stimuli.csv", manifests_by_corpus([man]), emotions
+    )
+    assert set(df["pred"]) == set(emotions) and (df["true"] == df["pred"]).all()
+    assert set(df["group"]) == {"CN"}  # the corpora's spelling of the code
+    table, raw = table2(df, {"C-CN": {"lang": "CN"}}, emotions)
+    assert list(table.columns[:2]) == ["listeners", "CN"]
+    assert raw["ua_mean"].tolist() == [100.0] and list(raw["group"]) == ["CN"]
+    assert raw["study_ua"].notna().all()  # the study's CN listeners on CN data, matched
+
+
+def test_an_answer_outside_the_emotions_is_named_in_their_spelling(tmp_path):
+    man = _manifest(tmp_path, "C-CN", "CN", {"u1": "Angry"})
+    (tmp_path / "listeners.csv").write_text("listener,group\nL1,CN\n")
+    long = tmp_path / "long.csv"
+    long.write_text("listener,group,corpus,utt_id,pred,seg_start,seg_end\nL1,cn,C-CN,u1,furious,,\n")
+    with pytest.raises(InputError, match=r"long\.csv, line 2: answer 'furious' is not one of \['Angry', 'Sad'\]"):
+        ingest([], [long], tmp_path / "listeners.csv", [], manifests_by_corpus([man]), ["Angry", "Sad"])

@@ -108,3 +108,76 @@ def test_every_speech_encoder_kind_loads(tmp_path, kind):
     model = load_encoder(save_tiny(tmp_path, kind))
     expected = {"data2vec-audio": "data2vec-audio"}.get(kind, kind.rsplit("-", 1)[0])
     assert model.config.model_type == expected and not model.training
+
+
+# ---- issue 31: weight files that are not what they seem
+
+
+LFS = (
+    "version https://git-lfs.github.com/spec/v1\n"
+    "oid sha256:4f1c5b3e0e6f9a7c2d8b1a0e9f8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d\n"
+    "size 377607901\n"
+)
+
+
+def _checkpoint(path, weights: str):
+    """A tiny wav2vec2 folder saved as safetensors (`model.safetensors`) or torch (`pytorch_model.bin`)."""
+    from tiny_encoders import tiny_model
+
+    model = tiny_model("wav2vec2-group")
+    model.save_pretrained(path)
+    feature_extractor("wav2vec2-group").save_pretrained(path)
+    if weights == "pytorch_model.bin":  # the torch format of older checkpoints (transformers writes safetensors)
+        (path / "model.safetensors").unlink()
+        torch.save(model.state_dict(), path / weights)
+    return path / weights
+
+
+@pytest.mark.parametrize("weights", ["model.safetensors", "pytorch_model.bin"])
+def test_a_git_lfs_pointer_instead_of_the_weights_names_folder_file_and_fix(tmp_path, weights):
+    f = _checkpoint(tmp_path / "W2V2", weights)
+    load_encoder(str(tmp_path / "W2V2"))  # intact: loads
+    f.write_text(LFS)  # what `git clone` without git-lfs leaves
+    with pytest.raises(ModelLoadError) as info:
+        load_encoder(str(tmp_path / "W2V2"))
+    msg = str(info.value)
+    assert f"checkpoint folder '{tmp_path / 'W2V2'}': weight file {weights}: it is a git-lfs pointer" in msg
+    assert "the real file is 377607901 bytes" in msg and "git lfs pull" in msg, msg
+
+
+@pytest.mark.parametrize(
+    ("weights", "cut"), [("model.safetensors", 0.5), ("pytorch_model.bin", 0.5), ("model.safetensors", 0)]
+)
+def test_a_truncated_weight_file_names_folder_file_and_fix(tmp_path, weights, cut):
+    f = _checkpoint(tmp_path / "W2V2", weights)
+    data = f.read_bytes()
+    f.write_bytes(data[: int(len(data) * cut)])
+    with pytest.raises(ModelLoadError, match=rf"'{tmp_path / 'W2V2'}': weight file {weights}: it is (truncated|empty)"):
+        load_encoder(str(tmp_path / "W2V2"))
+    with pytest.raises(ModelLoadError, match=r"download the checkpoint again"):
+        load_encoder(str(tmp_path / "W2V2"))
+
+
+def test_a_shard_the_index_lists_but_the_folder_lacks(tmp_path):
+    import json
+
+    from xlser.models.loading import check_weight_files
+
+    f = _checkpoint(tmp_path / "W2V2", "model.safetensors")
+    f.rename(tmp_path / "W2V2" / "model-00001-of-00002.safetensors")
+    index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    (tmp_path / "W2V2" / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(ModelLoadError, match=r"lists the weight file\(s\) \['model-00002-of-00002\.safetensors'\]"):
+        check_weight_files(tmp_path / "W2V2")
+
+
+def test_a_speechbrain_checkpoint_with_a_git_lfs_pointer(tmp_path):
+    """The SED model's speechbrain folder (hyperparams.yaml, *.ckpt) is checked the same way."""
+    from xlser.sed.backends import SpeechBrainDiarizer
+
+    folder = tmp_path / "sed"
+    folder.mkdir()
+    (folder / "hyperparams.yaml").write_text("# stub\n")
+    (folder / "model.ckpt").write_text(LFS)
+    with pytest.raises(ModelLoadError, match=r"weight file model\.ckpt: it is a git-lfs pointer .* git lfs pull"):
+        SpeechBrainDiarizer(str(folder), tmp_path / "save")

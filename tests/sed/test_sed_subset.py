@@ -176,3 +176,13 @@ def test_subset_is_what_listeners_answered_else_the_draw(tmp_path):
         lenient=True,
     )
     assert got["utt_id"].tolist() == ["z_happy_3"]
+
+
+def test_pinned_ids_with_stray_whitespace_are_found(tmp_path):
+    """Issue 31: a cell `' z_sad_4 '` (spreadsheet export) names z_sad_4, not 'no such utterance'."""
+    df = zed_manifest()
+    df.to_csv(tmp_path / "manifest.csv", index=False)
+    pin = tmp_path / "pin.csv"
+    pin.write_text("utt_id\n z_sad_4 \nz_angry_1\t\n")
+    got = make_subset(tmp_path / "manifest.csv", tmp_path / "s.csv", ["angry", "sad"], 1, 0, pinned_csv=pin)
+    assert got["utt_id"].tolist() == ["z_angry_1", "z_sad_4"]

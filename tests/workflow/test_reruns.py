@@ -296,3 +296,15 @@ def test_listening_only_config_runs_table2_and_the_t_tests(demo_run: Path, tmp_p
     table2 = pd.read_csv(work / "results/tables/table2_human_ua.csv")
     assert len(table2) > 0
     assert (work / "results/stats/welch_tests.csv").stat().st_size > 0
+
+
+@pytest.mark.e2e
+def test_reordered_emotions_replan_what_the_class_order_shapes_not_the_data(demo_run: Path) -> None:
+    """Issue 31.5: the class order shapes splits, probes, fine-tunes and tables (class indices,
+    rows and columns); the corpus scan, resampling and feature extraction depend only on which
+    emotions are configured (their params hold the set, sorted), so they are not re-planned."""
+    cfg = _merged_demo_config(demo_run)
+    cfg["emotions"] = list(reversed(cfg["emotions"]))
+    jobs = set(_plan_with(demo_run, cfg, "reordered"))
+    assert {"make_splits", "probe_layers", "layerwise_summary", "finetune", "table1_peft", "table2_human_ua"} <= jobs
+    assert not ({"scan_corpus", "resample_corpus", "extract_features", "demo_corpus", "demo_model"} & jobs), jobs

@@ -22,9 +22,13 @@ from xlser import paths  # noqa: E402
 from xlser.config import canonical, paths_error, resolve  # noqa: E402
 from xlser.finetuning import STRATEGIES, as_params  # noqa: E402
 from xlser.smk import checkpoint_fingerprint, export_pythonpath, forced_rerun  # noqa: E402
+from xlser.yamlcheck import check_config_files  # noqa: E402
 
 export_pythonpath(_SRC)
 
+# The config as written: a key given twice in a --configfile (or in the default config/config.yaml)
+# is an error naming file, key and lines; YAML and Snakemake's loader keep the last one silently.
+check_config_files(workflow.configfiles)
 # Validated against the schema (defaults applied once, in place) and resolved: rules read S
 # (S.splits, S.probe, S.peft, S.sed, S.human, S.demo, ...: xlser.config.Settings).
 S = resolve(config)

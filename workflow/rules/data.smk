@@ -20,7 +20,7 @@ rule scan_corpus:
         ENV["data"]
     params:
         corpus=lambda wc: S.corpora[wc.corpus].scan_spec,
-        emotions=canonical(S.emotions),
+        emotions=sorted(S.emotions),  # which emotions, not their order: reordering re-plans no scan
         files=get_scan_corpus_files,  # an edited/added/removed corpus file re-plans this scan
     script:
         "../scripts/scan_corpus.py"

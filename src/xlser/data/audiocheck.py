@@ -60,3 +60,26 @@ def check_finite_audio(path: str | Path, wav: np.ndarray, sr: int) -> None:
             f"{first / sr:.3f} s): a damaged float WAV; re-export it from its source or remove it "
             f"from the corpus",
         )
+
+
+#: samples that differ by at most one 16-bit step are one value: a file holding only that is silence
+DC_TOLERANCE = 2.0**-15
+DC_BLOCK = 65536  # frames read at a time; a recording with any signal is told apart in its first block
+
+
+def constant_value(path: str | Path) -> float | None:
+    """The one value every sample of the file holds (0.0 for digital silence, another for a
+    DC-only recording), or None when it holds a signal. Reads block by block and stops at the
+    first block that varies, so a recording costs one block, however long."""
+    import soundfile as sf
+
+    lo, hi = np.inf, -np.inf
+    for block in sf.blocks(str(path), blocksize=DC_BLOCK, dtype="float32", always_2d=True):
+        if block.size == 0:
+            continue
+        if not np.isfinite(block).all():
+            return None  # damaged, not silent: `check_finite_audio` names it when the audio is read
+        lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+        if hi - lo > DC_TOLERANCE:
+            return None
+    return None if lo > hi else (lo + hi) / 2

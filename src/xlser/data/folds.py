@@ -4,7 +4,8 @@ The study published its folds as `DIR/{train,eval,test}/metadata_fold<k>.csv` wi
 `file,answer` (e.g. `0003_001041.wav,Happy`; `eval` is the validation partition). A file's
 stem is the manifest's `utt_id` (ESD `0003_001041`, IEMOCAP `Ses02F_impro06_M009`, PAVOQUE
 `spike0074-angry`, the name `gradle wav` gives it); `answer` must be the manifest's emotion
-(any case). Anything else stops with the list's file and line, so a list is never
+(compared in one spelling, `xlser.spelling`: any case, Unicode form or surrounding spaces).
+Anything else stops with the list's file and line, so a list is never
 silently half-used. The lists are used exactly: with `splits.exclude_stimuli`, the listening
 stimuli are drawn among the utterances no imported training partition holds
 (`training_ids` -> `listening_subset(exclude=...)`), and a stimulus found in an imported
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from collections.abc import Collection
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import pandas as pd
 from xlser.data.splits import sort_splits
 from xlser.errors import InputError
 from xlser.io import check_text
+from xlser.spelling import same
 
 PARTITIONS = {"train": "train", "eval": "val", "test": "test"}
 
@@ -47,6 +50,7 @@ def import_folds(
     partition: one that is stops with its list file and line.
     """
     emotion = dict(zip(manifest["utt_id"].astype(str), manifest["emotion"].astype(str)))
+    nfc = {unicodedata.normalize("NFC", u): u for u in emotion}  # a list copied through macOS: NFD names
     stim = set(stimuli)
     rows: list[tuple[str, int, str]] = []
     for k in range(folds):
@@ -73,6 +77,7 @@ def import_folds(
                     if not name or not answer:
                         raise InputError(path, "empty 'file' or 'answer'", line=line)
                     utt = utterance_stem(name)
+                    utt = utt if utt in emotion else nfc.get(unicodedata.normalize("NFC", utt), utt)
                     if utt not in emotion:
                         raise InputError(
                             path,
@@ -81,7 +86,7 @@ def import_folds(
                             f"check root, speakers, label_map, merge_excited)",
                             line=line,
                         )
-                    if answer.lower() != emotion[utt].lower():
+                    if not same(answer, emotion[utt]):
                         raise InputError(
                             path,
                             f"'{name}' is labelled '{answer}', but corpus {corpus} says '{emotion[utt]}'",

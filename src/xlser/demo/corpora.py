@@ -29,6 +29,7 @@ from xlser.demo.espeak import ESpeak
 from xlser.demo.layouts import Clip, EsdUtterance, IemocapTurn, PavoqueUtterance, TableUtterance, ZedUtterance
 from xlser.demo.prosody import emotion_prosody, jitter, speaker_shift
 from xlser.demo.sentences import sentences_for
+from xlser.spelling import fold
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def table_utterances(
 ) -> Iterator[TableUtterance]:
     """`spec["speakers"]` speakers (TJ01 ...), labels in the corpus's own vocabulary (the keys of
     its `label_map`)."""
-    own = {v: k for k, v in corpus.get("label_map", {}).items()}
+    own = {fold(v): k for k, v in corpus.get("label_map", {}).items() if v is not None}
     speakers = s.speakers(spec["speakers"], lambda i, g: f"TJ{i + 1:02d}")
     plan = _plan(speakers, emotions, spec["per_speaker_emotion"], {})
     for j, (spk, emo, k) in enumerate(tqdm(plan, desc=f"csv {s.corpus}", mininterval=2.0)):
@@ -228,7 +229,11 @@ def build_demo_corpus(
     before in the same process, so this is what makes a corpus a function of its seed.
     (A subprocess, not multiprocessing: spawn would re-run a Snakemake script's __main__.)
     """
-    args = json.dumps([str(out_dir), name, spec, corpus, list(emotions), int(sample_rate), int(seed)])
+    # the emotions as a set, in the demo's own spelling: a corpus depends on which are configured,
+    # never on their order or case (the scan maps its labels to the configured names)
+    args = json.dumps(
+        [str(out_dir), name, spec, corpus, sorted({fold(e) for e in emotions}), int(sample_rate), int(seed)]
+    )
     proc = subprocess.run([sys.executable, "-m", "xlser.demo.corpora", args], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"synthesis of demo corpus {name} failed (exit {proc.returncode}); see the log above")

@@ -9,6 +9,10 @@ key of the page config) and `rating_time` (ms). The file is appended to, one hea
 Unanswered trials hold `NA` (or nothing): they are not answers, but they count as trials
 presented to the listener.
 
+Answers, truth and groups are compared in one spelling (`xlser.spelling`): an answer
+`angry` (or webMUSHRA's lower-cased, padded value) to `emotions: [Angry, ...]` is `Angry`, a
+listener group `cn` of corpora in language `CN` is `CN`; the responses carry the configured names.
+
 Every answer is checked; a bad one raises `InputError` naming file and 1-based line, or,
 with `lenient=True`, is dropped, counted per reason and logged. Every listener of the
 metadata must have answered at least `min_answered` of the trials presented to their group
@@ -37,6 +41,7 @@ from xlser.contracts import validate_table
 from xlser.data.manifest import read_manifest
 from xlser.errors import InputError
 from xlser.io import read_csv
+from xlser.spelling import Spelling, same
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +99,10 @@ def read_stimulus_tables(paths: str | Path | Sequence[str | Path]) -> dict[str, 
     return out
 
 
-def read_listeners(path: str | Path) -> pd.DataFrame:
-    """Listener metadata (`listener, group, gender, background`), indexed by listener id."""
+def read_listeners(path: str | Path, langs: Sequence[str] = ()) -> pd.DataFrame:
+    """Listener metadata (`listener, group, gender, background`), indexed by listener id. A group
+    that is one of the corpora's languages `langs` in another spelling (`cn` for `CN`) is
+    written as the corpora spell it, so that groups and languages compare equal."""
     path = Path(path)
     df = read_csv(path, ["listener", "group"], dtype=str, keep_default_na=False)
     for col in ("listener", "group"):
@@ -103,6 +110,8 @@ def read_listeners(path: str | Path) -> pd.DataFrame:
         empty = df.index[df[col] == ""]
         if len(empty):
             raise InputError(path, f"empty value in column '{col}'", line=int(empty[0]) + 2)
+    spell = Spelling(langs)
+    df["group"] = [spell(g) or g for g in df["group"]]
     dup = df.index[df["listener"].duplicated()]
     if len(dup):
         raise InputError(path, f"listener {df['listener'][dup[0]]!r} listed twice", line=int(dup[0]) + 2)
@@ -161,11 +170,16 @@ def check_complete(
     return out
 
 
-def load_truth(manifests: Mapping[str, str | Path]) -> dict[tuple[str, str], tuple[str, float]]:
-    """(corpus, utt_id) -> (emotion, duration_s); the corpus is the manifest's folder name."""
+def load_truth(
+    manifests: Mapping[str, str | Path], langs: set[str] | None = None
+) -> dict[tuple[str, str], tuple[str, float]]:
+    """(corpus, utt_id) -> (emotion, duration_s); the corpus is the manifest's folder name.
+    `langs`, when given, receives the corpora's language codes as configured."""
     truth: dict[tuple[str, str], tuple[str, float]] = {}
     for corpus, path in manifests.items():
         df = read_manifest(path)
+        if langs is not None:
+            langs.update(str(v) for v in df["lang"].unique())
         for utt, emo, dur in zip(df["utt_id"], df["emotion"], df["duration_s"], strict=True):
             truth[(corpus, str(utt))] = (str(emo), float(dur))
     return truth
@@ -201,7 +215,7 @@ class _Answers:
 
     meta: pd.DataFrame  # listener metadata, indexed by listener id
     truth: Mapping[tuple[str, str], tuple[str, float]]  # (corpus, utt_id) -> (emotion, duration_s)
-    labels: list[str]
+    labels: Spelling  # the configured emotions: an answer in any case or Unicode form is one of them
     listeners: str | Path  # the metadata's file, for messages
     simulated: bool
     chk: _Checker
@@ -239,7 +253,7 @@ class _Answers:
         """What is wrong with one answer of a known listener, as (message, reason), the checks
         in a fixed order; None when nothing is."""
         meta_group = str(self.meta.at[listener, "group"])
-        if group is not None and group != meta_group:
+        if group is not None and not same(group, meta_group):
             return (
                 f"group {group!r} of listener {listener!r} differs from the metadata ({meta_group!r})",
                 "group mismatch",
@@ -247,7 +261,7 @@ class _Answers:
         if (corpus, utt) not in self.truth:
             return f"utterance {corpus}/{utt} is not in the manifest of corpus {corpus!r}", "unknown utterance"
         if pred not in self.labels:
-            return f"answer {pred!r} is not one of {self.labels}", "answer outside label set"
+            return f"answer {pred!r} is not one of {self.labels.names}", "answer outside label set"
         dur = self.truth[(corpus, utt)][1]
         if (start is None) != (end is None):
             return "seg_start and seg_end must both be given or both be empty", "bad segment"
@@ -295,7 +309,7 @@ class _Answers:
                 "corpus": corpus,
                 "utt_id": utt,
                 "true": true,
-                "pred": pred,
+                "pred": self.labels(pred),
                 "seg_start": start,
                 "seg_end": end,
                 "simulated": self.simulated,
@@ -367,10 +381,11 @@ def ingest(
     `stimuli` (key -> utterance tables) is read only with webMUSHRA results: a long CSV names
     its utterances itself.
     """
-    labels = [e.lower() for e in emotions]
-    meta = read_listeners(listeners)
+    labels = Spelling(emotions)
+    langs: set[str] = set()
+    truth = load_truth(manifests, langs)
+    meta = read_listeners(listeners, sorted(langs))
     stim = read_stimulus_tables(stimuli) if lss else {}
-    truth = load_truth(manifests)
     chk = _Checker(lenient)
     answers = _Answers(meta, truth, labels, listeners, simulated, chk)
     for p in lss:

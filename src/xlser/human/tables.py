@@ -31,6 +31,8 @@ from xlser.errors import InputError
 from xlser.io import atomic_path
 from xlser.metrics import confusion, ua
 from xlser.report.tables import write_table
+from xlser.spelling import Spelling
+from xlser.spelling import fold as spelled
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,16 @@ def utterance_answers(responses: pd.DataFrame, corpora: Mapping[str, Mapping]) -
 
 
 def _lang_key(lang: str) -> tuple[int, str]:
-    return (LANG_ORDER.index(lang) if lang in LANG_ORDER else len(LANG_ORDER), lang)
+    order = [spelled(x) for x in LANG_ORDER]
+    return (order.index(spelled(lang)) if spelled(lang) in order else len(order), lang)
+
+
+def _study_ua(study: pd.DataFrame, group: str, lang: str) -> float:
+    """The study's Table II cell of a group and language, compared in one spelling (`cn` is its CN)."""
+    rows = {spelled(i): i for i in study.index}
+    cols = {spelled(c): c for c in study.columns}
+    r, c = rows.get(spelled(group)), cols.get(spelled(lang))
+    return float(study.at[r, c]) if r is not None and c is not None else float("nan")
 
 
 def listener_ua(responses: pd.DataFrame, corpora: Mapping[str, Mapping], emotions: Sequence[str]) -> pd.DataFrame:
@@ -94,7 +105,7 @@ def table2(
         mean = float(x.mean())
         sd = float(x.std(ddof=1)) if n > 1 else float("nan")
         half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
-        ref = study.at[grp, lang] if grp in study.index and lang in study.columns else float("nan")
+        ref = _study_ua(study, grp, lang)
         raw.append(
             {
                 "group": grp,
@@ -371,7 +382,14 @@ def _study_panel(
     study: pd.DataFrame, grp: str, corpus: str, lang: str, setting: str, emotions: Sequence[str]
 ) -> list[dict]:
     """The study's matrix for the same group, language and setting, if it has one for these emotions."""
-    ref = study[(study["group"] == grp) & (study["corpus_lang"] == lang) & (study["setting"] == setting)]
+    ref = study[
+        (study["group"].map(spelled) == spelled(grp))
+        & (study["corpus_lang"].map(spelled) == spelled(lang))
+        & (study["setting"] == setting)
+    ]
+    spell = Spelling(emotions)  # the study's lower-case names as configured (`Angry`)
+    ref = ref.rename(columns={c: spell(c) for c in ref.columns if spell(c) is not None})
+    ref = ref.assign(true=[spell(t) or t for t in ref["true"]])
     if ref.empty or not set(emotions) <= set(ref.columns):
         return []
     panel = str(ref["panel"].iloc[0])

@@ -39,6 +39,7 @@ from xlser.contracts import read_table
 from xlser.human.tables import _lang_key, utterance_answers
 from xlser.io import write_csv, write_text
 from xlser.report.tables import to_markdown
+from xlser.spelling import Spelling
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,20 @@ COLUMNS = [
 def study_tests() -> pd.DataFrame:
     """The study's four reported tests as data (kind groups | corpora | pooled; languages as codes)."""
     return pd.read_csv(files("xlser") / "data" / "study_tests.csv", dtype={"p": str})
+
+
+def spelled_study(study: pd.DataFrame, emotions: Sequence[str], langs: Sequence[str]) -> pd.DataFrame:
+    """The study's tests in the config's spelling (`xlser.spelling`): its `happy` as `emotions`
+    writes it, its `CN` as the corpora's `lang` does, so they match however the config spells them."""
+    emo, lang = Spelling(emotions), Spelling(langs)
+
+    def codes(v: object) -> str:
+        return "+".join(lang(x) or x for x in str(v).split("+"))
+
+    return study.assign(
+        emotion=[emo(x) or x for x in study["emotion"]],
+        **{c: [codes(v) for v in study[c]] for c in ("group_a", "lang_a", "group_b", "lang_b")},
+    )
 
 
 def _prf_rows(g: pd.DataFrame, emotions: Sequence[str], meta: dict) -> list[dict]:
@@ -374,7 +389,7 @@ def write_welch(
     """Read responses; write the full test table (CSV, the study's tests first) and the Markdown summary."""
     responses = read_table(responses_path, "responses")
     simulated = bool(responses["simulated"].fillna(False).any()) if "simulated" in responses else False
-    study = study_tests()
+    study = spelled_study(study_tests(), emotions, sorted({str(spec["lang"]) for spec in corpora.values()}))
     pooled = None
     for langs in study.loc[study["kind"] == "pooled", "lang_a"].unique():
         chosen = pooled_corpora(corpora, str(langs).split("+"))

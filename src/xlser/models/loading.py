@@ -14,11 +14,20 @@ encoder on the raw waveform (`feature_extractor` with conv layers) under a trans
 in wav2vec2, HuBERT, WavLM and data2vec-audio. Any other checkpoint (e.g. a BERT folder)
 is rejected at load time, naming the folder and the model type found, instead of failing
 later inside feature extraction.
+
+A local folder's weight files are checked before loading (`check_weight_files`): a git-lfs
+pointer where the weights should be (a repository cloned without git-lfs), a truncated
+safetensors file or torch archive, a shard its index lists but the folder lacks: each a
+`ModelLoadError` naming the folder, the file and the likely cause, for model.safetensors,
+pytorch_model.bin and speechbrain's .ckpt files alike.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +43,114 @@ class ModelLoadError(RuntimeError):
     """A checkpoint that could not be loaded; the message names the id and what to check."""
 
 
+#: what a git-lfs pointer file starts with: a repository cloned without git-lfs holds these
+#: ~130-byte text files where the weights should be
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+#: weight files of Hugging Face (safetensors, torch .bin, shards) and speechbrain (.ckpt) checkpoints
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
+_LFS_FIX = (
+    "the folder was cloned without git-lfs: run `git lfs install && git lfs pull` in it, or download the "
+    "checkpoint again (e.g. `huggingface-cli download <id> --local-dir <folder>`)"
+)
+_CUT_FIX = "the download or copy was cut off: download the checkpoint again (or copy the file again)"
+
+
+def _lfs_size(head: bytes) -> str:
+    for line in head.decode("utf-8", "replace").splitlines():
+        if line.startswith("size "):
+            return f"; the real file is {line.split()[1]} bytes"
+    return ""
+
+
+def _safetensors_problem(path: Path, size: int) -> str | None:
+    """Why a .safetensors file is cut off (its header names more bytes than it has), or None."""
+    with open(path, "rb") as fh:
+        raw = fh.read(8)
+        if len(raw) < 8:
+            return f"it holds {size} bytes, less than a safetensors header"
+        n = int.from_bytes(raw, "little")
+        if 8 + n > size:
+            return f"its header alone should be {n} bytes, the file has {size}"
+        try:
+            header = json.loads(fh.read(n))
+            end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+        except (ValueError, KeyError, TypeError, IndexError):
+            return "its header is not valid safetensors JSON"
+    expected = 8 + n + end
+    return f"it should be {expected} bytes, the file has {size}" if size < expected else None
+
+
+def weight_file_problem(path: Path) -> str | None:
+    """What is wrong with one weight file, with the likely cause and fix, or None: a git-lfs
+    pointer in place of the weights, a safetensors file shorter than its header says, a torch
+    zip archive without its end (a legacy pickle `.bin` cannot be checked here)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if head.startswith(LFS_POINTER):
+        return f"it is a git-lfs pointer ({size} bytes of text){_lfs_size(head)}: {_LFS_FIX}"
+    if size == 0:
+        return f"it is empty (0 bytes): {_CUT_FIX}"
+    if path.suffix == ".safetensors":
+        why = _safetensors_problem(path, size)
+        return f"it is truncated ({why}): {_CUT_FIX}" if why else None
+    if head.startswith(b"PK\x03\x04") and not zipfile.is_zipfile(path):
+        return f"it is truncated (a torch zip archive without its end, {size} bytes): {_CUT_FIX}"
+    return None
+
+
+def check_weight_files(folder: str | Path) -> None:
+    """ModelLoadError naming the folder, the file and the likely cause for the first weight file
+    (any depth, hidden folders skipped) that is a git-lfs pointer or truncated, and for a shard
+    that a `*.index.json` lists but the folder lacks. Loaders would otherwise fail deep inside
+    safetensors or torch ("HeaderTooLarge", "invalid load key, 'v'") or not say which file."""
+    folder = Path(folder)
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    for f in files:
+        if f.name.endswith(".index.json"):
+            try:
+                shards = set(json.loads(f.read_text(encoding="utf-8")).get("weight_map", {}).values())
+            except (ValueError, AttributeError, UnicodeDecodeError):
+                continue
+            missing = sorted(s for s in shards if not (f.parent / s).is_file())
+            if missing:
+                raise ModelLoadError(
+                    f"checkpoint folder '{folder}': {f.name} lists the weight file(s) {missing}, which the folder "
+                    f"lacks: {_CUT_FIX}"
+                )
+        elif f.suffix in WEIGHT_SUFFIXES:
+            why = weight_file_problem(f)
+            if why:
+                raise ModelLoadError(f"checkpoint folder '{folder}': weight file {f.relative_to(folder)}: {why}")
+
+
+def damaged_weights(exc: BaseException) -> bool:
+    """Whether a loader's exception says a weight file is damaged (a git-lfs pointer read as
+    weights, a cut-off file): safetensors' errors, unpickling a text file, torch's zip reader."""
+    text = str(exc)
+    return (
+        isinstance(exc, (EOFError, pickle.UnpicklingError))
+        or type(exc).__name__ == "SafetensorError"
+        or "invalid load key" in text
+        or "PytorchStreamReader" in text
+        or "HeaderTooLarge" in text
+    )
+
+
 def _explain(source: str, exc: Exception) -> ModelLoadError:
     where = "local folder" if Path(source).exists() else "model id"
+    hint = (
+        " A weight file is damaged: a git-lfs pointer (a clone without git-lfs: `git lfs pull`) or a cut-off "
+        "download; download the checkpoint again."
+        if damaged_weights(exc)
+        else ""
+    )
     return ModelLoadError(
-        f"cannot load speech encoder '{source}' ({where}): {type(exc).__name__}: {exc}. "
+        f"cannot load speech encoder '{source}' ({where}): {type(exc).__name__}: {exc}.{hint} "
         "The weights must be on disk (a folder written by save_pretrained, or the Hugging Face cache) "
         "or reachable on the hub; set HF_HOME or use a local path in the config's `models:` section."
     )
@@ -73,11 +186,17 @@ def load_encoder(source: str, device: torch.device | str = "cpu", **kwargs: Any)
     """The bare encoder (no task head) with every encoder weight from the checkpoint, in eval mode on `device`."""
     from transformers import AutoConfig, AutoModel
 
+    if Path(source).is_dir():
+        check_weight_files(source)
     try:
         hub = {k: v for k, v in kwargs.items() if k in ("cache_dir", "revision", "local_files_only", "token")}
         check_speech_config(source, AutoConfig.from_pretrained(source, **hub))
         model, info = AutoModel.from_pretrained(source, output_loading_info=True, **kwargs)
     except (OSError, ValueError) as exc:
+        raise _explain(source, exc) from None
+    except Exception as exc:  # a damaged weight file in the hub cache (local folders are checked above)
+        if not damaged_weights(exc):
+            raise
         raise _explain(source, exc) from None
     check_speech_model(source, model)
     missing = sorted(info.get("missing_keys") or [])

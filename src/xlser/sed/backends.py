@@ -56,6 +56,10 @@ class SpeechBrainDiarizer:
     def __init__(self, source: str, savedir: str | Path, device: torch.device | str = "cpu") -> None:
         from speechbrain.inference.diarization import Speech_Emotion_Diarization
 
+        from xlser.models.loading import check_weight_files
+
+        if Path(source).is_dir():  # a git-lfs pointer or a cut-off .ckpt: named before speechbrain reads it
+            check_weight_files(source)
         try:
             self.model = Speech_Emotion_Diarization.from_hparams(
                 source=str(source), savedir=str(savedir), run_opts={"device": str(device)}

@@ -21,6 +21,7 @@ error (or, lenient, counted, logged and left out).
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -100,7 +101,9 @@ def pinned_subset(
     repeated id, or one whose emotion is not an SED emotion, is an error naming its line."""
     df = _checked(manifest, emotions, manifest_path).set_index("utt_id", drop=False)
     seen: set[str] = set()
-    for i, u in enumerate(pinned["utt_id"].astype(str)):
+    nfc = {unicodedata.normalize("NFC", str(x)): x for x in df.index}  # an id typed or copied in another form
+    for i, cell in enumerate(pinned["utt_id"].astype(str)):
+        u = nfc.get(unicodedata.normalize("NFC", cell.strip()), cell.strip())
         if u in seen:
             raise InputError(pinned_path, f"utterance '{u}' listed twice", line=i + 2)
         seen.add(u)

@@ -39,6 +39,7 @@ from xlser.io import atomic_path
 from xlser.report.tables import write_table
 from xlser.sed.eder import NEUTRAL, letter, segment_eder, utterance_eder
 from xlser.sed.subset import answers_in_subset, read_subset, sed_answers
+from xlser.spelling import fold
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,13 @@ def study_table4() -> pd.DataFrame:
 
 def beside_study(table: pd.DataFrame, study: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
     """Our Table IV with the study's columns (`<system> (study)`) inserted: the study's model
-    column(s) after our models, each listener group's study column after ours."""
-    ref = study.set_index("emotion").reindex(table["emotion"])
+    column(s) after our models, each listener group's study column after ours. The study's
+    emotions and groups are matched in one spelling (`xlser.spelling`: `Angry`, `cn listeners`)."""
+    names = {fold(e): e for e in table["emotion"]}
+    columns = {fold(c): c for c in table.columns if c.endswith(" listeners")}
+    ref = study.assign(emotion=[names.get(fold(e), e) for e in study["emotion"]])
+    ref = ref.rename(columns={c: columns.get(fold(c), c) for c in ref.columns})
+    ref = ref.set_index("emotion").reindex(table["emotion"])
     ours = [c for c in table.columns if c != "emotion"]
     study_models = [c for c in ref.columns if not c.endswith(" listeners")]
     groups = list(

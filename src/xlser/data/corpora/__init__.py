@@ -15,7 +15,7 @@ import pandas as pd
 import soundfile as sf
 
 from xlser.contracts import validate_table
-from xlser.data.audiocheck import check_min_length
+from xlser.data.audiocheck import check_min_length, constant_value
 from xlser.data.corpora.labels import LabelMapper
 from xlser.data.wavheader import check_not_truncated
 from xlser.errors import InputError
@@ -55,6 +55,58 @@ def row(utt_id: str, speaker: str, emotion: str, path: Path, **extra: Any) -> Ro
     }
 
 
+def _speaker_id(fmt: str, speaker: object) -> str:
+    """A `speakers` entry as the manifest names the speaker (ESD's folders: `1` is `0001`)."""
+    s = str(speaker).strip()
+    return s.zfill(4) if fmt == "esd" else s
+
+
+def select_speakers(rows: list[Row], listed: Iterable[object] | None, fmt: str, root: Path, key: str) -> list[Row]:
+    """The rows of the `speakers` listed (all without a list). A listed speaker with no row
+    (not in the corpus, or none of their utterances has a configured emotion) is an error
+    naming the key: a corpus is never silently smaller than configured."""
+    if not listed:
+        return rows
+    have = sorted({str(r["speaker"]) for r in rows})
+    wanted = [_speaker_id(fmt, s) for s in listed]
+    for i, (raw, spk) in enumerate(zip(listed, wanted, strict=True)):
+        if spk not in have:
+            on_disk = sorted(p.name for p in root.iterdir() if p.is_dir()) if fmt == "esd" else have
+            where = (
+                f"a speaker folder with utterances of a configured emotion (folders: {', '.join(on_disk[:30])})"
+                if fmt == "esd"
+                else f"a speaker of the corpus (speakers: {', '.join(have[:30])}{' ...' if len(have) > 30 else ''})"
+            )
+            raise InputError(
+                root,
+                f"config {key}[{i}]: '{raw}' is not {where}; fix the name or remove it from {key}",
+            )
+    keep = set(wanted)
+    return [r for r in rows if str(r["speaker"]) in keep]
+
+
+def drop_silent(rows: list[Row], strict: bool) -> list[Row]:
+    """The rows whose audio holds a signal. A recording of one value throughout (all zeros,
+    or a DC offset alone: a failed recording or export) is no speech: it is named and left out
+    with a warning, or with `strict` an error naming every such file."""
+    silent = []
+    for r in rows:
+        value = constant_value(r["path"])
+        if value is not None:
+            silent.append((r, value))
+    if not silent:
+        return rows
+    named = ", ".join(f"{r['path']} ({'all zeros' if v == 0 else f'constant {v:.6g}'})" for r, v in silent[:20])
+    named += " ..." if len(silent) > 20 else ""
+    what = f"{len(silent)} recording(s) hold no signal, only one sample value throughout: {named}"
+    fix = "re-export them from the corpus release, or remove them (or their label lines) from the corpus"
+    if strict:
+        raise InputError(silent[0][0]["path"], f"{what}; {fix} (strict: true)")
+    log.warning("%s; left out of the manifest (strict: true makes this an error); %s", what, fix)
+    bad = {id(r) for r, _ in silent}
+    return [r for r in rows if id(r) not in bad]
+
+
 def _adapters() -> dict[str, Callable[[Path, dict[str, Any], LabelMapper], Iterable[Row]]]:
     from xlser.data.corpora import esd, iemocap, pavoque, table, zed
 
@@ -81,6 +133,9 @@ def scan_corpus(name: str, cfg: dict[str, Any], emotions: list[str]) -> pd.DataF
     )
     try:
         rows = list(adapters[fmt](root, cfg, mapper))
+        mapper.check_met(fmt, root)
+        rows = select_speakers(rows, cfg.get("speakers"), fmt, root, f"corpora.{name}.speakers")
+        rows = drop_silent(rows, bool(cfg.get("strict", False)))
     except InputError as exc:  # the adapters know the file; the user also needs the corpus and its config
         raise exc.noted(f"corpus {name}, config corpora.{name}") from None
     mapper.report(name)

@@ -43,7 +43,7 @@ def _walk(top: str, suffixes: Iterable[str]) -> Iterator[str]:
 
 
 def _esd(root: str, spec: Mapping[str, Any]) -> Iterator[str]:
-    wanted = {str(s).zfill(4) for s in spec.get("speakers") or []}
+    wanted = {str(s).strip().zfill(4) for s in spec.get("speakers") or []}
     for spk in os.scandir(root) if os.path.isdir(root) else []:
         if spk.is_dir() and (not wanted or spk.name in wanted):
             yield from _walk(spk.path, AUDIO | {".txt"})
@@ -73,6 +73,8 @@ def _zed(root: str, spec: Mapping[str, Any]) -> Iterator[str]:
 
 
 def _csv(root: str, spec: Mapping[str, Any]) -> Iterator[str]:
+    from xlser.data.corpora.locate import locate
+
     table = os.path.join(root, spec.get("table", "labels.csv"))
     yield table
     try:
@@ -80,7 +82,9 @@ def _csv(root: str, spec: Mapping[str, Any]) -> Iterator[str]:
             for rec in csv.DictReader(fh):
                 p = (rec.get("path") or "").strip()
                 if p not in ("", "."):
-                    yield os.path.join(root, p)  # an absolute p stays as it is
+                    full = os.path.join(root, p)  # an absolute p stays as it is
+                    # a name on disk in another Unicode form is the file the scan reads (`locate`)
+                    yield full if os.path.exists(full) else str(locate(Path(full))[0])
     except (OSError, ValueError, csv.Error):
         return
 

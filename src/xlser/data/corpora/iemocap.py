@@ -69,6 +69,21 @@ def _unlabelled(sess_dir: Path, keep: set[str], labelled: set[str]) -> Counter[s
     return out
 
 
+def check_pools(cfg: dict[str, Any], kinds: Counter[str], root: Path, prefix: str) -> None:
+    """A dialog pool (`dialogs`, `listening_dialogs`, `improvised_only`) of a type the corpus has
+    no labelled dialog of is an error naming the key, never an empty pool found later."""
+    keys = ("improvised_only", "improvised_only") if "improvised_only" in cfg else ("dialogs", "listening_dialogs")
+    for pool, key in zip(dialog_pools(cfg), keys, strict=True):
+        if pool != "all" and not kinds[pool]:
+            found = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
+            raise InputError(
+                root,
+                f"config {prefix}.{key}: selects the {pool} dialogs, but the corpus has no {pool} dialog with "
+                f"labels in Session*/dialog/EmoEvaluation (dialogs found: {found}); choose a pool it has "
+                f"(all, improvised, scripted) or check the root",
+            )
+
+
 def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
     keep = set(dialog_pools(cfg))
     keep = {"improvised", "scripted"} if "all" in keep else keep
@@ -76,6 +91,7 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
     if not sessions:
         raise InputError(root, "IEMOCAP layout expected: <root>/Session<n>/dialog/EmoEvaluation/*.txt")
     unlabelled: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()  # labelled dialogs of each type in the corpus
     for sess_dir in sessions:
         labelled: set[str] = set()
         n = int(sess_dir.name[len("Session") :])
@@ -83,7 +99,10 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
         for ev in sorted((sess_dir / "dialog" / "EmoEvaluation").glob("*.txt")):
             dialog = ev.stem
             kind = "improvised" if "impro" in dialog else "scripted"
-            if kind not in keep or ev.name.startswith("._"):
+            if ev.name.startswith("._"):
+                continue
+            kinds[kind] += 1
+            if kind not in keep:
                 continue
             for line_no, utt, label in parse_emo_evaluation(ev):
                 labelled.add(utt)
@@ -96,6 +115,7 @@ def scan(root: Path, cfg: dict[str, Any], mapper: LabelMapper) -> Iterator[Row]:
                 gender = utt.rsplit("_", 1)[-1][:1]
                 yield row(utt, f"{session}{gender}", emotion, wav, session=session, dialog=kind)
         unlabelled += _unlabelled(sess_dir, keep, labelled)
+    check_pools(cfg, kinds, root, mapper.key.removesuffix("label_map").rstrip(".") or "corpora.<name>")
     if unlabelled:
         detail = ", ".join(f"{d}: {k}" for d, k in sorted(unlabelled.items()))
         log.warning(

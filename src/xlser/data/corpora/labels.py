@@ -1,7 +1,10 @@
 """Corpus labels -> the configured emotion set.
 
 Each format has a default map of its own spelling (ESD `Angry`, PAVOQUE `Spike`, IEMOCAP
-`ang`); a corpus's `label_map` in config overrides it. A label mapped to null in
+`ang`); a corpus's `label_map` in config overrides it. Labels and emotions are compared in
+one normal form (`xlser.spelling.fold`) and come out as `emotions` spells them, so
+`emotions: [Angry, Happy, Neutral, Sad]` finds ESD's `Angry` folder as `angry` would. A
+`label_map` key the corpus never had is an error naming the key (`check_met`). A label mapped to null in
 `label_map` (`{Surprise: null}`) is dropped on purpose; any other label with no mapping is
 dropped and counted (logged per label), or, with `strict: true`, is an error naming file
 and line. So `strict` works on corpora whose unused classes are known (ESD's Surprise,
@@ -16,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from xlser.errors import InputError
+from xlser.spelling import Spelling, fold
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,9 @@ DEFAULT_MAPS: dict[str, dict[str, str]] = {
 
 
 class LabelMapper:
-    """Maps one corpus's labels (case-insensitive) and counts what it drops."""
+    """Maps one corpus's labels to the configured emotions, in one spelling (`xlser.spelling`:
+    case, Unicode form and surrounding spaces do not matter; the result is the name as
+    configured), counts what it drops and remembers which labels it met."""
 
     def __init__(
         self,
@@ -58,23 +64,30 @@ class LabelMapper:
         key: str = "label_map",
     ) -> None:
         self.emotions = list(emotions)
-        base = dict(DEFAULT_MAPS.get(fmt, {}))
-        base.update({e: e for e in self.emotions} if fmt == "csv" else {})
-        base.update({k.lower(): v for k, v in (extra or {}).items()})
-        base.update({str(k).lower(): v for k, v in (label_map or {}).items()})
-        bad = sorted({v for v in base.values() if v not in self.emotions and v is not None})
-        if label_map and any(v is not None and v not in self.emotions for v in label_map.values()):
+        spell = Spelling(self.emotions)
+        base: dict[str, str | None] = {fold(k): v for k, v in DEFAULT_MAPS.get(fmt, {}).items()}
+        base.update({fold(e): e for e in self.emotions} if fmt == "csv" else {})
+        base.update({fold(k): v for k, v in (extra or {}).items()})
+        user = {fold(k): v for k, v in (label_map or {}).items()}
+        bad = sorted({str(v) for v in user.values() if v is not None and spell(v) is None})
+        if bad:
             raise InputError(None, f"{key} maps to {bad}, which are not among the configured emotions {self.emotions}")
-        self.map = {k: v for k, v in base.items() if v in self.emotions}
+        base.update(user)
+        self.map = {k: spell(v) for k, v in base.items() if v is not None and spell(v) is not None}
         self.ignored = {k for k, v in base.items() if v is None}
         self.strict = strict
         self.dropped: Counter[str] = Counter()
+        self.label_map = dict(label_map or {})
+        self.key = key
+        self.met: dict[str, str] = {}  # normal form -> the label as first met
 
     def __call__(self, label: str, path: str | Path | None = None, line: int | None = None) -> str | None:
         """The configured emotion for `label`, or None (dropped and counted)."""
-        emo = self.map.get(str(label).strip().lower())
+        f = fold(label)
+        self.met.setdefault(f, str(label).strip())
+        emo = self.map.get(f)
         if emo is None:
-            if self.strict and str(label).strip().lower() not in self.ignored:
+            if self.strict and f not in self.ignored:
                 raise InputError(
                     path,
                     f"label '{label}' is not mapped to any of {self.emotions} "
@@ -84,6 +97,29 @@ class LabelMapper:
                 )
             self.dropped[str(label)] += 1
         return emo
+
+    def unmet(self, fmt: str) -> list[str]:
+        """`label_map` keys that rename a label the corpus never had: a typo, or a style,
+        class or label the corpus lacks. Entries that drop (null), or that map a label to
+        itself or as the format already does, rename nothing and are not counted."""
+        default = {fold(k): fold(v) for k, v in DEFAULT_MAPS.get(fmt, {}).items()}
+        return [
+            str(k)
+            for k, v in self.label_map.items()
+            if v is not None and fold(k) not in self.met and fold(k) != fold(v) and default.get(fold(k)) != fold(v)
+        ]
+
+    def check_met(self, fmt: str, root: str | Path) -> None:
+        """An error naming the `label_map` key of the first label the corpus never had."""
+        missing = self.unmet(fmt)
+        if missing:
+            k = missing[0]
+            found = ", ".join(sorted(self.met.values())[:30]) or "none"
+            raise InputError(
+                root,
+                f"config {self.key}.{k}: the corpus has no label '{k}' (labels found: {found}); "
+                "fix the spelling, or remove the entry",
+            )
 
     def report(self, corpus: str) -> None:
         """Log the dropped labels and their counts."""

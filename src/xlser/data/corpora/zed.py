@@ -22,6 +22,7 @@ from typing import Any
 
 from xlser.data.corpora import Row, row
 from xlser.data.corpora.labels import LabelMapper
+from xlser.data.corpora.locate import cell_path, locate
 from xlser.errors import InputError
 from xlser.io import encoding_error
 
@@ -29,10 +30,12 @@ END_TOLERANCE_S = 0.05  # how far an event or ZED.json's duration may run past t
 
 
 def _resolve(root: Path, wav: str) -> Path:
+    """The audio of a `wav` field (whitespace around it dropped; `datafolder` is the root),
+    found also where the name on disk is in another Unicode normal form (`locate`)."""
+    wav = wav.strip()
     if wav.startswith("datafolder"):
         wav = wav[len("datafolder") :].lstrip("/\\")
-    p = Path(wav)
-    return p if p.is_absolute() else root / p
+    return locate(cell_path(root, wav))[0]
 
 
 def _event(path: Path, utt: str, ev: Any) -> tuple[str, float, float]:
