@@ -139,7 +139,7 @@ def best_layers_table(path: str | Path) -> str:
     df = pd.read_csv(path)
     ge1 = "layer_ge1" in df
     header = ["model", "setting", "train → test", "best layer", "val UA (%)", "test UA (%)"]
-    header += ["best layer ≥ 1", "val UA (%) ", "test UA (%) "] if ge1 else []
+    header += ["best layer ≥ 1", "val UA there (%)", "test UA there (%)"] if ge1 else []
     rows = []
     for r in df.to_dict("records"):
         row = [r["model"], r["setting"], _experiment(r), str(r["layer"]), _pct(r["val_ua"])]
@@ -169,11 +169,10 @@ def layerwise_table(path: str | Path, best: str | Path | None) -> str:
         cells = {int(r["layer"]): _pct(r["ua_mean"], r["ua_std"]) for r in g.to_dict("records")}
         row = [key[0], key[1], f"{key[2]} → {key[3]}"]
         for k in layers:
-            cell = html.escape(cells.get(int(k), ""))
-            row.append(
-                Raw(f"<strong>{cell}</strong>") if k == best_k else Raw(f"<em>{cell}</em>") if k == ge1_k else cell
-            )
-        rows.append([r if isinstance(r, Raw) else str(r) for r in row])
+            cell = cells.get(int(k), "")
+            tag = "strong" if k == best_k else "em" if k == ge1_k else None
+            row.append(Raw(f"<{tag}>{html.escape(cell)}</{tag}>") if tag else cell)
+        rows.append([str(c) if not isinstance(c, Raw) else c for c in row])
     header = ["model", "setting", "train → test", *[f"layer {int(k)}" for k in layers]]
     return rows_table(header, rows, "Test UA (%) per layer, mean ± std over folds")
 
