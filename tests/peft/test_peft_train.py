@@ -884,6 +884,14 @@ def test_a_layer_wise_result_choosing_layer_0_runs_each_strategy_as_itself(job, 
     with pytest.raises(InputError, match=r"best_layers\.csv.*lora M CA -> CA: layer 0 \(chosen\).*nothing to adapt"):
         run_finetune(**dict(args, best_layers=str(best), layer=Layer(row=("M", "CA", "CA"))))
     assert not (tmp_path / "best" / "metrics.json").exists()
+    # where the best layer of all keeps one, lora runs there too, recorded as plainly chosen
+    from xlser.peft.train import job_k
+
+    restricted = Layer(row=("M", "CA", "CA"), column="layer_ge1")
+    assert job_k(restricted, str(best), "lora", "M CA -> CA", "k") == (2, "chosen>=1")
+    probes.loc[probes["layer"] == 0, "val_ua"] = 0.1
+    write_csv(best_layers(summarise(probes)).round(6), best)
+    assert job_k(restricted, str(best), "lora", "M CA -> CA", "k") == (2, "chosen")
 
 
 def md_rows(text: str) -> list[dict[str, str]]:

@@ -218,8 +218,8 @@ def table1(
             else "the frozen-encoder fine-tune (frozen)"
         )
         + "; params = the trainable parameters of the strategy's model (head included)"
-        "; Layer: pinned in the config, chosen by validation UA, or chosen>=1 (the best layer >= 1: "
-        "strategies that adapt transformer layers need one kept)"
+        "; Layer: pinned in the config, chosen by validation UA, or chosen>=1 (the best layer >= 1, where "
+        "the best keeps no transformer layer for the strategies that adapt them)"
     )
     write_table(layout(summary), out_stem, caption=caption, label="tab:table1-peft", csv_df=summary)
     return summary
