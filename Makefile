@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.xlser-installed
 CORES  ?= all
 SCALE  ?= 0.01
 
-.PHONY: demo test venv lint bench mutants clean rehearsal
+.PHONY: demo test venv lint bench mutants clean rehearsal chromium
 
 venv: $(STAMP)
 
@@ -21,8 +21,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
+
+# The browser test (tests/report/test_report_browser.py) opens the report in Debian's chromium:
+# installed when missing and apt-get can run (root or password-less sudo; about 1 min), else
+# that one test is skipped.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=no; fi; \
+	  if [ "$$SUDO" != no ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get) for the browser test"; \
+	    $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	      || echo "chromium could not be installed: the browser test will be skipped"; \
+	  else echo "no chromium, and apt-get cannot install it here: the browser test will be skipped"; fi; }
 
 # not part of `make test`: writes rehearsal/ (inputs, results/tables/cost.csv), docs/usage.md, Rehearsal
 rehearsal: $(STAMP)

@@ -11,7 +11,8 @@ so a job's params and resume fingerprint see only what it uses: the two-stage sc
 in two_stage jobs, the validation corpus only where train and test differ, LoRA sizes only
 for LoRA strategies, the adapter's only for lora+ba+wg and two_stage. `job_layer` says
 where a job's layer comes from (`Layer`: pinned in the config, or chosen by the layer-wise
-stage), `check_plan` checks that every job has one when the config is resolved.
+stage), `check_plan` checks that every job has one when the config is resolved, and that no
+strategy that adapts transformer layers runs where its cut keeps none (`nothing_to_adapt`).
 """
 
 from __future__ import annotations
@@ -30,10 +31,25 @@ SCHEDULES = ("stagewise", "study")
 VAL_ON = ("source", "target")
 LAYER_FROM = ("trans", "cross")
 NO_PEFT = ("frozen", "probe")
+ADAPTING_LAYER = ("adaptable", "best")
+# best_layers.csv: the best layer of all (`frozen`, the probe column) and the best layer >= 1,
+# the best whose cut keeps a transformer layer under `layers_kept: k` (`peft.adapting_layer`)
+BEST_COLUMN = "layer"
+ADAPTABLE_COLUMN = "layer_ge1"
 
 
 def uses_lora(strategy: str) -> bool:
+    """LoRA on the kept transformer layers: every strategy but `frozen`, i.e. every strategy
+    that adapts transformer layers (and so needs at least one kept)."""
     return strategy != "frozen"
+
+
+def nothing_to_adapt(strategy: str, k: int, layers_kept: str) -> bool:
+    """True where a strategy that adapts transformer layers would keep none: layer k = 0 with
+    `layers_kept: k` (the CNN's output, hidden state 0). LoRA, adapters and gates would then have
+    nothing to wrap and the job would train the head alone, i.e. be `frozen` under another name.
+    `k+1` keeps at least one layer at every k."""
+    return uses_lora(strategy) and layers_kept == "k" and k == 0
 
 
 def uses_adapters(strategy: str) -> bool:
@@ -136,32 +152,45 @@ class Layer:
     `pinned`: a config value (`layer:` on an item of `peft.experiments` or
     `peft.two_stage.experiments`), so a published study's layers can be reused and the job
     needs no layer-wise result. Otherwise `row`, the (model, train, test) experiment whose
-    row of `best_layers.csv` (chosen there by validation UA) gives k. Exactly one is set.
+    row of `best_layers.csv` (chosen there by validation UA) gives k, read from `column`:
+    `layer` (the best of all) or `layer_ge1` (the best layer >= 1: `peft.adapting_layer:
+    adaptable` for strategies that adapt transformer layers under `layers_kept: k`).
+    Exactly one of pinned and row is set.
     """
 
     pinned: int | None = None
     row: tuple[str, str, str] | None = None
+    column: str = BEST_COLUMN
 
     def __post_init__(self) -> None:
         if (self.pinned is None) == (self.row is None):
             raise ValueError(f"Layer: exactly one of pinned ({self.pinned}) and row ({self.row}) must be set")
         if self.pinned is not None and self.pinned < 0:
             raise ValueError(f"Layer.pinned = {self.pinned}: expected a hidden-state index >= 0")
+        if self.column not in (BEST_COLUMN, ADAPTABLE_COLUMN):
+            raise ValueError(f"Layer.column = {self.column!r}: expected {BEST_COLUMN!r} or {ADAPTABLE_COLUMN!r}")
+        if self.pinned is not None and self.column != BEST_COLUMN:
+            raise ValueError("Layer: a pinned layer is read from no best_layers.csv column")
 
     @property
     def source(self) -> str:
-        """`pinned` or `chosen` (recorded in metrics.json and Table I)."""
-        return "pinned" if self.pinned is not None else "chosen"
+        """`pinned`, `chosen` or `chosen>=1` (recorded in metrics.json and Table I)."""
+        if self.pinned is not None:
+            return "pinned"
+        return "chosen" if self.column == BEST_COLUMN else "chosen>=1"
 
     def as_param(self) -> dict[str, Any]:
-        """The Snakemake param: only what the job computes with (a pinned job: its layer)."""
-        return {"pinned": self.pinned} if self.pinned is not None else {"row": list(self.row)}
+        """The Snakemake param: only what the job computes with (a pinned job: its layer; a
+        chosen one its row, and the column where it is not the best of all)."""
+        if self.pinned is not None:
+            return {"pinned": self.pinned}
+        return {"row": list(self.row)} | ({"column": self.column} if self.column != BEST_COLUMN else {})
 
     @classmethod
     def from_param(cls, param: Mapping[str, Any]) -> Layer:
         if "pinned" in param:
             return cls(pinned=int(param["pinned"]))
-        return cls(row=tuple(str(x) for x in param["row"]))
+        return cls(row=tuple(str(x) for x in param["row"]), column=str(param.get("column", BEST_COLUMN)))
 
 
 def _pins(items: Any) -> dict[tuple[str, str, str], int]:
@@ -169,6 +198,19 @@ def _pins(items: Any) -> dict[tuple[str, str, str], int]:
     if not isinstance(items, list):
         return {}
     return {(e["model"], e["train"], e["test"]): int(e["layer"]) for e in items if e.get("layer") is not None}
+
+
+def _pinned(peft: Mapping[str, Any], k: int, where: str, strategy: str, job: tuple[str, str, str]) -> Layer:
+    """A pinned layer, unless the strategy would have nothing to adapt there (a ConfigError naming the key)."""
+    if nothing_to_adapt(strategy, k, peft["layers_kept"]):
+        model, train, test = job
+        raise ConfigError(
+            f"config {where}: {strategy} {model} {train} -> {test} is pinned to layer {k}, where "
+            f"peft.layers_kept: {peft['layers_kept']} keeps no transformer layer, so {strategy} would have "
+            "nothing to adapt (it would train the head alone, as `frozen` does): pin a layer >= 1, set "
+            f"peft.layers_kept: k+1, or leave {strategy} out of peft.strategies"
+        )
+    return Layer(pinned=k)
 
 
 def job_layer(
@@ -188,15 +230,18 @@ def job_layer(
     train = test) or `cross` (the model's cross-lingual experiment: model-language corpus ->
     the test corpus, the study's). That experiment's `layer:` in `peft.experiments` pins it;
     without one it is chosen from `best_layers.csv`, so the experiment must be one of the
-    layer-wise `experiments` (`layerwise`): a ConfigError names the key otherwise.
+    layer-wise `experiments` (`layerwise`): a ConfigError names the key otherwise. A pinned
+    layer where the strategy has nothing to adapt (`nothing_to_adapt`) is a ConfigError too; a
+    chosen one is read, for such strategies under `layers_kept: k` and `peft.adapting_layer:
+    adaptable`, from the column of the best layer >= 1.
     """
-    row = (model, train, test)
+    job = row = (model, train, test)
     where = "peft.experiments"
     if strategy == "two_stage":
         ts = peft["two_stage"]
         own = _pins(ts.get("experiments")).get(row)
         if own is not None:
-            return Layer(pinned=own)
+            return _pinned(peft, own, "peft.two_stage.experiments", strategy, job)
         if ts["layer_from"] == "cross":
             if source_corpus is None:
                 raise ConfigError(f"config peft.two_stage.layer_from: cross needs a corpus in {model}'s language")
@@ -204,7 +249,9 @@ def job_layer(
             where = "peft.two_stage.layer_from: cross"
     pinned = _pins(peft.get("experiments")).get(row)
     if pinned is not None:
-        return Layer(pinned=pinned)
+        if row != job:
+            where += f" (the layer of {row[0]} {row[1]} -> {row[2]} in peft.experiments)"
+        return _pinned(peft, pinned, where, strategy, job)
     if row not in layerwise:
         raise ConfigError(
             f"config {where}: the layer of {strategy} {model} {train} -> {test} comes from experiment "
@@ -212,7 +259,8 @@ def job_layer(
             "peft.experiments and is not a layer-wise experiment (`experiments`): pin its layer "
             "or add it there"
         )
-    return Layer(row=row)
+    restricted = uses_lora(strategy) and peft["layers_kept"] == "k" and peft["adapting_layer"] == "adaptable"
+    return Layer(row=row, column=ADAPTABLE_COLUMN if restricted else BEST_COLUMN)
 
 
 def as_params(value: Any) -> dict[str, Any] | None:

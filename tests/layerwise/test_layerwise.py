@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from xlser.io import write_csv
 from xlser.layerwise.summary import best_layers, layerwise_summary, summarise
@@ -46,9 +47,38 @@ def test_best_layer_by_validation_never_test():
             "val_ua": 0.81,
             "test_ua": 0.55,
             "test_ua_std": best["test_ua_std"][0],
+            "layer_ge1": 1,
+            "val_ua_ge1": 0.81,
+            "test_ua_ge1": 0.55,
         }
     ]
     assert abs(best["test_ua_std"][0] - 0.0707107) < 1e-6  # std of 0.5 and 0.6 (ddof=1)
+
+
+def test_where_layer_0_wins_the_best_layer_ge1_is_recorded_beside_it(tmp_path):
+    """Layer 0 (the CNN's output) keeps no transformer layer under layers_kept: k: best_layers.csv
+    also names the best layer >= 1 (what LoRA, adapters and gates adapt), by validation UA too;
+    a model with no layer above 0 leaves it empty, and the peft stage says so naming the file."""
+    from xlser.errors import InputError
+    from xlser.peft.settings import best_layer
+
+    s = scores()
+    s.loc[s["layer"] == 0, "val_ua"] = 0.95  # layer 0 best on validation; then 1 (0.8), 2 (0.6)
+    best = best_layers(summarise(s))
+    assert best[["layer", "layer_ge1"]].iloc[0].tolist() == [0, 1]
+    assert best["val_ua_ge1"][0] == 0.81 and best["test_ua_ge1"][0] == 0.55
+    path = tmp_path / "best_layers.csv"
+    write_csv(best.round(6), path)
+    assert best_layer(path, "M", "A", "A") == 0 and best_layer(path, "M", "A", "A", column="layer_ge1") == 1
+    only0 = best_layers(summarise(s[s["layer"] == 0]))
+    assert only0["layer"][0] == 0 and pd.isna(only0["layer_ge1"][0])
+    write_csv(only0.round(6), path)
+    with pytest.raises(InputError, match=r"no layer >= 1 to adapt") as exc:
+        best_layer(path, "M", "A", "A", column="layer_ge1")
+    assert exc.value.line == 2
+    write_csv(only0.drop(columns=["layer_ge1"]), path)  # written by an earlier xlser
+    with pytest.raises(InputError, match=r"no column layer_ge1 .* re-run the layer-wise summary"):
+        best_layer(path, "M", "A", "A", column="layer_ge1")
 
 
 def test_summary_table_and_figure(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -62,20 +63,70 @@ def test_pinned_and_chosen_layers_per_experiment():
     c = cfg()
     assert layer(c, "MA", "A", "A", "lora") == Layer(pinned=6)
     assert layer(c, "MA", "A", "B", "lora") == Layer(pinned=3)
-    assert layer(c, "MA", "B", "B", "lora") == Layer(row=("MA", "B", "B"))  # no pin: best_layers.csv's row
+    # no pin: best_layers.csv's row; lora adapts transformer layers: the best layer >= 1 (layers_kept: k)
+    assert layer(c, "MA", "B", "B", "lora") == Layer(row=("MA", "B", "B"), column="layer_ge1")
     assert Layer(pinned=6).as_param() == {"pinned": 6} and Layer(row=("MA", "B", "B")).as_param() == {
         "row": ["MA", "B", "B"]
     }
-    for lay in (Layer(pinned=0), Layer(row=("MA", "B", "B"))):
+    assert Layer(row=("MA", "B", "B"), column="layer_ge1").as_param() == {
+        "row": ["MA", "B", "B"],
+        "column": "layer_ge1",
+    }
+    for lay in (Layer(pinned=0), Layer(row=("MA", "B", "B")), Layer(row=("MA", "B", "B"), column="layer_ge1")):
         assert Layer.from_param(json.loads(json.dumps(lay.as_param()))) == lay
     assert (Layer(pinned=6).source, Layer(row=("M", "A", "A")).source) == ("pinned", "chosen")
+    assert Layer(row=("M", "A", "A"), column="layer_ge1").source == "chosen>=1"
     with pytest.raises(ValueError, match="exactly one"):
         Layer()
+    with pytest.raises(ValueError, match="column"):
+        Layer(row=("M", "A", "A"), column="best")
+
+
+def test_strategies_that_adapt_take_the_best_layer_that_keeps_one():
+    """`frozen` (and the probe column) take the best layer of all; lora, lora+ba+wg and two_stage
+    the best layer >= 1 under layers_kept: k (`peft.adapting_layer: adaptable`, the default);
+    with k+1 every layer keeps one, and `best` gives every strategy the best of all."""
+    row = ("MA", "B", "B")
+    c = cfg(strategies=["frozen", "lora", "lora+ba+wg", "two_stage"])
+    assert layer(c, *row, "frozen") == Layer(row=row)
+    for s in ("lora", "lora+ba+wg", "two_stage"):
+        assert layer(c, *row, s) == Layer(row=row, column="layer_ge1")
+        assert layer(cfg(strategies=[s], layers_kept="k+1"), *row, s) == Layer(row=row)
+        assert layer(cfg(strategies=[s], adapting_layer="best"), *row, s) == Layer(row=row)
+    c = cfg()
+    validate_config(c)
+    assert c["peft"]["adapting_layer"] == "adaptable"  # the schema's default
+
+
+@pytest.mark.parametrize("strategy", ["lora", "lora+ba+wg", "two_stage"])
+def test_a_pinned_layer_with_nothing_to_adapt_is_a_config_error(strategy):
+    """Layer 0 with layers_kept: k keeps no transformer layer: a strategy that adapts them would
+    train the head alone, i.e. be `frozen` under its own name. The error names the key, the
+    strategy, the experiment and the layer."""
+    c = cfg(strategies=[strategy])
+    c["peft"]["experiments"][2]["layer"] = 0  # MA B -> B
+    with pytest.raises(
+        ConfigError, match=rf"config peft\.experiments: {re.escape(strategy)} MA B -> B is pinned to layer 0"
+    ):
+        resolve(c)
+    resolve(cfg(strategies=[strategy], layers_kept="k+1", experiments=c["peft"]["experiments"]))  # k+1 keeps one
+    ok = cfg(strategies=["frozen"], experiments=c["peft"]["experiments"])
+    assert layer(ok, "MA", "B", "B", "frozen") == Layer(pinned=0)  # frozen adapts nothing: fine
+
+
+def test_a_two_stage_pin_with_nothing_to_adapt_names_where_it_is_pinned():
+    own = cfg(two_stage={"experiments": [{"model": "MA", "train": "B", "test": "B", "layer": 0}]})
+    with pytest.raises(ConfigError, match=r"config peft\.two_stage\.experiments: two_stage MA B -> B .* layer 0"):
+        resolve(own)
+    cross = cfg(strategies=["two_stage"], two_stage={"layer_from": "cross"})
+    cross["peft"]["experiments"][1]["layer"] = 0  # MA A -> B, the cross experiment two_stage takes
+    with pytest.raises(ConfigError, match=r"layer_from: cross \(the layer of MA A -> B in peft\.experiments\)"):
+        resolve(cross)
 
 
 def test_two_stage_takes_its_own_pin_then_the_layer_from_experiment():
     # default layer_from trans: the trans experiment's own layer (here chosen)
-    assert layer(cfg(), "MA", "B", "B", "two_stage") == Layer(row=("MA", "B", "B"))
+    assert layer(cfg(), "MA", "B", "B", "two_stage") == Layer(row=("MA", "B", "B"), column="layer_ge1")
     # cross: the model's cross-lingual experiment, model-language corpus A -> target B (pinned 3)
     assert layer(cfg(two_stage={"layer_from": "cross"}), "MA", "B", "B", "two_stage") == Layer(pinned=3)
     # a pin on the two-stage item wins over both
@@ -83,11 +134,13 @@ def test_two_stage_takes_its_own_pin_then_the_layer_from_experiment():
         two_stage={"layer_from": "cross", "experiments": [{"model": "MA", "train": "B", "test": "B", "layer": 5}]}
     )
     assert layer(own, "MA", "B", "B", "two_stage") == Layer(pinned=5)
-    assert layer(own, "MA", "B", "B", "lora") == Layer(row=("MA", "B", "B"))  # other strategies: unchanged
+    assert layer(own, "MA", "B", "B", "lora") == Layer(
+        row=("MA", "B", "B"), column="layer_ge1"
+    )  # other strategies: unchanged
     # cross, unpinned: chosen from the cross experiment's row
     c = cfg(two_stage={"layer_from": "cross"})
     c["peft"]["experiments"][1].pop("layer")
-    assert layer(c, "MA", "B", "B", "two_stage") == Layer(row=("MA", "A", "B"))
+    assert layer(c, "MA", "B", "B", "two_stage") == Layer(row=("MA", "A", "B"), column="layer_ge1")
 
 
 def test_a_layer_without_a_source_is_a_config_error_naming_the_key():

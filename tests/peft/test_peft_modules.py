@@ -96,6 +96,10 @@ def expected_trainable(strategy: str, k: int, r: int = 8, reduction: int = 16) -
 @pytest.mark.parametrize("k", [0, 2])
 def test_trainable_parameters_match_the_equations(strategy, k):
     full = make("w2v2-stableln")
+    if k == 0 and strategy != "frozen":  # no layer kept: nothing to adapt, never a silent `frozen`
+        with pytest.raises(ValueError, match="nothing to adapt"):
+            build_model(full, k, strategy, N_CLASSES, "linear", Lora(8, 16, 0.1), Adapter(16))
+        return
     kept_encoder = sum(p.numel() for p in cut_encoder(copy.deepcopy(full), k).parameters())
     model = build_model(full, k, strategy, N_CLASSES, "linear", Lora(8, 16, 0.1), Adapter(16))
     trainable, total = count_params(model)

@@ -825,3 +825,77 @@ def test_head_input_standardisation_is_a_fixed_affine_map(tmp_path):
     net.set_input_stats(mean, std)
     torch.testing.assert_close(net(x, lengths), net.head((pooled - mean) / std))
     assert not any(n in dict(net.named_parameters()) for n in ("in_mean", "in_std"))  # never trained
+
+
+def test_a_layer_wise_result_choosing_layer_0_runs_each_strategy_as_itself(job, tmp_path):
+    """The layer-wise stage chooses layer 0 (the CNN's output), where layers_kept: k keeps no
+    transformer layer. `frozen` runs there; lora and lora+ba+wg run at the best layer >= 1
+    (`peft.adapting_layer: adaptable`, best_layers.csv's `layer_ge1`) and train what they add;
+    Table I shows each strategy as itself, with its layer and trainable parameters. Reading the
+    best of all for lora (`adapting_layer: best`) fails, naming best_layers.csv and the layer."""
+    from xlser.io import write_csv
+    from xlser.layerwise.summary import best_layers, summarise
+    from xlser.peft.settings import job_layer
+    from xlser.peft.table1 import table1
+
+    val = {0: 0.9, 1: 0.5, 2: 0.7, 3: 0.6}
+    probes = pd.DataFrame(
+        [
+            {
+                "model": "M",
+                "setting": "mono",
+                "train": "CA",
+                "test": "CA",
+                "fold": f,
+                "layer": k,
+                "ua": 0.5,
+                "wa": 0.5,
+                "macro_f1": 0.5,
+                "val_ua": val[k],
+                "epochs": 5,
+            }
+            for f in (0, 1)
+            for k in range(4)
+        ]
+    )
+    best = tmp_path / "best_layers.csv"
+    write_csv(best_layers(summarise(probes)).round(6), best)
+    peft = {"layers_kept": "k", "adapting_layer": "adaptable", "two_stage": {"layer_from": "trans"}}
+    out, paths = {}, []
+    for s in ("frozen", "lora", "lora+ba+wg"):
+        lay = job_layer(
+            peft, model="M", train="CA", test="CA", strategy=s, source_corpus="CA", layerwise={("M", "CA", "CA")}
+        )
+        args = kwargs(
+            job, tmp_path / s, strategy=s, train="CA", test="CA", setting="mono", optim={"max_epochs": 2}, layer=lay
+        )
+        out[s] = run_finetune(**dict(args, best_layers=str(best)))
+        paths.append(args["out_metrics"])
+    assert (out["frozen"]["layer"], out["frozen"]["layers_kept"], out["frozen"]["layer_source"]) == (0, 0, "chosen")
+    for s in ("lora", "lora+ba+wg"):
+        assert (out[s]["layer"], out[s]["layers_kept"], out[s]["layer_source"]) == (2, 2, "chosen>=1")
+    params = [out[s]["trainable_params"] for s in ("frozen", "lora", "lora+ba+wg")]
+    assert params == sorted(set(params))  # each strategy trains more than the one before: none is `frozen`
+    table1(paths, tmp_path / "t1")
+    (row,) = md_rows((tmp_path / "t1.md").read_text())
+    assert row["Layer"] == "0 (chosen): frozen; 2 (chosen>=1): lora, lora+ba+wg"
+    assert [row[f"{s} params"] for s in ("frozen", "lora", "lora+ba+wg")] == [f"{p:,}" for p in params]
+    args = kwargs(job, tmp_path / "best", strategy="lora", train="CA", test="CA", setting="mono")
+    with pytest.raises(InputError, match=r"best_layers\.csv.*lora M CA -> CA: layer 0 \(chosen\).*nothing to adapt"):
+        run_finetune(**dict(args, best_layers=str(best), layer=Layer(row=("M", "CA", "CA"))))
+    assert not (tmp_path / "best" / "metrics.json").exists()
+    # where the best layer of all keeps one, lora runs there too, recorded as plainly chosen
+    from xlser.peft.train import job_k
+
+    restricted = Layer(row=("M", "CA", "CA"), column="layer_ge1")
+    assert job_k(restricted, str(best), "lora", "M CA -> CA", "k") == (2, "chosen>=1")
+    probes.loc[probes["layer"] == 0, "val_ua"] = 0.1
+    write_csv(best_layers(summarise(probes)).round(6), best)
+    assert job_k(restricted, str(best), "lora", "M CA -> CA", "k") == (2, "chosen")
+
+
+def md_rows(text: str) -> list[dict[str, str]]:
+    """The rows of the one pipe table of a Markdown text, as {header: cell}."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
+    return [dict(zip(cells[0], r)) for r in cells[2:]]

@@ -115,6 +115,14 @@ def test_table1(demo_run, cfg):
         assert len(preds) == cfg["splits"]["test"] and set(preds["true"]) == set(cfg["emotions"])
         assert (m.parent / "adapter.safetensors").stat().st_size > 0
     assert len(list((demo_run / "results/peft").rglob("metrics.json"))) == 10
+    # every strategy ran as itself: those that adapt transformer layers kept at least one and
+    # trained more than the head alone, never a column that silently equals `frozen` (the demo's
+    # probes choose layer 0 for the mono and cross experiments)
+    runs = [json.loads(m.read_text()) for m in (demo_run / "results/peft").rglob("metrics.json")]
+    head = max(r["trainable_params"] for r in runs if r["strategy"] == "frozen")
+    for r in runs:
+        if r["strategy"] != "frozen":
+            assert r["layers_kept"] >= 1 and r["trainable_params"] > head, r
 
 
 def test_human_tables(demo_run, cfg):

@@ -52,5 +52,6 @@ rule report_html:
         simulated=S.demo.listeners is not None,
         demo=S.demo.enabled,
         rehearsal=S.rehearsal is not None,
+        configfiles=get_report_html_configfiles(),  # named in the title block
     script:
         "../scripts/report.py"

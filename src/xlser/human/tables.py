@@ -472,7 +472,8 @@ def plot_table3(
     long: pd.DataFrame, emotions: Sequence[str], png: str | Path, pdf: str | Path, simulated: bool = False
 ) -> None:
     """Annotated heatmaps laid out like the study's Table III: rows corpora, columns per group
-    human | model mono-or-cross | model trans."""
+    human | model mono-or-cross | model trans; a column no corpus fills (e.g. a group with no
+    matching model) is left out, so that the panels are as large as the page allows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -484,45 +485,43 @@ def plot_table3(
         ours["corpus"].unique(), key=lambda c: (_lang_key(ours.loc[ours["corpus"] == c, "lang"].iloc[0]), c)
     )
     groups = sorted(ours["group"].unique(), key=_lang_key)
-    slots = ["human", "mono/cross", "trans"]
-    ncols = len(groups) * len(slots)
+    slots = {"human": ["human"], "mono/cross": ["mono", "cross"], "trans": ["trans"]}
+    columns = [(g, s) for g in groups for s in slots if ours.loc[ours["group"] == g, "setting"].isin(slots[s]).any()]
+    ncols = len(columns)
     fig, axes = plt.subplots(len(corpora), ncols, figsize=(2.3 * ncols, 2.3 * len(corpora)), squeeze=False)
     short = [e[:3] for e in emotions]
     for i, corpus in enumerate(corpora):
-        for j, grp in enumerate(groups):
-            for k, slot in enumerate(slots):
-                ax = axes[i, j * len(slots) + k]
-                sel = ours[(ours["corpus"] == corpus) & (ours["group"] == grp)]
-                sel = (
-                    sel[sel["setting"].isin(["mono", "cross"])] if slot == "mono/cross" else sel[sel["setting"] == slot]
-                )
-                if sel.empty:
-                    ax.axis("off")
-                    continue
-                first = sel.iloc[0]
-                sel = sel[(sel["model"] == first["model"]) & (sel["train"] == first["train"])]
-                mat = sel.set_index("true").reindex(list(emotions))[list(emotions)].to_numpy(float)
-                sns.heatmap(
-                    mat,
-                    ax=ax,
-                    vmin=0,
-                    vmax=1,
-                    cmap="Blues",
-                    annot=True,
-                    fmt=".2f",
-                    cbar=False,
-                    xticklabels=short,
-                    yticklabels=short,
-                    annot_kws={"size": 7},
-                    square=True,
-                )
-                who = f"human {grp}" if slot == "human" else f"{first['model']} {first['setting']}"
-                ax.set_title(f"{who} on {corpus}\nUA {100 * first['ua']:.1f}%", fontsize=8)
-                ax.tick_params(labelsize=7)
-                if k == 0 and j == 0:
-                    ax.set_ylabel("true")
-                if i == len(corpora) - 1:
-                    ax.set_xlabel("predicted")
+        for c, (grp, slot) in enumerate(columns):
+            ax = axes[i, c]
+            sel = ours[(ours["corpus"] == corpus) & (ours["group"] == grp)]
+            sel = sel[sel["setting"].isin(slots[slot])]
+            if sel.empty:
+                ax.axis("off")
+                continue
+            first = sel.iloc[0]
+            sel = sel[(sel["model"] == first["model"]) & (sel["train"] == first["train"])]
+            mat = sel.set_index("true").reindex(list(emotions))[list(emotions)].to_numpy(float)
+            sns.heatmap(
+                mat,
+                ax=ax,
+                vmin=0,
+                vmax=1,
+                cmap="Blues",
+                annot=True,
+                fmt=".2f",
+                cbar=False,
+                xticklabels=short,
+                yticklabels=short,
+                annot_kws={"size": 7},
+                square=True,
+            )
+            who = f"human {grp}" if slot == "human" else f"{first['model']} {first['setting']}"
+            ax.set_title(f"{who} on {corpus}\nUA {100 * first['ua']:.1f}%", fontsize=8)
+            ax.tick_params(labelsize=7)
+            if c == 0:
+                ax.set_ylabel("true")
+            if i == len(corpora) - 1:
+                ax.set_xlabel("predicted")
     title = "Row-normalised confusion matrices (cf. study's Table III)"
     fig.suptitle(title + (" — SIMULATED listeners" if simulated else ""), fontsize=10)
     fig.tight_layout()

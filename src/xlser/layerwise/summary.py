@@ -31,11 +31,20 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
 
 def best_layers(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per experiment: the layer with the highest mean validation UA (ties: the lower
-    layer) and the test UA there. Test UA never takes part in the choice."""
+    layer) and the test UA there; and the same among layers >= 1 (`layer_ge1`, `val_ua_ge1`,
+    `test_ua_ge1`; empty where the model has no layer above 0). Test UA never takes part in the
+    choice.
+
+    Why two: layer 0 is the CNN's output, where a fine-tune that keeps k layers keeps no
+    transformer layer, so LoRA, adapters and gates would have nothing to adapt; the strategies
+    that adapt take the best layer >= 1 (`peft.adapting_layer: adaptable`), `frozen` and the
+    probe column the best of all."""
     rows = []
     for key, g in summary.groupby(KEYS, sort=False):
         g = g.sort_values("layer")
         b = g.loc[g["val_ua_mean"].idxmax()]
+        above = g[g["layer"] >= 1]
+        b1 = above.loc[above["val_ua_mean"].idxmax()] if len(above) else None
         rows.append(
             {
                 **dict(zip(KEYS, key)),
@@ -43,9 +52,12 @@ def best_layers(summary: pd.DataFrame) -> pd.DataFrame:
                 "val_ua": b["val_ua_mean"],
                 "test_ua": b["ua_mean"],
                 "test_ua_std": b["ua_std"],
+                "layer_ge1": pd.NA if b1 is None else int(b1["layer"]),
+                "val_ua_ge1": float("nan") if b1 is None else b1["val_ua_mean"],
+                "test_ua_ge1": float("nan") if b1 is None else b1["ua_mean"],
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"layer_ge1": "Int64"})
 
 
 def _label(row: pd.Series, langs: dict[str, str] | None) -> str:

@@ -326,6 +326,8 @@ def build_model(
     to the study's sizes; the workflow always passes its configured ones."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown PEFT strategy '{strategy}': expected one of {STRATEGIES}")
+    if uses_lora(strategy) and layers == 0:
+        raise ValueError(f"{strategy} with no transformer layer kept: nothing to adapt (it would be `frozen`)")
     cut_encoder(encoder, layers)
     if uses_lora(strategy):
         lo = lora or STUDY_LORA

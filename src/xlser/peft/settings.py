@@ -11,6 +11,9 @@ from pathlib import Path
 
 from xlser.errors import InputError
 from xlser.finetuning import (
+    ADAPTABLE_COLUMN,
+    ADAPTING_LAYER,
+    BEST_COLUMN,
     ENCODER_MODES,
     LAYER_FROM,
     LAYERS_KEPT,
@@ -27,11 +30,15 @@ from xlser.finetuning import (
     check_plan,
     job_layer,
     job_settings,
+    nothing_to_adapt,
     uses_adapters,
     uses_lora,
 )
 
 __all__ = [
+    "ADAPTABLE_COLUMN",
+    "ADAPTING_LAYER",
+    "BEST_COLUMN",
     "ENCODER_MODES",
     "LAYERS_KEPT",
     "LAYER_FROM",
@@ -49,21 +56,32 @@ __all__ = [
     "check_plan",
     "job_layer",
     "job_settings",
+    "nothing_to_adapt",
     "uses_adapters",
     "uses_lora",
 ]
 
 
-def best_layer(path: str | Path, model: str, train: str, test: str, setting: str | None = None) -> int:
-    """Layer k of this experiment from best_layers.csv (chosen there by validation UA)."""
+def best_layer(
+    path: str | Path, model: str, train: str, test: str, setting: str | None = None, column: str = BEST_COLUMN
+) -> int:
+    """Layer k of this experiment from best_layers.csv (chosen there by validation UA): `column`
+    `layer`, the best of all, or `layer_ge1`, the best layer >= 1 (`Layer.column`)."""
     import pandas as pd
 
     if not Path(path).is_file():
         raise InputError(path, "file not found: run the layer-wise stage first")
-    df = pd.read_csv(path, dtype=str)
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
     need = {"model", "train", "test", "layer"}
     if not need <= set(df.columns):
         raise InputError(path, f"expected columns {sorted(need)}", line=1)
+    if column not in df.columns:
+        raise InputError(
+            path,
+            f"no column {column} (the best layer >= 1, read by strategies that adapt transformer layers): "
+            "written by an earlier xlser; re-run the layer-wise summary (snakemake -R layerwise_summary)",
+            line=1,
+        )
     hit = df[(df["model"] == model) & (df["train"] == train) & (df["test"] == test)]
     if setting is not None and "setting" in hit and len(hit) > 1:
         hit = hit[hit["setting"] == setting]
@@ -71,8 +89,10 @@ def best_layer(path: str | Path, model: str, train: str, test: str, setting: str
         raise InputError(
             path, f"no row for model={model}, train={train}, test={test}: run the layer-wise stage for this experiment"
         )
-    value = hit["layer"].iloc[0]
+    value, line = hit[column].iloc[0], int(hit.index[0]) + 2
+    if value == "" and column == ADAPTABLE_COLUMN:
+        raise InputError(path, f"{model} {train} -> {test} has no layer >= 1 to adapt (column {column})", line=line)
     try:
         return int(float(value))
     except ValueError:
-        raise InputError(path, f"layer '{value}' is not an integer", line=int(hit.index[0]) + 2) from None
+        raise InputError(path, f"{column} '{value}' is not an integer", line=line) from None

@@ -9,7 +9,9 @@ only), or `probe`, the layer-wise probe's test UA at the experiment's fine-tunin
 of strategy `probe`, read from the probe's per-fold, per-layer scores); the study's no-PEFT
 value is set beside whichever it is. The `Layer` column says per row which layer k ran and
 whether it was `pinned` in the config or `chosen` by the layer-wise stage (per strategy where
-they differ: two-stage jobs may take another experiment's layer).
+they differ: two-stage jobs may take another experiment's layer, and strategies that adapt
+transformer layers the best layer >= 1, `chosen>=1`, where the best of all keeps none). Beside
+each strategy its trainable-parameter count (`<strategy> params`, from metrics.json).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def read_metrics(paths: Sequence[str | Path]) -> pd.DataFrame:
         missing = [k for k in NEEDED if k not in m]
         if missing:
             raise InputError(p, f"missing keys {missing}: expected a finetune metrics.json")
-        rows.append({k: m.get(k) for k in (*NEEDED, "layer", "layer_source", "train_lang", "test_lang", "epochs")})
+        extra = ("layer", "layer_source", "train_lang", "test_lang", "epochs", "trainable_params")
+        rows.append({k: m.get(k) for k in (*NEEDED, *extra)})
     return pd.DataFrame(rows)
 
 
@@ -60,7 +63,7 @@ def probe_rows(
     out = []
     for exp, path in scores.items():
         lay = layers[exp]
-        k = lay.pinned if lay.pinned is not None else best_layer(best_layers, *lay.row)
+        k = lay.pinned if lay.pinned is not None else best_layer(best_layers, *lay.row, column=lay.column)
         df = pd.read_csv(path)
         missing = {"fold", "layer", "ua", "wa", "macro_f1"} - set(df.columns)
         if missing:
@@ -98,8 +101,10 @@ def summarise(metrics: pd.DataFrame, study: pd.DataFrame, no_peft: str = "frozen
     """Per (model, setting, train, test, strategy): UA/WA/F1 means, UA std, folds, the study's UA
     (its "no PEFT" value beside the `no_peft` rows: `frozen` or `probe`)."""
     keys = ["model", "setting", "train", "test", "strategy"]
-    if "layer_source" not in metrics:
-        metrics = metrics.assign(layer_source=None)
+    for col in ("layer_source", "trainable_params"):
+        if col not in metrics:
+            metrics = metrics.assign(**{col: None})
+    metrics = metrics.assign(trainable_params=pd.to_numeric(metrics["trainable_params"], errors="coerce"))
     g = metrics.groupby(keys, sort=False, dropna=False)
     out = g.agg(
         source=("train_lang", "first"),
@@ -111,6 +116,7 @@ def summarise(metrics: pd.DataFrame, study: pd.DataFrame, no_peft: str = "frozen
         wa_mean=("wa", "mean"),
         macro_f1_mean=("macro_f1", "mean"),
         n_folds=("fold", "nunique"),
+        trainable_params=("trainable_params", "max"),
     ).reset_index()
     st = study.melt(id_vars=["model", "setting", "source", "target"], var_name="strategy", value_name="study_ua")
     st["study_ua"] = pd.to_numeric(st["study_ua"], errors="coerce") / 100.0
@@ -141,7 +147,9 @@ def _layer_cell(grp: pd.DataFrame) -> str:
 
 
 def layout(summary: pd.DataFrame) -> pd.DataFrame:
-    """The study's layout: one row per experiment, one column per strategy (+ the study's value)."""
+    """The study's layout: one row per experiment, one column per strategy (+ the study's value,
+    + its trainable parameters: what the strategy trained, so that a reader sees each strategy
+    adapted something; the probe column has none recorded)."""
     strategies = [s for s in STRATEGY_ORDER if s in set(summary["strategy"])]
     strategies += sorted(set(summary["strategy"]) - set(strategies))
     rows = []
@@ -160,6 +168,9 @@ def layout(summary: pd.DataFrame) -> pd.DataFrame:
             if summary.loc[summary["strategy"] == s, "study_ua"].notna().any():
                 v = hit["study_ua"].iloc[0] if len(hit) else np.nan
                 row[f"{s} (study)"] = "" if pd.isna(v) else f"{100 * v:.1f}"
+            if summary.loc[summary["strategy"] == s, "trainable_params"].notna().any():
+                v = hit["trainable_params"].iloc[0] if len(hit) else np.nan
+                row[f"{s} params"] = "" if pd.isna(v) else f"{int(v):,}"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -206,8 +217,9 @@ def table1(
             if no_peft == "probe"
             else "the frozen-encoder fine-tune (frozen)"
         )
-        + "; Layer: pinned in the config or chosen by "
-        "validation UA"
+        + "; params = the trainable parameters of the strategy's model (head included)"
+        "; Layer: pinned in the config, chosen by validation UA, or chosen>=1 (the best layer >= 1, where "
+        "the best keeps no transformer layer for the strategies that adapt them)"
     )
     write_table(layout(summary), out_stem, caption=caption, label="tab:table1-peft", csv_df=summary)
     return summary

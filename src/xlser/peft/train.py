@@ -51,7 +51,18 @@ from xlser.io import atomic_path, write_csv, write_json
 from xlser.models.loading import load_encoder, load_feature_extractor
 from xlser.peft.data import Collator, Partition, batches, corpus_files, load_partition
 from xlser.peft.modules import PeftSER, build_model, count_params, layers_to_keep
-from xlser.peft.settings import SCHEDULES, Adapter, Finetune, Layer, Lora, best_layer, uses_adapters, uses_lora
+from xlser.peft.settings import (
+    BEST_COLUMN,
+    SCHEDULES,
+    Adapter,
+    Finetune,
+    Layer,
+    Lora,
+    best_layer,
+    nothing_to_adapt,
+    uses_adapters,
+    uses_lora,
+)
 
 log = logging.getLogger(__name__)
 CKPT = "last.pt"
@@ -442,6 +453,33 @@ class Trainer:
         self.model.load_trainable_state(s["best_state"])
 
 
+def job_k(layer: Layer, best_layers: str | None, strategy: str, experiment: str, layers_kept: str) -> tuple[int, str]:
+    """Layer k of a job and where it came from (`pinned`, `chosen`, or `chosen>=1` where the best
+    layer >= 1 differs from the best of all, i.e. where the restriction moved it): pinned, or read
+    from its best_layers.csv row and column. A layer where the strategy would have nothing to
+    adapt (`nothing_to_adapt`) is an error naming it (with `peft.adapting_layer: best` the
+    layer-wise stage may choose layer 0 for any strategy)."""
+    if layer.pinned is not None:
+        k, source = layer.pinned, layer.source
+    elif best_layers is None:
+        raise ValueError(
+            f"the layer of {experiment} is chosen by the layer-wise stage (row {layer.row}): best_layers.csv is needed"
+        )
+    else:
+        k = best_layer(best_layers, *layer.row, column=layer.column)
+        moved = layer.column != BEST_COLUMN and k != best_layer(best_layers, *layer.row)
+        source = layer.source if moved else Layer(row=layer.row).source
+    if nothing_to_adapt(strategy, k, layers_kept):
+        raise InputError(
+            best_layers if layer.pinned is None else None,
+            f"{strategy} {experiment}: layer {k} ({source}), where peft.layers_kept: {layers_kept} keeps "
+            f"no transformer layer, so {strategy} would have nothing to adapt (it would train the head alone, "
+            "as `frozen` does): peft.adapting_layer: adaptable takes the best layer >= 1 for it; or pin a "
+            "layer >= 1, or peft.layers_kept: k+1",
+        )
+    return k, source
+
+
 def run_finetune(
     *,
     best_layers: str | None,
@@ -499,16 +537,7 @@ def run_finetune(
     if train != test and settings.cross_val_on is None:
         raise ValueError(f"{train} -> {test} needs the validation corpus of cross-corpus runs (splits.cross_val_on)")
     dev = resolve_device(device)
-    layer_source = layer.source
-    if layer.pinned is not None:
-        layer = layer.pinned
-    elif best_layers is None:
-        raise ValueError(
-            f"the layer of {model} {train} -> {test} is chosen by the layer-wise stage "
-            f"(row {layer.row}): best_layers.csv is needed"
-        )
-    else:
-        layer = best_layer(best_layers, *layer.row)
+    layer, layer_source = job_k(layer, best_layers, strategy, f"{model} {train} -> {test}", settings.layers_kept)
     files = corpus_files(manifests, splits)
     for c in {train, test} | ({stage_corpus} if two_stage else set()):
         if c not in files:
@@ -534,7 +563,7 @@ def run_finetune(
         stage_corpus = None
     stimuli = load_stimuli(files[test][0], listening, emotions) if listening else None
 
-    inputs = [*([best_layers] if layer_source == "chosen" else []), *manifests, *splits]
+    inputs = [*([best_layers] if layer_source != "pinned" else []), *manifests, *splits]
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     with torch_threads(compute_threads(dev, settings.threads, job_threads)):
         seed_everything(optim.seed)
