@@ -62,7 +62,7 @@ def steps_per_second(
     def step(k: int) -> None:
         x, lengths = (t.to(device) for t in data[k])
         if model.features is not None:
-            model.features.key = ("bench", tuple(range(k * batch, (k + 1) * batch)))
+            model.features.keys = [("bench", i) for i in range(k * batch, (k + 1) * batch)]
         with amp:
             loss = torch.nn.functional.cross_entropy(model(x, lengths).float(), y)
         opt.zero_grad(set_to_none=True)

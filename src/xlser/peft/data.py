@@ -69,6 +69,23 @@ class Partition:
     def __len__(self) -> int:
         return len(self.table)
 
+    def keys(self, idx: Sequence[int]) -> list[tuple[str, float | None, float | None]]:
+        """What identifies each row's audio: (path, segment start, segment end). Rows of other
+        partitions and folds with the same key are the same utterance (the CNN feature cache's key)."""
+        t = self.table
+        seg = "seg_start" in t and "seg_end" in t
+        out = []
+        for i in idx:
+            start, end = (t["seg_start"].iat[i], t["seg_end"].iat[i]) if seg else (None, None)
+            out.append(
+                (
+                    str(t["path"].iat[i]),
+                    None if start is None or pd.isna(start) else float(start),
+                    None if end is None or pd.isna(end) else float(end),
+                )
+            )
+        return out
+
 
 def load_partition(
     manifest_path: str, splits_path: str, fold: int, partition: str, emotions: Sequence[str], sample_rate: int = 16000

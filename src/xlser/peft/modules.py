@@ -172,19 +172,20 @@ def _is_peft_param(name: str) -> bool:
 
 
 class CachedFeatureEncoder(nn.Module):
-    """The frozen CNN's output per utterance, kept in CPU memory (up to a cap) under (partition, row).
+    """The frozen CNN's output per utterance, kept in CPU memory (up to a cap) under a key per utterance.
 
     No strategy changes the CNN and it has no stochastic part (in either encoder mode), and
     `xlser.models.encoder` computes every utterance's CNN output exactly as alone, so an utterance
-    has the same features in every batch and epoch (batches are redrawn each epoch):
-    computing them once saves most of an epoch on CPU, where the CNN dominates. Set `key` to
-    (partition name, row indices of the batch) before a forward, None to bypass.
+    has the same features in every batch, epoch, partition and fold (batches are redrawn each
+    epoch): computing them once saves most of an epoch on CPU, where the CNN dominates. Set
+    `keys` to one hashable per row of the batch (`Partition.keys`: the utterance's audio) before
+    a forward, None to bypass.
     """
 
     def __init__(self, inner: nn.Module, max_bytes: float = 4e9):
         super().__init__()
         self.inner = inner
-        self.key: Any = None
+        self.keys: list[Any] | None = None
         self.max_bytes = max_bytes
         self._cache: dict[Any, torch.Tensor] = {}
         self._bytes = 0
@@ -195,8 +196,10 @@ class CachedFeatureEncoder(nn.Module):
         """CNN output (B, C, T) of the batch, zero after each utterance's `frames`."""
         from xlser.models.encoder import cnn_features
 
-        keys = None if self.key is None else [(self.key[0], int(i)) for i in self.key[1]]
+        keys = self.keys
         n = [int(f) for f in frames.tolist()]
+        if keys is not None and len(keys) != len(n):
+            raise ValueError(f"{len(keys)} cache keys for a batch of {len(n)} utterances")
         if keys is None or not all(k in self._cache for k in keys):
             with torch.no_grad():
                 out = cnn_features(self.inner, input_values, lengths, per_utterance=per_utterance)
@@ -250,7 +253,7 @@ class PeftSER(nn.Module):
 
     def cache_features(self, max_bytes: float = 4e9) -> None:
         """Compute the frozen CNN features once per utterance (see `CachedFeatureEncoder`); set
-        `self.features.key` to (partition name, batch row indices) before each forward, None to bypass."""
+        `self.features.keys` to the batch's utterance keys before each forward, None to bypass."""
         if self.features is None:
             self.features = CachedFeatureEncoder(self.encoder.feature_extractor, max_bytes)
 
