@@ -175,3 +175,10 @@ class Collator:
             "lengths": lengths,
             "labels": torch.tensor(part.table["label"].to_numpy()[list(idx)], dtype=torch.long),
         }
+
+    def rows(self, items: Sequence[tuple[Partition, Sequence[int]]]) -> dict[str, torch.Tensor | None]:
+        """One padded batch of the rows of several partitions (in order), as `__call__` makes of one."""
+        wavs = [self.wav(part, i) for part, idx in items for i in idx]
+        values, lengths = prepare(self.fe, wavs, self.clip_normalised)
+        labels = [torch.tensor(part.table["label"].to_numpy()[list(idx)], dtype=torch.long) for part, idx in items]
+        return {"input_values": values, "attention_mask": None, "lengths": lengths, "labels": torch.cat(labels)}

@@ -295,12 +295,14 @@ class Trainer:
         fingerprint: str,
         labels: Sequence[str],
         rng: Any = None,
+        name: str = "",
     ):
         self.model, self.optim, self.settings, self.device, self.collate = model, optim, settings, device, collate
         self.labels = list(labels)
         self.ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.fingerprint = fingerprint
         self.rng = rng or GlobalRng()
+        self.name = f"{name}: " if name else ""
         params = [p for p in model.parameters() if p.requires_grad]
         self.params = params
         self.optimizer = torch.optim.AdamW(params, lr=optim.lr, eps=optim.eps, weight_decay=optim.weight_decay)
@@ -448,7 +450,8 @@ class Trainer:
             {"stage": s["stage"], "epoch": s["epoch"], "train_loss": tr_loss, "val_loss": val_loss, "val_ua": val_ua}
         )
         log.info(
-            "stage %d epoch %d: train loss %.4f, val loss %.4f, val UA %.3f",
+            "%sstage %d epoch %d: train loss %.4f, val loss %.4f, val UA %.3f",
+            self.name,
             s["stage"],
             s["epoch"],
             tr_loss,
@@ -591,23 +594,29 @@ class Built:
     fingerprint: str
 
 
-def load_model(p: Prepared) -> tuple[PeftSER, int]:
-    """The checkpoint loaded, cut and given its PEFT modules and head (from the global generators,
-    as seeded by the caller): the model and its number of kept layers."""
-    job = p.job
-    encoder = load_encoder(job.source, "cpu")
-    n_layers = len(encoder.encoder.layers)
+def kept_layers(p: Prepared, encoder: torch.nn.Module) -> int:
+    """How many transformer layers the job keeps of this (uncut) encoder; its layer k checked against it."""
+    job, n_layers = p.job, len(encoder.encoder.layers)
     if p.layer > n_layers:
         raise ValueError(
             f"layer {p.layer} ({p.layer_source}) of {job.model} {job.train} -> {job.test}: {job.source} has hidden "
             f"states 0..{n_layers} only"
         )
-    n_kept = layers_to_keep(p.layer, job.settings.layers_kept, n_layers)
+    return layers_to_keep(p.layer, job.settings.layers_kept, n_layers)
+
+
+def load_model(p: Prepared, encoder: torch.nn.Module | None = None, to_device: bool = True) -> tuple[PeftSER, int]:
+    """The checkpoint loaded (or `encoder`, loaded by the caller), cut and given its PEFT modules
+    and head (from the global generators, as seeded by the caller): the model (on the job's
+    device, or the CPU) and its number of kept layers."""
+    job = p.job
+    encoder = load_encoder(job.source, "cpu") if encoder is None else encoder
+    n_kept = kept_layers(p, encoder)
     st = job.settings
     net = build_model(
         encoder, n_kept, job.strategy, len(job.emotions), job.head, job.lora, job.adapter, st.encoder_mode
     )
-    return net.to(p.device), n_kept
+    return (net.to(p.device) if to_device else net), n_kept
 
 
 def fingerprint(p: Prepared, n_kept: int, **extra: Any) -> str:
