@@ -180,15 +180,27 @@ class CachedFeatureEncoder(nn.Module):
     epoch): computing them once saves most of an epoch on CPU, where the CNN dominates. Set
     `keys` to one hashable per row of the batch (`Partition.keys`: the utterance's audio) before
     a forward, None to bypass.
+
+    `alone`: an utterance missing from the cache is computed by itself, not with its batch, so
+    its cached features are the same bits whichever batch it first came in (a padded batch's
+    convolutions and masked sums match the utterance alone to float rounding only): stacked
+    training (`xlser.peft.stack`), whose batches mix folds, repeats a run exactly after a resume.
     """
 
-    def __init__(self, inner: nn.Module, max_bytes: float = 4e9):
+    def __init__(self, inner: nn.Module, max_bytes: float = 4e9, alone: bool = False):
         super().__init__()
         self.inner = inner
         self.keys: list[Any] | None = None
         self.max_bytes = max_bytes
+        self.alone = alone
         self._cache: dict[Any, torch.Tensor] = {}
         self._bytes = 0
+
+    def _store(self, key: Any, part: torch.Tensor) -> None:
+        size = part.numel() * part.element_size()
+        if key not in self._cache and self._bytes + size <= self.max_bytes:
+            self._cache[key] = part.cpu()
+            self._bytes += size
 
     def forward(
         self, input_values: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor, per_utterance: bool = False
@@ -200,15 +212,23 @@ class CachedFeatureEncoder(nn.Module):
         n = [int(f) for f in frames.tolist()]
         if keys is not None and len(keys) != len(n):
             raise ValueError(f"{len(keys)} cache keys for a batch of {len(n)} utterances")
-        if keys is None or not all(k in self._cache for k in keys):
+        if keys is not None and self.alone:
+            parts = []
+            for b, k in enumerate(keys):
+                if k in self._cache:
+                    parts.append(self._cache[k].to(input_values.device))
+                    continue
+                length = int(lengths[b])
+                with torch.no_grad():
+                    one = cnn_features(self.inner, input_values[b : b + 1, :length], lengths[b : b + 1], per_utterance)
+                parts.append(one[0, :, : n[b]].detach())
+                self._store(k, parts[-1])
+        elif keys is None or not all(k in self._cache for k in keys):
             with torch.no_grad():
                 out = cnn_features(self.inner, input_values, lengths, per_utterance=per_utterance)
             parts = [out[b, :, : n[b]].detach() for b in range(len(n))]
             for k, part in zip(keys or [], parts):
-                size = part.numel() * part.element_size()
-                if k not in self._cache and self._bytes + size <= self.max_bytes:
-                    self._cache[k] = part.cpu()
-                    self._bytes += size
+                self._store(k, part)
         else:
             parts = [self._cache[k].to(input_values.device) for k in keys]
         t = max(n)

@@ -193,7 +193,7 @@ class Stack(nn.Module):
         self.encoder = encoder.to(device)
         self.head_layers = head_names(names)
         self.encoder_mode, self.precision, self.device = st.encoder_mode, st.precision, device
-        self.features = CachedFeatureEncoder(encoder.feature_extractor) if cache else None
+        self.features = CachedFeatureEncoder(encoder.feature_extractor, alone=True) if cache else None
         self.global_draws_checked = False
 
     def set_rows(self, batch: Batch, members: Sequence[MemberWeights], training: bool) -> None:
