@@ -107,8 +107,9 @@ class Rows:
     """Who owns each row of the batch being computed, and the stacked weights they read.
 
     `owner` (B,): the slot of each row; rows of a slot are contiguous (`spans`). `weights`:
-    name -> tensor stacked over slots (S, ...). `training`: LoRA dropout on. `skipping`: slots
-    whose model skips the layer being computed (LayerDrop): they draw nothing there."""
+    name -> tensor stacked over slots (S, ...), matrices transposed (S, in, out), as the
+    batched matmuls read them. `training`: LoRA dropout on. `skipped`: the (slot, layer)
+    pairs that LayerDrop skipped in this forward."""
 
     def __init__(self) -> None:
         self.owner: torch.Tensor | None = None
@@ -116,17 +117,36 @@ class Rows:
         self.weights: dict[str, torch.Tensor] = {}
         self.training = False
         self.identity = True
-        self.skipping: frozenset[int] = frozenset()
-        self.skipped: set[tuple[int, int]] = set()  # (slot, layer) pairs skipped in this forward
+        self.skipped: set[tuple[int, int]] = set()
         self._gathered: dict[str, torch.Tensor] = {}
 
     def set(self, owner: torch.Tensor, spans: Sequence[Span], weights: dict[str, torch.Tensor], training: bool) -> None:
         self.owner, self.spans, self.weights, self.training = owner, list(spans), weights, training
-        n_slots = len(next(iter(weights.values()))) if weights else 0
-        self.identity = len(self.spans) == n_slots == len(owner) and all(s.end - s.start == 1 for s in self.spans)
-        self.identity = self.identity and all(s.slot == i for i, s in enumerate(self.spans))
         self.skipped = set()
+        self._reindex()
+
+    def _reindex(self) -> None:
+        n_slots = len(next(iter(self.weights.values()))) if self.weights else 0
+        one_each = len(self.spans) == n_slots == len(self.owner) and all(s.end - s.start == 1 for s in self.spans)
+        self.identity = one_each and all(s.slot == i for i, s in enumerate(self.spans))
         self._gathered = {}
+
+    @contextlib.contextmanager
+    def only(self, keep: Sequence[Span]) -> Iterator[torch.Tensor]:
+        """Inside: the batch is the rows of the spans `keep` alone (a layer computed for some
+        models only); yields their row indices in the full batch."""
+        saved = (self.owner, self.spans, self.identity, self._gathered)
+        rows = torch.cat([torch.arange(s.start, s.end) for s in keep]).to(self.owner.device)
+        spans, start = [], 0
+        for s in keep:
+            spans.append(Span(s.slot, start, start + s.end - s.start, s.frames, s.rng))
+            start += s.end - s.start
+        self.owner, self.spans = self.owner.index_select(0, rows), spans
+        self._reindex()
+        try:
+            yield rows
+        finally:
+            self.owner, self.spans, self.identity, self._gathered = saved
 
     def w(self, name: str) -> torch.Tensor:
         """Weight `name` of each row's model: (B, ...)."""
@@ -138,23 +158,27 @@ class Rows:
 
     def dropout(self, x: torch.Tensor, p: float, time_dims: Sequence[int] = (1,)) -> torch.Tensor:
         """Inverted dropout with every model's mask from its own device generator, drawn with the
-        shape of its rows alone (padded to its own frame count along `time_dims`)."""
-        masks = []
+        shape of its rows alone (its own frame count along `time_dims`; the padding gets 0)."""
+        if p >= 1:
+            return x * 0
+        mask = None
         for s in self.spans:
             shape = [s.end - s.start, *x.shape[1:]]
             for d in time_dims:
                 shape[d] = min(s.frames, x.shape[d])
-            if s.slot in self.skipping or s.rng is None:
+            if s.rng is None:
                 m = torch.ones(shape, dtype=x.dtype, device=x.device)
-            elif p >= 1:
-                m = torch.zeros(shape, dtype=x.dtype, device=x.device)
             else:
                 m = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1 - p, generator=s.rng.dev)
-            pad = []
-            for d in range(x.dim() - 1, 0, -1):
-                pad += [0, x.shape[d] - shape[d]]
-            masks.append(F.pad(m, pad) if any(pad) else m)
-        return x * torch.cat(masks) / (1 - p) if p < 1 else x * torch.cat(masks)
+            if len(self.spans) == 1 and shape == list(x.shape):
+                mask = m
+                continue
+            mask = torch.empty_like(x) if mask is None else mask
+            block = mask[s.start : s.end]
+            block[(slice(None), *(slice(0, n) for n in shape[1:]))] = m
+            for d in time_dims:  # the frames past this model's own: 0 (never read by a valid frame)
+                block.narrow(d, shape[d], x.shape[d] - shape[d]).zero_()
+        return x * mask.div_(1 - p)
 
     def layer_skips(self, p: float) -> list[bool]:
         """LayerDrop: each model's decision for the layer about to run, from its CPU generator."""
@@ -172,12 +196,10 @@ class RowLora(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = self._rows[0]
         out = self.base(x)
-        a, b = rows.w(self.a), rows.w(self.b)
+        a, b = rows.w(self.a), rows.w(self.b)  # (B, in, r), (B, r, out)
         if rows.training and self.p > 0:
             x = rows.dropout(x, self.p)
-        return (
-            out + torch.bmm(torch.bmm(x, a.transpose(1, 2).to(x.dtype)), b.transpose(1, 2).to(x.dtype)) * self.scaling
-        )
+        return out + torch.bmm(torch.bmm(x, a.to(x.dtype)), b.to(x.dtype)) * self.scaling
 
 
 class RowDropout(nn.Module):
@@ -196,32 +218,31 @@ class RowDropout(nn.Module):
 
 class RowLayerDrop(nn.Module):
     """Transformer layer `index`, which each model skips with probability `p` (its own
-    decision, in training mode): a skipping model's rows pass through unchanged and draw
-    nothing inside, and the skip is recorded (`Rows.skipped`): its weights of that layer get
-    no gradient in this step (None, as in a separate run, so AdamW leaves them alone)."""
+    decision, in training mode): the layer runs on the rows of the models that keep it (the
+    others pass through unchanged and draw nothing inside), and the skips are recorded
+    (`Rows.skipped`): a skipping model's weights of that layer get no gradient in this step
+    (None, as in a separate run, so AdamW leaves them alone)."""
 
     def __init__(self, layer: nn.Module, index: int, p: float, rows: Rows):
         super().__init__()
         self.layer, self.index, self.p = layer, index, p
         self._rows = [rows]
 
-    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any) -> Any:
         rows = self._rows[0]
         if not self.training or self.p == 0:
-            return self.layer(hidden_states, *args, **kwargs)
+            return self.layer(hidden_states, attention_mask=attention_mask, **kwargs)
         skips = rows.layer_skips(self.p)
         rows.skipped |= {(s.slot, self.index) for s, skip in zip(rows.spans, skips) if skip}
+        if not any(skips):
+            return self.layer(hidden_states, attention_mask=attention_mask, **kwargs)
         if all(skips):
             return hidden_states
-        rows.skipping = frozenset(s.slot for s, skip in zip(rows.spans, skips) if skip)
-        try:
-            out = self.layer(hidden_states, *args, **kwargs)
-        finally:
-            rows.skipping = frozenset()
-        if not any(skips):
-            return out
-        keep = torch.cat([torch.full((s.end - s.start,), not k, dtype=torch.bool) for s, k in zip(rows.spans, skips)])
-        return torch.where(keep.to(hidden_states.device)[:, None, None], out, hidden_states)
+        with rows.only([s for s, skip in zip(rows.spans, skips) if not skip]) as keep:
+            per_row = attention_mask is not None and attention_mask.shape[0] == hidden_states.shape[0] > 1
+            mask = attention_mask.index_select(0, keep) if per_row else attention_mask
+            out = self.layer(hidden_states.index_select(0, keep), attention_mask=mask, **kwargs)
+        return hidden_states.index_copy(0, keep, out)
 
 
 def row_attention(
@@ -361,19 +382,17 @@ def _install_random_draws(encoder: nn.Module, rows: Rows) -> None:
     encoder._mask_hidden_states = _row_spec_augment(encoder, rows)
 
 
+def _row_linear(x: torch.Tensor, rows: Rows, weight: str, bias: str) -> torch.Tensor:
+    """x (B, T, in) @ W^T + b with each row's W (stacked transposed: (B, in, out)) and b."""
+    return torch.baddbmm(rows.w(bias)[:, None, :].to(x.dtype), x, rows.w(weight).to(x.dtype))
+
+
 def _row_adapter_hook(prefix: str, rows: Rows):
+    down, up = prefix + "bottleneck_adapter.down.", prefix + "bottleneck_adapter.up."
+
     def hook(module: nn.Module, args: tuple, f: torch.Tensor) -> torch.Tensor:
-        down = torch.baddbmm(
-            rows.w(prefix + "bottleneck_adapter.down.bias")[:, None, :].to(f.dtype),
-            f,
-            rows.w(prefix + "bottleneck_adapter.down.weight").transpose(1, 2).to(f.dtype),
-        )
-        up = torch.baddbmm(
-            rows.w(prefix + "bottleneck_adapter.up.bias")[:, None, :].to(f.dtype),
-            torch.relu(down),
-            rows.w(prefix + "bottleneck_adapter.up.weight").transpose(1, 2).to(f.dtype),
-        )
-        return f + up
+        h = torch.relu(_row_linear(f, rows, down + "weight", down + "bias"))
+        return f + _row_linear(h, rows, up + "weight", up + "bias")
 
     return hook
 
@@ -400,7 +419,7 @@ def row_head(x: torch.Tensor, rows: Rows, layers: Sequence[tuple[str, str]]) -> 
     """The head of each row's model on its pooled vector: (B, D) -> (B, C)."""
     h = x[:, None, :]
     for j, (w, b) in enumerate(layers):
-        h = torch.baddbmm(rows.w(b)[:, None, :].to(h.dtype), h, rows.w(w).transpose(1, 2).to(h.dtype))
+        h = _row_linear(h, rows, w, b)
         if j < len(layers) - 1:
             h = torch.relu(h)
     return h[:, 0]

@@ -66,7 +66,7 @@ from xlser.peft.data import Collator, Partition, batches
 from xlser.peft.job import FinetuneJob
 from xlser.peft.modules import CachedFeatureEncoder, PeftSER, count_params, cut_encoder
 from xlser.peft.rows import MemberRng, Rows, Span, head_names, install_rows, member_seed, row_head, why_not_rows
-from xlser.peft.settings import uses_adapters, uses_lora
+from xlser.peft.settings import Finetune, Lora, uses_adapters, uses_lora
 from xlser.peft.train import (
     Built,
     Prepared,
@@ -182,24 +182,32 @@ class Stack(nn.Module):
     """The shared frozen encoder (cut, with per-row PEFT modules) and the per-row head."""
 
     def __init__(
-        self, encoder: nn.Module, names: Sequence[str], job: FinetuneJob, device: torch.device, cache: bool
+        self,
+        encoder: nn.Module,
+        names: Sequence[str],
+        strategy: str,
+        lora: Lora | None,
+        settings: Finetune,
+        device: torch.device,
     ) -> None:
+        """`encoder`: cut and frozen (`shared_encoder`); `names`: the models' trained weights
+        (`MemberWeights.names`); `settings`: the models' shared fine-tuning settings."""
         super().__init__()
         self.rows = Rows()
         self.mode = exact.batch_mode(encoder)  # checked before the row modules go in
-        st = job.settings
-        lora = job.lora if uses_lora(job.strategy) else None
-        install_rows(encoder, names, lora, st.encoder_mode, self.rows, uses_adapters(job.strategy))
+        lora = lora if uses_lora(strategy) else None
+        install_rows(encoder, names, lora, settings.encoder_mode, self.rows, uses_adapters(strategy))
         self.encoder = encoder.to(device)
         self.head_layers = head_names(names)
-        self.encoder_mode, self.precision, self.device = st.encoder_mode, st.precision, device
+        self.encoder_mode, self.precision, self.device = settings.encoder_mode, settings.precision, device
+        cache = settings.cache_features
         self.features = CachedFeatureEncoder(encoder.feature_extractor, alone=True) if cache else None
         self.global_draws_checked = False
 
     def set_rows(self, batch: Batch, members: Sequence[MemberWeights], training: bool) -> None:
         """The weights the batch's rows read: every slot's, stacked (differentiable)."""
-        named = [m.named() for m in members]
-        stacked = {n: torch.stack([d[n] for d in named]) for n in named[0]}
+        named = [m.named() for m in members]  # matrices transposed: (S, in, out), as the batched matmuls read them
+        stacked = {n: torch.stack([d[n].t() if d[n].dim() == 2 else d[n] for d in named]) for n in named[0]}
         self.rows.set(batch.owner, batch.spans, stacked, training)
         self.encoder.train(training and self.encoder_mode == "train")
 
@@ -484,7 +492,8 @@ def _run_stack(preps: Sequence[Prepared], encoder: nn.Module, t_start: float) ->
         for part in [x for stage in p.stages for x in stage] + [p.test] + ([p.stimuli] if p.stimuli else []):
             part.cache = audio
     collate = Collator(load_feature_extractor(first.job.source), clip_normalised=st.clip_normalised_waveform)
-    stack = Stack(encoder, members[0].weights.names, first.job, first.device, st.cache_features)
+    job = first.job
+    stack = Stack(encoder, members[0].weights.names, job.strategy, job.lora, st, first.device)
     log.info(
         "%d models stacked (%s ...): %d layers kept, %d trainable parameters each, device %s",
         len(members),
