@@ -9,8 +9,9 @@ strategy without LoRA sizes, a two_stage job without its model-language corpus o
 schedule, a cross-corpus job without the validation corpus cannot be built.
 
 `job_from_rule` builds it from a Snakemake job's `wildcards`, `input`, `params` and
-`output` (the `finetune` rule's); `as_dict` / `from_dict` give a JSON-able form (to hand a
-job to another process).
+`output` (the `finetune` rule's), `jobs_from_rule` the fold jobs of a rule that trains the
+folds of one experiment and strategy together; `as_dict` / `from_dict` give a JSON-able
+form (to hand a job to another process).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from xlser.config import Optim
@@ -157,6 +159,29 @@ def _files(value: Any) -> list[str]:
 
 def job_from_rule(wildcards: Any, input: Any, params: Any, output: Any, fresh_start: bool = False) -> FinetuneJob:
     """The `finetune` rule's job from its Snakemake objects (attribute access, as in a script)."""
+    return _job(wildcards, int(wildcards.fold), input, params, output, params.checkpoint_dir, fresh_start)
+
+
+def jobs_from_rule(
+    wildcards: Any, input: Any, params: Any, output: Any, fresh_start: bool = False
+) -> list[FinetuneJob]:
+    """The jobs of a rule that trains the folds of one experiment and strategy together
+    (`xlser.peft.stack.run_stacked`): one per fold of `params.folds`, in that order, whose
+    outputs are the fold's entries of the named output lists (`metrics`, `predictions`,
+    `adapter`, `stimuli`, each in the order of `params.folds`) and whose checkpoint folder is
+    the fold's entry of `params.checkpoint_dirs`; every other param as `finetune`'s."""
+    jobs = []
+    for i, fold in enumerate(params.folds):
+        outputs = SimpleNamespace(
+            **{k: _files(getattr(output, k))[i] for k in ("metrics", "predictions", "adapter", "stimuli")}
+        )
+        jobs.append(_job(wildcards, int(fold), input, params, outputs, params.checkpoint_dirs[i], fresh_start))
+    return jobs
+
+
+def _job(
+    wildcards: Any, fold: int, input: Any, params: Any, output: Any, checkpoint_dir: str | None, fresh_start: bool
+) -> FinetuneJob:
     best = _files(getattr(input, "best_layers", None))  # absent for a pinned layer
     listening = _files(getattr(input, "listening", None))
     return FinetuneJob(
@@ -164,7 +189,7 @@ def job_from_rule(wildcards: Any, input: Any, params: Any, output: Any, fresh_st
         train=wildcards.train,
         test=wildcards.test,
         strategy=wildcards.strategy,
-        fold=int(wildcards.fold),
+        fold=fold,
         setting=params.setting,
         source=params.source,
         layer=Layer.from_param(params.layer),
@@ -188,6 +213,6 @@ def job_from_rule(wildcards: Any, input: Any, params: Any, output: Any, fresh_st
         head=params.head,
         emotions=tuple(params.emotions),
         device=params.device,
-        checkpoint_dir=params.checkpoint_dir,
+        checkpoint_dir=checkpoint_dir,
         fresh_start=bool(fresh_start),
     )
