@@ -196,3 +196,26 @@ def test_jobs_that_do_not_share_the_model_are_refused(data, tmp_path):
         run_stacked([a, b])
     with pytest.raises(ValueError, match="share a checkpoint_dir"):
         run_stacked([a, a])
+
+
+@pytest.mark.parametrize(
+    ("kind", "strategy", "stacked"),
+    [
+        ("hubert-group", "lora+ba+wg", True),
+        ("wav2vec2-layer", "lora", True),
+        ("wavlm-group", "frozen", True),
+        ("wavlm-group", "lora", False),  # WavLM's attention reads the projection weights: no per-row LoRA
+    ],
+)
+def test_other_encoders_stack_or_train_separately(tmp_path, curves, kind, strategy, stacked):
+    d = fx.data(tmp_path)
+    model = fx.save_model(tmp_path / "model", kind)
+    sep = [fx.job(d, model, tmp_path / "sep", f, strategy, optim={"max_epochs": 2}) for f in range(2)]
+    stk = [fx.job(d, model, tmp_path / "stk", f, strategy, optim={"max_epochs": 2}) for f in range(2)]
+    rs, rk = [run_finetune(j) for j in sep], run_stacked(stk)
+    if stacked:
+        assert_same_runs(sep, stk, rs, rk, curves)
+    else:
+        assert all("training" not in r for r in rk)
+        for a, b in zip(rs, rk):
+            assert (a["ua"], a["best_epoch"]) == (b["ua"], b["best_epoch"])

@@ -218,7 +218,7 @@ class CachedFeatureEncoder(nn.Module):
                 if k in self._cache:
                     parts.append(self._cache[k].to(input_values.device))
                     continue
-                length = int(lengths[b])
+                length = int(lengths[b])  # (a sync on a GPU: once per utterance, when it is first cached)
                 with torch.no_grad():
                     one = cnn_features(self.inner, input_values[b : b + 1, :length], lengths[b : b + 1], per_utterance)
                 parts.append(one[0, :, : n[b]].detach())

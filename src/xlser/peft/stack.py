@@ -144,6 +144,7 @@ class Batch:
     owner: torch.Tensor
     spans: list[Span]
     keys: list[Any] | None
+    frames: torch.Tensor  # (B,) on the CPU: the valid frames of each row
     real_frames: int
     padded_frames: int
     own_padded_frames: int
@@ -158,8 +159,9 @@ def make_batch(
     device: torch.device,
 ) -> Batch:
     """A stacked step from one collated batch whose rows are `sizes[i]` rows of slot i, in order."""
-    lengths = collated["lengths"]
-    frames = exact.frame_lengths(encoder, lengths).tolist()
+    lengths = collated["lengths"]  # on the CPU: nothing here waits for the device
+    frame_counts = exact.frame_lengths(encoder, lengths)
+    frames = frame_counts.tolist()
     spans, start = [], 0
     for slot, (n, rng) in enumerate(zip(sizes, rngs)):
         spans.append(Span(slot, start, start + n, int(max(frames[start : start + n])), rng))
@@ -172,6 +174,7 @@ def make_batch(
         owner=owner.to(device),
         spans=spans,
         keys=keys,
+        frames=frame_counts,
         real_frames=int(sum(frames)),
         padded_frames=int(len(frames) * max(frames)),
         own_padded_frames=int(sum((s.end - s.start) * s.frames for s in spans)),
@@ -213,11 +216,12 @@ class Stack(nn.Module):
 
     def pooled(self, batch: Batch) -> torch.Tensor:
         """As `PeftSER.pooled`: the last hidden state averaged over each row's valid frames."""
-        frames = exact.frame_lengths(self.encoder, batch.lengths)
         feats = None
         if self.features is not None and self.mode != "unbatched":
             self.features.keys = batch.keys
-            feats = self.features(batch.values, batch.lengths, frames, per_utterance=self.mode == "cnn_per_utterance")
+            per_utterance = self.mode == "cnn_per_utterance"
+            feats = self.features(batch.values, batch.lengths, batch.frames, per_utterance=per_utterance)
+        frames = batch.frames.to(batch.values.device)
         hidden = exact.forward(self.encoder, batch.values, batch.lengths, mode=self.mode, features=feats)[0]
         frames = frames.clamp(1, hidden.shape[1])
         mask = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < frames[:, None]).to(hidden.dtype)
@@ -313,9 +317,9 @@ def train_round(stack: Stack, members: Sequence[Member], collate: Collator, padd
             per = train_step(stack, [members[i] for i in here], batch)
         else:
             per = _checked_step(stack, [members[i] for i in here], batch)
-        sizes = torch.tensor([len(idx) for _, idx in items], dtype=torch.float64, device=dev)
-        totals.index_add_(0, torch.tensor(here, device=dev), per.double() * sizes)
-        counts[here] += sizes.cpu().numpy()
+        sizes = [len(idx) for _, idx in items]
+        totals.index_add_(0, torch.tensor(here, device=dev), per.double() * torch.tensor(sizes, device=dev))
+        counts[here] += sizes
     for m, total, n in zip(members, totals.tolist(), counts):
         m.trainer.scheduler.step()
         m.train_loss = total / max(1.0, n)
