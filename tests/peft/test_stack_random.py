@@ -16,6 +16,7 @@ import stack_fixtures as fx
 import torch
 
 from tiny_encoders import tiny_model
+from xlser.peft import rows as rows_mod
 from xlser.peft import stack as stack_mod
 from xlser.peft.rows import MemberRng, Rows, Span, _row_spec_augment, row_attention
 from xlser.peft.stack import run_stacked
@@ -125,7 +126,7 @@ def test_dropout_masks_per_model_do_not_depend_on_the_stack():
         assert torch.equal(alone.dropout(torch.ones(2, s.frames, 64), p), valid)  # its own draw, alone or stacked
 
 
-def test_layerdrop_decisions_and_attention_dropout_have_the_separate_runs_rates():
+def test_layerdrop_decisions_have_the_separate_runs_rate_per_model():
     rows = Rows()
     spans = _spans([40, 40], [5, 6], rows_per=1)
     rows.set(torch.arange(2), spans, {"w": torch.zeros(2, 1)}, training=True)
@@ -133,16 +134,40 @@ def test_layerdrop_decisions_and_attention_dropout_have_the_separate_runs_rates(
     assert np.abs(skips.mean(0) - 0.2).max() < 0.03  # transformers: skip when torch.rand([]) < layerdrop
     assert np.mean(skips[:, 0] != skips[:, 1]) > 0.02  # decided per model, not once per stack
 
-    class Attention(torch.nn.Module):
-        pass
 
-    module = Attention()
+def _attention_rows(seeds=(5, 6), frames=(40, 30)):
+    rows = Rows()
+    spans = [Span(i, i, i + 1, f, MemberRng(s, torch.device("cpu"))) for i, (f, s) in enumerate(zip(frames, seeds))]
+    rows.set(torch.arange(len(spans)), spans, {"w": torch.zeros(len(spans), 1)}, training=True)
+    module = torch.nn.Module().train()
     module._xlser_rows = [rows]
+    return module, spans
+
+
+def test_attention_dropout_per_model_is_torchs_kernel_on_its_own_stream():
+    """On a CPU: each model's rows through torch's attention kernel with dropout (the separate
+    run's kernel), on its own frames, drawing from its own stream."""
+    module, spans = _attention_rows()
     q = torch.randn(2, 2, 40, 8)
-    _, w = row_attention(module.train(), q, q, q, None, dropout=0.25)
+    out, _ = row_attention(module, q, q, q, None, dropout=0.25)
+    quiet, _ = row_attention(module.eval(), q, q, q, None, dropout=0.25)
+    for s in spans:
+        rng = MemberRng([5, 6][s.slot], torch.device("cpu"))  # the same stream, fresh
+        x = q[s.start : s.end, :, : s.frames]
+        with rng.torch_global():
+            alone = torch.nn.functional.scaled_dot_product_attention(x, x, x, dropout_p=0.25)
+        torch.testing.assert_close(out[s.start : s.end, : s.frames], alone.transpose(1, 2))
+        assert not torch.allclose(out[s.start : s.end, : s.frames], quiet[s.start : s.end, : s.frames])
+
+
+def test_attention_dropout_drawn_per_row_over_the_batch_has_the_rate(monkeypatch):
+    """On a GPU: eager attention over the batch, each model's mask from its own generator."""
+    monkeypatch.setattr(rows_mod, "KERNEL_PER_MODEL", set())
+    module, _ = _attention_rows(frames=(40, 40))
+    q = torch.randn(2, 2, 40, 8)
+    _, w = row_attention(module, q, q, q, None, dropout=0.25)
     plain = torch.softmax(torch.matmul(q, q.transpose(2, 3)) * 8**-0.5, -1)
-    dropped = (w == 0).float().mean()
-    assert abs(float(dropped) - 0.25) < 0.02
+    assert abs(float((w == 0).float().mean()) - 0.25) < 0.02
     kept = w != 0
     torch.testing.assert_close(w[kept], (plain / 0.75)[kept])
 

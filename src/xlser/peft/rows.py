@@ -51,6 +51,8 @@ from torch import nn
 from xlser.peft.modules import LORA_TARGETS
 
 ATTENTION = "xlser_rows"  # the registered attention implementation of a stacked encoder in training mode
+#: devices whose attention dropout runs torch's kernel once per model (`row_attention`)
+KERNEL_PER_MODEL = {"cpu"}
 
 
 class MemberRng:
@@ -72,6 +74,25 @@ class MemberRng:
         if self.dev is not self.cpu:
             self.dev.set_state(state["dev"])
         self.numpy.set_state(state["numpy"])
+
+    @contextlib.contextmanager
+    def torch_global(self) -> Iterator[None]:
+        """torch's default generator of the device holds this model's device stream inside the
+        block (for kernels that draw from it, e.g. the dropout of `scaled_dot_product_attention`);
+        the caller's state is restored afterwards."""
+        device = self.dev.device
+        get, put = (
+            (torch.get_rng_state, torch.set_rng_state)
+            if device.type == "cpu"
+            else (lambda: torch.cuda.get_rng_state(device), lambda s: torch.cuda.set_rng_state(s, device))
+        )
+        saved = get()
+        put(self.dev.get_state())
+        try:
+            yield
+        finally:
+            self.dev.set_state(get())
+            put(saved)
 
     @contextlib.contextmanager
     def numpy_global(self) -> Iterator[None]:
@@ -254,19 +275,51 @@ def row_attention(
     scaling: float | None = None,
     dropout: float = 0.0,
     **_: Any,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eager attention (transformers' `eager_attention_forward`) with the dropout of the
-    attention probabilities drawn per row from each row's model (`module._xlser_rows`)."""
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Attention whose dropout of the attention probabilities is drawn per model
+    (`module._xlser_rows`), with the separate run's probability.
+
+    No dropout (eval, or no attention dropout): one `scaled_dot_product_attention` over the
+    batch. With dropout, on a CPU: torch's own kernel per model on its rows alone (its own
+    frames, so unmasked at batch 1), with its stream in torch's default generator for the
+    call: the separate run's kernel and cost. On a GPU: eager attention over the whole batch
+    with each model's mask drawn from its device generator (`Rows.dropout`): one batched
+    softmax instead of one kernel launch per model and layer."""
     scaling = query.size(-1) ** -0.5 if scaling is None else scaling
+    rows = getattr(module, "_xlser_rows", None)
+    if dropout == 0 or not module.training or rows is None:
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, scale=scaling)
+        return out.transpose(1, 2).contiguous(), None
+    if query.device.type in KERNEL_PER_MODEL:
+        return _attention_per_model(query, key, value, attention_mask, scaling, dropout, rows[0]), None
     weights = torch.matmul(query, key.transpose(2, 3)) * scaling
     if attention_mask is not None:
         weights = weights + attention_mask
-    weights = F.softmax(weights, dim=-1)
-    rows = getattr(module, "_xlser_rows", None)
-    if dropout > 0 and module.training and rows is not None:
-        weights = rows[0].dropout(weights, dropout, time_dims=(2, 3))
-    out = torch.matmul(weights, value).transpose(1, 2).contiguous()
-    return out, weights
+    weights = rows[0].dropout(F.softmax(weights, dim=-1), dropout, time_dims=(2, 3))
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
+def _attention_per_model(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float,
+    rows: Rows,
+) -> torch.Tensor:
+    """`scaled_dot_product_attention` with dropout for each model's rows (their own frames),
+    drawing from that model's stream; the outputs padded back to the batch's frames."""
+    t = query.shape[2]
+    outs = []
+    for s in rows.spans:
+        f = min(s.frames, t)
+        q, k, v = (x[s.start : s.end, :, :f] for x in (query, key, value))
+        mask = None if attention_mask is None or s.end - s.start == 1 else attention_mask[s.start : s.end, :, :f, :f]
+        with s.rng.torch_global():
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=scaling)
+        outs.append(F.pad(out.transpose(1, 2), (0, 0, 0, 0, 0, t - f)))
+    return torch.cat(outs).contiguous()
 
 
 def _register_attention() -> None:
