@@ -23,16 +23,20 @@ per model; peft's mixed-batch `adapter_names` works in inference only.
 
 Random draws (`encoder_mode: train`, LoRA dropout): transformers' modules draw from the
 global generators and decide LayerDrop once per batch; here every draw is taken over
-(`install_rows`): each `nn.Dropout` becomes a `RowDropout`, attention dropout goes through a
-registered attention function (`xlser_rows`, eager attention with per-row masks), LayerDrop
-is decided per model by `RowLayerDrop` around each layer (the encoder's own LayerDrop is set
-to 0), SpecAugment masks are drawn by transformers' own `_compute_mask_indices` per model
+(`install_rows`): each `nn.Dropout` becomes a `RowDropout`; attention dropout goes through a
+registered attention function (`xlser_rows`, `row_attention`: torch's attention kernel once
+per model with the model's stream in torch's default generator for the call on a CPU, eager
+attention with per-row masks on a GPU); LayerDrop is decided per model by `RowLayerDrop`
+around each layer (the encoder's own LayerDrop is set to 0; a layer runs on the rows of the
+models that keep it, and a model that skips it gets no gradient there, as in a separate
+run); SpecAugment masks are drawn by transformers' own `_compute_mask_indices` per model
 under that model's numpy state. A model draws each mask with the shape its own batch would
 have (its rows, its own padded length) and draws nothing in a layer it skips, so its stream
 is a function of its own batches alone: its numbers do not depend on which models share its
-stack. The price: one small mask kernel per model per dropout site instead of one per site,
-a few dozen launches per model and step on a GPU (negligible on a CPU); a draw shared by all
-models would couple their streams and tie a model's numbers to its stack-mates.
+stack. The price: one small mask kernel per model per dropout site (with the copy into the
+batch's mask) instead of one per site, some ten sites per layer, so a few hundred launches
+per model and step on a GPU (negligible on a CPU); a draw shared by all models would couple
+their streams and tie a model's numbers to its stack-mates.
 """
 
 from __future__ import annotations
