@@ -52,7 +52,7 @@ import copy
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -245,8 +245,6 @@ class Member:
     rng: MemberRng
     built: Built
     train_loss: float = 0.0
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def job(self) -> FinetuneJob:
