@@ -38,6 +38,14 @@ What holds exactly and what in distribution:
 - Resume: each model resumes from its own last checkpoint; a kill mid-round repeats that
   round and ends with the numbers of an uninterrupted run (exactly, on CPU).
 
+Why: at batch 1 (the study's) one model's step on a GPU is latency-bound, a long chain of
+small kernels with the GPU idle between them; a stacked step launches about the kernels of
+one step (plus a few per model: its optimiser, its random masks) for N utterances. On a
+CPU, which is throughput-bound, a stacked step costs about what the N separate steps cost
+(`benchmarks/bench_peft.py --stack`). metrics.json's `wall_time_s` of a stacked model is the
+stack's time (training and validation rounds) while the model trained, so the stack's own
+training time is the largest `wall_time_s` of its models.
+
 Padding: the rows of one step have different lengths; `stack_padding` in metrics.json is
 the padded frames over the real frames of this run's training steps (every fold draws its
 batch plan with the same seed, so at batch 1 step s of every fold takes an utterance of
