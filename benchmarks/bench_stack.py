@@ -143,12 +143,13 @@ def stacked_pass(base, folds, st: Finetune, device: torch.device):
     return one_pass
 
 
-def per_utterance(run, n_utterances: int, device: torch.device) -> float:
+def per_utterance(run, n_utterances: int, device: torch.device) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (this process's) per utterance-step of one pass."""
     _sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     run()
     _sync(device)
-    return (time.perf_counter() - t0) / n_utterances
+    return (time.perf_counter() - t0) / n_utterances, (time.process_time() - c0) / n_utterances
 
 
 def stack_table(args, device: torch.device) -> None:
@@ -160,24 +161,23 @@ def stack_table(args, device: torch.device) -> None:
     print(
         f"wav2vec2-base (random), cut at layer {LAYER}, {STRATEGY}, batch 1, encoder mode {st.encoder_mode}, "
         f"{st.precision}, {name}; {args.steps} utterances of 1.5-5 s (about 3 s) per fold, after a warm-up pass; "
-        f"best of {args.repeats} interleaved passes"
+        f"best of {args.repeats} interleaved passes (wall clock; on a CPU also this process's CPU time, which "
+        "other processes on a shared machine disturb less)"
     )
     print(
-        f"{'models':>6} {'separate ms/utt':>16} {'stacked ms/utt':>15} {'speed-up':>9} "
+        f"{'models':>6} {'separate ms/utt':>16} {'stacked ms/utt':>15} {'speed-up':>9} {'CPU time':>9} "
         f"{'padding':>8} {'(seed per fold)':>16}  (padding: 1600 utterances per fold)"
     )
     for n in args.stack:
         folds = folds_of(n, args.steps, fe, np.random.default_rng(n))
         pad_same, pad_own = (padding_of(base, n, 1600, same) for same in (True, False))
         runs = {"separate": separate_pass(base, folds, st, device), "stacked": stacked_pass(base, folds, st, device)}
-        times: dict[str, list[float]] = {k: [] for k in runs}
+        times: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
         for _ in range(args.repeats):  # interleaved, so that a busy spell of a shared machine hits both
             for k, run in runs.items():
                 times[k].append(per_utterance(run, n * args.steps, device))
-        sep, stk = min(times["separate"]), min(times["stacked"])
-        print(
-            f"{n:>6} {1000 * sep:>16.1f} {1000 * stk:>15.1f} {sep / stk:>8.2f}x {pad_same:>8.3f} {pad_own:>16.3f}"
-            f"   medians {1000 * np.median(times['separate']):.1f} / {1000 * np.median(times['stacked']):.1f} ms",
-            flush=True,
-        )
+        (sep, sep_cpu), (stk, stk_cpu) = (np.min(times[k], axis=0) for k in ("separate", "stacked"))
+        cpu = f"{sep_cpu / stk_cpu:>8.2f}x" if device.type == "cpu" else f"{'':>9}"
+        row = f"{n:>6} {1000 * sep:>16.1f} {1000 * stk:>15.1f} {sep / stk:>8.2f}x {cpu}"
+        print(f"{row} {pad_same:>8.3f} {pad_own:>16.3f}", flush=True)
         del runs
