@@ -74,9 +74,9 @@ class MemberRng:
         return {"cpu": self.cpu.get_state(), "dev": self.dev.get_state(), "numpy": self.numpy.get_state()}
 
     def load(self, state: dict[str, Any]) -> None:
-        self.cpu.set_state(state["cpu"])
+        self.cpu.set_state(state["cpu"].cpu())  # a checkpoint loaded onto a GPU maps the states there
         if self.dev is not self.cpu:
-            self.dev.set_state(state["dev"])
+            self.dev.set_state(state["dev"].cpu())
         self.numpy.set_state(state["numpy"])
 
     @contextlib.contextmanager
