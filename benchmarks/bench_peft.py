@@ -1,4 +1,5 @@
-"""Fine-tuning steps per second of a base-size group-norm wav2vec2, exact batches, cut at layer 6 vs all 12.
+"""Fine-tuning speed of a base-size group-norm wav2vec2 (exact batches): cut at layer 6 vs all 12,
+and (`--stack N ...`) fold models trained separately vs stacked.
 
 Stock `Wav2Vec2Config()` (95M parameters, random weights: speed does not depend on them),
 per PEFT strategy: AdamW steps on batches of utterances of 1.5-4.5 s through the exact
@@ -6,6 +7,17 @@ batched path (`PeftSER` -> `xlser.models.encoder`: per-utterance normalisation, 
 masked transformer), without and with the CNN feature cache. The figure is the median over
 `--repeats` timed runs of `--steps` steps. On CPU by default; `--device cuda` times fp32
 and bf16 autocast. Run: `.venv/bin/python benchmarks/bench_peft.py [--device cuda]`.
+
+`--stack 5 10 20`: the study's fine-tune (batch 1, lora+ba+wg, cut at layer 6, the study's
+encoder mode `train` with the checkpoint's dropout, LayerDrop and time masking and LoRA
+dropout 0.1; `--encoder-mode eval` for xlser's default) timed per utterance-step: N fold
+models stepping one utterance each, one after the other (`PeftSER`, as separate jobs do) and
+all N in one stacked step (`xlser.peft.stack`), over the same utterances (N folds of
+`--steps` utterances of about 3 s, 1.5-5 s, drawn per fold), after a warm-up pass that fills
+the CNN feature cache (as every epoch after the first). Also the padding of the stacked
+steps (padded / real frames): with every fold's batch plan drawn with the same seed (as
+xlser does) and, for contrast, with a seed per fold. The ratios are measured in one run, on
+one device. Run: `.venv/bin/python benchmarks/bench_peft.py --stack 5 10 20 [--device cuda]`.
 """
 
 from __future__ import annotations
@@ -62,7 +74,7 @@ def steps_per_second(
     def step(k: int) -> None:
         x, lengths = (t.to(device) for t in data[k])
         if model.features is not None:
-            model.features.key = ("bench", tuple(range(k * batch, (k + 1) * batch)))
+            model.features.keys = [("bench", i) for i in range(k * batch, (k + 1) * batch)]
         with amp:
             loss = torch.nn.functional.cross_entropy(model(x, lengths).float(), y)
         opt.zero_grad(set_to_none=True)
@@ -91,8 +103,19 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--strategies", nargs="+", default=["frozen", "lora", "lora+ba+wg"])
+    ap.add_argument("--stack", type=int, nargs="+", help="stack sizes: time separate vs stacked fold models")
+    ap.add_argument("--encoder-mode", default="train", choices=["train", "eval"], help="with --stack")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], help="with --stack (default: fp32 on CPU, bf16 on CUDA)")
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if args.stack:
+        from bench_stack import stack_table
+
+        stack_table(args, device)
+        return
     precisions = ["fp32", "bf16"] if device.type == "cuda" else ["fp32"]
     torch.manual_seed(0)
     base = T.Wav2Vec2Model(T.Wav2Vec2Config()).eval()

@@ -69,7 +69,7 @@ def test_fine_tuned_logits_are_the_same_alone_and_in_any_batch(kind, cache):
 
     def logits(idx):
         if model.features is not None:
-            model.features.key = (part.name, tuple(idx))
+            model.features.keys = part.keys(idx)
         b = collate(part, idx)
         with torch.no_grad():
             return model(b["input_values"], b["lengths"], b["attention_mask"])

@@ -19,6 +19,7 @@ import transformers as T
 
 from xlser.config import Optim
 from xlser.peft import train as train_mod
+from xlser.peft.job import FinetuneJob, JobInputs, JobOutputs
 from xlser.peft.modules import Lora, build_model
 from xlser.peft.settings import Finetune, Layer
 from xlser.peft.train import run_finetune
@@ -85,7 +86,7 @@ def data(tmp_path_factory):
     return tiny_model(root / "model"), corpus(root)
 
 
-def job(data, out: Path, strategy: str, max_epochs: int, patience: int = 100, lr: float = 2e-2) -> dict:
+def job(data, out: Path, strategy: str, max_epochs: int, patience: int = 100, lr: float = 2e-2) -> FinetuneJob:
     model, (man, spl) = data
     settings = Finetune(
         grad_clip=1.0,
@@ -100,40 +101,34 @@ def job(data, out: Path, strategy: str, max_epochs: int, patience: int = 100, lr
         standardize=True,
         clip_normalised_waveform=False,
     )
-    return {
-        "best_layers": None,
-        "layer": Layer(pinned=2),
-        "source": model,
-        "manifests": [man],
-        "splits": [spl],
-        "listening": None,
-        "model": "M",
-        "train": "C",
-        "test": "C",
-        "strategy": strategy,
-        "fold": 0,
-        "setting": "mono",
-        "stage_corpus": None,
-        "optim": Optim(
-            lr=lr, eps=1e-8, weight_decay=0.0, batch_size=4, max_epochs=max_epochs, patience=patience, seed=1
+    return FinetuneJob(
+        model="M",
+        train="C",
+        test="C",
+        strategy=strategy,
+        fold=0,
+        setting="mono",
+        source=model,
+        layer=Layer(pinned=2),
+        optim=Optim(lr=lr, eps=1e-8, weight_decay=0.0, batch_size=4, max_epochs=max_epochs, patience=patience, seed=1),
+        settings=settings,
+        head="linear",
+        emotions=tuple(EMOTIONS),
+        device="cpu",
+        inputs=JobInputs(manifests=(man,), splits=(spl,)),
+        outputs=JobOutputs(
+            metrics=str(out / "metrics.json"),
+            predictions=str(out / "predictions.csv"),
+            adapter=str(out / "adapter.safetensors"),
+            stimuli=str(out / "stimuli.csv"),
         ),
-        "settings": settings,
-        "lora": Lora(r=2, alpha=4, dropout=0.0) if strategy != "frozen" else None,
-        "adapter": None,
-        "head": "linear",
-        "emotions": EMOTIONS,
-        "device": "cpu",
-        "checkpoint_dir": None,
-        "out_metrics": str(out / "metrics.json"),
-        "out_predictions": str(out / "predictions.csv"),
-        "out_adapter": str(out / "adapter.safetensors"),
-        "out_stimuli": str(out / "stimuli.csv"),
-    }
+        lora=Lora(r=2, alpha=4, dropout=0.0) if strategy != "frozen" else None,
+    )
 
 
 @pytest.mark.parametrize("strategy", ["frozen", "lora"])
 def test_fine_tuning_learns_a_separable_corpus(data, tmp_path, strategy):
-    m = run_finetune(**job(data, tmp_path, strategy, max_epochs=8))
+    m = run_finetune(job(data, tmp_path, strategy, max_epochs=8))
     # 16 test utterances, 4 classes: chance is 0.25; a model trained on its labels gets them (nearly) all
     assert m["ua"] >= 0.75, m
     pred = pd.read_csv(tmp_path / "predictions.csv")
@@ -168,7 +163,7 @@ def scripted_losses(monkeypatch, losses: list[float]) -> dict[str, int]:
 )
 def test_fine_tuning_stops_at_the_pinned_epoch(data, tmp_path, monkeypatch, losses, patience, stops_after):
     calls = scripted_losses(monkeypatch, losses + [0.0] * 10)
-    m = run_finetune(**job(data, tmp_path, "frozen", max_epochs=6 if stops_after == 6 else 20, patience=patience))
+    m = run_finetune(job(data, tmp_path, "frozen", max_epochs=6 if stops_after == 6 else 20, patience=patience))
     assert m["epochs"] == stops_after == calls["val"]
 
 
@@ -204,10 +199,10 @@ def test_outputs_are_those_of_the_best_validation_epoch(data, tmp_path, monkeypa
         return script
 
     left = scripted([0.5, 0.9, 0.4, 0.3, 0.2])
-    m5 = run_finetune(**job(data, tmp_path / "five", "frozen", max_epochs=5))
+    m5 = run_finetune(job(data, tmp_path / "five", "frozen", max_epochs=5))
     assert not left and m5["epochs"] == 5 and m5["best_epoch"] == 2
     scripted([0.5, 0.9])
-    m2 = run_finetune(**job(data, tmp_path / "two", "frozen", max_epochs=2))
+    m2 = run_finetune(job(data, tmp_path / "two", "frozen", max_epochs=2))
     assert m2["best_epoch"] == 2
     assert m5["ua"] == pytest.approx(m2["ua"], abs=1e-12)
     p5 = pd.read_csv(tmp_path / "five" / "predictions.csv")

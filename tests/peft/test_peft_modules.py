@@ -218,10 +218,10 @@ def test_feature_cache_returns_what_the_cnn_computes_and_skips_it_on_reuse():
         model.cache_features()
         calls = []
         model.features.inner.register_forward_hook(lambda *a: calls.append(1))
-        model.features.key = ("p", (0, 1))
+        model.features.keys = [("p", 0), ("p", 1)]
         first = model(x, lengths, mask)
         again = model(torch.zeros_like(x), lengths, mask)  # same key: the cached CNN output is used
-        model.features.key = None
+        model.features.keys = None
         uncached = model(torch.zeros_like(x), lengths, mask)
     assert torch.equal(plain, first) and torch.equal(first, again) and len(calls) == 2
     assert not torch.allclose(uncached, first)

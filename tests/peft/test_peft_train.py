@@ -24,6 +24,7 @@ from xlser.config import Optim
 from xlser.errors import InputError
 from xlser.peft import train as train_mod
 from xlser.peft.data import corpus_files, load_partition
+from xlser.peft.job import FinetuneJob, JobInputs, JobOutputs
 from xlser.peft.modules import Adapter, Lora
 from xlser.peft.settings import Layer, best_layer
 from xlser.peft.train import Finetune, run_finetune, stage_limit
@@ -145,7 +146,7 @@ SETTINGS = Finetune(
 LORA, ADAPTER = Lora(r=2, alpha=4, dropout=0.1), Adapter(reduction=16)
 
 
-def kwargs(
+def make_job(
     job,
     out: Path,
     strategy="lora+ba+wg",
@@ -155,44 +156,50 @@ def kwargs(
     listening=None,
     optim: dict | None = None,
     layer: Layer | None = None,
+    fold: int = 0,
     **settings,
-) -> dict:
-    """A job's arguments; its layer chosen from its own best_layers.csv row unless `layer` is given."""
+) -> FinetuneJob:
+    """A job; its layer chosen from its own best_layers.csv row unless `layer` is given."""
     if strategy == "two_stage":
         settings.setdefault("two_stage_schedule", "stagewise")
-    return {
-        "best_layers": job["best"],
-        "layer": layer or Layer(row=("M", train, test)),
-        "source": job["model"],
-        "manifests": job["manifests"],
-        "splits": job["splits"],
-        "listening": listening,
-        "model": "M",
-        "train": train,
-        "test": test,
-        "strategy": strategy,
-        "fold": 0,
-        "setting": setting,
-        "stage_corpus": "CA" if strategy == "two_stage" else None,
-        "optim": dataclasses.replace(OPTIM, **(optim or {})),
-        "settings": dataclasses.replace(SETTINGS, **settings),
-        "lora": LORA if strategy != "frozen" else None,
-        "adapter": ADAPTER if strategy in ("lora+ba+wg", "two_stage") else None,
-        "head": "linear",
-        "emotions": EMOTIONS,
-        "device": "cpu",
-        "checkpoint_dir": str(out / "ckpt"),
-        "out_metrics": str(out / "metrics.json"),
-        "out_predictions": str(out / "predictions.csv"),
-        "out_adapter": str(out / "adapter.safetensors"),
-        "out_stimuli": str(out / "stimuli.csv"),
-    }
+    return FinetuneJob(
+        model="M",
+        train=train,
+        test=test,
+        strategy=strategy,
+        fold=fold,
+        setting=setting,
+        source=job["model"],
+        layer=layer or Layer(row=("M", train, test)),
+        optim=dataclasses.replace(OPTIM, **(optim or {})),
+        settings=dataclasses.replace(SETTINGS, **settings),
+        head="linear",
+        emotions=tuple(EMOTIONS),
+        device="cpu",
+        inputs=JobInputs(
+            manifests=tuple(job["manifests"]), splits=tuple(job["splits"]), best_layers=job["best"], listening=listening
+        ),
+        outputs=JobOutputs(
+            metrics=str(out / "metrics.json"),
+            predictions=str(out / "predictions.csv"),
+            adapter=str(out / "adapter.safetensors"),
+            stimuli=str(out / "stimuli.csv"),
+        ),
+        stage_corpus="CA" if strategy == "two_stage" else None,
+        lora=LORA if strategy != "frozen" else None,
+        adapter=ADAPTER if strategy in ("lora+ba+wg", "two_stage") else None,
+        checkpoint_dir=str(out / "ckpt"),
+    )
+
+
+def without_best_layers(j: FinetuneJob) -> FinetuneJob:
+    return dataclasses.replace(j, inputs=dataclasses.replace(j.inputs, best_layers=None))
 
 
 def test_job_outputs_follow_the_contract(job, tmp_path):
     from safetensors.torch import load_file
 
-    res = run_finetune(**kwargs(job, tmp_path))
+    res = run_finetune(make_job(job, tmp_path))
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m == json.loads(json.dumps(res))
     for key in (
@@ -260,7 +267,7 @@ class Recorder:
 def test_two_stage_stagewise_trains_the_stage_corpus_first_then_resets_early_stopping(job, tmp_path, monkeypatch):
     rec = Recorder(monkeypatch)
     m = run_finetune(
-        **kwargs(job, tmp_path, strategy="two_stage", train="CB", test="CB", setting="trans", optim={"max_epochs": 3})
+        make_job(job, tmp_path, strategy="two_stage", train="CB", test="CB", setting="trans", optim={"max_epochs": 3})
     )
     assert m["layer"] == 1 and m["layers_kept"] == 1
     assert m["stage_epochs"] == [3, 3] and m["epochs"] == 6  # each stage gets its own early stopping/epoch budget
@@ -275,7 +282,7 @@ def test_two_stage_study_schedule_validates_on_the_target_and_keeps_the_best_of_
 ):
     rec = Recorder(monkeypatch)
     m = run_finetune(
-        **kwargs(
+        make_job(
             job,
             tmp_path,
             strategy="two_stage",
@@ -296,7 +303,7 @@ def test_two_stage_study_schedule_validates_on_the_target_and_keeps_the_best_of_
     assert m["two_stage_schedule"] == "study"
     # early stopping in stage 1 switches before half the budget (huge lr: the val loss worsens fast)
     m = run_finetune(
-        **kwargs(
+        make_job(
             job,
             tmp_path / "es",
             strategy="two_stage",
@@ -361,7 +368,7 @@ def test_study_schedule_stops_at_epoch_50_after_an_early_switch(job, tmp_path, m
     monkeypatch.setattr(train_mod, "predict", scripted)
     monkeypatch.setattr(train_mod.Trainer, "_train_epoch", lambda self, part, seed: 0.0)  # the schedule only
     m = run_finetune(
-        **kwargs(
+        make_job(
             job,
             tmp_path,
             strategy="two_stage",
@@ -398,7 +405,7 @@ def test_batch_1_steps_once_per_utterance(job, tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.optim.AdamW, "step", step)
     monkeypatch.setattr(train_mod.Collator, "__call__", collate)
-    m = run_finetune(**kwargs(job, tmp_path, strategy="lora", optim={"max_epochs": 2, "batch_size": 1}))
+    m = run_finetune(make_job(job, tmp_path, strategy="lora", optim={"max_epochs": 2, "batch_size": 1}))
     n_train = 6 * len(EMOTIONS)  # the fixture: 6 training utterances per emotion
     assert len(steps) == 2 * n_train and all(len(b) == 1 for b in seen)
     assert sorted(i for b in seen[:n_train] for i in b) == list(range(n_train))
@@ -408,16 +415,15 @@ def test_batch_1_steps_once_per_utterance(job, tmp_path, monkeypatch):
 def test_pinned_layer_needs_no_layer_wise_result(job, tmp_path):
     """A pinned layer runs without best_layers.csv, is not read from it, and is recorded as pinned."""
     m = run_finetune(
-        **dict(
-            kwargs(job, tmp_path / "pin", strategy="frozen", optim={"max_epochs": 1}, layer=Layer(pinned=1)),
-            best_layers=None,
+        without_best_layers(
+            make_job(job, tmp_path / "pin", strategy="frozen", optim={"max_epochs": 1}, layer=Layer(pinned=1))
         )
     )
     assert (m["layer"], m["layer_source"], m["layers_kept"]) == (1, "pinned", 1)  # best_layers.csv says 2
     with pytest.raises(ValueError, match=r"hidden states 0\.\.3 only"):
-        run_finetune(**dict(kwargs(job, tmp_path / "high", strategy="frozen", layer=Layer(pinned=4)), best_layers=None))
+        run_finetune(without_best_layers(make_job(job, tmp_path / "high", strategy="frozen", layer=Layer(pinned=4))))
     with pytest.raises(ValueError, match="best_layers.csv is needed"):
-        run_finetune(**dict(kwargs(job, tmp_path / "none", strategy="frozen"), best_layers=None))
+        run_finetune(without_best_layers(make_job(job, tmp_path / "none", strategy="frozen")))
 
 
 def test_cross_runs_validate_on_the_configured_corpus(job, tmp_path, monkeypatch):
@@ -425,7 +431,7 @@ def test_cross_runs_validate_on_the_configured_corpus(job, tmp_path, monkeypatch
     for val_on, corpus in (("source", "CA"), ("target", "CB")):
         rec.calls.clear()
         m = run_finetune(
-            **kwargs(job, tmp_path / val_on, strategy="frozen", optim={"max_epochs": 2}, cross_val_on=val_on)
+            make_job(job, tmp_path / val_on, strategy="frozen", optim={"max_epochs": 2}, cross_val_on=val_on)
         )
         assert m["val_corpus"] == corpus
         assert [n for n, _ in rec.calls] == [f"{corpus}:val"] * 2 + ["CB:test"]  # validation, then the test set
@@ -437,7 +443,7 @@ def test_layers_kept_k_plus_1_trains_lora_on_one_more_layer(job, tmp_path):
 
     names = {}
     for rule in ("k", "k+1"):
-        m = run_finetune(**kwargs(job, tmp_path / rule, strategy="lora", optim={"max_epochs": 1}, layers_kept=rule))
+        m = run_finetune(make_job(job, tmp_path / rule, strategy="lora", optim={"max_epochs": 1}, layers_kept=rule))
         assert m["layer"] == 2 and m["layers_kept"] == {"k": 2, "k+1": 3}[rule]
         names[rule] = set(load_file(tmp_path / rule / "adapter.safetensors"))
     extra = names["k+1"] - names["k"]
@@ -447,8 +453,8 @@ def test_layers_kept_k_plus_1_trains_lora_on_one_more_layer(job, tmp_path):
 
 def test_same_seed_same_numbers_early_stopping_and_byte_identical_adapters(job, tmp_path):
     optim = {"max_epochs": 30, "patience": 1, "lr": 0.5}  # a huge lr: the val loss gets worse fast
-    a = run_finetune(**kwargs(job, tmp_path / "a", strategy="frozen", optim=optim))
-    b = run_finetune(**kwargs(job, tmp_path / "b", strategy="frozen", optim=optim))
+    a = run_finetune(make_job(job, tmp_path / "a", strategy="frozen", optim=optim))
+    b = run_finetune(make_job(job, tmp_path / "b", strategy="frozen", optim=optim))
     assert a["epochs"] < 30  # stopped early
     for k in ("ua", "wa", "macro_f1", "epochs", "best_epoch"):
         assert a[k] == b[k]
@@ -473,8 +479,8 @@ def test_encoder_in_training_mode_is_seeded_too(job, tmp_path):
     )
     a, b = (
         run_finetune(
-            **dict(
-                kwargs(job, tmp_path / d, strategy="lora", optim={"max_epochs": 2}, encoder_mode="train"),
+            dataclasses.replace(
+                make_job(job, tmp_path / d, strategy="lora", optim={"max_epochs": 2}, encoder_mode="train"),
                 source=str(model),
             )
         )
@@ -492,9 +498,9 @@ def test_gradient_clipping_is_an_option(job, tmp_path, monkeypatch):
     seen = []
     real = torch.nn.utils.clip_grad_norm_
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda p, v, *a, **k: seen.append(v) or real(p, v, *a, **k))
-    m = run_finetune(**kwargs(job, tmp_path / "off", strategy="frozen", optim={"max_epochs": 1}, grad_clip=None))
+    m = run_finetune(make_job(job, tmp_path / "off", strategy="frozen", optim={"max_epochs": 1}, grad_clip=None))
     assert seen == [] and m["grad_clip"] is None
-    run_finetune(**kwargs(job, tmp_path / "on", strategy="frozen", optim={"max_epochs": 1}, grad_clip=0.5))
+    run_finetune(make_job(job, tmp_path / "on", strategy="frozen", optim={"max_epochs": 1}, grad_clip=0.5))
     assert seen and set(seen) == {0.5}
     assert train_mod._half_dtype(torch.device("cpu"), "bf16") is None  # bf16 autocasts on CUDA only
 
@@ -507,7 +513,7 @@ def test_threads_come_from_the_settings_not_the_caller(job, tmp_path):
             torch.set_num_threads(ambient)
             runs.append(
                 run_finetune(
-                    **kwargs(job, tmp_path / str(ambient), strategy="frozen", optim={"max_epochs": 2}, threads=1)
+                    make_job(job, tmp_path / str(ambient), strategy="frozen", optim={"max_epochs": 2}, threads=1)
                 )
             )
             assert torch.get_num_threads() == ambient  # restored afterwards
@@ -524,7 +530,7 @@ def test_listening_stimuli_scored_with_the_best_checkpoint_and_marked_when_train
     lst = tmp_path / "CB.listening.csv"
     pd.DataFrame({"utt_id": ids, "emotion": [i.split("_")[1] for i in ids], "speaker": "s1"}).to_csv(lst, index=False)
     m = run_finetune(
-        **kwargs(
+        make_job(
             job,
             tmp_path / "trans",
             strategy="lora",
@@ -544,12 +550,12 @@ def test_listening_stimuli_scored_with_the_best_checkpoint_and_marked_when_train
     shared = stim.set_index("utt_id").loc[ids[:2], pred.columns]
     pd.testing.assert_frame_equal(shared, pred.loc[ids[:2]], check_exact=False, rtol=1e-5)
     # a cross run never trains on the test corpus
-    run_finetune(**kwargs(job, tmp_path / "cross", strategy="frozen", optim={"max_epochs": 1}, listening=str(lst)))
+    run_finetune(make_job(job, tmp_path / "cross", strategy="frozen", optim={"max_epochs": 1}, listening=str(lst)))
     assert not pd.read_csv(tmp_path / "cross" / "stimuli.csv")["in_train"].any()
     bad = tmp_path / "bad.listening.csv"
     bad.write_text("utt_id,emotion\nCB_angry_test0,angry\nghost,sad\n")
     with pytest.raises(InputError, match=r"bad\.listening\.csv, line 3: stimulus 'ghost'"):
-        run_finetune(**kwargs(job, tmp_path / "bad", strategy="frozen", listening=str(bad)))
+        run_finetune(make_job(job, tmp_path / "bad", strategy="frozen", listening=str(bad)))
 
 
 class Killed(Exception):
@@ -568,19 +574,19 @@ def _run_killed_after(job, args, monkeypatch, epochs: int) -> None:
     with monkeypatch.context() as mp:
         mp.setattr(train_mod.Trainer, "_save", save)
         with pytest.raises(Killed):
-            run_finetune(**args)
-    assert (Path(args["checkpoint_dir"]) / "last.pt").exists() and not Path(args["out_metrics"]).exists()
+            run_finetune(args)
+    assert (Path(args.checkpoint_dir) / "last.pt").exists() and not Path(args.outputs.metrics).exists()
 
 
 def test_resume_only_what_this_job_computed_with(job, tmp_path, monkeypatch):
-    args = kwargs(job, tmp_path, strategy="frozen", optim={"max_epochs": 3})
+    args = make_job(job, tmp_path, strategy="frozen", optim={"max_epochs": 3})
     # unchanged, or a setting that only other strategies use (LoRA sizes for a frozen job): resumed
     _run_killed_after(job, args, monkeypatch, 1)
-    assert run_finetune(**dict(args, lora=Lora(r=64, alpha=1, dropout=0.0)))["resumed_from_epoch"] == 1
+    assert run_finetune(dataclasses.replace(args, lora=Lora(r=64, alpha=1, dropout=0.0)))["resumed_from_epoch"] == 1
     # an input rewritten since (Snakemake re-ran what made it: --forceall), other code, or another
     # setting of this job: started over
     for change in ("input", "code", "setting"):
-        a = kwargs(job, tmp_path / change, strategy="frozen", optim={"max_epochs": 3})
+        a = make_job(job, tmp_path / change, strategy="frozen", optim={"max_epochs": 3})
         _run_killed_after(job, a, monkeypatch, 1)
         with monkeypatch.context() as mp:
             if change == "input":
@@ -589,16 +595,16 @@ def test_resume_only_what_this_job_computed_with(job, tmp_path, monkeypatch):
             elif change == "code":
                 mp.setattr(train_mod, "code_version", lambda: "other code")
             else:
-                a["settings"] = dataclasses.replace(SETTINGS, max_batch_seconds=50.0)
-            res = run_finetune(**a)
+                a = dataclasses.replace(a, settings=dataclasses.replace(SETTINGS, max_batch_seconds=50.0))
+            res = run_finetune(a)
         assert res["resumed_from_epoch"] is None and res["epochs"] == 3, change
 
 
 def test_forced_rerun_starts_over_instead_of_resuming(job, tmp_path, monkeypatch):
     """`fresh_start` (a forced re-run: -F, -R finetune) discards a matching leftover checkpoint."""
-    args = kwargs(job, tmp_path, strategy="frozen", optim={"max_epochs": 3})
+    args = make_job(job, tmp_path, strategy="frozen", optim={"max_epochs": 3})
     _run_killed_after(job, args, monkeypatch, 1)
-    res = run_finetune(**dict(args, fresh_start=True))
+    res = run_finetune(dataclasses.replace(args, fresh_start=True))
     assert res["resumed_from_epoch"] is None and res["epochs"] == 3
 
 
@@ -621,24 +627,21 @@ def test_forced_rerun_is_read_from_snakemakes_dag_settings():
 _CHILD = """
 import json, sys, torch
 torch.set_num_threads(1)
-from xlser.config import Optim
-from xlser.peft.modules import Adapter, Lora
-from xlser.peft.settings import Layer
-from xlser.peft.train import Finetune, run_finetune
-a = json.loads(sys.argv[1])
-a.update(optim=Optim(**a["optim"]), settings=Finetune(**a["settings"]), lora=Lora(**a["lora"]),
-         adapter=Adapter(**a["adapter"]), layer=Layer(row=tuple(a["layer"]["row"])))
-run_finetune(**a)
+from xlser.peft.job import FinetuneJob
+from xlser.peft.train import run_finetune
+run_finetune(FinetuneJob.from_dict(json.loads(sys.argv[1])))
 """
 
 
 def test_kill_and_resume_ends_like_an_uninterrupted_run(job, tmp_path):
-    ref = run_finetune(**kwargs(job, tmp_path / "ref", optim={"max_epochs": 8}))
-    args = kwargs(job, tmp_path / "run", optim={"max_epochs": 8})
+    ref = run_finetune(make_job(job, tmp_path / "ref", optim={"max_epochs": 8}))
+    args = make_job(job, tmp_path / "run", optim={"max_epochs": 8})
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
-    plain = {k: (dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v) for k, v in args.items()}
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, json.dumps(plain)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-c", _CHILD, json.dumps(args.as_dict())],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     progress = tmp_path / "run" / "ckpt" / "progress.json"
     deadline = time.time() + 120
@@ -650,8 +653,8 @@ def test_kill_and_resume_ends_like_an_uninterrupted_run(job, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = json.loads(progress.read_text())["total_epochs"]
-    assert 2 <= killed_at < 8 and not Path(args["out_metrics"]).exists()
-    res = run_finetune(**args)
+    assert 2 <= killed_at < 8 and not Path(args.outputs.metrics).exists()
+    res = run_finetune(args)
     assert res["resumed_from_epoch"] == killed_at
     for k in ("ua", "wa", "macro_f1", "epochs", "best_epoch", "val_ua", "trainable_params"):
         assert res[k] == ref[k], k
@@ -689,10 +692,10 @@ def test_a_non_finite_loss_stops_the_job_and_writes_nothing(job, tmp_path, monke
         return probs, float("nan")
 
     monkeypatch.setattr(train_mod, "predict", nan_loss)
-    args = kwargs(job, tmp_path)
+    args = make_job(job, tmp_path)
     with pytest.raises(InputError, match=r"epoch 1: training / validation loss: 1 of 2 values are NaN or inf"):
-        run_finetune(**args)
-    assert not Path(args["out_metrics"]).exists() and not Path(args["out_predictions"]).exists()
+        run_finetune(args)
+    assert not Path(args.outputs.metrics).exists() and not Path(args.outputs.predictions).exists()
 
 
 def _metrics(dirpath: Path, **kw) -> str:
@@ -800,14 +803,14 @@ def test_standardize_fixes_the_head_input_to_the_training_statistics(job, tmp_pa
         return seen["stats"]
 
     monkeypatch.setattr(train_mod, "input_stats", spy)
-    run_finetune(**kwargs(job, tmp_path / "std", strategy="frozen", optim={"max_epochs": 2}, standardize=True))
+    run_finetune(make_job(job, tmp_path / "std", strategy="frozen", optim={"max_epochs": 2}, standardize=True))
     saved = load_file(str(tmp_path / "std" / "adapter.safetensors"))
     assert "CA" in seen["part"] and "train" in seen["part"]
     torch.testing.assert_close(saved["in_mean"], seen["stats"][0])
     torch.testing.assert_close(saved["in_std"], seen["stats"][1].clamp(min=1e-5))
     assert saved["in_mean"].abs().max() > 0 and not torch.allclose(saved["in_std"], torch.ones_like(saved["in_std"]))
     seen.clear()
-    run_finetune(**kwargs(job, tmp_path / "raw", strategy="frozen", optim={"max_epochs": 2}, standardize=False))
+    run_finetune(make_job(job, tmp_path / "raw", strategy="frozen", optim={"max_epochs": 2}, standardize=False))
     raw = load_file(str(tmp_path / "raw" / "adapter.safetensors"))
     assert not seen and (raw["in_mean"] == 0).all() and (raw["in_std"] == 1).all()
 
@@ -866,11 +869,12 @@ def test_a_layer_wise_result_choosing_layer_0_runs_each_strategy_as_itself(job, 
         lay = job_layer(
             peft, model="M", train="CA", test="CA", strategy=s, source_corpus="CA", layerwise={("M", "CA", "CA")}
         )
-        args = kwargs(
+        j = make_job(
             job, tmp_path / s, strategy=s, train="CA", test="CA", setting="mono", optim={"max_epochs": 2}, layer=lay
         )
-        out[s] = run_finetune(**dict(args, best_layers=str(best)))
-        paths.append(args["out_metrics"])
+        j = dataclasses.replace(j, inputs=dataclasses.replace(j.inputs, best_layers=str(best)))
+        out[s] = run_finetune(j)
+        paths.append(j.outputs.metrics)
     assert (out["frozen"]["layer"], out["frozen"]["layers_kept"], out["frozen"]["layer_source"]) == (0, 0, "chosen")
     for s in ("lora", "lora+ba+wg"):
         assert (out[s]["layer"], out[s]["layers_kept"], out[s]["layer_source"]) == (2, 2, "chosen>=1")
@@ -880,18 +884,19 @@ def test_a_layer_wise_result_choosing_layer_0_runs_each_strategy_as_itself(job, 
     (row,) = md_rows((tmp_path / "t1.md").read_text())
     assert row["Layer"] == "0 (chosen): frozen; 2 (chosen>=1): lora, lora+ba+wg"
     assert [row[f"{s} params"] for s in ("frozen", "lora", "lora+ba+wg")] == [f"{p:,}" for p in params]
-    args = kwargs(job, tmp_path / "best", strategy="lora", train="CA", test="CA", setting="mono")
+    j = make_job(job, tmp_path / "best", strategy="lora", train="CA", test="CA", setting="mono")
+    j = dataclasses.replace(j, inputs=dataclasses.replace(j.inputs, best_layers=str(best)))
     with pytest.raises(InputError, match=r"best_layers\.csv.*lora M CA -> CA: layer 0 \(chosen\).*nothing to adapt"):
-        run_finetune(**dict(args, best_layers=str(best), layer=Layer(row=("M", "CA", "CA"))))
+        run_finetune(j)
     assert not (tmp_path / "best" / "metrics.json").exists()
     # where the best layer of all keeps one, lora runs there too, recorded as plainly chosen
-    from xlser.peft.train import job_k
+    from xlser.peft.train import resolve_layer
 
-    restricted = Layer(row=("M", "CA", "CA"), column="layer_ge1")
-    assert job_k(restricted, str(best), "lora", "M CA -> CA", "k") == (2, "chosen>=1")
+    restricted = dataclasses.replace(j, layer=Layer(row=("M", "CA", "CA"), column="layer_ge1"))
+    assert resolve_layer(restricted) == (2, "chosen>=1")
     probes.loc[probes["layer"] == 0, "val_ua"] = 0.1
     write_csv(best_layers(summarise(probes)).round(6), best)
-    assert job_k(restricted, str(best), "lora", "M CA -> CA", "k") == (2, "chosen")
+    assert resolve_layer(restricted) == (2, "chosen")
 
 
 def md_rows(text: str) -> list[dict[str, str]]:

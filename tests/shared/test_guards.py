@@ -236,7 +236,7 @@ def test_finetune_outputs_are_those_of_a_run_stopped_at_its_best_epoch(tmp_path)
 
     # the fine-tuning tests' tiny model and corpora, importable when this file runs alone too
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "peft"))
-    from test_peft_train import corpus, kwargs, tiny_model
+    from test_peft_train import corpus, make_job, tiny_model
 
     from xlser.peft.train import run_finetune
 
@@ -253,10 +253,10 @@ def test_finetune_outputs_are_those_of_a_run_stopped_at_its_best_epoch(tmp_path)
     }
 
     optim = {"max_epochs": 6, "patience": 100, "lr": 0.05}
-    full = run_finetune(**kwargs(job, tmp_path / "full", strategy="frozen", optim=optim))
+    full = run_finetune(make_job(job, tmp_path / "full", strategy="frozen", optim=optim))
     best = full["best_epoch"]
     assert full["epochs"] == 6 and 1 <= best < 6  # the best epoch is not the last: the inputs discriminate
-    stopped = run_finetune(**kwargs(job, tmp_path / "stopped", strategy="frozen", optim=optim | {"max_epochs": best}))
+    stopped = run_finetune(make_job(job, tmp_path / "stopped", strategy="frozen", optim=optim | {"max_epochs": best}))
     assert stopped["epochs"] == best and stopped["val_ua"] == full["val_ua"]
     for k in ("ua", "wa", "macro_f1"):
         assert full[k] == stopped[k], k

@@ -61,6 +61,23 @@ class Partition:
     def __len__(self) -> int:
         return len(self.table)
 
+    def keys(self, idx: Sequence[int]) -> list[tuple[str, float | None, float | None]]:
+        """What identifies each row's audio: (path, segment start, segment end). Rows of other
+        partitions and folds with the same key are the same utterance (the CNN feature cache's key)."""
+        t = self.table
+        seg = "seg_start" in t and "seg_end" in t
+        out = []
+        for i in idx:
+            start, end = (t["seg_start"].iat[i], t["seg_end"].iat[i]) if seg else (None, None)
+            out.append(
+                (
+                    str(t["path"].iat[i]),
+                    None if start is None or pd.isna(start) else float(start),
+                    None if end is None or pd.isna(end) else float(end),
+                )
+            )
+        return out
+
 
 def load_partition(
     manifest_path: str, splits_path: str, fold: int, partition: str, emotions: Sequence[str], sample_rate: int = 16000
@@ -150,3 +167,10 @@ class Collator:
             "lengths": lengths,
             "labels": torch.tensor(part.table["label"].to_numpy()[list(idx)], dtype=torch.long),
         }
+
+    def rows(self, items: Sequence[tuple[Partition, Sequence[int]]]) -> dict[str, torch.Tensor | None]:
+        """One padded batch of the rows of several partitions (in order), as `__call__` makes of one."""
+        wavs = [self.wav(part, i) for part, idx in items for i in idx]
+        values, lengths = prepare(self.fe, wavs, self.clip_normalised)
+        labels = [torch.tensor(part.table["label"].to_numpy()[list(idx)], dtype=torch.long) for part, idx in items]
+        return {"input_values": values, "attention_mask": None, "lengths": lengths, "labels": torch.cat(labels)}

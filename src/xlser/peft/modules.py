@@ -172,22 +172,35 @@ def _is_peft_param(name: str) -> bool:
 
 
 class CachedFeatureEncoder(nn.Module):
-    """The frozen CNN's output per utterance, kept in CPU memory (up to a cap) under (partition, row).
+    """The frozen CNN's output per utterance, kept in CPU memory (up to a cap) under a key per utterance.
 
     No strategy changes the CNN and it has no stochastic part (in either encoder mode), and
     `xlser.models.encoder` computes every utterance's CNN output exactly as alone, so an utterance
-    has the same features in every batch and epoch (batches are redrawn each epoch):
-    computing them once saves most of an epoch on CPU, where the CNN dominates. Set `key` to
-    (partition name, row indices of the batch) before a forward, None to bypass.
+    has the same features in every batch, epoch, partition and fold (batches are redrawn each
+    epoch): computing them once saves most of an epoch on CPU, where the CNN dominates. Set
+    `keys` to one hashable per row of the batch (`Partition.keys`: the utterance's audio) before
+    a forward, None to bypass.
+
+    `alone`: an utterance missing from the cache is computed by itself, not with its batch, so
+    its cached features are the same bits whichever batch it first came in (a padded batch's
+    convolutions and masked sums match the utterance alone to float rounding only): stacked
+    training (`xlser.peft.stack`), whose batches mix folds, repeats a run exactly after a resume.
     """
 
-    def __init__(self, inner: nn.Module, max_bytes: float = 4e9):
+    def __init__(self, inner: nn.Module, max_bytes: float = 4e9, alone: bool = False):
         super().__init__()
         self.inner = inner
-        self.key: Any = None
+        self.keys: list[Any] | None = None
         self.max_bytes = max_bytes
+        self.alone = alone
         self._cache: dict[Any, torch.Tensor] = {}
         self._bytes = 0
+
+    def _store(self, key: Any, part: torch.Tensor) -> None:
+        size = part.numel() * part.element_size()
+        if key not in self._cache and self._bytes + size <= self.max_bytes:
+            self._cache[key] = part.cpu()
+            self._bytes += size
 
     def forward(
         self, input_values: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor, per_utterance: bool = False
@@ -195,17 +208,27 @@ class CachedFeatureEncoder(nn.Module):
         """CNN output (B, C, T) of the batch, zero after each utterance's `frames`."""
         from xlser.models.encoder import cnn_features
 
-        keys = None if self.key is None else [(self.key[0], int(i)) for i in self.key[1]]
+        keys = self.keys
         n = [int(f) for f in frames.tolist()]
-        if keys is None or not all(k in self._cache for k in keys):
+        if keys is not None and len(keys) != len(n):
+            raise ValueError(f"{len(keys)} cache keys for a batch of {len(n)} utterances")
+        if keys is not None and self.alone:
+            parts = []
+            for b, k in enumerate(keys):
+                if k in self._cache:
+                    parts.append(self._cache[k].to(input_values.device))
+                    continue
+                length = int(lengths[b])  # (a sync on a GPU: once per utterance, when it is first cached)
+                with torch.no_grad():
+                    one = cnn_features(self.inner, input_values[b : b + 1, :length], lengths[b : b + 1], per_utterance)
+                parts.append(one[0, :, : n[b]].detach())
+                self._store(k, parts[-1])
+        elif keys is None or not all(k in self._cache for k in keys):
             with torch.no_grad():
                 out = cnn_features(self.inner, input_values, lengths, per_utterance=per_utterance)
             parts = [out[b, :, : n[b]].detach() for b in range(len(n))]
             for k, part in zip(keys or [], parts):
-                size = part.numel() * part.element_size()
-                if k not in self._cache and self._bytes + size <= self.max_bytes:
-                    self._cache[k] = part.cpu()
-                    self._bytes += size
+                self._store(k, part)
         else:
             parts = [self._cache[k].to(input_values.device) for k in keys]
         t = max(n)
@@ -250,7 +273,7 @@ class PeftSER(nn.Module):
 
     def cache_features(self, max_bytes: float = 4e9) -> None:
         """Compute the frozen CNN features once per utterance (see `CachedFeatureEncoder`); set
-        `self.features.key` to (partition name, batch row indices) before each forward, None to bypass."""
+        `self.features.keys` to the batch's utterance keys before each forward, None to bypass."""
         if self.features is None:
             self.features = CachedFeatureEncoder(self.encoder.feature_extractor, max_bytes)
 

@@ -1,5 +1,11 @@
 """Fine-tuning one (model, train, test, strategy, fold) job, with checkpoint and resume.
 
+`run_finetune(job)` takes one `xlser.peft.job.FinetuneJob` and runs it in five steps:
+`prepare` (checks, layer k, partitions), `build` (model, collator, fingerprint), `fit`
+(training with resume), `score` (test set and listening stimuli), `write` (the outputs).
+`xlser.peft.stack` trains the folds of one experiment together with the same steps and
+the same `Trainer` bookkeeping.
+
 AdamW (`xlser.config.Optim`), early stopping on validation loss with patience, the weights
 kept are those of the best validation UA (never test). The fine-tuning-only choices
 (`Finetune`: layers kept, encoder mode, precision, gradient clipping, two-stage schedule,
@@ -30,8 +36,8 @@ import random
 import shutil
 import struct
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +56,13 @@ from xlser.errors import InputError, require_finite
 from xlser.io import atomic_path, write_csv, write_json
 from xlser.models.loading import load_encoder, load_feature_extractor
 from xlser.peft.data import Collator, Partition, batches, corpus_files, load_partition
+from xlser.peft.job import FinetuneJob
 from xlser.peft.modules import PeftSER, build_model, count_params, layers_to_keep
 from xlser.peft.settings import (
     BEST_COLUMN,
     SCHEDULES,
-    Adapter,
     Finetune,
     Layer,
-    Lora,
     best_layer,
     nothing_to_adapt,
     uses_adapters,
@@ -99,11 +104,12 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    # generator states are CPU byte tensors; a checkpoint loaded onto a GPU maps them there
+    torch.set_rng_state(state["torch"].cpu())
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def seed_everything(seed: int) -> None:
@@ -130,7 +136,9 @@ def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 def _key(model: PeftSER, part: Partition, idx: list[int]) -> None:
     if model.features is not None:
-        model.features.key = (part.name, tuple(idx))
+        # per partition, as before utterance keys existed: an utterance's cached CNN output is the
+        # one computed in its own partition's batches (the same to float rounding in any batch)
+        model.features.keys = [(part.name, *k) for k in part.keys(idx)]
 
 
 @torch.no_grad()
@@ -260,6 +268,17 @@ def stage_limit(schedule: str, max_epochs: int, stage: int, n_stages: int, done:
     return max(0, end - done)
 
 
+class GlobalRng:
+    """The random state a separate job draws from (torch, numpy, Python and CUDA's global
+    generators): saved in its checkpoint, restored on resume."""
+
+    def state(self) -> dict[str, Any]:
+        return _rng_state()
+
+    def load(self, state: dict[str, Any]) -> None:
+        _set_rng_state(state)
+
+
 class Trainer:
     """Epoch loop over one or two stages with early stopping, best-by-val-UA weights, checkpoints.
 
@@ -268,6 +287,11 @@ class Trainer:
     `stage_limit`) switches at early stopping or at half the epoch budget and keeps the best
     weights of either stage (both stages validate on the same data there). A new stage resets
     early stopping and keeps the optimiser.
+
+    The bookkeeping (`next_epoch`, `record_epoch`, `finish`) is apart from the epoch itself,
+    so that `xlser.peft.stack` drives one Trainer per stacked model with the same rules and
+    checkpoint files; `model` needs `parameters()`, `trainable_state()` and
+    `load_trainable_state()` there, and `rng` says what random state the checkpoint holds.
     """
 
     def __init__(
@@ -276,15 +300,19 @@ class Trainer:
         optim: Optim,
         settings: Finetune,
         device: torch.device,
-        collate: Collator,
+        collate: Collator | None,
         checkpoint_dir: str | Path | None,
         fingerprint: str,
         labels: Sequence[str],
+        rng: Any = None,
+        name: str = "",
     ):
         self.model, self.optim, self.settings, self.device, self.collate = model, optim, settings, device, collate
         self.labels = list(labels)
         self.ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.fingerprint = fingerprint
+        self.rng = rng or GlobalRng()
+        self.name = f"{name}: " if name else ""
         params = [p for p in model.parameters() if p.requires_grad]
         self.params = params
         self.optimizer = torch.optim.AdamW(params, lr=optim.lr, eps=optim.eps, weight_decay=optim.weight_decay)
@@ -321,7 +349,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "state": self.state,
-            "rng": _rng_state(),
+            "rng": self.rng.state(),
         }
         with atomic_path(self.ckpt_dir / CKPT) as tmp:
             torch.save(blob, tmp)
@@ -344,14 +372,31 @@ class Trainer:
         self.scheduler.load_state_dict(blob["scheduler"])
         self.scaler.load_state_dict(blob["scaler"])
         self.state = blob["state"]
-        _set_rng_state(blob["rng"])
+        self.rng.load(blob["rng"])
         self.resumed_from = self.state["total_epochs"]
         log.info("resumed from %s: stage %d, epoch %d", path, self.state["stage"], self.state["epoch"])
         return True
 
+    def start(self, fresh: bool) -> None:
+        """Discard any checkpoint (`fresh`: a forced re-run) or resume a matching one."""
+        if fresh:
+            log.info("forced re-run: any checkpoint in %s is discarded", self.ckpt_dir)
+            self.clear()
+        else:
+            self.try_resume()
+
     def clear(self) -> None:
         if self.ckpt_dir is not None and self.ckpt_dir.exists():
             shutil.rmtree(self.ckpt_dir)
+
+    # ---- one optimiser step (also the stacked models', whose gradients are in place already)
+    def clip_and_step(self) -> None:
+        """Unscale and clip the gradients (`grad_clip`), step AdamW and the loss scaler."""
+        if self.settings.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.params, self.settings.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
 
     def _train_epoch(self, part: Partition, seed: int) -> float:
         self.model.train()
@@ -365,100 +410,122 @@ class Trainer:
             loss = F.cross_entropy(logits, b["labels"])
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
-            if self.settings.grad_clip is not None:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.params, self.settings.grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            self.clip_and_step()
             total += loss.item() * len(idx)
             n += len(idx)
         self.scheduler.step()
         return total / max(1, n)
 
-    def _stage_limit(self, n_stages: int, schedule: str) -> int:
-        """Epochs the current stage may run."""
+    # ---- the epoch bookkeeping
+    def epoch_seed(self) -> int:
+        """The seed of the current epoch's batch plan (a function of the job's seed, stage and epoch)."""
+        return self.optim.seed * 100003 + self.state["stage"] * 1009 + self.state["epoch"]
+
+    def next_epoch(self, n_stages: int, schedule: str) -> bool:
+        """Whether another epoch trains (in `state["stage"]`); finished stages are closed on the way."""
         s = self.state
-        return stage_limit(schedule, self.optim.max_epochs, s["stage"], n_stages, sum(s["stage_epochs"]))
+        while s["stage"] < n_stages:
+            limit = stage_limit(schedule, self.optim.max_epochs, s["stage"], n_stages, sum(s["stage_epochs"]))
+            if s["epoch"] < limit and s["bad"] < self.optim.patience:
+                return True
+            s["stage_epochs"].append(s["epoch"])
+            s.update(stage=s["stage"] + 1, epoch=0, best_loss=math.inf, bad=0)
+            if s["stage"] < n_stages:
+                if schedule == "stagewise":  # the best weights are the last stage's
+                    s.update(best_ua=-1.0, best_epoch=0, best_state=None)
+                self._save()
+        return False
+
+    def record_epoch(self, tr_loss: float, val_loss: float, probs: np.ndarray, val: Partition, seconds: float) -> None:
+        """One epoch's training and validation results: best weights, early stopping, history, checkpoint."""
+        s = self.state
+        require_finite(
+            [tr_loss, val_loss],
+            self.ckpt_dir or val.name,
+            f"stage {s['stage']} epoch {s['epoch'] + 1}: training / validation loss",
+            "the model diverged or an input is not finite: lower peft.lr, set peft.grad_clip, or use precision: fp32",
+        )
+        val_ua = metrics.ua(val.table["label"].to_numpy(), probs.argmax(1), range(len(self.labels)))
+        s["epoch"] += 1
+        s["total_epochs"] += 1
+        if val_ua > s["best_ua"]:
+            s.update(
+                best_ua=val_ua, best_epoch=s["epoch"], best_stage=s["stage"], best_state=self.model.trainable_state()
+            )
+        if val_loss < s["best_loss"]:
+            s["best_loss"], s["bad"] = val_loss, 0
+        else:
+            s["bad"] += 1
+        s["history"].append(
+            {"stage": s["stage"], "epoch": s["epoch"], "train_loss": tr_loss, "val_loss": val_loss, "val_ua": val_ua}
+        )
+        log.info(
+            "%sstage %d epoch %d: train loss %.4f, val loss %.4f, val UA %.3f",
+            self.name,
+            s["stage"],
+            s["epoch"],
+            tr_loss,
+            val_loss,
+            val_ua,
+        )
+        s["wall_time_s"] += seconds
+        self._save()
+
+    def finish(self) -> None:
+        """The weights kept: those of the best validation UA."""
+        s = self.state
+        self.model.load_trainable_state(s["best_state"])
 
     def fit(self, stages: Sequence[tuple[Partition, Partition]], schedule: str = "stagewise") -> None:
         """Train each (train, val) stage until early stopping or its epoch limit."""
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown two-stage schedule '{schedule}': expected one of {SCHEDULES}")
-        s, st = self.state, self.settings
-        while s["stage"] < len(stages):
-            train, val = stages[s["stage"]]
-            limit = self._stage_limit(len(stages), schedule)
+        st = self.settings
+        while self.next_epoch(len(stages), schedule):
+            train, val = stages[self.state["stage"]]
             t0 = time.perf_counter()
-            while s["epoch"] < limit and s["bad"] < self.optim.patience:
-                seed = self.optim.seed * 100003 + s["stage"] * 1009 + s["epoch"]
-                tr_loss = self._train_epoch(train, seed)
-                probs, val_loss = predict(
-                    self.model,
-                    val,
-                    self.collate,
-                    self.optim.batch_size,
-                    st.max_batch_seconds,
-                    self.device,
-                    st.precision,
-                )
-                require_finite(
-                    [tr_loss, val_loss],
-                    self.ckpt_dir or train.name,
-                    f"stage {s['stage']} epoch {s['epoch'] + 1}: training / validation loss",
-                    "the model diverged or an input is not finite: lower peft.lr, set peft.grad_clip, "
-                    "or use precision: fp32",
-                )
-                y = val.table["label"].to_numpy()
-                val_ua = metrics.ua(y, probs.argmax(1), range(len(self.labels)))
-                s["epoch"] += 1
-                s["total_epochs"] += 1
-                if val_ua > s["best_ua"]:
-                    s.update(
-                        best_ua=val_ua,
-                        best_epoch=s["epoch"],
-                        best_stage=s["stage"],
-                        best_state=self.model.trainable_state(),
-                    )
-                if val_loss < s["best_loss"]:
-                    s["best_loss"], s["bad"] = val_loss, 0
-                else:
-                    s["bad"] += 1
-                s["history"].append(
-                    {
-                        "stage": s["stage"],
-                        "epoch": s["epoch"],
-                        "train_loss": tr_loss,
-                        "val_loss": val_loss,
-                        "val_ua": val_ua,
-                    }
-                )
-                log.info(
-                    "stage %d epoch %d: train loss %.4f, val loss %.4f, val UA %.3f",
-                    s["stage"],
-                    s["epoch"],
-                    tr_loss,
-                    val_loss,
-                    val_ua,
-                )
-                s["wall_time_s"] += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                self._save()
-            s["wall_time_s"] += time.perf_counter() - t0
-            s["stage_epochs"].append(s["epoch"])
-            s.update(stage=s["stage"] + 1, epoch=0, best_loss=math.inf, bad=0)
-            if s["stage"] < len(stages):
-                if schedule == "stagewise":  # the best weights are the last stage's
-                    s.update(best_ua=-1.0, best_epoch=0, best_state=None)
-                self._save()
-        self.model.load_trainable_state(s["best_state"])
+            tr_loss = self._train_epoch(train, self.epoch_seed())
+            probs, val_loss = predict(
+                self.model, val, self.collate, self.optim.batch_size, st.max_batch_seconds, self.device, st.precision
+            )
+            self.record_epoch(tr_loss, val_loss, probs, val, time.perf_counter() - t0)
+        self.finish()
 
 
-def job_k(layer: Layer, best_layers: str | None, strategy: str, experiment: str, layers_kept: str) -> tuple[int, str]:
+# ---- one job: prepare (checks, layer, data), build, fit, score, write
+
+
+@dataclass
+class Prepared:
+    """A job with its layer resolved and its data loaded: stages are (train, val) partitions
+    (two_stage: the model-language corpus first); `files` are what the fingerprint stamps."""
+
+    job: FinetuneJob
+    device: torch.device
+    layer: int
+    layer_source: str
+    stages: list[tuple[Partition, Partition]]
+    test: Partition
+    stimuli: Partition | None
+    files: list[str]
+
+    @property
+    def stage_corpus(self) -> str | None:
+        return self.job.stage_corpus if self.job.two_stage else None
+
+    @property
+    def schedule(self) -> str:
+        return self.job.settings.two_stage_schedule or "stagewise"
+
+
+def resolve_layer(job: FinetuneJob) -> tuple[int, str]:
     """Layer k of a job and where it came from (`pinned`, `chosen`, or `chosen>=1` where the best
     layer >= 1 differs from the best of all, i.e. where the restriction moved it): pinned, or read
     from its best_layers.csv row and column. A layer where the strategy would have nothing to
     adapt (`nothing_to_adapt`) is an error naming it (with `peft.adapting_layer: best` the
     layer-wise stage may choose layer 0 for any strategy)."""
+    layer, best_layers = job.layer, job.inputs.best_layers
+    experiment = f"{job.model} {job.train} -> {job.test}"
     if layer.pinned is not None:
         k, source = layer.pinned, layer.source
     elif best_layers is None:
@@ -469,282 +536,274 @@ def job_k(layer: Layer, best_layers: str | None, strategy: str, experiment: str,
         k = best_layer(best_layers, *layer.row, column=layer.column)
         moved = layer.column != BEST_COLUMN and k != best_layer(best_layers, *layer.row)
         source = layer.source if moved else Layer(row=layer.row).source
-    if nothing_to_adapt(strategy, k, layers_kept):
+    kept = job.settings.layers_kept
+    if nothing_to_adapt(job.strategy, k, kept):
         raise InputError(
             best_layers if layer.pinned is None else None,
-            f"{strategy} {experiment}: layer {k} ({source}), where peft.layers_kept: {layers_kept} keeps "
-            f"no transformer layer, so {strategy} would have nothing to adapt (it would train the head alone, "
+            f"{job.strategy} {experiment}: layer {k} ({source}), where peft.layers_kept: {kept} keeps "
+            f"no transformer layer, so {job.strategy} would have nothing to adapt (it would train the head alone, "
             "as `frozen` does): peft.adapting_layer: adaptable takes the best layer >= 1 for it; or pin a "
             "layer >= 1, or peft.layers_kept: k+1",
         )
     return k, source
 
 
-def run_finetune(
-    *,
-    best_layers: str | None,
-    layer: Layer,
-    source: str,
-    manifests: Sequence[str],
-    splits: Sequence[str],
-    listening: str | None,
-    model: str,
-    train: str,
-    test: str,
-    strategy: str,
-    fold: int,
-    setting: str,
-    stage_corpus: str | None,
-    optim: Optim,
-    settings: Finetune,
-    lora: Lora | None,
-    adapter: Adapter | None,
-    head: str,
-    emotions: Sequence[str],
-    device: str,
-    checkpoint_dir: str | None,
-    out_metrics: str,
-    out_predictions: str,
-    out_adapter: str,
-    out_stimuli: str,
-    fresh_start: bool = False,
-    job_threads: int | None = None,
-) -> dict[str, Any]:
-    """The whole job: layer k, model, data, training (with resume), test and stimulus predictions, outputs.
-
-    `layer` pinned: k as given (`best_layers` may be None); chosen: k from the `best_layers`
-    row of `layer.row`.
-
-    `fresh_start` discards a leftover checkpoint instead of resuming it (a forced re-run:
-    `snakemake -F` or `-R finetune`, which the job cannot tell from a restart after a kill).
-
-    `lora` is required by the LoRA strategies and `adapter` by lora+ba+wg/two_stage (None
-    otherwise); `stage_corpus` (the model-language corpus) by two_stage; `listening`, the
-    test corpus's stimuli, may be None (stimuli.csv then holds its header only).
-
-    Computes with `settings.threads` torch threads on CPU, with the job's `job_threads` on CUDA.
-    """
-    t_start = time.perf_counter()
-    if uses_lora(strategy) and lora is None:
-        raise ValueError(f"strategy {strategy} needs the LoRA settings (peft.lora)")
-    if uses_adapters(strategy) and adapter is None:
-        raise ValueError(f"strategy {strategy} needs the adapter settings (peft.adapter)")
-    two_stage = strategy == "two_stage"
-    if two_stage and (not stage_corpus or settings.two_stage_schedule is None):
-        raise ValueError(
-            f"two_stage needs the model-language corpus of {model} (models.{model}.lang) and peft.two_stage.schedule"
-        )
-    if train != test and settings.cross_val_on is None:
-        raise ValueError(f"{train} -> {test} needs the validation corpus of cross-corpus runs (splits.cross_val_on)")
-    dev = resolve_device(device)
-    layer, layer_source = job_k(layer, best_layers, strategy, f"{model} {train} -> {test}", settings.layers_kept)
-    files = corpus_files(manifests, splits)
-    for c in {train, test} | ({stage_corpus} if two_stage else set()):
+def prepare(job: FinetuneJob) -> Prepared:
+    """Check the job against its files, resolve its layer and load its partitions."""
+    dev = resolve_device(job.device)
+    layer, layer_source = resolve_layer(job)
+    files = corpus_files(job.inputs.manifests, job.inputs.splits)
+    for c in job.corpora:
         if c not in files:
             raise InputError(None, f"no manifest/splits given for corpus {c} (have {sorted(files)})")
-
-    val_corpus = test if train != test and settings.cross_val_on == "target" else train
+    fold, emotions, val_corpus, train, test = job.fold, job.emotions, job.val_corpus, job.train, job.test
     part = {
         (c, p): load_partition(*files[c], fold, p, emotions)
         for c, p in {(train, "train"), (val_corpus, "val"), (test, "test")}
     }
     val = part[val_corpus, "val"]
     stages = [(part[train, "train"], val)]
-    if two_stage:
-        stage_train = load_partition(*files[stage_corpus], fold, "train", emotions)
+    if job.two_stage:
+        stage_train = load_partition(*files[job.stage_corpus], fold, "train", emotions)
         # stagewise: the first stage validates on its own corpus; study: on the target throughout
-        stage_val = (
-            val
-            if settings.two_stage_schedule == "study"
-            else load_partition(*files[stage_corpus], fold, "val", emotions)
-        )
+        if job.settings.two_stage_schedule == "study":
+            stage_val = val
+        else:
+            stage_val = load_partition(*files[job.stage_corpus], fold, "val", emotions)
         stages.insert(0, (stage_train, stage_val))
-    if not two_stage:
-        stage_corpus = None
+    listening = job.inputs.listening
     stimuli = load_stimuli(files[test][0], listening, emotions) if listening else None
+    test_part = part[test, "test"]
+    inputs = [*([job.inputs.best_layers] if layer_source != "pinned" else []), *job.inputs.manifests]
+    return Prepared(job, dev, layer, layer_source, stages, test_part, stimuli, [*inputs, *job.inputs.splits])
 
-    inputs = [*([best_layers] if layer_source != "pinned" else []), *manifests, *splits]
+
+@contextlib.contextmanager
+def job_context(threads: int, seed: int, dev: torch.device) -> Iterator[None]:
+    """`threads` torch threads, the global generators seeded, deterministic algorithms on CPU;
+    the caller's thread count and determinism restored afterwards."""
     was_deterministic = torch.are_deterministic_algorithms_enabled()
-    with torch_threads(compute_threads(dev, settings.threads, job_threads)):
-        seed_everything(optim.seed)
+    with torch_threads(threads):
+        seed_everything(seed)
         torch.use_deterministic_algorithms(dev.type == "cpu", warn_only=True)
         try:
-            return _run(**locals())  # the checks above, then the job with determinism restored afterwards
+            yield
         finally:
             torch.use_deterministic_algorithms(was_deterministic)
 
 
-def _run(
-    *,
-    optim: Optim,
-    settings: Finetune,
-    dev: torch.device,
-    layer: int,
-    layer_source: str,
-    stages: list,
-    part: dict,
-    stimuli: Partition | None,
-    val_corpus: str,
-    source: str,
-    model: str,
-    train: str,
-    test: str,
-    strategy: str,
-    fold: int,
-    setting: str,
-    stage_corpus: str | None,
-    lora: Lora | None,
-    adapter: Adapter | None,
-    head: str,
-    emotions: Sequence[str],
-    inputs: list[str],
-    checkpoint_dir: str | None,
-    out_metrics: str,
-    out_predictions: str,
-    out_adapter: str,
-    out_stimuli: str,
-    t_start: float,
-    fresh_start: bool,
-    **_: Any,
-) -> dict[str, Any]:
-    encoder = load_encoder(source, "cpu")
-    if layer > len(encoder.encoder.layers):
+def run_finetune(job: FinetuneJob) -> dict[str, Any]:
+    """The whole job: layer k, model, data, training (with resume), test and stimulus predictions, outputs.
+
+    The layer is `job.layer`'s: pinned, or chosen from its `best_layers.csv` row. A job's
+    `fresh_start` discards a leftover checkpoint instead of resuming it. Without listening
+    stimuli, stimuli.csv holds its header only.
+    """
+    t_start = time.perf_counter()
+    p = prepare(job)
+    with job_context(compute_threads(p.device, job.settings.threads, job.job_threads), job.optim.seed, p.device):
+        built = build(p)
+        trainer = fit(p, built)
+        pred, stim = score(p, built.net, built.collate)
+        result = write(p, built, trainer, built.net.trainable_state(), pred, stim, t_start)
+        trainer.clear()
+        return result
+
+
+@dataclass
+class Built:
+    """A job's model (on its device), collator, kept layers, parameter counts and resume fingerprint."""
+
+    net: PeftSER
+    collate: Collator
+    n_kept: int
+    trainable: int
+    total: int
+    fingerprint: str
+
+
+def kept_layers(p: Prepared, encoder: torch.nn.Module) -> int:
+    """How many transformer layers the job keeps of this (uncut) encoder; its layer k checked against it."""
+    job, n_layers = p.job, len(encoder.encoder.layers)
+    if p.layer > n_layers:
         raise ValueError(
-            f"layer {layer} ({layer_source}) of {model} {train} -> {test}: {source} has hidden states "
-            f"0..{len(encoder.encoder.layers)} only"
+            f"layer {p.layer} ({p.layer_source}) of {job.model} {job.train} -> {job.test}: {job.source} has hidden "
+            f"states 0..{n_layers} only"
         )
-    n_kept = layers_to_keep(layer, settings.layers_kept, len(encoder.encoder.layers))
-    net = build_model(encoder, n_kept, strategy, len(emotions), head, lora, adapter, settings.encoder_mode).to(dev)
-    if settings.cache_features:
+    return layers_to_keep(p.layer, job.settings.layers_kept, n_layers)
+
+
+def load_model(p: Prepared, encoder: torch.nn.Module | None = None, to_device: bool = True) -> tuple[PeftSER, int]:
+    """The checkpoint loaded (or `encoder`, loaded by the caller), cut and given its PEFT modules
+    and head (from the global generators, as seeded by the caller): the model (on the job's
+    device, or the CPU) and its number of kept layers."""
+    job = p.job
+    encoder = load_encoder(job.source, "cpu") if encoder is None else encoder
+    n_kept = kept_layers(p, encoder)
+    st = job.settings
+    net = build_model(
+        encoder, n_kept, job.strategy, len(job.emotions), job.head, job.lora, job.adapter, st.encoder_mode
+    )
+    return (net.to(p.device) if to_device else net), n_kept
+
+
+def fingerprint(p: Prepared, n_kept: int, **extra: Any) -> str:
+    """What the job computes with (see the module docstring); `extra` for what a caller adds."""
+    job = p.job
+    return _fingerprint(
+        job={
+            "source": job.source,
+            "layer": p.layer,
+            "layers_kept": n_kept,
+            "strategy": job.strategy,
+            "head": job.head,
+            "emotions": list(job.emotions),
+            "train": job.train,
+            "test": job.test,
+            "fold": job.fold,
+            "stage_corpus": p.stage_corpus,
+            "device": p.device.type,
+        },
+        optim=asdict(job.optim),
+        settings=asdict(job.settings),
+        lora=asdict(job.lora) if job.lora and uses_lora(job.strategy) else None,
+        adapter=asdict(job.adapter) if job.adapter and uses_adapters(job.strategy) else None,
+        data=[[part.name, part.table["utt_id"].tolist()] for st in p.stages for part in st],
+        inputs=input_stamps(p.files),
+        code=code_version(),
+        **extra,
+    )
+
+
+def build(p: Prepared) -> Built:
+    """The job's model, collator and fingerprint."""
+    job, st = p.job, p.job.settings
+    net, n_kept = load_model(p)
+    if st.cache_features:
         net.cache_features()
     trainable, total = count_params(net)
     log.info(
-        "%s %s %s->%s fold %d: layer %d (%s), %d layers kept, %d trainable of %d parameters, device %s, %d threads",
-        model,
-        strategy,
-        train,
-        test,
-        fold,
-        layer,
-        layer_source,
+        "%s: layer %d (%s), %d layers kept, %d trainable of %d parameters, device %s, %d threads",
+        job.name,
+        p.layer,
+        p.layer_source,
         n_kept,
         trainable,
         total,
-        dev,
+        p.device,
         torch.get_num_threads(),
     )
-    collate = Collator(load_feature_extractor(source), clip_normalised=settings.clip_normalised_waveform)
-    fp = _fingerprint(
-        job={
-            "source": source,
-            "layer": layer,
-            "layers_kept": n_kept,
-            "strategy": strategy,
-            "head": head,
-            "emotions": list(emotions),
-            "train": train,
-            "test": test,
-            "fold": fold,
-            "stage_corpus": stage_corpus,
-            "device": dev.type,
-        },
-        optim=asdict(optim),
-        settings=asdict(settings),
-        lora=asdict(lora) if lora and uses_lora(strategy) else None,
-        adapter=asdict(adapter) if adapter and uses_adapters(strategy) else None,
-        data=[[p.name, p.table["utt_id"].tolist()] for st in stages for p in st],
-        inputs=input_stamps(inputs),
-        code=code_version(),
+    collate = Collator(load_feature_extractor(job.source), clip_normalised=st.clip_normalised_waveform)
+    return Built(net, collate, n_kept, trainable, total, fingerprint(p, n_kept))
+
+
+def fit(p: Prepared, built: Built) -> Trainer:
+    """Standardisation statistics (`peft.standardize`), then training from scratch or resumed."""
+    job, st, net = p.job, p.job.settings, built.net
+    if st.standardize:  # before training: the initial model on the first stage's training data
+        stats = input_stats(
+            net, p.stages[0][0], built.collate, job.optim.batch_size, st.max_batch_seconds, p.device, st.precision
+        )
+        net.set_input_stats(*stats)
+    trainer = Trainer(net, job.optim, st, p.device, built.collate, job.checkpoint_dir, built.fingerprint, job.emotions)
+    trainer.start(job.fresh_start)
+    trainer.fit(p.stages, p.schedule)
+    return trainer
+
+
+def predictions_frame(part: Partition, probs: np.ndarray, emotions: Sequence[str]) -> pd.DataFrame:
+    """predictions.csv's rows: utt_id, true, pred, then the class probabilities p_<emotion>."""
+    df = pd.DataFrame(
+        {
+            "utt_id": part.table["utt_id"].astype(str),
+            "true": part.table["emotion"].tolist(),
+            "pred": [emotions[i] for i in probs.argmax(1)],
+        }
     )
-    if settings.standardize:  # before training: the initial model on the first stage's training data
-        net.set_input_stats(
-            *input_stats(
-                net, stages[0][0], collate, optim.batch_size, settings.max_batch_seconds, dev, settings.precision
-            )
-        )
-    trainer = Trainer(net, optim, settings, dev, collate, checkpoint_dir, fp, emotions)
-    if fresh_start:
-        log.info("forced re-run: any checkpoint in %s is discarded", checkpoint_dir)
-        trainer.clear()
-    else:
-        trainer.try_resume()
-    trainer.fit(stages, settings.two_stage_schedule or "stagewise")
+    for i, e in enumerate(emotions):
+        df[f"p_{e}"] = probs[:, i]
+    return df
 
-    def score(p: Partition) -> tuple[pd.DataFrame, np.ndarray]:
-        probs = predict(net, p, collate, optim.batch_size, settings.max_batch_seconds, dev, settings.precision)[0]
-        df = pd.DataFrame(
-            {
-                "utt_id": p.table["utt_id"].astype(str),
-                "true": p.table["emotion"].tolist(),
-                "pred": [emotions[i] for i in probs.argmax(1)],
-            }
-        )
-        for i, e in enumerate(emotions):
-            df[f"p_{e}"] = probs[:, i]
-        return df, probs
 
-    test_part = part[test, "test"]
-    pred, _ = score(test_part)
-    sc = metrics.scores(pred["true"].tolist(), pred["pred"].tolist(), list(emotions))
-    # the listening stimuli, marked where this fold's model trained on them (Table III drops those)
-    trained_on = {u for tr, _ in stages for u in tr.table["utt_id"].astype(str)}
-    if stimuli is not None and len(stimuli):
-        stim, _ = score(stimuli)
+def stimuli_frame(p: Prepared, probs: np.ndarray | None) -> pd.DataFrame:
+    """stimuli.csv: the listening stimuli's predictions (header only without stimuli), marked
+    where this fold's model trained on them (Table III drops those)."""
+    emotions = p.job.emotions
+    if p.stimuli is not None and probs is not None:
+        stim = predictions_frame(p.stimuli, probs, emotions)
     else:
         stim = pd.DataFrame(columns=["utt_id", "true", "pred", *[f"p_{e}" for e in emotions]])
+    trained_on = {u for tr, _ in p.stages for u in tr.table["utt_id"].astype(str)}
     stim["in_train"] = stim["utt_id"].isin(trained_on).astype(bool)
+    return stim
 
-    s = trainer.state
+
+def score(p: Prepared, net: PeftSER, collate: Collator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Test predictions and the scored stimuli, with the kept (best) weights."""
+    job, st = p.job, p.job.settings
+
+    def probs(part: Partition) -> np.ndarray:
+        return predict(net, part, collate, job.optim.batch_size, st.max_batch_seconds, p.device, st.precision)[0]
+
+    has_stimuli = p.stimuli is not None and len(p.stimuli)
+    return predictions_frame(p.test, probs(p.test), job.emotions), stimuli_frame(
+        p, probs(p.stimuli) if has_stimuli else None
+    )
+
+
+def write(
+    p: Prepared,
+    built: Built,
+    trainer: Trainer,
+    weights: Mapping[str, torch.Tensor],
+    pred: pd.DataFrame,
+    stim: pd.DataFrame,
+    t_start: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    """metrics.json (with `extra` keys), predictions.csv, adapter.safetensors and stimuli.csv, each atomically."""
+    job, st, s = p.job, p.job.settings, trainer.state
+    sc = metrics.scores(pred["true"].tolist(), pred["pred"].tolist(), list(job.emotions))
     result = {
-        "model": model,
-        "setting": setting,
-        "train": train,
-        "test": test,
-        "strategy": strategy,
-        "fold": int(fold),
-        "layer": layer,
-        "layer_source": layer_source,
-        "layers_kept": n_kept,
+        "model": job.model,
+        "setting": job.setting,
+        "train": job.train,
+        "test": job.test,
+        "strategy": job.strategy,
+        "fold": int(job.fold),
+        "layer": p.layer,
+        "layer_source": p.layer_source,
+        "layers_kept": built.n_kept,
         "ua": sc["ua"],
         "wa": sc["wa"],
         "macro_f1": sc["macro_f1"],
         "epochs": int(s["total_epochs"]),
         "best_epoch": int(s["best_epoch"]),
         "best_stage": int(s["best_stage"]),
-        "trainable_params": int(trainable),
-        "total_params": int(total),
+        "trainable_params": int(built.trainable),
+        "total_params": int(built.total),
         "wall_time_s": float(s["wall_time_s"]),  # training time, summed over resumed runs
         "val_ua": float(s["best_ua"]),
         "stage_epochs": [int(e) for e in s["stage_epochs"]],
-        "train_lang": stages[-1][0].lang,
-        "test_lang": test_part.lang,
-        "val_corpus": val_corpus,
-        "stage_corpus": stage_corpus,
-        "two_stage_schedule": settings.two_stage_schedule,
-        "encoder_mode": settings.encoder_mode,
-        "precision": settings.precision,
-        "grad_clip": settings.grad_clip,
+        "train_lang": p.stages[-1][0].lang,
+        "test_lang": p.test.lang,
+        "val_corpus": job.val_corpus,
+        "stage_corpus": p.stage_corpus,
+        "two_stage_schedule": st.two_stage_schedule,
+        "encoder_mode": st.encoder_mode,
+        "precision": st.precision,
+        "grad_clip": st.grad_clip,
         "torch_threads": int(torch.get_num_threads()),
         "stimuli": len(stim),
         "stimuli_in_train": int(stim["in_train"].sum()),
         "resumed_from_epoch": trainer.resumed_from,
-        "device": str(dev),
+        "device": str(p.device),
+        **extra,
     }
     result["job_wall_time_s"] = time.perf_counter() - t_start
-    save_adapter(
-        net.trainable_state(),
-        {
-            "source": source,
-            "layer": str(layer),
-            "layers_kept": str(n_kept),
-            "strategy": strategy,
-            "head": head,
-            "emotions": ",".join(emotions),
-        },
-        out_adapter,
-    )
-    write_csv(stim, out_stimuli)
-    write_csv(pred, out_predictions)
-    write_json(result, out_metrics)
-    trainer.clear()
+    meta = {"source": job.source, "layer": str(p.layer), "layers_kept": str(built.n_kept), "strategy": job.strategy}
+    save_adapter(weights, meta | {"head": job.head, "emotions": ",".join(job.emotions)}, job.outputs.adapter)
+    write_csv(stim, job.outputs.stimuli)
+    write_csv(pred, job.outputs.predictions)
+    write_json(result, job.outputs.metrics)
     return result
