@@ -43,6 +43,15 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 3000
     return proc
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`) every test of the finished
+    demo runs in one worker, so the demo is run once, not once per worker."""
+    for item in items:
+        if "demo_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("demo"))
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The finished end-to-end demo run: a directory holding results/ (with results/benchmarks/) and logs/."""
