@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from test_cost import EMO, T0, job
+
 from xlser import paths
 from xlser.report.cost import (
     cost_table,
