@@ -62,7 +62,7 @@ EOF
 
 start=$(date +%s)
 "$PY" tools/rehearsal.py --scale "$SCALE" --cores "$CORES" --workdir "$WORK" --max-seconds "$BUDGET_S" \
-    -- --keep-going --set-threads finetune=2 probe_layers=2 extract_features=2 diarize=2
+    -- --keep-going --set-threads finetune=2 finetune_stacked=2 probe_layers=2 extract_features=2 diarize=2
 rc=$?
 [ -f "$WORK/results/tables/cost.csv" ] || "$PY" tools/rehearsal.py --scale "$SCALE" --workdir "$WORK" --cost-only
 echo "rehearsal_gpu: exit $rc after $(( $(date +%s) - start )) s (inputs, workflow and cost table)"

@@ -57,7 +57,8 @@ ETC = Path("/etc/slurm")
 # SLURM's clients (sbatch, sacct, sacctmgr, the job steps) reach munged on its default socket
 MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
 NODE_MEM_MB = 64000
-MODEL_RULES = {"extract_features", "finetune", "diarize", "probe_layers"}  # compute with torch_threads
+# compute with torch_threads
+MODEL_RULES = {"extract_features", "finetune", "finetune_stacked", "diarize", "probe_layers"}
 RULE_THREADS = {"resample_corpus": 4}  # other rules: 1 (workflow/rules/*.smk)
 # not deterministic by design: timings, job records, rendered figures and the HTML report
 VOLATILE = ("results/benchmarks/", "results/report/", "results/tables/cost.", "results/figures/", "logs/")

@@ -37,7 +37,8 @@ LAYERWISE_TABLE = "results/tables/layerwise.csv"
 BEST_LAYERS = "results/layerwise/best_layers.csv"
 FIGURE1 = "results/figures/figure1_layerwise"
 
-# ---- fine-tuning (Table I): one folder per job; its resumable checkpoint elsewhere (not an output)
+# ---- fine-tuning (Table I): one folder per fold model (trained alone or stacked with the other
+# folds of its experiment and strategy); its resumable checkpoint elsewhere (not an output)
 PEFT_JOB = "results/peft/{model}/{train}__{test}/{strategy}/fold{fold}"
 PEFT_METRICS = f"{PEFT_JOB}/metrics.json"
 PEFT_PREDICTIONS = f"{PEFT_JOB}/predictions.csv"
@@ -86,6 +87,7 @@ JOBS = {
     "probe_layers": "layerwise/{model}/{train}__{test}",
     "layerwise_summary": "layerwise/summary",
     "finetune": "peft/{model}/{train}__{test}/{strategy}/fold{fold}",
+    "finetune_stacked": "peft/{model}/{train}__{test}/{strategy}/stacked",  # peft.training: stacked
     "table1_peft": "peft/table1",
     "sed_draw": "sed/draw",
     "sed_subset": "sed/subset",

@@ -126,6 +126,7 @@ class Peft:
     """`peft`: what the rules read of fine-tuning; a job's own cut is `xlser.finetuning.job_settings`."""
 
     strategies: tuple[str, ...]
+    training: str  # stacked (one job per experiment and strategy) | separate (one per fold): peft.training
     folds: tuple[int, ...] | None  # the folds fine-tuned; None: every cross-validation fold
     no_peft: str  # Table I's "no PEFT" column: frozen | probe (peft.table1.no_peft)
     optim: Optim | None  # None when no fine-tuning job is planned
@@ -135,6 +136,7 @@ class Peft:
     def from_section(cls, section: Mapping[str, Any], planned: bool) -> Peft:
         return cls(
             strategies=tuple(section.get("strategies") or ()),
+            training=section["training"],
             folds=tuple(section["folds"]) if "folds" in section else None,
             no_peft=section["table1"]["no_peft"],
             optim=Optim.from_section(section) if planned else None,

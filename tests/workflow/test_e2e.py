@@ -186,8 +186,8 @@ def test_cost_table_has_a_row_per_rule_that_ran(demo_run):
     assert len(jobs) > 50
     assert cost.drop("TOTAL")["jobs"].to_dict() == jobs.groupby("rule").size().to_dict()
     assert cost.loc["TOTAL", "wall_total_s"] == pytest.approx(jobs["s"].sum(), abs=0.01)
-    assert cost.loc["finetune", "audio_s"] > 0 and cost.loc["extract_features", "audio_s_per_s"] > 0
-    assert cost.loc["finetune", "max_rss_mb"] > 100 and cost.loc["extract_features", "max_rss_mb"] > 100
+    assert cost.loc["finetune_stacked", "audio_s"] > 0 and cost.loc["extract_features", "audio_s_per_s"] > 0
+    assert cost.loc["finetune_stacked", "max_rss_mb"] > 100 and cost.loc["extract_features", "max_rss_mb"] > 100
     assert cost["forecast_wall_s"].isna().all()
     md = (demo_run / "results/tables/cost.md").read_text()
     assert md.startswith(f"This run: {len(jobs)} jobs, wall time ")

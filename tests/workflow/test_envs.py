@@ -42,6 +42,7 @@ def test_rule_parser_finds_the_stages() -> None:
         "extract_features",
         "probe_layers",
         "finetune",
+        "finetune_stacked",
         "diarize",
         "report_html",
         "demo_listeners",

@@ -139,14 +139,15 @@ def _seeds(value, path=""):
 
 
 def test_fine_tuning_steps_per_utterance(plan):
-    ft = _jobs(plan, "finetune")
-    assert len(ft) == (8 * 2 + 2) * 5  # LoRA and LoRA+BA+WG on Table I's 8 experiments, two-stage on 2; 5 folds
+    ft = _jobs(plan, "finetune_stacked")  # peft.training: stacked (the default): the 5 folds in one job
+    assert len(ft) == 8 * 2 + 2  # LoRA and LoRA+BA+WG on Table I's 8 experiments, two-stage on 2
+    assert {tuple(j["params"]["folds"]) for j in ft} == {(0, 1, 2, 3, 4)}
     assert {j["params"]["optim"]["batch_size"] for j in ft} == {1}
-    assert "finetune" in plan["dry"]  # the CLI dry run planned them too
+    assert "finetune_stacked" in plan["dry"]  # the CLI dry run planned them too
 
 
 def test_every_study_experiment_runs_at_its_pinned_layer(plan):
-    ft = _jobs(plan, "finetune")
+    ft = _jobs(plan, "finetune_stacked")
     got = {}
     for j in ft:
         w = j["wildcards"]
@@ -154,7 +155,7 @@ def test_every_study_experiment_runs_at_its_pinned_layer(plan):
         want = STUDY_TWO_STAGE[key] if w["strategy"] == "two_stage" else STUDY_LAYERS[key]
         assert j["params"]["layer"] == {"pinned": want}, (w, j["params"]["layer"])
         assert not j["inputs"].get("best_layers"), w  # a pinned job does not depend on the layer-wise summary
-        got.setdefault((*key, w["strategy"]), set()).add(int(w["fold"]))
+        got.setdefault((*key, w["strategy"]), set()).update(int(f) for f in j["params"]["folds"])
     assert {k[:3] for k in got} == set(STUDY_LAYERS)
     assert {k[:3] for k in got if k[3] == "two_stage"} == set(STUDY_TWO_STAGE)
     assert all(folds == {0, 1, 2, 3, 4} for folds in got.values())
@@ -179,7 +180,9 @@ def test_seeds_are_42_wherever_a_planned_job_has_one(plan):
                 seeds[(j["rule"], name)] = value
             for path, v in _seeds(value, name):
                 seeds[(j["rule"], path)] = v
-    assert {("finetune", "optim.seed"), ("probe_layers", "probe.seed"), ("listening_subset", "seed")} <= set(seeds)
+    assert {("finetune_stacked", "optim.seed"), ("probe_layers", "probe.seed"), ("listening_subset", "seed")} <= set(
+        seeds
+    )
     assert set(seeds.values()) == {42}, {k: v for k, v in seeds.items() if v != 42}
 
 

@@ -22,6 +22,8 @@ import tokenize
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from conftest import copy_workflow
 from xlser import paths
 
@@ -113,13 +115,16 @@ Path(sys.argv[1]).write_text(json.dumps({"jobs": jobs, "rules": rules}))
 """
 
 
-def test_every_job_logs_and_benchmarks_where_xlser_paths_says(tmp_path: Path) -> None:
+@pytest.mark.parametrize("training", ["stacked", "separate"])
+def test_every_job_logs_and_benchmarks_where_xlser_paths_says(tmp_path: Path, training: str) -> None:
     """The cost table finds a job's benchmark file from its record (rule, wildcards) through
-    xlser.paths.benchmark: every rule's `log:` and `benchmark:` must be that declaration."""
+    xlser.paths.benchmark: every rule's `log:` and `benchmark:` must be that declaration. A
+    run defines one of the two fine-tuning rules (`peft.training`)."""
     work = copy_workflow(tmp_path)
+    (work / "training.yaml").write_text(f"peft: {{training: {training}}}\n")
     out = tmp_path / "plan.json"
     proc = subprocess.run(
-        [sys.executable, "-c", PLAN, str(out), "config/config.yaml", "tests/e2e.yaml"],
+        [sys.executable, "-c", PLAN, str(out), "config/config.yaml", "tests/e2e.yaml", "training.yaml"],
         cwd=work,
         capture_output=True,
         text=True,
@@ -127,8 +132,9 @@ def test_every_job_logs_and_benchmarks_where_xlser_paths_says(tmp_path: Path) ->
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     plan = json.loads(out.read_text())
-    assert {r for r, has in plan["rules"].items() if has} == set(paths.JOBS)
-    assert len(plan["jobs"]) > 50
+    other = {"stacked": "finetune", "separate": "finetune_stacked"}[training]
+    assert {r for r, has in plan["rules"].items() if has} == set(paths.JOBS) - {other}
+    assert len(plan["jobs"]) > 50 and {"finetune", "finetune_stacked"} - {other} <= {j["rule"] for j in plan["jobs"]}
     for job in plan["jobs"]:
         if job["rule"] not in paths.JOBS:
             assert job["benchmark"] is None and job["log"] == [], job  # a named target runs nothing

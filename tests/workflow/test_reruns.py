@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from conftest import copy_workflow
 
 ENCODER = {"extract_features", "probe_layers", "layerwise_summary"}
-PEFT = {"finetune", "table1_peft"}
+FINETUNE = "finetune_stacked"  # peft.training: stacked, the default (separate: finetune, one job per fold)
+PEFT = {FINETUNE, "table1_peft"}
 HUMAN = {"ingest_listening_test", "table2_human_ua", "table3_confusions", "welch_tests"}
 SED = {"diarize", "table4_eder"}
 # target: (rules that must be planned, rules that must not)
@@ -27,14 +28,14 @@ EXPECT = {
         {"make_splits", "extract_features", "probe_layers", "layerwise_summary"},
         PEFT | HUMAN | SED | {"cost_table", "report_html"},
     ),
-    "table1": ({"finetune", "table1_peft"}, HUMAN | SED | {"cost_table", "report_html"}),
+    "table1": ({FINETUNE, "table1_peft"}, HUMAN | SED | {"cost_table", "report_html"}),
     "table2": (
         {"ingest_listening_test", "table2_human_ua"},
         ENCODER | PEFT | SED | {"table3_confusions", "welch_tests", "demo_model", "make_splits"},
     ),
     # Table III's model panels: the fine-tuned fold models scored on the stimuli (human.table3)
     "table3": (
-        {"table3_confusions", "finetune", "probe_layers", "ingest_listening_test"},
+        {"table3_confusions", FINETUNE, "probe_layers", "ingest_listening_test"},
         SED | {"table1_peft", "table2_human_ua", "welch_tests"},
     ),
     "table4": ({"diarize", "table4_eder"}, PEFT | {"table2_human_ua", "table3_confusions", "welch_tests"}),
@@ -103,7 +104,7 @@ def test_peft_param_change_reruns_finetune_not_features(demo_run: Path, tmp_path
     overlay = tmp_path / "peft_lr.yaml"
     overlay.write_text(yaml.safe_dump({"peft": {**peft, "lr": peft["lr"] * 2}}))
     jobs = planned(demo_run, "--configfile", "config/config.yaml", "tests/e2e.yaml", str(overlay))
-    assert "finetune" in jobs and "table1_peft" in jobs
+    assert FINETUNE in jobs and "table1_peft" in jobs
     assert not ({"extract_features", "probe_layers", "demo_corpus", "diarize"} & set(jobs)), jobs
 
 
@@ -163,7 +164,7 @@ def test_paper_config_on_real_layouts_plans_the_study(tmp_path: Path) -> None:
     # for the two pairs the study ran (W2V2-CN on DE, W2V2-DE on CN); the no-PEFT column is the
     # layer-wise probe's (peft.table1.no_peft: probe), so no frozen fine-tune runs
     assert paper["peft"]["table1"]["no_peft"] == "probe" and "frozen" not in paper["peft"]["strategies"]
-    assert jobs["finetune"] == 8 * 2 * 5 + 2 * 5
+    assert jobs[FINETUNE] == 8 * 2 + 2  # each trains the 5 folds together
     assert jobs["diarize"] == 1 and jobs["report_html"] == 1
 
 
@@ -188,7 +189,7 @@ def _merged_demo_config(work: Path) -> dict:
 
 # what fine-tuning jobs feed: Table I, Table III's model panels (human.table3.strategy), the report
 GATHER = {
-    "finetune",
+    FINETUNE,
     "table1_peft",
     "table1",
     "table3_confusions",
@@ -236,7 +237,7 @@ def test_one_more_peft_experiment_plans_only_its_own_finetunes(demo_run: Path) -
     cfg["peft"]["experiments"].append({"model": "W2V2-DE", "train": "DEMO-DE", "test": "DEMO-DE"})
     jobs = _plan_with(demo_run, cfg, "one_more")
     n_strategies = len([s for s in cfg["peft"]["strategies"] if s != "two_stage"])  # mono: no two_stage
-    assert jobs.get("finetune") == n_strategies * len(cfg["peft"]["folds"]), jobs
+    assert jobs.get(FINETUNE) == n_strategies, jobs  # one stacked job per strategy, all its folds
     # Table III gathers it too: W2V2-DE on DEMO-DE is the DE listeners' model panel
     assert set(jobs) <= GATHER, jobs
 
@@ -253,7 +254,7 @@ def test_one_strategys_hyper_parameter_replans_that_strategy_only(demo_run: Path
     # only the strategies with bottleneck adapters: lora+ba+wg and two_stage (which fine-tunes it)
     with_adapters = [j for j in resolve(copy.deepcopy(cfg)).peft_jobs if j.strategy in ("lora+ba+wg", "two_stage")]
     assert 0 < len(with_adapters) < len(resolve(copy.deepcopy(cfg)).peft_jobs)
-    assert jobs.get("finetune") == len(with_adapters), jobs
+    assert jobs.get(FINETUNE) == len({(j.experiment, j.strategy) for j in with_adapters}), jobs
     assert set(jobs) <= GATHER, jobs  # Table III's model panels are lora+ba+wg fold models
 
 
@@ -286,7 +287,7 @@ def test_listening_only_config_runs_table2_and_the_t_tests(demo_run: Path, tmp_p
     cfg["human"]["responses"] = []
     jobs = _plan_with(work, cfg, "listening")
     assert {"table2_human_ua", "welch_tests"} <= set(jobs), jobs
-    assert not ({"extract_features", "probe_layers", "finetune", "diarize"} & set(jobs)), jobs
+    assert not ({"extract_features", "probe_layers", "diarize", "finetune"} | PEFT) & set(jobs), jobs
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--configfile", "listening.yaml", "--cores", "2", "table2", "stats"],
         cwd=work,
@@ -308,5 +309,5 @@ def test_reordered_emotions_replan_what_the_class_order_shapes_not_the_data(demo
     cfg = _merged_demo_config(demo_run)
     cfg["emotions"] = list(reversed(cfg["emotions"]))
     jobs = set(_plan_with(demo_run, cfg, "reordered"))
-    assert {"make_splits", "probe_layers", "layerwise_summary", "finetune", "table1_peft", "table2_human_ua"} <= jobs
+    assert {"make_splits", "probe_layers", "layerwise_summary", FINETUNE, "table1_peft", "table2_human_ua"} <= jobs
     assert not ({"scan_corpus", "resample_corpus", "extract_features", "demo_corpus", "demo_model"} & jobs), jobs

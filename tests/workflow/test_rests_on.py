@@ -113,12 +113,13 @@ def test_target_requires_every_output_it_plans(tmp_path: Path, target: str) -> N
 
 PEFT_METRICS = "results/peft/W2V2-CN/DEMO-CN__DEMO-CN/lora/fold0/metrics.json"
 LOST = [  # (file lost, target, the jobs then planned)
-    (PEFT_METRICS, "table1", {"finetune": 1, "table1_peft": 1, "table1": 1}),
-    (PEFT_METRICS, "all", {"finetune": 1, "table1_peft": 1, "cost_table": 1, "report_html": 1, "all": 1}),
+    # one fold's file lost: its experiment and strategy's stacked job (peft.training: stacked)
+    (PEFT_METRICS, "table1", {"finetune_stacked": 1, "table1_peft": 1, "table1": 1}),
+    (PEFT_METRICS, "all", {"finetune_stacked": 1, "table1_peft": 1, "cost_table": 1, "report_html": 1, "all": 1}),
     (
         "results/peft/W2V2-CN/DEMO-CN__DEMO-DE/lora+ba+wg/fold0/stimuli.csv",
         "table3",
-        {"finetune": 1, "table3_confusions": 1, "table3": 1},
+        {"finetune_stacked": 1, "table3_confusions": 1, "table3": 1},
     ),
     (
         "results/layerwise/W2V2-DE/DEMO-DE__DEMO-DE.csv",
@@ -160,7 +161,7 @@ def test_lost_kit_stimuli_rebuild_the_listening_tables(done: Path) -> None:
     jobs = counts(dry_run(done))
     assert jobs["build_listening_kit"] == 1 and jobs["ingest_listening_test"] == 1
     assert {"table2_human_ua", "table3_confusions", "welch_tests", "report_html"} <= set(jobs), jobs
-    assert not {"finetune", "extract_features", "probe_layers"} & set(jobs), jobs
+    assert not {"finetune", "finetune_stacked", "extract_features", "probe_layers"} & set(jobs), jobs
 
 
 # ---- 13: a local checkpoint overwritten in place re-plans what loaded it
@@ -172,7 +173,7 @@ def test_overwritten_checkpoint_replans_its_features_and_fine_tunes(done: Path) 
     features = [j for j in jobs if j["rule"] == "extract_features"]
     assert {Path(o).parent.name for j in features for o in j["output"]} == {"W2V2-CN"}
     assert len(features) == 3  # the three SER corpora
-    tuned = [j for j in jobs if j["rule"] == "finetune"]
+    tuned = [j for j in jobs if j["rule"] == "finetune_stacked"]
     assert tuned and all("/W2V2-CN/" in j["output"][0] for j in tuned)
     assert not {"diarize", "demo_model", "scan_corpus"} & set(counts(jobs)), counts(jobs)
 

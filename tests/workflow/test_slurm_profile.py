@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
-GPU_RULES = {"extract_features", "finetune", "diarize"}
+GPU_RULES = {"extract_features", "finetune", "finetune_stacked", "diarize"}
 PROFILES = ("slurm", "slurm-cpu")
 TORCH_THREADS = 2  # the config's, in the submissions below: what model jobs compute with on CPU
 
@@ -101,14 +101,18 @@ def test_dry_run_with_slurm_executor(tmp_path: Path, profile: str) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
-    for rule in ("extract_features", "finetune", "diarize", "report_html"):
+    for rule in ("extract_features", "finetune_stacked", "diarize", "report_html"):
         assert rule in out, rule
 
 
-def _fake_upstream(work: Path, targets: list[str]) -> None:
+def _fake_upstream(work: Path, targets: list[str], *args: str) -> None:
     """Create every upstream output of `targets` as a stub, so only the targets' own jobs run."""
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-D", *targets], cwd=work, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "snakemake", "-D", *targets, *args],  # --configfile takes several: last
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     made: list[Path] = []
@@ -146,8 +150,13 @@ def submissions(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         "results/sed/WavLM-probe/frames.json",  # diarize (GPU)
         "results/layerwise/W2V2-DE/DEMO-CN__DEMO-CN.csv",  # probe_layers (CPU, torch threads)
         "results/splits/DEMO-DE.csv",  # make_splits (CPU)
+        "results/peft/W2V2-CN/DEMO-CN__DEMO-CN/lora/fold0/metrics.json",  # finetune_stacked (GPU)
     ]
-    _fake_upstream(work, targets)
+    # the fine-tune's layer pinned: a chosen one would wait for best_layers.csv, after the probe above
+    pinned = {"peft": {"experiments": [{"model": "W2V2-CN", "train": "DEMO-CN", "test": "DEMO-CN", "layer": 2}]}}
+    (work / "pinned.yaml").write_text(yaml.safe_dump(pinned))
+    configs = ["--configfile", "config/config.yaml", "pinned.yaml"]
+    _fake_upstream(work, targets, *configs)
     log = base / "slurm.log"
     env = dict(
         os.environ, PATH=f"{fake}{os.pathsep}{os.environ['PATH']}", FAKE_SLURM_LOG=str(log), FAKE_SLURM_DIR=str(base)
@@ -158,6 +167,7 @@ def submissions(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
             "-m",
             "snakemake",
             *targets,
+            *configs,
             "--workflow-profile",
             f"profiles/{profile}",
             "--config",
@@ -215,7 +225,7 @@ def test_no_account_unless_set_and_the_default_partition(submissions: dict[str, 
 
 def test_gpus_only_for_gpu_stages_of_the_gpu_profile(submissions: dict[str, str]) -> None:
     gpu_profile = submissions[""] == "slurm"
-    for rule in ("extract_features", "diarize", "probe_layers", "make_splits"):
+    for rule in ("extract_features", "diarize", "finetune_stacked", "probe_layers", "make_splits"):
         line = submissions[rule]
         gpus = _flag(line, "--gpus")
         assert gpus == ("1" if gpu_profile and rule in GPU_RULES else None), line
@@ -229,6 +239,7 @@ def test_cpus_per_task_are_the_threads_the_job_computes_with(submissions: dict[s
     want = {
         "extract_features": 4 if gpu_profile else TORCH_THREADS,
         "diarize": 4 if gpu_profile else TORCH_THREADS,
+        "finetune_stacked": 4 if gpu_profile else TORCH_THREADS,
         "probe_layers": TORCH_THREADS,
         "make_splits": 1,
     }
@@ -238,7 +249,7 @@ def test_cpus_per_task_are_the_threads_the_job_computes_with(submissions: dict[s
 
 def test_memory_and_runtime_per_rule(submissions: dict[str, str]) -> None:
     prof = _profile(submissions[""])
-    for rule in ("extract_features", "diarize", "probe_layers", "make_splits"):
+    for rule in ("extract_features", "diarize", "finetune_stacked", "probe_layers", "make_splits"):
         res = prof["default-resources"] | prof["set-resources"].get(rule, {})
         line = submissions[rule]
         assert _flag(line, "--mem") == str(res["mem_mb"]) and _flag(line, "-t") == str(res["runtime"]), line

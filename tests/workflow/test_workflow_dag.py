@@ -19,7 +19,7 @@ def test_dry_run_plans_every_stage(tmp_path) -> None:
         "extract_features",
         "probe_layers",
         "layerwise_summary",
-        "finetune",
+        "finetune_stacked",  # peft.training: stacked, the default (separate: finetune)
         "table1_peft",
         "sed_subset",
         "diarize",

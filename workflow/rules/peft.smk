@@ -4,47 +4,70 @@
 include: "functions/peft.smk"
 
 
-rule finetune:
-    input:
-        best_layers=get_finetune_best_layers,
-        model=get_model_dir,
-        manifests=lambda wc: [manifest_path(c) for c in get_finetune_corpora(wc)],
-        splits=lambda wc: [splits_path(c) for c in get_finetune_corpora(wc)],
-        listening=get_finetune_listening,
-    output:
-        metrics=paths.PEFT_METRICS,
-        predictions=paths.PEFT_PREDICTIONS,
-        adapter=paths.PEFT_ADAPTER,
-        stimuli=paths.PEFT_STIMULI,
-    log:
-        paths.log("finetune"),
-    benchmark:
-        paths.benchmark("finetune")
-    conda:
-        ENV["gpu"]
-    threads: S.gpu_job_threads  # on CPU torch_threads (the default), on CUDA all it holds (xlser.device)
-    resources:
-        mem_mb=24000,
-        runtime=720,
-        # 1 when this run forces fine-tuning (-F, -R finetune): start over, never resume
-        fresh_start=lambda wc: int(forced_rerun(workflow.dag_settings, "finetune", paths.root(paths.PEFT_JOB))),
-    params:
-        source=lambda wc: S.model_source(wc.model),
-        source_files=lambda wc: source_files_param(S.model_source(wc.model)),  # a local folder overwritten re-plans
-        setting=lambda wc: S.experiment(wc.model, wc.train, wc.test).setting,
-        layer=lambda wc: get_finetune_layer(wc).as_param(),
-        stage_corpus=lambda wc: S.source_corpus(wc.model) if wc.strategy == "two_stage" else None,
-        optim=canonical(vars(S.peft.optim)) if S.peft.optim else {},
-        finetune=lambda wc: as_params(get_finetune_settings(wc)[0]),
-        lora=lambda wc: as_params(get_finetune_settings(wc)[1]),
-        adapter=lambda wc: as_params(get_finetune_settings(wc)[2]),
-        head=S.probe.head,
-        emotions=canonical(S.emotions),
-        device=S.device,
-        # not an output: Snakemake would delete it before a re-run, and resuming needs it
-        checkpoint_dir=paths.PEFT_CHECKPOINT,
-    script:
-        "../scripts/finetune.py"
+# peft.training: stacked (the default) trains the folds of one experiment and strategy in one
+# job; separate, one job per fold. Only one of the two rules exists in a run, and both write
+# the same per-fold files (paths.PEFT_*), so Table I, Table III and the report read the same.
+if S.peft.training == "stacked" and S.peft_jobs:
+
+    rule finetune_stacked:
+        input:
+            **get_finetune_inputs(),
+        output:
+            metrics=get_finetune_stacked_outputs(paths.PEFT_METRICS),
+            predictions=get_finetune_stacked_outputs(paths.PEFT_PREDICTIONS),
+            adapter=get_finetune_stacked_outputs(paths.PEFT_ADAPTER),
+            stimuli=get_finetune_stacked_outputs(paths.PEFT_STIMULI),
+        log:
+            paths.log("finetune_stacked"),
+        benchmark:
+            paths.benchmark("finetune_stacked")
+        conda:
+            ENV["gpu"]
+        threads: S.gpu_job_threads  # as finetune's: the stack holds the GPU one fine-tune would
+        resources:
+            mem_mb=24000,
+            runtime=720,
+            # 1 when this run forces it (-F, -R finetune_stacked, --forcerun of a fold's output):
+            # every fold starts over
+            fresh_start=lambda wc: int(
+                forced_rerun(workflow.dag_settings, "finetune_stacked", paths.root(paths.PEFT_JOB))
+            ),
+        params:
+            **get_finetune_params(),
+            folds=get_finetune_stacked_folds(),
+            # each fold's checkpoint folder, in the order of `folds` (not outputs: see finetune's)
+            checkpoint_dirs=get_finetune_stacked_checkpoint_dirs,
+        script:
+            "../scripts/finetune_stacked.py"
+
+else:
+
+    rule finetune:
+        input:
+            **get_finetune_inputs(),
+        output:
+            metrics=paths.PEFT_METRICS,
+            predictions=paths.PEFT_PREDICTIONS,
+            adapter=paths.PEFT_ADAPTER,
+            stimuli=paths.PEFT_STIMULI,
+        log:
+            paths.log("finetune"),
+        benchmark:
+            paths.benchmark("finetune")
+        conda:
+            ENV["gpu"]
+        threads: S.gpu_job_threads  # on CPU torch_threads (the default), on CUDA all it holds (xlser.device)
+        resources:
+            mem_mb=24000,
+            runtime=720,
+            # 1 when this run forces fine-tuning (-F, -R finetune): start over, never resume
+            fresh_start=lambda wc: int(forced_rerun(workflow.dag_settings, "finetune", paths.root(paths.PEFT_JOB))),
+        params:
+            **get_finetune_params(),
+            # not an output: Snakemake would delete it before a re-run, and resuming needs it
+            checkpoint_dir=paths.PEFT_CHECKPOINT,
+        script:
+            "../scripts/finetune.py"
 
 
 rule table1_peft:

@@ -33,6 +33,56 @@ def get_finetune_settings(wildcards):
     return S.finetune_settings(wildcards.strategy, wildcards.train, wildcards.test)
 
 
+def get_finetune_inputs():
+    """The inputs of a fine-tuning job, `finetune`'s (one fold) and `finetune_stacked`'s (the
+    folds of one experiment and strategy): they depend on the experiment and strategy only."""
+    return {
+        "best_layers": get_finetune_best_layers,
+        "model": get_model_dir,
+        "manifests": lambda wc: [manifest_path(c) for c in get_finetune_corpora(wc)],
+        "splits": lambda wc: [splits_path(c) for c in get_finetune_corpora(wc)],
+        "listening": get_finetune_listening,
+    }
+
+
+def get_finetune_params():
+    """The params both fine-tuning rules share (xlser.peft.job reads them), in this order: only
+    what the job uses, canonical, so that a changed setting re-runs the jobs that use it (a
+    strategy's LoRA or adapter sizes, its schedule) and nothing else."""
+    return {
+        "source": lambda wc: S.model_source(wc.model),
+        "source_files": lambda wc: source_files_param(S.model_source(wc.model)),  # a local folder overwritten re-plans
+        "setting": lambda wc: S.experiment(wc.model, wc.train, wc.test).setting,
+        "layer": lambda wc: get_finetune_layer(wc).as_param(),
+        "stage_corpus": lambda wc: S.source_corpus(wc.model) if wc.strategy == "two_stage" else None,
+        "optim": canonical(vars(S.peft.optim)) if S.peft.optim else {},
+        "finetune": lambda wc: as_params(get_finetune_settings(wc)[0]),
+        "lora": lambda wc: as_params(get_finetune_settings(wc)[1]),
+        "adapter": lambda wc: as_params(get_finetune_settings(wc)[2]),
+        "head": S.probe.head,
+        "emotions": canonical(S.emotions),
+        "device": S.device,
+    }
+
+
+def get_finetune_stacked_folds():
+    """The folds a stacked job trains together: every fine-tuned fold (`peft.folds`, else every
+    cross-validation fold), the same for every experiment and strategy."""
+    return sorted({j.fold for j in S.peft_jobs})
+
+
+def get_finetune_stacked_outputs(pattern):
+    """`pattern` (paths.PEFT_METRICS, ...) of every fold of a stacked job, in the order of
+    `get_finetune_stacked_folds`, its other wildcards left for Snakemake."""
+    return expand(pattern, fold=get_finetune_stacked_folds(), allow_missing=True)
+
+
+def get_finetune_stacked_checkpoint_dirs(wildcards):
+    """Each fold's checkpoint folder (paths.PEFT_CHECKPOINT), in the order of the folds."""
+    wc = {k: wildcards[k] for k in ("model", "train", "test", "strategy")}
+    return [paths.fill(paths.PEFT_CHECKPOINT, **wc, fold=f) for f in get_finetune_stacked_folds()]
+
+
 def _experiment_layer(e):
     """The layer of an experiment's own (not two-stage) fine-tunes: Table I's probe column reads it."""
     return S.finetune_layer(e.model, e.train, e.test, "frozen")
