@@ -94,6 +94,16 @@ def wait_for(what: str, probe, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
 
 
+def socket_answers(path: Path) -> bool:
+    """Whether a process accepts connections on the Unix socket `path`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 class Cluster:
     """One node (this machine, `hostname -s`), one partition; state in `tmp`."""
 
@@ -111,6 +121,11 @@ class Cluster:
     # ---- configuration in /etc/slurm (moved aside and restored)
     def _write_etc(self, name: str, text: str, mode: int = 0o644) -> None:
         path = ETC / name
+        if path.exists() and path not in self.saved and path.read_text().startswith("ClusterName=xlser\n"):
+            # this check's own, left by a run killed before its teardown (a slurm.conf naming no running
+            # controller makes every scontrol, and so every `snakemake` start, wait ~9 s): not the user's
+            print(f"removing {path}, left by an earlier check")
+            path.unlink()
         if path.exists() and path not in self.saved:
             self.saved[path] = path.with_name(f"{name}.xlser-saved")
             os.replace(path, self.saved[path])
@@ -162,7 +177,12 @@ class Cluster:
     def start_munge(self) -> None:
         m = self.tmp / "munge"
         if MUNGE_SOCKET.exists():
-            raise RuntimeError(f"{MUNGE_SOCKET} exists: a munged runs here already (a real cluster?); not touching it")
+            if socket_answers(MUNGE_SOCKET):
+                raise RuntimeError(f"{MUNGE_SOCKET}: a munged runs here already (a real cluster?); not touching it")
+            # left by a check that was killed before its teardown: no daemon behind it
+            print(f"removing the stale {MUNGE_SOCKET} (no munged answers on it)")
+            for stale in (MUNGE_SOCKET, MUNGE_SOCKET.with_name(MUNGE_SOCKET.name + ".lock")):
+                stale.unlink(missing_ok=True)
         MUNGE_SOCKET.parent.mkdir(parents=True, exist_ok=True)
         key = m / "munge.key"
         key.write_bytes(os.urandom(1024))
