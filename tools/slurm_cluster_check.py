@@ -306,6 +306,15 @@ def planned(work: Path, *args: str) -> dict[tuple[str, str], dict]:
     return jobs
 
 
+def mark_local(jobs: dict[tuple[str, str], dict], log: str) -> list[str]:
+    """Mark the jobs of the rules the run executed locally (`localrule <name>:` in its log; a dry
+    run prints every job as `rule`, whatever the executor): the Snakefile's `localrules`."""
+    local = sorted({line.split()[1].rstrip(":") for line in log.splitlines() if line.startswith("localrule ")})
+    for job in jobs.values():
+        job["local"] = job["rule"] in local
+    return local
+
+
 def torch_threads(work: Path) -> int:
     return int(yaml.safe_load((work / "config/config.yaml").read_text()).get("torch_threads", 1))
 
@@ -421,6 +430,7 @@ def phase_accounting(cluster: Cluster, tmp: Path, local: Path, cpus: int, summar
     jobs = planned(work)
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 60))
     code, log, secs = run_profile(work)
+    local_rules = mark_local(jobs, log)
     rid = run_id(log)
     records = [r for r in sacct_jobs(since) if r["JobName"] == rid]
     remote = sum(not j["local"] for j in jobs.values())
@@ -435,6 +445,7 @@ def phase_accounting(cluster: Cluster, tmp: Path, local: Path, cpus: int, summar
     flags = sorted({(r["Comment"].removeprefix("rule_").split("_wildcards_")[0], r["AllocCPUS"], r["ReqMem"],
                      r["Timelimit"]) for r in records})  # fmt: skip
     summary.append("  rule, CPUs, memory, time limit: " + "; ".join(" ".join(f) for f in flags))
+    summary.append("  run on the submit node (localrules): " + ", ".join(local_rules))
     tables = sorted(p.relative_to(local).as_posix() for p in (local / "results/tables").glob("*.csv"))
     tables = [t for t in tables if not t.startswith(VOLATILE)]
     same, diff = compare(local, work)
@@ -456,6 +467,7 @@ def phase_no_accounting(cluster: Cluster, tmp: Path, cpus: int, summary: list[st
     work = workflow_copy(tmp / "slurm-noacct", cpus)
     jobs = planned(work, "data")
     code, log, secs = run_profile(work, "data")
+    mark_local(jobs, log)
     records = jobcomp_records(cluster.jobcomp, run_id(log))
     remote = sum(not j["local"] for j in jobs.values())
     done = sum(r.get("JobState") == "COMPLETED" for r in records)
