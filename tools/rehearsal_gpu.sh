@@ -12,7 +12,11 @@
 # this only lets 8 share the GPU instead of 4: batch-1 fine-tunes leave it mostly idle); Snakemake is stopped after BUDGET_S seconds of workflow and what ran is
 # costed. $OUT receives (flat, at most 8 files): rehearsal_gpu.log, summary.md (= cost.md:
 # wall time, throughput per stage, GPU memory peak, forecast), cost.csv, cost.png,
-# nvidia-smi.txt, logs.tar.gz (logs/, benchmarks, run json, config). Exit: the rehearsal's.
+# nvidia-smi.txt, logs.tar.gz (logs/, benchmarks, run json, config), and bench_stack.txt: first,
+# before the rehearsal, benchmarks/bench_peft.py --stack 5 10 20 on CUDA in fp32 (paper.yaml's
+# precision), the time per utterance-step separate vs stacked and the padding, at most
+# STACK_BENCH_S seconds (default 150; 0 skips it); its stacked/separate ratio at 5 is what
+# config/rehearsal.yaml's forecast.stack_step_ratio wants. Exit: the rehearsal's.
 set -u
 SCALE=${1:-0.05}
 CORES=${2:-16}
@@ -59,6 +63,12 @@ print("python ok: torch", torch.__version__, "cuda", torch.cuda.is_available(),
       torch.cuda.get_device_name() if torch.cuda.is_available() else "-", "transformers", transformers.__version__,
       "peft", peft.__version__, "snakemake", snakemake.__version__, "speechbrain", speechbrain.__version__)
 EOF
+
+if [ "${STACK_BENCH_S:-150}" -gt 0 ]; then
+    echo "rehearsal_gpu: stack bench (at most ${STACK_BENCH_S:-150} s)"
+    timeout "${STACK_BENCH_S:-150}" "$PY" benchmarks/bench_peft.py --stack 5 10 20 --device cuda --precision fp32 \
+        > "$OUT/bench_stack.txt" 2>&1 || echo "rehearsal_gpu: stack bench stopped or failed (see bench_stack.txt)"
+fi
 
 start=$(date +%s)
 "$PY" tools/rehearsal.py --scale "$SCALE" --cores "$CORES" --workdir "$WORK" --max-seconds "$BUDGET_S" \
