@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,13 +44,25 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 3000
     return proc
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`) every test of the finished
-    demo runs in one worker, so the demo is run once, not once per worker."""
-    for item in items:
-        if "demo_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("demo"))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist (`make test` runs `-n auto`) every test module that uses the finished
+    demo (`demo_run`) is one scheduling unit, so the demo runs once, in one worker, while the
+    others take the rest test by test. (`--dist loadgroup` with `xdist_group` marks would say
+    this, but pytest-xdist 3.8 groups by renaming node ids, which pytest 9 ignores.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    demo_modules = {
+        f.relative_to(config.rootpath).as_posix()
+        for f in (ROOT / "tests").rglob("test_*.py")
+        if "demo_run" in f.read_text(encoding="utf-8")
+    }
+
+    class DemoTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "demo_run" if nodeid.split("::", 1)[0] in demo_modules else nodeid
+
+    return DemoTogether(config, log)
 
 
 @pytest.fixture(scope="session")
