@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4
 
 # The browser test (tests/report/test_report_browser.py) opens the report in Debian's chromium:
 # installed when missing and apt-get can run (root or password-less sudo; about 1 min), else
