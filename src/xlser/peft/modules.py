@@ -8,6 +8,7 @@ layers without copying transformers' layer code. LoRA comes from `peft`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -322,16 +323,29 @@ class PeftSER(nn.Module):
         return state | {"in_mean": self.in_mean.detach().clone(), "in_std": self.in_std.detach().clone()}
 
     def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
-        missing = {n for n, p in self.named_parameters() if p.requires_grad} - set(state)
-        if missing:
-            raise KeyError(f"checkpoint lacks trained weights: {sorted(missing)[:5]}")
-        params = dict(self.named_parameters())
-        with torch.no_grad():
-            for n, t in state.items():
-                if n in ("in_mean", "in_std"):
-                    setattr(self, n, t.detach().to(getattr(self, n).device).clone())
-                else:
-                    params[n].copy_(t)
+        trained = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        load_trained(self, trained, state, dict(self.named_parameters()))
+
+
+def load_trained(
+    holder: nn.Module,
+    trained: Mapping[str, torch.Tensor],
+    state: Mapping[str, torch.Tensor],
+    params: Mapping[str, torch.Tensor] | None = None,
+) -> None:
+    """Copy a `trainable_state` back in place: every trained weight (`trained`, by name) must be
+    in `state`; the head-input statistics (`in_mean`, `in_std`) are buffers of `holder`, set
+    anew on its device. `params`: where the other names of `state` go (default `trained`)."""
+    missing = set(trained) - set(state)
+    if missing:
+        raise KeyError(f"checkpoint lacks trained weights: {sorted(missing)[:5]}")
+    params = trained if params is None else params
+    with torch.no_grad():
+        for n, t in state.items():
+            if n in ("in_mean", "in_std"):
+                setattr(holder, n, t.detach().to(getattr(holder, n).device).clone())
+            else:
+                params[n].copy_(t)
 
 
 def build_model(

@@ -73,7 +73,7 @@ from xlser.models import encoder as exact
 from xlser.models.loading import load_encoder, load_feature_extractor
 from xlser.peft.data import Collator, Partition, batches
 from xlser.peft.job import FinetuneJob
-from xlser.peft.modules import CachedFeatureEncoder, PeftSER, count_params, cut_encoder
+from xlser.peft.modules import CachedFeatureEncoder, PeftSER, count_params, cut_encoder, load_trained
 from xlser.peft.rows import MemberRng, Rows, Span, head_names, install_rows, member_seed, row_head, why_not_rows
 from xlser.peft.settings import Finetune, Lora, uses_adapters, uses_lora
 from xlser.peft.train import (
@@ -130,16 +130,7 @@ class MemberWeights(nn.Module):
         return state | {"in_mean": self.in_mean.detach().clone(), "in_std": self.in_std.detach().clone()}
 
     def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
-        missing = set(self.names) - set(state)
-        if missing:
-            raise KeyError(f"checkpoint lacks trained weights: {sorted(missing)[:5]}")
-        params = dict(zip(self.names, self.weights))
-        with torch.no_grad():
-            for n, t in state.items():
-                if n in ("in_mean", "in_std"):
-                    setattr(self, n, t.detach().to(getattr(self, n).device).clone())
-                else:
-                    params[n].copy_(t)
+        load_trained(self, dict(zip(self.names, self.weights)), state)
 
 
 @dataclass
