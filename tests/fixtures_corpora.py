@@ -122,3 +122,20 @@ def csv_tree(root: Path, labels=("negation", "expectation", "question", "negatio
     ]
     write_table(root, utterances, "labels.csv")
     return root
+
+
+STUDY_FOLD_FOLDERS = {"ESD": "CN_ESD", "PAVOQUE": "DE_PAVOQUE", "IEMOCAP": "EN_IEMOCAP"}
+
+
+def header_only_fold_lists(root: Path, folds: int = 5) -> dict[str, str]:
+    """The study's fold-list folders (`split_id/<sub>/{train,eval,test}/metadata_fold<k>.csv`) with
+    header-only lists (planning reads no row): corpus name -> its folder, for `corpora.<name>.folds`."""
+    out = {}
+    for name, sub in STUDY_FOLD_FOLDERS.items():
+        for part in ("train", "eval", "test"):
+            for k in range(folds):
+                f = root / "split_id" / sub / part / f"metadata_fold{k}.csv"
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_text("file,answer\n")
+        out[name] = str(root / "split_id" / sub)
+    return out

@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
+from finetune_settings import SETTINGS
 from safetensors.torch import load_file
 
 from tiny_encoders import KINDS, TINY, feature_extractor, tiny_model
 from xlser.config import Optim
 from xlser.peft.job import FinetuneJob, JobInputs, JobOutputs
-from xlser.peft.settings import Adapter, Finetune, Layer, Lora
+from xlser.peft.settings import Adapter, Layer, Lora
 
 EMOTIONS = ("angry", "happy", "neutral", "sad")
 PITCH = {"angry": 300.0, "happy": 450.0, "neutral": 150.0, "sad": 100.0}
@@ -93,19 +94,6 @@ def data(root: Path) -> dict[str, Any]:
 
 
 OPTIM = Optim(lr=5e-3, eps=1e-8, weight_decay=1e-2, batch_size=4, max_epochs=3, patience=10, seed=3)
-SETTINGS = Finetune(
-    grad_clip=1.0,
-    max_batch_seconds=100.0,
-    cache_features=True,
-    precision="fp32",
-    encoder_mode="eval",
-    layers_kept="k",
-    two_stage_schedule=None,
-    cross_val_on="source",
-    threads=1,
-    standardize=False,
-    clip_normalised_waveform=False,
-)
 
 
 def job(

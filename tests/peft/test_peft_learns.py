@@ -7,6 +7,7 @@ built model (checks the guards in tests/shared/test_guards.py made alone before)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,12 +17,13 @@ import pytest
 import soundfile as sf
 import torch
 import transformers as T
+from finetune_settings import SETTINGS
 
 from xlser.config import Optim
 from xlser.peft import train as train_mod
 from xlser.peft.job import FinetuneJob, JobInputs, JobOutputs
 from xlser.peft.modules import Lora, build_model
-from xlser.peft.settings import Finetune, Layer
+from xlser.peft.settings import Layer
 from xlser.peft.train import run_finetune
 
 EMOTIONS = ["angry", "happy", "neutral", "sad"]
@@ -88,19 +90,7 @@ def data(tmp_path_factory):
 
 def job(data, out: Path, strategy: str, max_epochs: int, patience: int = 100, lr: float = 2e-2) -> FinetuneJob:
     model, (man, spl) = data
-    settings = Finetune(
-        grad_clip=1.0,
-        max_batch_seconds=100.0,
-        cache_features=True,
-        precision="fp32",
-        encoder_mode="eval",
-        layers_kept="k",
-        two_stage_schedule=None,
-        cross_val_on=None,
-        threads=1,
-        standardize=True,
-        clip_normalised_waveform=False,
-    )
+    settings = dataclasses.replace(SETTINGS, cross_val_on=None, standardize=True)
     return FinetuneJob(
         model="M",
         train="C",

@@ -18,6 +18,7 @@ import pytest
 import soundfile as sf
 import torch
 import transformers as T
+from finetune_settings import SETTINGS
 
 from xlser import metrics
 from xlser.config import Optim
@@ -27,7 +28,7 @@ from xlser.peft.data import corpus_files, load_partition
 from xlser.peft.job import FinetuneJob, JobInputs, JobOutputs
 from xlser.peft.modules import Adapter, Lora
 from xlser.peft.settings import Layer, best_layer
-from xlser.peft.train import Finetune, run_finetune, stage_limit
+from xlser.peft.train import run_finetune, stage_limit
 
 EMOTIONS = ["angry", "happy", "neutral", "sad"]
 PITCH = {"angry": 300.0, "happy": 450.0, "neutral": 150.0, "sad": 100.0}
@@ -130,19 +131,6 @@ def job(tmp_path_factory):
 
 
 OPTIM = Optim(lr=5e-3, eps=1e-8, weight_decay=1e-5, batch_size=8, max_epochs=6, patience=10, seed=3)
-SETTINGS = Finetune(
-    grad_clip=1.0,
-    max_batch_seconds=100.0,
-    cache_features=True,
-    precision="fp32",
-    encoder_mode="eval",
-    layers_kept="k",
-    two_stage_schedule=None,
-    cross_val_on="source",
-    threads=1,
-    standardize=False,
-    clip_normalised_waveform=False,
-)
 LORA, ADAPTER = Lora(r=2, alpha=4, dropout=0.1), Adapter(reduction=16)
 
 

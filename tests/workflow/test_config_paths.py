@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from paper_paths import paper_overlay
 
 from conftest import ROOT, copy_workflow
-from fixtures_corpora import csv_tree, esd_tree, iemocap_tree, pavoque_tree, zed_tree
+from fixtures_corpora import csv_tree, esd_tree, header_only_fold_lists, iemocap_tree, pavoque_tree, zed_tree
 from xlser.config import check_paths, looks_like_path, resolve, validate_config
 from xlser.errors import ConfigError
 
@@ -218,13 +218,8 @@ def test_listening_kit_plans_before_its_answers_exist(tmp_path: Path) -> None:
         "TJD": {"root": str(csv_tree(data / "TJD"))},
         "ZED": {"root": str(zed_tree(data / "ZED"))},  # its manifest: the segment answers' utterances
     }
-    for name, sub in (("ESD", "CN_ESD"), ("PAVOQUE", "DE_PAVOQUE"), ("IEMOCAP", "EN_IEMOCAP")):
-        for part in ("train", "eval", "test"):
-            for k in range(5):
-                f = data / "split_id" / sub / part / f"metadata_fold{k}.csv"
-                f.parent.mkdir(parents=True, exist_ok=True)
-                f.write_text("file,answer\n")
-        corpora[name]["folds"] = str(data / "split_id" / sub)
+    for name, folder in header_only_fold_lists(data).items():
+        corpora[name]["folds"] = folder
     later = tmp_path / "webmushra/results"  # webMUSHRA writes these when listeners answer
     human = {
         "listeners": str(data / "listeners.csv"),

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from conftest import copy_workflow
-from fixtures_corpora import csv_tree, esd_tree, iemocap_tree, pavoque_tree, zed_tree
+from fixtures_corpora import csv_tree, esd_tree, header_only_fold_lists, iemocap_tree, pavoque_tree, zed_tree
 
 # the study's logged layers (shared/paper.md, "What the study's code actually ran")
 STUDY_LAYERS = {
@@ -68,13 +68,8 @@ def fill_in(tmp: Path) -> Path:
         "TJD": csv_tree(data / "TJD"),
     }
     corpora = {name: {"root": str(root)} for name, root in roots.items()}
-    for name, sub in (("ESD", "CN_ESD"), ("PAVOQUE", "DE_PAVOQUE"), ("IEMOCAP", "EN_IEMOCAP")):
-        for part in ("train", "eval", "test"):
-            for k in range(5):
-                f = data / "split_id" / sub / part / f"metadata_fold{k}.csv"
-                f.parent.mkdir(parents=True, exist_ok=True)
-                f.write_text("file,answer\n")
-        corpora[name]["folds"] = str(data / "split_id" / sub)
+    for name, folder in header_only_fold_lists(data).items():
+        corpora[name]["folds"] = folder
     listening = data / "listening"
     webmushra = []
     for test in ("ser_cn", "ser_de"):
